@@ -1,0 +1,128 @@
+"""Watch-term matching: compiled once into a single regex, so hundreds of terms cost one scan.
+
+Text and terms are folded the same way (case, accents, spacing). A hit on a phrase also counts for
+every shorter phrase inside it, so "toulouse metropole" still counts as "toulouse". An `exclude`
+phrase masks that occurrence for its term ("Toulouse FC" is not a mention of Toulouse, but a post
+about Toulouse FC that also names the mairie de Toulouse still matches). An `ignore` phrase drops
+the whole mention (spam).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from monitor.config import Watchlist
+from monitor.models import MatchResult, Mention, Priority
+
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: 'Tisséo  Métro' -> 'tisseo metro'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SPACES.sub(" ", stripped.casefold()).strip()
+
+
+@dataclass
+class _Roles:
+    include: set[int] = field(default_factory=set)  # term indexes this phrase counts for
+    exclude: set[int] = field(default_factory=set)  # term indexes this phrase masks
+    ignore: bool = False
+    priority: Priority | None = None
+
+
+class Matcher:
+    def __init__(self, watchlist: Watchlist) -> None:
+        self.terms = watchlist.terms
+        self.rules = watchlist.priority_rules
+        roles: dict[str, _Roles] = defaultdict(_Roles)
+        for index, term in enumerate(self.terms):
+            for phrase in term.keywords:
+                roles[fold(phrase)].include.add(index)
+            for tag in term.hashtags:
+                roles["#" + fold(tag)].include.add(index)
+            for account in term.accounts:
+                roles["@" + fold(account).lstrip("@")].include.add(index)
+            for phrase in term.exclude:
+                roles[fold(phrase)].exclude.add(index)
+        for phrase in watchlist.ignore:
+            roles[fold(phrase)].ignore = True
+        for rule in self.rules:
+            for phrase in rule.keywords:
+                r = roles[fold(phrase)]
+                r.priority = rule.level if r.priority is None else min(r.priority, rule.level)
+        roles.pop("", None)
+        self._roles = self._with_subphrases(roles)
+        self._regex = _alternation(self._roles) if self._roles else None
+        patterns = [(i, p) for i, t in enumerate(self.terms) for p in t.patterns]
+        self._pattern_terms = [i for i, _ in patterns]
+        self._patterns = (
+            re.compile("|".join(f"(?P<p{n}>{p})" for n, (_, p) in enumerate(patterns)), re.IGNORECASE)
+            if patterns
+            else None
+        )
+
+    @staticmethod
+    def _with_subphrases(roles: dict[str, _Roles]) -> dict[str, _Roles]:
+        """Fold into each phrase the include and priority roles of the phrases it contains."""
+        out: dict[str, _Roles] = {}
+        for phrase, own in roles.items():
+            merged = _Roles(set(own.include), set(own.exclude), own.ignore, own.priority)
+            words = phrase.split(" ")
+            subs = {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+            subs |= {s[1:] for s in subs if s[:1] in "#@"}  # '#tisseo' also counts as 'tisseo'
+            for sub in subs:
+                if sub == phrase or sub not in roles:
+                    continue
+                    merged.include |= roles[sub].include
+                    if roles[sub].priority is not None:
+                        p = roles[sub].priority
+                        merged.priority = p if merged.priority is None else min(merged.priority, p)
+            merged.include -= merged.exclude
+            out[phrase] = merged
+        return out
+
+    def match(self, mention: Mention) -> MatchResult | None:
+        return self.match_text(mention.text, mention.tags, mention.author)
+
+    def match_text(self, text: str, tags: Iterable[str] = (), author: str = "") -> MatchResult | None:
+        folded = fold(text)
+        if tags:
+            folded += " " + " ".join("#" + fold(t) for t in tags)
+        hits: set[int] = set()
+        priority: Priority | None = None
+        if self._regex is not None:
+            for m in self._regex.finditer(folded):
+                roles = self._roles[m.group(0)]
+                if roles.ignore:
+                    return None
+                hits |= roles.include
+                if roles.priority is not None:
+                    priority = roles.priority if priority is None else min(priority, roles.priority)
+        if self._patterns is not None:
+            for m in self._patterns.finditer(text):
+                if m.lastgroup:
+                    hits.add(self._pattern_terms[int(m.lastgroup[1:])])
+        if not hits:
+            return None
+        ordered = sorted(hits)
+        for i in ordered:
+            level = self.terms[i].priority
+            if level is not None:
+                priority = level if priority is None else min(priority, level)
+        return MatchResult(
+            tuple(self.terms[i].name for i in ordered),
+            Priority.NORMAL if priority is None else priority,
+        )
+
+
+def _alternation(roles: dict[str, _Roles]) -> re.Pattern[str]:
+    # Longest first, so that a phrase wins over the shorter phrases inside it at the same place.
+    alts = sorted(roles, key=len, reverse=True)
+    body = "|".join(re.escape(a) for a in alts)
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)")

@@ -1,0 +1,130 @@
+"""The normalised shapes that flow from sources to the store and the UI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    NEW = "new"
+    ESCALATED = "escalated"
+    DONE = "done"
+    DISMISSED = "dismissed"
+
+
+class ActionKind(StrEnum):
+    REPLY = "reply"
+    ESCALATE = "escalate"
+    DISMISS = "dismiss"
+    RESOLVE = "resolve"
+    NOTE = "note"
+    REOPEN = "reopen"
+
+
+# Actions that stop the first-response clock (a public answer, a hand-off, or a decision).
+RESPONSE_KINDS = frozenset({ActionKind.REPLY, ActionKind.ESCALATE, ActionKind.DISMISS})
+
+# The status each action leaves the mention in; None leaves it as it was.
+STATUS_AFTER: dict[ActionKind, Status | None] = {
+    ActionKind.REPLY: Status.DONE,
+    ActionKind.ESCALATE: Status.ESCALATED,
+    ActionKind.DISMISS: Status.DISMISSED,
+    ActionKind.RESOLVE: Status.DONE,
+    ActionKind.NOTE: None,
+    ActionKind.REOPEN: None,  # computed: the status before the action it undoes
+}
+
+
+class Priority(IntEnum):
+    URGENT = 0
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(slots=True)
+class Mention:
+    """A post as a source saw it, already sanitised. Knows nothing of matching or storage."""
+
+    source: str
+    remote_id: str
+    network: str
+    author: str
+    text: str
+    published_at: datetime
+    author_name: str = ""
+    url: str = ""
+    lang: str | None = None
+    reply_to: str | None = None
+    thread_id: str | None = None
+    tags: tuple[str, ...] = ()
+    raw: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one poll of a source produced, and the cursor to store with it in one transaction."""
+
+    mentions: list[Mention] = field(default_factory=list)
+    cursor: str | None = None
+    edits: list[Mention] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    skipped: int = 0  # malformed items logged and dropped by the source
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    terms: tuple[str, ...]
+    priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class MentionRow:
+    """A stored mention as the UI and stats see it (times are epoch milliseconds, UTC)."""
+
+    id: int
+    source: str
+    network: str
+    remote_id: str
+    author: str
+    author_name: str
+    text: str
+    url: str
+    lang: str | None
+    thread_id: str | None
+    reply_to: str | None
+    terms: tuple[str, ...]
+    priority: Priority
+    status: Status
+    published_at: int
+    first_seen_at: int
+    status_at: int
+    first_response_at: int | None
+    edited_at: int | None
+    deleted_at: int | None
+    rev: int
+
+    @property
+    def term(self) -> str:
+        return self.terms[0] if self.terms else ""
+
+    @property
+    def first_line(self) -> str:
+        return self.text.strip().split("\n", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    id: int
+    mention_id: int
+    kind: ActionKind
+    operator: str
+    at: int
+    payload: dict[str, Any]

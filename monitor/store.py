@@ -1,0 +1,415 @@
+"""The SQLite store: every write is one short transaction, every value a bound parameter."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from monitor.migrations import MIGRATIONS
+from monitor.models import (
+    RESPONSE_KINDS,
+    STATUS_AFTER,
+    ActionKind,
+    ActionRow,
+    MatchResult,
+    Mention,
+    MentionRow,
+    Priority,
+    Status,
+)
+from monitor.timeutil import now_ms, to_ms
+
+TERM_SEP = "\x1f"
+MENTION_COLUMNS = (
+    "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
+    " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"
+    " deleted_at, rev"
+)
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    pass
+
+
+class NotFound(StoreError):
+    pass
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys=ON")
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring a file up to the newest schema, one numbered step per transaction."""
+    conn.isolation_level = None
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the database schema is version {version}, newer than this program knows "
+            f"({len(MIGRATIONS)}): upgrade monitor"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                conn.execute("COMMIT")
+                continue
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def open_sync(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
+    """A plain sqlite3 connection (CLI reports, benchmarks), configured and migrated."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    configure(conn)
+    if not readonly:
+        migrate(conn)
+    return conn
+
+
+def row_to_mention(r: Sequence[Any]) -> MentionRow:
+    return MentionRow(
+        id=r[0], source=r[1], network=r[2], remote_id=r[3], author=r[4], author_name=r[5], text=r[6],
+        url=r[7], lang=r[8], thread_id=r[9], reply_to=r[10],
+        terms=tuple(r[11].split(TERM_SEP)) if r[11] else (),
+        priority=Priority(r[12]), status=Status(r[13]), published_at=r[14], first_seen_at=r[15],
+        status_at=r[16], first_response_at=r[17], edited_at=r[18], deleted_at=r[19], rev=r[20],
+    )  # fmt: skip
+
+
+class Store:
+    """Async access for the app and the collector. One connection, serialised by aiosqlite's thread."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self.on_commit: Callable[[str], None] | None = None  # benchmarks time commits
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
+        await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
+        return cls(conn, path)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], Any], label: str) -> Any:
+        """Run fn inside BEGIN IMMEDIATE on the connection's thread: one hop, one transaction."""
+
+        def run(conn: sqlite3.Connection) -> Any:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return result
+
+        result = await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
+        if self.on_commit:
+            self.on_commit(label)
+        return result
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await self.conn._execute(fn, self.conn._conn)  # type: ignore[attr-defined]
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        source: str,
+        matched: Iterable[tuple[Mention, MatchResult]],
+        cursor: str | None,
+        edits: Iterable[tuple[Mention, MatchResult | None]] = (),
+        deletes: Iterable[str] = (),
+        seen_at: int | None = None,
+    ) -> int:
+        """Store a poll's mentions and advance the source's cursor in the same transaction.
+
+        Returns how many mentions were new. A mention seen again (same source and remote id) is ignored.
+        """
+        matched = list(matched)
+        edits = list(edits)
+        deletes = list(deletes)
+        seen = seen_at if seen_at is not None else now_ms()
+        return await self._write(lambda c: ingest_sync(c, source, matched, cursor, edits, deletes, seen), "ingest")
+
+    async def cursor(self, source: str) -> str | None:
+        def q(c: sqlite3.Connection) -> str | None:
+            row = c.execute("SELECT cursor FROM cursors WHERE source = ?", (source,)).fetchone()
+            return row[0] if row else None
+
+        return await self._read(q)
+
+    async def set_source_state(
+        self, source: str, state: str, detail: str = "", until_at: int | None = None, ok: bool = False
+    ) -> None:
+        def w(c: sqlite3.Connection) -> None:
+            now = now_ms()
+            c.execute(
+                "INSERT INTO source_state (source, state, detail, until_at, last_ok_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET state = excluded.state,"
+                " detail = excluded.detail, until_at = excluded.until_at,"
+                " last_ok_at = coalesce(excluded.last_ok_at, source_state.last_ok_at),"
+                " updated_at = excluded.updated_at",
+                (source, state, detail, until_at, now if ok else None, now),
+            )
+
+        await self._write(w, "source_state")
+
+    async def source_states(self) -> list[tuple[str, str, str, int | None, int | None]]:
+        return await self._read(
+            lambda c: c.execute(
+                "SELECT source, state, detail, until_at, last_ok_at FROM source_state ORDER BY source"
+            ).fetchall()
+        )
+
+    # -- actions --------------------------------------------------------------------------
+
+    async def act(
+        self,
+        mention_id: int,
+        kind: ActionKind,
+        operator: str,
+        payload: dict[str, Any] | None = None,
+        expect_rev: int | None = None,
+    ) -> int:
+        """Append an action and apply its status change in one transaction; returns the action id."""
+        return await self._write(
+            lambda c: act_sync(c, mention_id, kind, operator, payload or {}, expect_rev), f"act:{kind}"
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def max_rev(self) -> int:
+        return await self._read(lambda c: c.execute("SELECT coalesce(max(rev), 0) FROM mentions").fetchone()[0])
+
+    async def changes_since(self, rev: int, limit: int = 2000) -> list[MentionRow]:
+        return await self._read(
+            lambda c: [
+                row_to_mention(r)
+                for r in c.execute(
+                    f"SELECT {MENTION_COLUMNS} FROM mentions WHERE rev > ? ORDER BY rev LIMIT ?", (rev, limit)
+                )
+            ]
+        )
+
+    async def pane(self, status: Status, limit: int, after: MentionRow | None = None) -> list[MentionRow]:
+        return await self._read(lambda c: pane_sync(c, status, limit, after))
+
+    async def counts(self) -> dict[Status, int]:
+        def q(c: sqlite3.Connection) -> dict[Status, int]:
+            rows = c.execute("SELECT status, count(*) FROM mentions GROUP BY status").fetchall()
+            counts = dict.fromkeys(Status, 0)
+            counts.update({Status(s): n for s, n in rows})
+            return counts
+
+        return await self._read(q)
+
+    async def mention(self, mention_id: int) -> MentionRow:
+        def q(c: sqlite3.Connection) -> MentionRow:
+            r = c.execute(f"SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+            if r is None:
+                raise NotFound(f"no mention {mention_id}")
+            return row_to_mention(r)
+
+        return await self._read(q)
+
+    async def actions(self, mention_id: int) -> list[ActionRow]:
+        return await self._read(lambda c: actions_sync(c, mention_id))
+
+    async def thread(self, row: MentionRow, limit: int = 20) -> list[MentionRow]:
+        """Other stored mentions of the same conversation (same root), oldest first."""
+        root = row.thread_id or row.remote_id
+
+        def q(c: sqlite3.Connection) -> list[MentionRow]:
+            return [
+                row_to_mention(r)
+                for r in c.execute(
+                    f"SELECT {MENTION_COLUMNS} FROM mentions WHERE source = ? AND id != ?"
+                    " AND (thread_id = ? OR remote_id = ?) ORDER BY id LIMIT ?",
+                    (row.source, row.id, root, root, limit),
+                )
+            ]
+
+        return await self._read(q)
+
+
+def ingest_sync(
+    c: sqlite3.Connection,
+    source: str,
+    matched: list[tuple[Mention, MatchResult]],
+    cursor: str | None,
+    edits: list[tuple[Mention, MatchResult | None]],
+    deletes: list[str],
+    seen: int,
+) -> int:
+    rev = c.execute("SELECT coalesce(max(rev), 0) FROM mentions").fetchone()[0]
+    before = c.total_changes
+    c.executemany(
+        "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
+        " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)"
+        " ON CONFLICT (source, remote_id) DO NOTHING",
+        [
+            (
+                source, m.remote_id, m.network, m.author, m.author_name, m.text, m.url, m.lang,
+                m.thread_id, m.reply_to, TERM_SEP.join(r.terms), int(r.priority), to_ms(m.published_at),
+                seen, seen, rev + i + 1, json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
+            )  # fmt: skip
+            for i, (m, r) in enumerate(matched)
+        ],
+    )
+    inserted = c.total_changes - before
+    rev += len(matched)
+    for m, r in edits:
+        rev += 1
+        if r is None:
+            c.execute(
+                "UPDATE mentions SET text = ?, edited_at = ?, rev = ? WHERE source = ? AND remote_id = ?",
+                (m.text, seen, rev, source, m.remote_id),
+            )
+        else:
+            c.execute(
+                "UPDATE mentions SET text = ?, edited_at = ?, terms = ?, priority = min(priority, ?), rev = ?"
+                " WHERE source = ? AND remote_id = ?",
+                (m.text, seen, TERM_SEP.join(r.terms), int(r.priority), rev, source, m.remote_id),
+            )
+    for remote_id in deletes:
+        rev += 1
+        c.execute(
+            "UPDATE mentions SET deleted_at = ?, rev = ? WHERE source = ? AND remote_id = ? AND deleted_at IS NULL",
+            (seen, rev, source, remote_id),
+        )
+    if cursor is not None:
+        c.execute(
+            "INSERT INTO cursors (source, cursor, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            (source, cursor, seen),
+        )
+    return inserted
+
+
+def act_sync(
+    c: sqlite3.Connection,
+    mention_id: int,
+    kind: ActionKind,
+    operator: str,
+    payload: dict[str, Any],
+    expect_rev: int | None = None,
+    at: int | None = None,
+) -> int:
+    row = c.execute(
+        "SELECT status, first_response_at, rev FROM mentions WHERE id = ?", (mention_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no mention {mention_id}")
+    status_before, first_response_at, current_rev = Status(row[0]), row[1], row[2]
+    if expect_rev is not None and current_rev != expect_rev:
+        raise StoreError("the mention changed since it was opened")
+    at = at if at is not None else now_ms()
+    if kind is ActionKind.REOPEN:
+        undone = _last_undoable(c, mention_id)
+        if undone is None:
+            raise StoreError("nothing to reopen or undo")
+        after = undone[1]
+        payload = {**payload, "undid": undone[0], "from": status_before.value}
+    else:
+        after = STATUS_AFTER[kind] or status_before
+    cur = c.execute(
+        "INSERT INTO actions (mention_id, kind, operator, at, status_before, status_after, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (mention_id, kind.value, operator, at, status_before.value, after.value,
+         json.dumps(payload, ensure_ascii=False)),
+    )  # fmt: skip
+    rev = c.execute("SELECT coalesce(max(rev), 0) + 1 FROM mentions").fetchone()[0]
+    first = kind in RESPONSE_KINDS and first_response_at is None
+    c.execute(
+        "UPDATE mentions SET status = ?, status_at = CASE WHEN status != ? THEN ? ELSE status_at END, rev = ?,"
+        " first_response_at = CASE WHEN ? THEN ? ELSE first_response_at END,"
+        " first_response_by = CASE WHEN ? THEN ? ELSE first_response_by END WHERE id = ?",
+        (after.value, after.value, at, rev, first, at, first, operator, mention_id),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _last_undoable(c: sqlite3.Connection, mention_id: int) -> tuple[int, Status] | None:
+    """The latest status change not yet undone, and the status it came from."""
+    undone: set[int] = set()
+    for action_id, kind, before, after, payload in c.execute(
+        "SELECT id, kind, status_before, status_after, payload FROM actions WHERE mention_id = ?"
+        " AND status_before != status_after ORDER BY id DESC",
+        (mention_id,),
+    ):
+        if kind == ActionKind.REOPEN:
+            undone.add(json.loads(payload).get("undid"))
+        elif action_id not in undone:
+            return action_id, Status(before)
+    return None
+
+
+def actions_sync(c: sqlite3.Connection, mention_id: int) -> list[ActionRow]:
+    return [
+        ActionRow(r[0], r[1], ActionKind(r[2]), r[3], r[4], json.loads(r[5]))
+        for r in c.execute(
+            "SELECT id, mention_id, kind, operator, at, payload FROM actions WHERE mention_id = ? ORDER BY id",
+            (mention_id,),
+        )
+    ]
+
+
+OPEN_STATUSES = (Status.NEW, Status.ESCALATED)
+
+
+def pane_sync(
+    c: sqlite3.Connection, status: Status, limit: int, after: MentionRow | None = None
+) -> list[MentionRow]:
+    """One page of a pane, in the pane's order, starting after `after` (keyset paging).
+
+    Open panes: most urgent first, then the longest waiting. Closed panes: the latest closed first.
+    """
+    if status in OPEN_STATUSES:
+        order, cmp = "priority, first_seen_at, id", ">"
+        key: tuple[Any, ...] = (int(after.priority), after.first_seen_at, after.id) if after else ()
+        cols = "(priority, first_seen_at, id)"
+    else:
+        order, cmp = "status_at DESC, id DESC", "<"
+        key = (after.status_at, after.id) if after else ()
+        cols = "(status_at, id)"
+    where = f" AND {cols} {cmp} ({', '.join('?' * len(key))})" if key else ""
+    sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = ?{where} ORDER BY {order} LIMIT ?"
+    return [row_to_mention(r) for r in c.execute(sql, (status.value, *key, limit))]

@@ -1,0 +1,89 @@
+"""All time handling in one place: UTC epoch milliseconds in the database, local time on screen."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_ms(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: every timestamp must be aware")
+    return int(dt.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def local_zone(name: str | None = None) -> tzinfo:
+    if name:
+        return ZoneInfo(name)
+    return datetime.now().astimezone().tzinfo or UTC
+
+
+def local(ms: int, zone: tzinfo) -> datetime:
+    return from_ms(ms).astimezone(zone)
+
+
+def fmt_local(ms: int | None, zone: tzinfo, with_date: bool = True) -> str:
+    if ms is None:
+        return "—"
+    dt = local(ms, zone)
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if with_date else dt.strftime("%H:%M")
+
+
+def fmt_age(ms: int) -> str:
+    """A compact clock: 45s, 12m, 1h05, 3d."""
+    seconds = max(0, ms // 1000)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h{minutes % 60:02d}"
+    return f"{hours // 24}d"
+
+
+def fmt_duration(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    seconds = int(round(ms / 1000))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{s:02d}s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h{m:02d}m"
+
+
+def parse_when(text: str, zone: tzinfo) -> int:
+    """Parse --since/--until: ISO date or datetime (local unless it carries an offset), or '7d'/'12h' ago."""
+    text = text.strip()
+    units = {"d": 86400, "h": 3600, "m": 60}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return now_ms() - int(text[:-1]) * units[text[-1]] * 1000
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=zone)
+    return to_ms(dt)
+
+
+def hour_of_day(ms: int, zone: tzinfo) -> int:
+    return local(ms, zone).hour
+
+
+def td_ms(delta: timedelta) -> int:
+    return int(delta.total_seconds() * 1000)

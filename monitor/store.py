@@ -228,8 +228,14 @@ class Store:
             ]
         )
 
-    async def pane(self, status: Status, limit: int, after: MentionRow | None = None) -> list[MentionRow]:
-        return await self._read(lambda c: pane_sync(c, status, limit, after))
+    async def pane(
+        self,
+        status: Status,
+        limit: int,
+        after: MentionRow | None = None,
+        keep: Callable[[MentionRow], bool] | None = None,
+    ) -> list[MentionRow]:
+        return await self._read(lambda c: pane_sync(c, status, limit, after, keep))
 
     async def counts(self) -> dict[Status, int]:
         def q(c: sqlite3.Connection) -> dict[Status, int]:
@@ -396,7 +402,11 @@ OPEN_STATUSES = (Status.NEW, Status.ESCALATED)
 
 
 def pane_sync(
-    c: sqlite3.Connection, status: Status, limit: int, after: MentionRow | None = None
+    c: sqlite3.Connection,
+    status: Status,
+    limit: int,
+    after: MentionRow | None = None,
+    keep: Callable[[MentionRow], bool] | None = None,
 ) -> list[MentionRow]:
     """One page of a pane, in the pane's order, starting after `after` (keyset paging).
 
@@ -411,5 +421,16 @@ def pane_sync(
         key = (after.status_at, after.id) if after else ()
         cols = "(status_at, id)"
     where = f" AND {cols} {cmp} ({', '.join('?' * len(key))})" if key else ""
-    sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = ?{where} ORDER BY {order} LIMIT ?"
-    return [row_to_mention(r) for r in c.execute(sql, (status.value, *key, limit))]
+    if keep is None:
+        sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = ?{where} ORDER BY {order} LIMIT ?"
+        return [row_to_mention(r) for r in c.execute(sql, (status.value, *key, limit))]
+    # A filter folds accents in Python, so scan in pane order and stop once the page is full.
+    sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = ?{where} ORDER BY {order}"
+    out: list[MentionRow] = []
+    for r in c.execute(sql, (status.value, *key)):
+        row = row_to_mention(r)
+        if keep(row):
+            out.append(row)
+            if len(out) >= limit:
+                break
+    return out

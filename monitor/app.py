@@ -1,0 +1,104 @@
+"""The Textual app: opens the store, runs the collector in the background, hosts the duty desk."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from monitor.collector import Collector, SourceStatus
+from monitor.config import Watchlist
+from monitor.messages import SourceStatusChanged
+from monitor.models import ActionKind
+from monitor.screens.main import MainScreen
+from monitor.sources import Source, SourceContext
+from monitor.store import Store, StoreError
+from monitor.timeutil import local_zone
+
+log = logging.getLogger(__name__)
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+
+
+class MonitorApp(App[int]):
+    CSS_PATH = [STYLES / "app.tcss"]
+    TITLE = "monitor"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+p", "command_palette", "Commands", show=False, id="palette"),
+    ]
+
+    def __init__(
+        self,
+        watchlist: Watchlist,
+        db_path: Path,
+        operator: str,
+        speed: float = 1.0,
+        collect: bool = True,
+        read_only: bool = False,
+        context: SourceContext | None = None,
+        sources: list[Source] | None = None,
+    ) -> None:
+        super().__init__()
+        self.watchlist = watchlist
+        self.db_path = db_path
+        self.operator = operator
+        self.collect = collect
+        self.read_only = read_only
+        self.context = context or SourceContext(speed=speed, state_dir=db_path.parent)
+        self._sources = sources
+        self.zone = local_zone(watchlist.timezone)
+        self.source_statuses: dict[str, SourceStatus] = {}
+        self.store: Store
+        self.collector: Collector | None = None
+
+    async def on_mount(self) -> None:
+        if self.watchlist.keys:
+            self.set_keymap(self.watchlist.keys)
+        self.store = await Store.open(self.db_path)
+        await self.push_screen(MainScreen())
+        if self.collect:
+            self.collector = Collector(
+                self.watchlist, self.store, self.context, on_status=self._status, sources=self._sources
+            )
+            self.source_statuses = dict(self.collector.status)
+            self.run_collector()
+
+    async def on_unmount(self) -> None:
+        if hasattr(self, "store"):
+            await self.store.close()
+
+    def _status(self, status: SourceStatus) -> None:
+        self.post_message(SourceStatusChanged(status))
+
+    @on(SourceStatusChanged)
+    def _source_status(self, message: SourceStatusChanged) -> None:
+        self.source_statuses[message.status.name] = message.status
+
+    @work(group="collector", exclusive=True, exit_on_error=False, name="collector")
+    async def run_collector(self) -> None:
+        assert self.collector is not None
+        await self.collector.run()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where background failures become a visible notice instead of a crash."""
+        if event.state is WorkerState.ERROR:
+            log.error("worker %s failed: %r", event.worker.name, event.worker.error)
+            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", markup=False, timeout=10)
+
+    async def act(self, mention_id: int, kind: ActionKind, payload: dict[str, Any]) -> bool:
+        """Log an action and its status change in one transaction; a refusal becomes a notice."""
+        if self.read_only:
+            self.notify("Read-only: no actions.", severity="warning", markup=False)
+            return False
+        try:
+            await self.store.act(mention_id, kind, self.operator, payload)
+        except StoreError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return False
+        return True

@@ -1,0 +1,383 @@
+"""The duty desk: source states, panes by status, the selected mention, and the operator's keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Tab, Tabs
+
+from monitor import templates as tpl
+from monitor.filtering import PaneFilter
+from monitor.models import ActionKind, ActionRow, MentionRow, Status
+from monitor.screens.dialogs import ChoiceDialog, ChoiceResult, ComposeDialog, FilterDialog, NoteDialog, ReplyResult
+from monitor.screens.help import HelpScreen, binding_rows
+from monitor.store import OPEN_STATUSES, StoreError
+from monitor.timeutil import now_ms, td_ms
+from monitor.widgets.detail import MentionDetail
+from monitor.widgets.pane import MentionTable, sort_key
+from monitor.widgets.sources_bar import SourcesBar, render_sources
+
+if TYPE_CHECKING:
+    from monitor.app import MonitorApp
+
+PANES = (Status.NEW, Status.ESCALATED, Status.DONE, Status.DISMISSED)
+OPEN_WINDOW = 1000  # rows held in an open pane; the rest wait in SQLite
+CLOSED_PAGE = 200  # closed panes load this many at a time, more as the cursor reaches the end
+CLOSED_CAP = 5000
+REFRESH_SECONDS = 0.2
+CHANGES_PER_TICK = 5000
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("r", "reply", "Reply", id="reply"),
+        Binding("e", "escalate", "Escalate", id="escalate"),
+        Binding("d", "dismiss_mention", "Dismiss", id="dismiss"),
+        Binding("x", "resolve", "Resolve", id="resolve"),
+        Binding("n", "note", "Note", id="note"),
+        Binding("u", "reopen", "Reopen", id="reopen"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("tab", "cycle_pane(1)", "Next pane", show=False, id="pane.next"),
+        Binding("shift+tab", "cycle_pane(-1)", "Previous pane", show=False, id="pane.previous"),
+        Binding("1", "pane('new')", "New", show=False, id="pane.new"),
+        Binding("2", "pane('escalated')", "Escalated", show=False, id="pane.escalated"),
+        Binding("3", "pane('done')", "Done", show=False, id="pane.done"),
+        Binding("4", "pane('dismissed')", "Dismissed", show=False, id="pane.dismissed"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="filter.clear"),
+        Binding("question_mark", "help", "Help", id="help"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_rev = 0
+        self.filter = PaneFilter()
+        self.filter_query = ""
+        self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        self.loaded: set[Status] = set()
+        self.detail_for: MentionRow | None = None
+        self.detail_actions: list[ActionRow] = []
+        self._refreshing = False
+
+    @property
+    def monitor(self) -> MonitorApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        w = self.monitor.watchlist
+        warning, target = td_ms(w.targets.warning), td_ms(w.targets.first_response)
+        yield Header(show_clock=True, icon="◉")
+        yield SourcesBar(id="sources")
+        yield Tabs(*[Tab(s.value.title(), id=s.value) for s in PANES], id="tabs")
+        with ContentSwitcher(initial="pane-new", id="panes"):
+            for status in PANES:
+                yield MentionTable(status, warning, target, id=f"pane-{status.value}")
+        with VerticalScroll(id="detail-box"):
+            yield MentionDetail(id="detail")
+        yield Footer(compact=True)
+
+    async def on_mount(self) -> None:
+        self.query_one(Tabs).can_focus = False
+        self.title = "monitor"
+        self.sub_title = f"{self.monitor.watchlist.city} · {self.monitor.operator}" + (
+            " · READ-ONLY" if self.monitor.read_only else ""
+        )
+        self.last_rev = await self.monitor.store.max_rev()
+        self.counts = await self.monitor.store.counts()
+        await self._load(Status.NEW)
+        await self._load(Status.ESCALATED)
+        self._update_tabs()
+        self.pane().focus()
+        self.set_interval(REFRESH_SECONDS, self.refresh_panes, name="refresh")
+        self.set_interval(1.0, self._tick, name="clock")
+        self.render_sources()
+
+    # -- panes ----------------------------------------------------------------------------
+
+    def pane(self, status: Status | None = None) -> MentionTable:
+        if status is None:
+            status = Status(self.query_one(ContentSwitcher).current.removeprefix("pane-"))  # type: ignore[union-attr]
+        return self.query_one(f"#pane-{status.value}", MentionTable)
+
+    def current_row(self) -> MentionRow | None:
+        table = self.pane()
+        selected = table.selected_id()
+        return table.mentions.get(selected) if selected is not None else None
+
+    async def _load(self, status: Status) -> None:
+        limit = OPEN_WINDOW if status in OPEN_STATUSES else CLOSED_PAGE
+        keep = self.filter.matches if self.filter.active else None
+        rows = await self.monitor.store.pane(status, limit, keep=keep)
+        self.pane(status).load(rows, now_ms())
+        self.loaded.add(status)
+
+    async def refresh_panes(self) -> None:
+        """Poll the change sequence and apply what moved, in one batch per tick."""
+        if self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            store = self.monitor.store
+            if await store.max_rev() <= self.last_rev:
+                return
+            changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
+            if not changes:
+                return
+            self.last_rev = changes[-1].rev
+            self.counts = await store.counts()
+            with self.app.batch_update():
+                self._apply(changes)
+                self._update_tabs()
+            if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
+                self.load_detail(self.current_row())
+        finally:
+            self._refreshing = False
+
+    def _apply(self, changes: list[MentionRow]) -> None:
+        now = now_ms()
+        latest: dict[int, MentionRow] = {r.id: r for r in changes}
+        for status in PANES:
+            if status not in self.loaded:
+                continue
+            table = self.pane(status)
+            upserts, removals = [], []
+            last = max(table.mentions.values(), key=sort_key, default=None) if status in OPEN_STATUSES else None
+            for row in latest.values():
+                belongs = row.status is status and (not self.filter.active or self.filter.matches(row))
+                if belongs:
+                    full = len(table.mentions) >= OPEN_WINDOW and status in OPEN_STATUSES
+                    if row.id in table.mentions or not full or (last and sort_key(row) < sort_key(last)):
+                        upserts.append(row)
+                elif row.id in table.mentions:
+                    removals.append(row.id)
+            if upserts or removals:
+                table.apply(upserts, removals, now)
+            if status not in OPEN_STATUSES and len(table.mentions) > CLOSED_CAP:
+                extra = sorted(table.mentions.values(), key=sort_key)[CLOSED_CAP:]
+                table.apply((), [r.id for r in extra], now)
+
+    def _update_tabs(self) -> None:
+        tabs = self.query_one(Tabs)
+        for status in PANES:
+            table = self.pane(status)
+            count = self.counts.get(status, 0)
+            label = f"{status.value.title()} {count}"
+            if self.filter.active and status in self.loaded:
+                label = f"{status.value.title()} {len(table.mentions)}/{count}"
+            tabs.query_one(f"#{status.value}", Tab).label = label
+            table.total = count
+
+    def _tick(self) -> None:
+        self.pane().tick(now_ms())
+        self.render_sources()
+
+    def render_sources(self) -> None:
+        app = self.monitor
+        notice = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
+        if app.read_only:
+            notice = "READ-ONLY " + notice
+        statuses = list(app.source_statuses.values())
+        self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice))
+
+    # -- navigation -----------------------------------------------------------------------
+
+    async def action_pane(self, name: str) -> None:
+        status = Status(name)
+        self.query_one(ContentSwitcher).current = f"pane-{status.value}"
+        self.query_one(Tabs).active = status.value
+        if status not in self.loaded:
+            await self._load(status)
+            self._update_tabs()
+        table = self.pane(status)
+        table.focus()
+        table.tick(now_ms())
+        self.load_detail(self.current_row())
+
+    async def action_cycle_pane(self, step: int) -> None:
+        current = self.pane().status
+        await self.action_pane(PANES[(PANES.index(current) + step) % len(PANES)].value)
+
+    @on(Tabs.TabActivated)
+    async def _tab_clicked(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id and self.pane().status.value != event.tab.id:
+            await self.action_pane(event.tab.id)
+
+    @on(DataTable.RowHighlighted)
+    async def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = event.data_table
+        if not isinstance(table, MentionTable) or table is not self.pane():
+            return
+        self.load_detail(self.current_row())
+        # Closed panes page in more from SQLite as the cursor reaches the end.
+        at_end = event.cursor_row >= table.row_count - 1
+        if at_end and table.status not in OPEN_STATUSES and table.row_count < min(table.total, CLOSED_CAP):
+            last = max(table.mentions.values(), key=sort_key, default=None)
+            keep = self.filter.matches if self.filter.active else None
+            more = await self.monitor.store.pane(table.status, CLOSED_PAGE, after=last, keep=keep)
+            if more:
+                table.apply(more, (), now_ms())
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def load_detail(self, row: MentionRow | None) -> None:
+        detail = self.query_one(MentionDetail)
+        if row is None:
+            self.detail_for, self.detail_actions = None, []
+            detail.show(None, [], [], self.monitor.zone)
+            return
+        store = self.monitor.store
+        fresh = await store.mention(row.id)
+        actions = await store.actions(row.id)
+        thread = await store.thread(fresh)
+        self.detail_for, self.detail_actions = fresh, actions
+        detail.show(fresh, actions, thread, self.monitor.zone)
+
+    # -- filter ---------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.app.push_screen(FilterDialog(self.filter_query), self._filter_chosen)
+
+    async def _filter_chosen(self, query: str | None) -> None:
+        if query is None:
+            return
+        try:
+            new = PaneFilter.parse(query)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.filter, self.filter_query = new, query
+        for status in list(self.loaded):
+            await self._load(status)
+        self._update_tabs()
+        self.render_sources()
+        self.load_detail(self.current_row())
+
+    async def action_clear_filter(self) -> None:
+        if self.filter.active:
+            await self._filter_chosen("")
+
+    # -- operator actions -----------------------------------------------------------------
+
+    def _target(self, allowed: tuple[Status, ...] | None = None, verb: str = "") -> MentionRow | None:
+        if self.monitor.read_only:
+            self.notify("Read-only: no actions.", severity="warning", markup=False)
+            return None
+        row = self.current_row()
+        if row is None:
+            self.notify("No mention selected.", severity="warning", markup=False)
+            return None
+        if allowed is not None and row.status not in allowed:
+            names = " or ".join(s.value for s in allowed)
+            self.notify(f"Only a {names} mention can be {verb}.", severity="warning", markup=False)
+            return None
+        return row
+
+    def _last_service(self) -> str:
+        escalations = [a for a in self.detail_actions if a.kind is ActionKind.ESCALATE]
+        return escalations[-1].payload.get("service_name", "") if escalations else ""
+
+    async def _act(self, row: MentionRow, kind: ActionKind, payload: dict[str, Any]) -> bool:
+        ok = await self.monitor.act(row.id, kind, payload)
+        if ok:
+            await self.refresh_panes()
+        return ok
+
+    def action_reply(self) -> None:
+        row = self._target()
+        if row is None:
+            return
+        service = self._last_service() if self.detail_for and self.detail_for.id == row.id else ""
+        dialog = ComposeDialog(
+            row, self.monitor.watchlist.city, tpl.for_use(self.monitor.watchlist.templates, "reply", row.lang),
+            title=f"Reply to {row.author}", service=service,
+        )  # fmt: skip
+
+        async def done(result: ReplyResult | None) -> None:
+            if result is not None:
+                payload: dict[str, Any] = {"text": result.text, "template": result.template}
+                if result.elsewhere:
+                    payload["elsewhere"] = result.elsewhere
+                await self._act(row, ActionKind.REPLY, payload)
+
+        self.app.push_screen(dialog, done)  # type: ignore[arg-type]
+
+    def action_escalate(self) -> None:
+        row = self._target((Status.NEW, Status.ESCALATED, Status.DONE), "escalated")
+        if row is None:
+            return
+        services = self.monitor.watchlist.services
+        if not services:
+            self.notify("No services in watchlist.yaml.", severity="error", markup=False)
+            return
+        options = [(s.id, f"{s.name}" + (f" — {s.description}" if s.description else "")) for s in services]
+
+        async def done(result: ChoiceResult | None) -> None:
+            if result is not None:
+                service = self.monitor.watchlist.service(result.choice)
+                name = service.name if service else result.choice
+                await self._act(row, ActionKind.ESCALATE, {"service": result.choice, "service_name": name,
+                                                           "note": result.note})  # fmt: skip
+
+        self.app.push_screen(ChoiceDialog(f"Escalate {row.author}'s mention to…", options, with_note=True), done)  # type: ignore[arg-type]
+
+    def action_dismiss_mention(self) -> None:
+        row = self._target((Status.NEW, Status.ESCALATED), "dismissed")
+        if row is None:
+            return
+        options = [(r, r) for r in self.monitor.watchlist.dismiss_reasons]
+
+        async def done(result: ChoiceResult | None) -> None:
+            if result is not None:
+                await self._act(row, ActionKind.DISMISS, {"reason": result.choice})
+
+        self.app.push_screen(ChoiceDialog("Dismiss — why?", options), done)  # type: ignore[arg-type]
+
+    def action_resolve(self) -> None:
+        row = self._target((Status.ESCALATED,), "resolved")
+        if row is None:
+            return
+        service = self._last_service() if self.detail_for and self.detail_for.id == row.id else ""
+        templates = tpl.for_use(self.monitor.watchlist.templates, "followup", row.lang)
+        prefill = tpl.render(templates[0].text, tpl.variables(row, self.monitor.watchlist.city, service)) if templates else ""
+        dialog = ComposeDialog(
+            row, self.monitor.watchlist.city, templates,
+            title="Resolve: the service fixed it — follow-up to the citizen",
+            service=service, with_note=True, prefill=prefill,
+        )  # fmt: skip
+
+        async def done(result: ReplyResult | None) -> None:
+            if result is not None:
+                payload: dict[str, Any] = {"note": result.note, "reply": result.text, "template": result.template}
+                if result.elsewhere:
+                    payload["elsewhere"] = result.elsewhere
+                await self._act(row, ActionKind.RESOLVE, payload)
+
+        self.app.push_screen(dialog, done)  # type: ignore[arg-type]
+
+    def action_note(self) -> None:
+        row = self._target()
+        if row is None:
+            return
+
+        async def done(text: str | None) -> None:
+            if text:
+                await self._act(row, ActionKind.NOTE, {"text": text})
+
+        self.app.push_screen(NoteDialog(f"Internal note on {row.author}'s mention"), done)  # type: ignore[arg-type]
+
+    async def action_reopen(self) -> None:
+        row = self._target()
+        if row is None:
+            return
+        if await self._act(row, ActionKind.REOPEN, {}):
+            fresh = await self.monitor.store.mention(row.id)
+            self.notify(f"Reopened: back to {fresh.status.value}.", markup=False)
+
+    def action_help(self) -> None:
+        from monitor.widgets.pane import MentionTable as Table
+
+        groups = [list(self.BINDINGS), list(Table.BINDINGS), list(self.app.BINDINGS)]  # type: ignore[arg-type]
+        self.app.push_screen(HelpScreen(binding_rows(groups, self.monitor.watchlist.keys)))

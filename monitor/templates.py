@@ -1,0 +1,59 @@
+"""Reply templates and the length rules of each network."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+
+import regex
+
+from monitor.config import Template
+from monitor.models import MentionRow
+
+# What a reply may hold on each network: (limit, unit). Bluesky counts graphemes, Mastodon characters.
+LIMITS: dict[str, tuple[int, str]] = {"mastodon": (500, "chars"), "bluesky": (300, "graphemes")}
+_GRAPHEME = regex.compile(r"\X")
+
+
+class _Keep(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(text: str, variables: Mapping[str, str]) -> str:
+    """Fill {variables}; unknown ones stay visible rather than raising."""
+    try:
+        return string.Formatter().vformat(text, (), _Keep(variables))
+    except (ValueError, IndexError):  # a stray brace in a hand-written template
+        return text
+
+
+def variables(row: MentionRow, city: str, service: str = "") -> dict[str, str]:
+    return {
+        "author": row.author if row.author.startswith("@") or row.network != "mastodon" else "@" + row.author,
+        "author_name": row.author_name or row.author,
+        "city": city,
+        "service": service,
+        "ref": reference(row.id),
+    }
+
+
+def reference(mention_id: int) -> str:
+    """A short reference a citizen can quote back to the desk."""
+    return f"M-{mention_id:06d}"
+
+
+def length(text: str, network: str) -> int:
+    if LIMITS.get(network, (0, "chars"))[1] == "graphemes":
+        return len(_GRAPHEME.findall(text))
+    return len(text)
+
+
+def limit(network: str) -> int | None:
+    return LIMITS[network][0] if network in LIMITS else None
+
+
+def for_use(templates: tuple[Template, ...], use: str, lang: str | None) -> list[Template]:
+    """Templates for a use, those in the mention's language first."""
+    chosen = [t for t in templates if t.use == use]
+    return sorted(chosen, key=lambda t: (t.lang is not None and lang is not None and t.lang != lang))

@@ -1,0 +1,84 @@
+"""The selected mention in full: text, who, where, when, terms, thread and history."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from rich.console import Group
+from rich.text import Text
+from textual.widgets import Static
+
+from monitor.models import ActionKind, ActionRow, MentionRow
+from monitor.timeutil import fmt_duration, fmt_local
+
+STATUS_STYLE = {"new": "bold", "escalated": "magenta", "done": "green", "dismissed": "dim"}
+
+
+def describe_action(action: ActionRow) -> str:
+    p = action.payload
+    if action.kind is ActionKind.REPLY:
+        where = f" (answered elsewhere: {p['elsewhere']})" if p.get("elsewhere") else ""
+        return f"replied{where}: {p.get('text', '')}"
+    if action.kind is ActionKind.ESCALATE:
+        note = f" — {p['note']}" if p.get("note") else ""
+        return f"escalated to {p.get('service_name') or p.get('service', '?')}{note}"
+    if action.kind is ActionKind.DISMISS:
+        return f"dismissed: {p.get('reason', '')}"
+    if action.kind is ActionKind.RESOLVE:
+        reply = f" — follow-up: {p['reply']}" if p.get("reply") else ""
+        return f"resolved{(': ' + p['note']) if p.get('note') else ''}{reply}"
+    if action.kind is ActionKind.NOTE:
+        return f"note: {p.get('text', '')}"
+    return f"reopened (was {p.get('from', '?')})"
+
+
+def render_detail(
+    row: MentionRow, actions: list[ActionRow], thread: list[MentionRow], zone: tzinfo
+) -> Group:
+    """Every string from a stranger goes in as Text, never as markup."""
+    head = Text()
+    head.append(row.author, style="bold")
+    if row.author_name:
+        head.append(f" ({row.author_name})")
+    head.append(f"  {row.source}/{row.network}  ", style="dim")
+    head.append(row.priority.label, style="bold red" if row.priority == 0 else "")
+    head.append("  ")
+    head.append(row.status.value, style=STATUS_STYLE.get(row.status.value, ""))
+    if row.deleted_at:
+        head.append("  DELETED by its author " + fmt_local(row.deleted_at, zone), style="bold red")
+    if row.edited_at:
+        head.append("  edited " + fmt_local(row.edited_at, zone), style="yellow")
+
+    meta = Text(style="dim")
+    meta.append(f"published {fmt_local(row.published_at, zone)} · first seen {fmt_local(row.first_seen_at, zone)}")
+    if row.first_response_at is not None:
+        meta.append(f" · first response after {fmt_duration(row.first_response_at - row.first_seen_at)}")
+    meta.append("\nterms: " + ", ".join(row.terms))
+    if row.url:
+        meta.append("\n" + row.url)
+
+    parts: list[Text] = [head, meta, Text(""), Text(row.text)]
+    if thread or row.reply_to:
+        t = Text("\nthread: ", style="bold")
+        t.append(f"{len(thread)} other mention(s) in this conversation" if thread else "reply to an unseen post")
+        for other in thread[:5]:
+            t.append(f"\n  {other.author}: ", style="dim")
+            t.append(other.first_line[:100])
+        parts.append(t)
+    if actions:
+        h = Text("\nhistory:", style="bold")
+        for action in actions:
+            h.append(f"\n  {fmt_local(action.at, zone)} {action.operator} ", style="dim")
+            h.append(describe_action(action))
+        parts.append(h)
+    return Group(*parts)
+
+
+class MentionDetail(Static):
+    DEFAULT_CSS = ""
+
+    def show(self, row: MentionRow | None, actions: list[ActionRow], thread: list[MentionRow], zone: tzinfo) -> None:
+        if row is None:
+            self.update(Text("No mention selected.", style="dim"))
+        else:
+            self.update(render_detail(row, actions, thread, zone))

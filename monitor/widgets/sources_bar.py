@@ -1,0 +1,48 @@
+"""One line: each source's state at a glance (live, polling, backing off until, failing) and last success."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from rich.text import Text
+from textual.widgets import Static
+
+from monitor.collector import SourceStatus
+from monitor.timeutil import fmt_age, fmt_local, now_ms
+
+MARKS = {
+    "live": ("●", "green"),
+    "polling": ("●", "green"),
+    "backoff": ("◌", "yellow"),
+    "failing": ("✖", "bold red"),
+    "idle": ("○", "dim"),
+}
+
+
+def render_sources(statuses: list[SourceStatus], zone: tzinfo, notice: str = "") -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    now = now_ms()
+    for i, st in enumerate(statuses):
+        if i:
+            line.append("  │ ", style="dim")
+        mark, style = MARKS.get(st.state, ("?", ""))
+        line.append(f"{mark} ", style=style)
+        line.append(st.name, style="bold")
+        if st.state == "backoff" and st.until_ms:
+            line.append(f" backing off until {fmt_local(st.until_ms, zone, with_date=False)}", style="yellow")
+        elif st.state == "failing":
+            line.append(" failing", style="bold red")
+        else:
+            line.append(f" {st.state}")
+        if st.detail:
+            line.append(f" ({st.detail})", style=style)
+        if st.last_ok_ms:
+            line.append(f" ok {fmt_age(now - st.last_ok_ms)} ago", style="dim")
+    if notice:
+        line.append("  │ " if statuses else "", style="dim")
+        line.append(notice, style="bold yellow")
+    return line
+
+
+class SourcesBar(Static):
+    pass

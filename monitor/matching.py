@@ -110,7 +110,8 @@ class Matcher:
                     hits.add(self._pattern_terms[int(m.lastgroup[1:])])
         if not hits:
             return None
-        ordered = sorted(hits)
+        # The primary term (shown in the pane) is the most urgent one, then the first in the file.
+        ordered = sorted(hits, key=lambda i: (_level(self.terms[i].priority), i))
         for i in ordered:
             level = self.terms[i].priority
             if level is not None:
@@ -119,6 +120,10 @@ class Matcher:
             tuple(self.terms[i].name for i in ordered),
             Priority.NORMAL if priority is None else priority,
         )
+
+
+def _level(priority: Priority | None) -> Priority:
+    return Priority.NORMAL if priority is None else priority
 
 
 def _alternation(roles: dict[str, _Roles]) -> re.Pattern[str]:

@@ -174,9 +174,14 @@ def load_root(path: Path) -> Node:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        raise ConfigError(name, line, f"YAML syntax error: {exc.problem}", "valid YAML") from None
+        # The context mark is where the broken construct began (an unclosed bracket or quote);
+        # the problem mark is where the parser gave up, often the end of the file.
+        start, stop = exc.context_mark, exc.problem_mark
+        line = (start or stop).line + 1 if (start or stop) else 0
+        problem = f"YAML syntax error: {exc.problem}"
+        if start and stop and stop.line != start.line:
+            problem += f" ({exc.context}, noticed at line {stop.line + 1})"
+        raise ConfigError(name, line, problem, "valid YAML") from None
     except yaml.YAMLError as exc:
         raise ConfigError(name, 0, f"YAML error: {exc}", "valid YAML") from None
     if node is None:

@@ -21,7 +21,7 @@ PRIORITY_MARK = {
     Priority.NORMAL: Text("  "),
     Priority.LOW: Text("· ", style="dim"),
 }
-FIXED_WIDTHS = {"prio": 2, "source": 8, "author": 16, "age": 5, "term": 10}
+FIXED_WIDTHS = {"prio": 2, "source": 7, "author": 14, "age": 5, "term": 9}
 
 
 class SortCell(Text):

@@ -1,0 +1,67 @@
+"""Shared fixtures: real watchlist files, a real SQLite file, a small demo stream with hostile text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Watchlist, load_watchlist
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HOSTILE_TEXTS = [
+    "[bold]Tisséo[/bold] en panne [@click=app.quit]clique ici[/]",
+    "Stray close [/] at Toulouse",
+    "Toulouse \x1b]52;c;ZWNobyBoYWNrZWQ=\x07 clipboard \x1b[2J clear \x1b]0;pwned\x07 title",
+    "\u202eTisséo\u202c retard \u009b31m C1 \x85 next \x00 nul \x07 bell \u200b zero-width",
+    "Toulouse '); DROP TABLE mentions;-- [link=https://evil.example]x[/link] $variable",
+]
+
+
+def write_demo(path: Path, texts: list[str], network: str = "mastodon") -> Path:
+    lines = []
+    for i, text in enumerate(texts, 1):
+        lines.append(json.dumps({
+            "id": f"t-{i:04d}", "at": float(i), "network": network, "author": f"@citizen{i}@piaille.fr",
+            "author_name": f"Citizen {i}", "text": text, "url": f"https://piaille.fr/@citizen{i}/{i}",
+            "lang": "fr", "reply_to": "t-0001" if i == 3 else None, "published_ago": 30, "tags": [],
+        }))  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_watchlist(tmp: Path, demo_file: Path | None = None, extra: str = "") -> Path:
+    """The shipped watchlist, pointed at a test database (and demo file)."""
+    text = (ROOT / "watchlist.yaml").read_text(encoding="utf-8")
+    text = text.replace("database: monitor.db", f"database: {tmp / 'monitor.db'}")
+    if demo_file is not None:
+        text = text.replace("    type: demo\n", f"    type: demo\n    file: {demo_file}\n    loop: false\n")
+    path = tmp / "watchlist.yaml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def demo_texts() -> list[str]:
+    return [
+        "Passage piéton bloqué par un chantier rue de Metz à Toulouse 🚧",
+        "Le métro ligne A est arrêté à Jean-Jaurès, Tisséo ?",
+        "Accident au carrefour, Toulouse, attention danger",
+        "Merci Toulouse Métropole pour la réactivité !",
+        "Toulouse FC a gagné ce soir",  # excluded: not the city
+        "Nid de poule énorme avenue de Muret à Toulouse",
+    ]
+
+
+@pytest.fixture
+def watchlist(tmp_path: Path, demo_texts: list[str]) -> Watchlist:
+    demo = write_demo(tmp_path / "demo.jsonl", demo_texts)
+    return load_watchlist(write_watchlist(tmp_path, demo))
+
+
+@pytest.fixture
+def hostile_watchlist(tmp_path: Path) -> Watchlist:
+    demo = write_demo(tmp_path / "demo.jsonl", HOSTILE_TEXTS)
+    return load_watchlist(write_watchlist(tmp_path, demo))

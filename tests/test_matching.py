@@ -1,0 +1,81 @@
+"""Watch terms: case- and accent-insensitive, whole words, excludes, ignores and priorities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_watchlist
+from monitor.matching import Matcher
+from monitor.models import Priority
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_watchlist(ROOT / "watchlist.yaml"))
+
+
+@pytest.mark.parametrize(
+    "text, terms",
+    [
+        ("Le tisseo est en retard", ("transports",)),
+        ("TISSÉO encore en panne", ("transports",)),
+        ("Un toulousain a dit", None),  # not inside another word
+        ("Toulouse-Lautrec au musée", None),  # excluded phrase
+        ("Toulouse FC a gagné", None),
+        ("Toulouse FC a gagné, et la mairie de Toulouse a fêté", ("ville",)),  # a second, real mention
+        ("#Tisseo #métro bloqué", ("transports",)),
+        ("@ToulouseMetropole merci", ("ville",)),
+        ("Fuite de gaz rue de Metz", ("urgences",)),
+        ("Fuite d'eau et inondation rue de Metz", ("eau",)),
+        ("free bitcoin à Toulouse", None),  # ignore drops the mention
+        ("   ", None),
+    ],
+)
+def test_terms_matched(matcher: Matcher, text: str, terms: tuple[str, ...] | None) -> None:
+    result = matcher.match_text(text)
+    assert (result.terms if result else None) == terms
+
+
+def test_a_phrase_counts_for_the_words_inside_it(matcher: Matcher) -> None:
+    result = matcher.match_text("Bravo à Toulouse Métropole")
+    assert result is not None and result.terms == ("ville",)
+
+
+def test_priority_rules_and_term_priority(matcher: Matcher) -> None:
+    urgent = matcher.match_text("Accident sur la rocade, danger")
+    assert urgent is not None and urgent.priority is Priority.URGENT
+    assert urgent.terms[0] == "urgences"  # the most urgent term is the primary one
+    low = matcher.match_text("Merci Tisséo")
+    assert low is not None and low.priority is Priority.LOW
+    water = matcher.match_text("La Garonne est belle")
+    assert water is not None and water.priority is Priority.HIGH  # term priority
+
+
+def test_hashtags_listed_by_the_network_match(matcher: Matcher) -> None:
+    assert matcher.match_text("Photo du jour", tags=("Toulouse",)) is not None
+
+
+def test_patterns_are_compiled_into_one_regex(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n"
+        "  - name: ligne\n    patterns: ['ligne\\s+[AB]\\b']\n  - name: num\n    patterns: ['\\b31\\d{3}\\b']\n",
+        encoding="utf-8",
+    )
+    m = Matcher(load_watchlist(path))
+    assert m.match_text("La ligne  B est coupée").terms == ("ligne",)  # type: ignore[union-attr]
+    assert m.match_text("code postal 31400").terms == ("num",)  # type: ignore[union-attr]
+    assert m.match_text("rien") is None
+
+
+def test_hundreds_of_terms_compile_once(tmp_path: Path) -> None:
+    terms = "".join(f"  - name: t{i}\n    keywords: [mot{i}, rue numero {i}]\n" for i in range(500))
+    path = tmp_path / "w.yaml"
+    path.write_text(f"city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n{terms}", encoding="utf-8")
+    m = Matcher(load_watchlist(path))
+    result = m.match_text("Il y a un trou rue numero 417 et mot3")
+    assert result is not None and set(result.terms) == {"t417", "t3"}
+    assert m._regex is not None and m._regex.pattern.count("|") >= 999

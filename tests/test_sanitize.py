@@ -1,0 +1,42 @@
+"""Text from strangers reaches the terminal without escape sequences, controls or bidi tricks."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.sanitize import clean, clean_line
+from tests.conftest import HOSTILE_TEXTS
+
+
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("a\x1b[2Jb", "ab"),
+        ("a\x1b[31mred\x1b[0m", "ared"),
+        ("x\x1b]52;c;ZWNobyBoYWNrZWQ=\x07y", "xy"),
+        ("x\x1b]0;title\x1b\\y", "xy"),
+        ("x\x1bP1;2|data\x1b\\y", "xy"),
+        ("x\x9b31my", "xy"),  # 8-bit CSI
+        ("x\x85\x9cy", "xy"),
+        ("a\x00b\x07c\x08d\x7fe", "abcde"),
+        ("\u202eevil\u202c", "evil"),
+        ("zero\u200bwidth\ufeff", "zerowidth"),
+        ("line1\r\nline2\rline3", "line1\nline2\nline3"),
+        ("[bold]kept[/] as text", "[bold]kept[/] as text"),
+        ("famille 👩‍👩‍👧 ok", "famille 👩‍👩‍👧 ok"),  # ZWJ emoji survive
+    ],
+)
+def test_clean(raw: str, shown: str) -> None:
+    assert clean(raw) == shown
+
+
+def test_no_control_bytes_survive_any_hostile_text() -> None:
+    for text in HOSTILE_TEXTS:
+        out = clean(text)
+        assert not any(ord(c) < 32 and c not in "\n\t" for c in out)
+        assert not any(0x7F <= ord(c) < 0xA0 for c in out)
+        assert "\u202e" not in out and "\x1b" not in out
+
+
+def test_clean_line_folds_whitespace() -> None:
+    assert clean_line("  Marie\n  \t Dupont ") == "Marie Dupont"

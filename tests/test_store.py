@@ -1,0 +1,150 @@
+"""The SQLite store: migrations, dedup, cursor with its mentions, append-only actions, reopen."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.migrations import MIGRATIONS
+from monitor.models import ActionKind, MatchResult, Mention, Priority, Status
+from monitor.store import Store, StoreError, open_sync
+
+
+def mention(i: int, source: str = "demo") -> Mention:
+    return Mention(
+        source=source, remote_id=f"r{i}", network="mastodon", author=f"@a{i}", text=f"texte {i}",
+        published_at=datetime(2026, 11, 1, 12, 0, tzinfo=UTC),
+    )  # fmt: skip
+
+
+MATCH = MatchResult(("ville",), Priority.NORMAL)
+
+
+async def test_schema_is_versioned_and_wal(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "m.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_older_file_is_migrated_forward(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version=1")
+    conn.execute(
+        "INSERT INTO mentions (source, remote_id, network, author, text, terms, priority, published_at,"
+        " first_seen_at, status_at, rev) VALUES ('demo', 'x', 'demo', '@a', 't', 'ville', 2, 1, 1, 1, 1)"
+    )
+    conn.close()
+    conn = open_sync(tmp_path / "old.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("SELECT remote_id FROM mentions").fetchall() == [("x",)]
+
+
+def test_a_newer_file_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "new.db")
+    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        open_sync(tmp_path / "new.db")
+
+
+async def test_a_mention_seen_twice_is_stored_once_and_cursor_moves_with_it(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    assert await store.ingest("demo", [(mention(1), MATCH), (mention(2), MATCH)], "2") == 2
+    assert await store.ingest("demo", [(mention(2), MATCH), (mention(3), MATCH)], "3") == 1
+    assert await store.ingest("other", [(mention(1, "other"), MATCH)], "1") == 1
+    assert await store.cursor("demo") == "3"
+    counts = await store.counts()
+    assert counts[Status.NEW] == 4
+    await store.close()
+
+
+async def test_a_failed_ingest_leaves_neither_mentions_nor_cursor(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    await store.ingest("demo", [(mention(1), MATCH)], "1")
+    bad = mention(2)
+    bad.published_at = datetime(2026, 11, 1)  # noqa: DTZ001 - naive on purpose: refused
+    with pytest.raises(ValueError):
+        await store.ingest("demo", [(mention(3), MATCH), (bad, MATCH)], "3")
+    assert await store.cursor("demo") == "1"
+    assert (await store.counts())[Status.NEW] == 1
+    await store.close()
+
+
+async def test_actions_are_append_only(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    await store.ingest("demo", [(mention(1), MATCH)], "1")
+    await store.act(1, ActionKind.NOTE, "alice", {"text": "vu"})
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "m.db")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE actions SET operator = 'mallory'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM actions")
+
+
+async def test_first_response_is_stored_once_and_survives_reopen(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    await store.ingest("demo", [(mention(1), MATCH)], "1", seen_at=1_000)
+    await store.act(1, ActionKind.NOTE, "bob", {"text": "looking"})
+    assert (await store.mention(1)).first_response_at is None  # a note is not a response
+    await store.act(1, ActionKind.DISMISS, "alice", {"reason": "spam"})
+    first = (await store.mention(1)).first_response_at
+    await store.act(1, ActionKind.REOPEN, "alice")
+    row = await store.mention(1)
+    assert row.status is Status.NEW and row.first_response_at == first
+    await store.act(1, ActionKind.REPLY, "carol", {"text": "merci"})
+    assert (await store.mention(1)).first_response_at == first
+    await store.close()
+
+
+async def test_reopen_walks_back_through_changes(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    await store.ingest("demo", [(mention(1), MATCH)], "1")
+    await store.act(1, ActionKind.ESCALATE, "alice", {"service": "voirie"})
+    await store.act(1, ActionKind.RESOLVE, "alice", {"note": "fixed"})
+    assert (await store.mention(1)).status is Status.DONE
+    await store.act(1, ActionKind.REOPEN, "alice")
+    assert (await store.mention(1)).status is Status.ESCALATED
+    await store.act(1, ActionKind.REOPEN, "alice")
+    assert (await store.mention(1)).status is Status.NEW
+    with pytest.raises(StoreError, match="nothing to reopen"):
+        await store.act(1, ActionKind.REOPEN, "alice")
+    kinds = [a.kind for a in await store.actions(1)]
+    assert kinds == [ActionKind.ESCALATE, ActionKind.RESOLVE, ActionKind.REOPEN, ActionKind.REOPEN]
+    await store.close()
+
+
+async def test_changes_since_follows_every_write(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    await store.ingest("demo", [(mention(1), MATCH), (mention(2), MATCH)], "2")
+    rev = await store.max_rev()
+    await store.act(2, ActionKind.DISMISS, "alice", {"reason": "spam"})
+    changed = await store.changes_since(rev)
+    assert [(r.id, r.status) for r in changed] == [(2, Status.DISMISSED)]
+    await store.close()
+
+
+async def test_pane_pages_in_pane_order(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    urgent = MatchResult(("urgences",), Priority.URGENT)
+    await store.ingest("demo", [(mention(i), MATCH if i % 3 else urgent) for i in range(1, 10)], "9")
+    first = await store.pane(Status.NEW, 4)
+    assert [r.priority for r in first[:3]] == [Priority.URGENT] * 3
+    rest = await store.pane(Status.NEW, 10, after=first[-1])
+    assert len(first) + len(rest) == 9 and not {r.id for r in first} & {r.id for r in rest}
+    await store.close()
+
+
+async def test_hostile_text_is_stored_as_data(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    m = mention(1)
+    m.text = "'); DROP TABLE mentions;--"
+    await store.ingest("demo", [(m, MATCH)], "1")
+    assert (await store.mention(1)).text == "'); DROP TABLE mentions;--"
+    await store.close()

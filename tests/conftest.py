@@ -37,7 +37,8 @@ def write_watchlist(tmp: Path, demo_file: Path | None = None, extra: str = "") -
     text = (ROOT / "watchlist.yaml").read_text(encoding="utf-8")
     text = text.replace("database: monitor.db", f"database: {tmp / 'monitor.db'}")
     if demo_file is not None:
-        text = text.replace("    type: demo\n", f"    type: demo\n    file: {demo_file}\n    loop: false\n")
+        text = text.replace("    type: demo\n", f"    type: demo\n    file: {demo_file}\n")
+        text = text.replace("    loop: true ", "    loop: false")
     path = tmp / "watchlist.yaml"
     path.write_text(text + extra, encoding="utf-8")
     return path

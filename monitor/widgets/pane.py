@@ -21,6 +21,7 @@ PRIORITY_MARK = {
     Priority.NORMAL: Text("  "),
     Priority.LOW: Text("· ", style="dim"),
 }
+NETWORK_SHORT = {"mastodon": "mastdn", "bluesky": "bsky", "feed": "feed", "demo": "demo"}
 FIXED_WIDTHS = {"prio": 2, "source": 7, "author": 14, "age": 5, "term": 9}
 
 
@@ -97,7 +98,7 @@ class MentionTable(DataTable[Any]):
         text_style = "strike dim" if row.deleted_at else ""
         return [
             prio,
-            Text(row.source, overflow="ellipsis", no_wrap=True),
+            Text(NETWORK_SHORT.get(row.network, row.network), overflow="ellipsis", no_wrap=True),
             Text(row.author, overflow="ellipsis", no_wrap=True),
             self._age_cell(row, now),
             Text(row.term, overflow="ellipsis", no_wrap=True),

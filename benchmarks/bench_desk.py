@@ -1,0 +1,201 @@
+"""Duty-desk benchmark (issue 2). Prints each figure next to a baseline measured in the same run.
+
+  python benchmarks/bench_desk.py [--mentions 100000]
+
+1. ingest of 10,000 demo mentions (match + store, one transaction per poll) vs raw sqlite3 executemany
+2. app start to first painted screen with N mentions in the database vs a trivial Textual app
+3. keystroke (Enter in the dismiss dialog) to committed action vs a direct Store.act
+4. memory (RSS) with N mentions in the database vs a trivial Textual app
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.collector import Collector  # noqa: E402
+from monitor.config import load_watchlist  # noqa: E402
+from monitor.matching import Matcher  # noqa: E402
+from monitor.models import ActionKind, Status  # noqa: E402
+from monitor.sources import SourceContext  # noqa: E402
+from monitor.sources.demo import DemoOptions, DemoSource  # noqa: E402
+from monitor.store import TERM_SEP, Store, configure, ingest_sync, migrate, open_sync  # noqa: E402
+from monitor.timeutil import now_ms, to_ms  # noqa: E402
+
+WATCHLIST = ROOT / "watchlist.yaml"
+
+
+def demo_batches(n: int, per_poll: int) -> tuple[DemoSource, list[Any]]:
+    source = DemoSource("demo", DemoOptions(loop=True), SourceContext())
+    mentions = [source._mention(i) for i in range(n)]
+    return source, [mentions[i : i + per_poll] for i in range(0, n, per_poll)]
+
+
+async def bench_ingest(tmp: Path, n: int = 10_000, per_poll: int = 200) -> dict[str, float]:
+    watchlist = load_watchlist(WATCHLIST)
+    source, batches = demo_batches(n, per_poll)
+    from monitor.models import Batch
+
+    store = await Store.open(tmp / "ingest.db")
+    collector = Collector(watchlist, store, sources=[source])
+    t = time.perf_counter()
+    stored = 0
+    for i, chunk in enumerate(batches):
+        stored += await collector.ingest(source, Batch(mentions=[m for m in chunk if m], cursor=str(i)))
+    ours = time.perf_counter() - t
+    await store.close()
+
+    # Baseline: the same rows, already matched, in one raw executemany into the same schema.
+    matcher = Matcher(watchlist)
+    rows = []
+    for chunk in batches:
+        for m in chunk:
+            if m and (r := matcher.match(m)):
+                rows.append((m.source, m.remote_id, m.network, m.author, m.author_name, m.text, m.url, m.lang,
+                             m.thread_id, m.reply_to, TERM_SEP.join(r.terms), int(r.priority),
+                             to_ms(m.published_at), 1, 1, len(rows) + 1, json.dumps(m.raw)))  # fmt: skip
+    conn = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    configure(conn)
+    migrate(conn)
+    t = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT OR IGNORE INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
+        " thread_id, reply_to, terms, priority, published_at, first_seen_at, status_at, rev, raw)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.execute("COMMIT")
+    raw = time.perf_counter() - t
+    conn.close()
+    return {"stored": stored, "ours_per_s": stored / ours, "raw_per_s": len(rows) / raw}
+
+
+def build_big_db(path: Path, n: int) -> None:
+    """N mentions through the store's own ingest, 5,000 per transaction, with a spread of statuses."""
+    watchlist = load_watchlist(WATCHLIST)
+    matcher = Matcher(watchlist)
+    source = DemoSource("demo", DemoOptions(loop=True), SourceContext())
+    conn = open_sync(path)
+    base = now_ms() - n * 1000
+    for start in range(0, n, 5000):
+        matched = []
+        for i in range(start, min(n, start + 5000)):
+            m = source._mention(i)
+            r = matcher.match(m) if m else None
+            if m and r:
+                matched.append((m, r))
+        conn.execute("BEGIN IMMEDIATE")
+        ingest_sync(conn, "demo", matched, str(start), [], [], base + start * 1000)
+        conn.execute("COMMIT")
+    # Close most of them, as a real desk would have.
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE mentions SET status = CASE id % 10 WHEN 0 THEN 'new' WHEN 1 THEN 'escalated'"
+                 " WHEN 2 THEN 'dismissed' ELSE 'done' END")  # fmt: skip
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def probe(args: list[str]) -> dict[str, Any]:
+    t0 = time.time()
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "_probe.py"), args[0], repr(t0), *args[1:]],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(lines[-1])
+
+
+async def bench_keystroke(tmp: Path, actions: int = 100) -> dict[str, float]:
+    from textual import events
+
+    from monitor.app import MonitorApp
+    from monitor.screens.main import MainScreen
+
+    db = tmp / "keys.db"
+    build_big_db(db, 2000)
+    watchlist = load_watchlist(WATCHLIST)
+    pressed: list[float] = []
+    committed: list[float] = []
+
+    def hook(message: Any) -> None:
+        if isinstance(message, events.Key) and message.key == "enter":
+            pressed.append(time.perf_counter())
+
+    app = MonitorApp(watchlist, db, "bench", collect=False)
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        while not isinstance(app.screen, MainScreen):
+            await pilot.pause(0.05)
+        app.store.on_commit = lambda label: committed.append(time.perf_counter()) if label.startswith("act") else None
+        for _ in range(actions):
+            before = len(committed)
+            pressed.clear()
+            await pilot.press("d")
+            await pilot.pause()
+            await pilot.press("enter")
+            while len(committed) == before:
+                await pilot.pause(0.01)
+            committed[-1:] = [committed[-1] - pressed[0]]
+        latencies = committed[-actions:]
+
+        # Baseline: the same action through Store.act directly, no UI.
+        direct = []
+        ids = [r.id for r in await app.store.pane(Status.NEW, actions)]
+        for mention_id in ids:
+            t = time.perf_counter()
+            await app.store.act(mention_id, ActionKind.DISMISS, "bench", {"reason": "spam"})
+            direct.append(time.perf_counter() - t)
+    return {"ui_p50_ms": 1000 * statistics.median(latencies),
+            "ui_p99_ms": 1000 * sorted(latencies)[int(0.99 * (len(latencies) - 1))],
+            "direct_p50_ms": 1000 * statistics.median(direct)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mentions", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ing = asyncio.run(bench_ingest(tmp))
+        print(f"ingest 10,000 demo mentions: {ing['ours_per_s']:,.0f} mentions/s (stored {ing['stored']:,.0f});"
+              f" raw executemany baseline {ing['raw_per_s']:,.0f}/s; ratio {ing['ours_per_s'] / ing['raw_per_s']:.0%}"
+              "  (target >= 30%)")  # fmt: skip
+
+        big = tmp / "big.db"
+        t = time.perf_counter()
+        build_big_db(big, args.mentions)
+        print(f"(built a database of {args.mentions:,} mentions in {time.perf_counter() - t:.1f}s)")
+        wl = tmp / "watchlist.yaml"
+        wl.write_text(WATCHLIST.read_text(encoding="utf-8"), encoding="utf-8")
+        trivial = [probe(["trivial"]) for _ in range(3)]
+        app = [probe(["app", str(wl), str(big)]) for _ in range(3)]
+        t_app = statistics.median(p["first_paint_s"] for p in app)
+        t_triv = statistics.median(p["first_paint_s"] for p in trivial)
+        print(f"start to first painted screen, {args.mentions:,} mentions: {t_app:.2f}s"
+              f" (trivial Textual app {t_triv:.2f}s; ratio {t_app / t_triv:.1f}x)  (target < 1 s)")  # fmt: skip
+        m_app = statistics.median(p["rss_mb"] for p in app)
+        m_triv = statistics.median(p["rss_mb"] for p in trivial)
+        print(f"memory with {args.mentions:,} mentions: {m_app:.0f} MB RSS"
+              f" (trivial Textual app {m_triv:.0f} MB; ratio {m_app / m_triv:.1f}x)  (target < 200 MB)")  # fmt: skip
+
+        keys = asyncio.run(bench_keystroke(tmp))
+        print(f"keystroke to committed action: p50 {keys['ui_p50_ms']:.1f} ms, p99 {keys['ui_p99_ms']:.1f} ms"
+              f" (direct Store.act p50 {keys['direct_p50_ms']:.2f} ms)  (target < 50 ms)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Exactly one process collects and delivers: whoever holds the lease. Others wait to take over."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from monitor.presence import LEASE_RENEW_S, Presence
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[None]]
+
+
+async def run_as_leader(
+    presence: Presence,
+    jobs: list[Job],
+    on_change: Callable[[bool], None] | None = None,
+    renew_every: float = LEASE_RENEW_S,
+) -> None:
+    """Hold the 'collector' lease while running `jobs`; stop them the moment it is lost.
+
+    Runs until cancelled. A process that is not the leader polls the lease and takes over when the
+    holder stops renewing (it died, or hung): within the lease TTL plus one renew period.
+    """
+    leading = False
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        while True:
+            try:
+                held = await presence.acquire()
+            except Exception:  # a locked or busy database is a missed renewal, not a crash
+                log.exception("lease renewal failed")
+                held = False
+            if held and not leading:
+                leading = True
+                log.info("%s now collects and delivers", presence.holder)
+                tasks = [asyncio.create_task(job(), name=f"leader:{i}") for i, job in enumerate(jobs)]
+                if on_change:
+                    on_change(True)
+            elif not held and leading:
+                leading = False
+                log.warning("%s lost the lease; stopping", presence.holder)
+                await _cancel(tasks)
+                if on_change:
+                    on_change(False)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            await asyncio.sleep(renew_every)
+    finally:
+        await _cancel(tasks)
+        if leading:
+            try:
+                await presence.release()
+            except Exception:
+                log.exception("lease release failed")
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+    tasks.clear()

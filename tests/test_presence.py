@@ -1,0 +1,100 @@
+"""Several operators on one file: the collector lease, who is on duty, and who is replying."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from monitor.leader import run_as_leader
+from monitor.presence import (
+    CLAIM_TTL_MS,
+    LEASE_TTL_MS,
+    LeaseLost,
+    Presence,
+    acquire_lease_sync,
+    check_lease_sync,
+)
+from monitor.store import Store, open_sync
+
+
+def test_lease_is_exclusive_until_it_expires(tmp_path: Path) -> None:
+    c = open_sync(tmp_path / "m.db")
+    assert acquire_lease_sync(c, "collector", "a", now=1_000)
+    assert not acquire_lease_sync(c, "collector", "b", now=1_000 + LEASE_TTL_MS - 1)
+    assert acquire_lease_sync(c, "collector", "a", now=2_000)  # renewal
+    assert acquire_lease_sync(c, "collector", "b", now=2_000 + LEASE_TTL_MS + 1)  # a stopped renewing
+    with pytest.raises(LeaseLost):
+        check_lease_sync(c, "collector", "a", now=2_000 + LEASE_TTL_MS + 2)
+    check_lease_sync(c, "collector", "b", now=2_000 + LEASE_TTL_MS + 2)
+
+
+async def test_only_one_leader_runs_the_jobs_and_another_takes_over(tmp_path: Path) -> None:
+    stores = [await Store.open(tmp_path / "m.db") for _ in range(2)]
+    a, b = Presence(stores[0], "alice", "host:1"), Presence(stores[1], "bob", "host:2")
+    running: list[str] = []
+
+    def job(name: str):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            running.append(name)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                running.remove(name)
+
+        return run
+
+    ta = asyncio.create_task(run_as_leader(a, [job("a")], renew_every=0.05))
+    await asyncio.sleep(0.2)
+    tb = asyncio.create_task(run_as_leader(b, [job("b")], renew_every=0.05))
+    await asyncio.sleep(0.3)
+    assert running == ["a"]
+    ta.cancel()  # a leaves cleanly and releases the lease
+    await asyncio.gather(ta, return_exceptions=True)
+    for _ in range(40):
+        if running == ["b"]:
+            break
+        await asyncio.sleep(0.05)
+    assert running == ["b"]
+    tb.cancel()
+    await asyncio.gather(tb, return_exceptions=True)
+    for s in stores:
+        await s.close()
+
+
+async def test_on_duty_lists_operators_with_an_open_app(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    alice, bob = Presence(store, "alice", "h:1"), Presence(store, "bob", "h:2")
+    await alice.heartbeat()
+    await bob.heartbeat()
+    assert await alice.on_duty() == ["alice", "bob"]
+    await bob.leave()
+    assert await alice.on_duty() == ["alice"]
+    later = Presence(store, "bob", "h:3")
+    assert await later.last_left() is not None
+    await store.close()
+
+
+async def test_a_claim_is_seen_by_others_taken_over_explicitly_and_expires(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    c = open_sync(tmp_path / "m.db")
+    c.execute(
+        "INSERT INTO mentions (source, remote_id, network, author, text, terms, priority, published_at,"
+        " first_seen_at, status_at, rev) VALUES ('demo', 'x', 'demo', '@a', 't', 'ville', 2, 1, 1, 1, 1)"
+    )
+    alice, bob = Presence(store, "alice", "h:1"), Presence(store, "bob", "h:2")
+    assert await alice.claim(1) is None
+    rev = c.execute("SELECT rev FROM mentions").fetchone()[0]
+    assert rev > 1  # every open app redraws the row
+    theirs = await bob.claim(1)
+    assert theirs is not None and theirs.operator == "alice"
+    assert (await bob.claims())[1].operator == "alice"
+    assert await bob.claim(1, take_over=True) is None
+    assert (await alice.claims())[1].operator == "bob"
+    c.execute("UPDATE claims SET heartbeat_at = heartbeat_at - ?", (CLAIM_TTL_MS + 1,))
+    assert await alice.claims() == {}
+    assert await alice.claim(1) is None  # an expired claim can be taken without asking
+    await alice.unclaim(1)
+    assert await bob.claims() == {}
+    await store.close()

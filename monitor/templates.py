@@ -30,7 +30,7 @@ def render(text: str, variables: Mapping[str, str]) -> str:
 
 def variables(row: MentionRow, city: str, service: str = "") -> dict[str, str]:
     return {
-        "author": row.author if row.author.startswith("@") or row.network != "mastodon" else "@" + row.author,
+        "author": "@" + row.author if row.network in ("mastodon", "bluesky") and row.author[:1] != "@" else row.author,
         "author_name": row.author_name or row.author,
         "city": city,
         "service": service,

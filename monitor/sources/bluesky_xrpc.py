@@ -1,0 +1,246 @@
+"""XRPC over HTTP with an app-password session that outlives the process.
+
+createSession is limited to 30 per 5 minutes and 300 per day per account, so the session is opened
+once, kept in a 0600 file in the state folder, reused at the next start, and renewed with
+refreshSession when the PDS answers ExpiredToken. Only a rejected refresh token opens a new session.
+Tokens and the password are never logged, and never stored anywhere but that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from monitor.sources.base import SourceContext, SourceError
+from monitor.sources.http import check, json_body, make_client, pacing_delay, send
+
+log = logging.getLogger(__name__)
+
+CREATE_SESSION = "com.atproto.server.createSession"
+REFRESH_SESSION = "com.atproto.server.refreshSession"
+# Access-token errors that a new token cures (the PDS sends them as 400 InvalidRequest).
+TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
+CONFIG_ERRORS = frozenset({"BadQueryString"})
+MAX_PACING = 30.0  # never stall a poll longer than this to spread calls before a rate-limit reset
+_ERROR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Session:
+    did: str
+    handle: str
+    access_jwt: str = field(repr=False)
+    refresh_jwt: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, body: Any, what: str) -> Session:
+        """A createSession/refreshSession answer; all four fields are required by the lexicon."""
+        if isinstance(body, dict):
+            values = [body.get(k) for k in ("did", "handle", "accessJwt", "refreshJwt")]
+            if all(isinstance(v, str) and v for v in values):
+                return cls(*values)
+        raise SourceError(f"{what}: unexpected response (no session in it)", "transient")
+
+
+class SessionFile:
+    """The session of one source, in `<state_dir>/bluesky-<source>.session.json`, mode 0600.
+
+    It records the PDS and identifier it belongs to, so that editing either in the watchlist does
+    not reuse another account's tokens.
+    """
+
+    def __init__(self, path: Path | None, pds: str, identifier: str) -> None:
+        self.path = path
+        self.pds = pds
+        self.identifier = identifier
+
+    def load(self) -> Session | None:
+        if self.path is None:
+            return None
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            log.warning(
+                "session file %s unreadable (%s); a new session will be opened", self.path, type(exc).__name__
+            )
+            return None
+        if (
+            not isinstance(data, dict)
+            or data.get("pds") != self.pds
+            or data.get("identifier") != self.identifier
+        ):
+            return None
+        try:
+            return Session.parse(data, "session file")
+        except SourceError:
+            return None
+
+    def save(self, session: Session) -> None:
+        if self.path is None:
+            return
+        data = {
+            "pds": self.pds,
+            "identifier": self.identifier,
+            "did": session.did,
+            "handle": session.handle,
+            "accessJwt": session.access_jwt,
+            "refreshJwt": session.refresh_jwt,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        # Created 0600 from the start (never world-readable, even briefly), then swapped in whole.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a leftover tmp file may have had other bits
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        os.replace(tmp, self.path)
+
+
+def xrpc_error(response: httpx.Response) -> str:
+    """The XRPC error name of an error answer (`{"error": "ExpiredToken", "message": ...}`), or ''."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+    name = body.get("error") if isinstance(body, dict) else None
+    # It comes from the network and may end up on screen: accept only a plain identifier.
+    return name if isinstance(name, str) and _ERROR_NAME.match(name) else ""
+
+
+def check_xrpc(response: httpx.Response, what: str) -> None:
+    """check(), with the XRPC error name in the message and a bad query as a config error."""
+    try:
+        check(response, what)
+    except SourceError as exc:
+        name = xrpc_error(response)
+        if not name:
+            raise
+        kind = "config" if name in CONFIG_ERRORS else exc.kind
+        raise SourceError(f"{exc} {name}", kind, exc.retry_after) from None
+
+
+def _is_token_error(response: httpx.Response) -> bool:
+    return response.status_code in (400, 401) and xrpc_error(response) in TOKEN_ERRORS
+
+
+class XrpcClient:
+    """Calls `/xrpc/<nsid>` on one PDS with the account's session, renewing it when needed."""
+
+    def __init__(
+        self,
+        context: SourceContext,
+        pds: str,
+        identifier: str,
+        password_env: str,
+        session_path: Path | None,
+        label: str,
+    ) -> None:
+        self.identifier = identifier
+        self.password_env = password_env
+        self.label = label
+        self.store = SessionFile(session_path, pds, identifier)
+        self.client = make_client(context, base_url=pds)
+        self.session: Session | None = None
+        self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # tests record instead of waiting
+        if session_path is None:
+            log.warning("%s: no state folder; the Bluesky session will not survive a restart", label)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def query(self, nsid: str, params: dict[str, Any]) -> Any:
+        return await self._call("GET", nsid, params=params)
+
+    async def procedure(self, nsid: str, body: dict[str, Any]) -> Any:
+        return await self._call("POST", nsid, json=body)
+
+    async def _call(self, method: str, nsid: str, **kwargs: Any) -> Any:
+        self._require_password()  # fail as a config error even while a saved session still works
+        session = self.session or self.store.load() or await self._create()
+        self.session = session
+        response = await self._send(method, nsid, session, **kwargs)
+        if _is_token_error(response):
+            session = await self._renew(session)
+            response = await self._send(method, nsid, session, **kwargs)
+            if _is_token_error(response):
+                raise SourceError(f"{nsid}: session rejected right after renewal", "auth")
+        check_xrpc(response, nsid)
+        body = json_body(response, nsid)
+        delay = pacing_delay(response)
+        if delay > 0:
+            log.info("%s: rate-limit window nearly used; waiting %.1fs", self.label, min(delay, MAX_PACING))
+            await self.sleep(min(delay, MAX_PACING))
+        return body
+
+    async def _send(self, method: str, nsid: str, session: Session, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {session.access_jwt}"}
+        return await send(
+            self.client, method, f"/xrpc/{nsid}", nsid, checked=False, headers=headers, **kwargs
+        )
+
+    def _require_password(self) -> str:
+        value = os.environ.get(self.password_env, "")
+        if not value.strip():
+            raise SourceError(
+                f"environment variable {self.password_env} is not set (it must hold the app password)",
+                "config",
+            )
+        return value
+
+    async def _create(self) -> Session:
+        body = {"identifier": self.identifier, "password": self._require_password()}
+        response = await send(
+            self.client, "POST", f"/xrpc/{CREATE_SESSION}", CREATE_SESSION, checked=False, json=body
+        )
+        if response.status_code == 400 and (name := xrpc_error(response)):
+            # AccountTakedown, AuthFactorTokenRequired (a main password with e-mail 2FA), ...
+            raise SourceError(f"{CREATE_SESSION}: credentials rejected ({name})", "auth")
+        check_xrpc(response, CREATE_SESSION)  # 401 AuthenticationRequired: a wrong app password
+        session = Session.parse(json_body(response, CREATE_SESSION), CREATE_SESSION)
+        self.store.save(session)
+        log.info("%s: opened a Bluesky session for %s", self.label, session.handle)
+        return session
+
+    async def _refresh(self, session: Session) -> Session | None:
+        """A renewed session, or None when the refresh token itself is expired, revoked or invalid."""
+        headers = {"Authorization": f"Bearer {session.refresh_jwt}"}
+        response = await send(
+            self.client, "POST", f"/xrpc/{REFRESH_SESSION}", REFRESH_SESSION, checked=False, headers=headers
+        )
+        if _is_token_error(response) or response.status_code == 401:
+            return None
+        check_xrpc(response, REFRESH_SESSION)  # 429 and 5xx: keep the session, retry later
+        return Session.parse(json_body(response, REFRESH_SESSION), REFRESH_SESSION)
+
+    async def _renew(self, stale: Session) -> Session:
+        on_disk = self.store.load()
+        if on_disk is not None and on_disk.access_jwt != stale.access_jwt:
+            # Another process with this source (the app and `collect`) renewed it already; refreshing
+            # again would rotate the refresh token under its feet.
+            self.session = on_disk
+            return on_disk
+        fresh = await self._refresh(stale)
+        if fresh is None:
+            log.info("%s: refresh token rejected; opening a new session", self.label)
+            fresh = await self._create()
+        else:
+            self.store.save(fresh)
+        self.session = fresh
+        return fresh

@@ -78,4 +78,31 @@ def test_hundreds_of_terms_compile_once(tmp_path: Path) -> None:
     m = Matcher(load_watchlist(path))
     result = m.match_text("Il y a un trou rue numero 417 et mot3")
     assert result is not None and set(result.terms) == {"t417", "t3"}
-    assert m._regex is not None and m._regex.pattern.count("|") >= 999
+    assert m._regex is not None and len(m._roles) == 1000  # one regex for all phrases
+
+
+def test_a_longer_phrase_of_one_term_still_counts_for_another_terms_word(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n"
+        "  - name: metro\n    keywords: [metro]\n  - name: station\n    keywords: [metro jean jaures]\n"
+        "priority:\n  urgent: [jean jaures]\n",
+        encoding="utf-8",
+    )
+    result = Matcher(load_watchlist(path)).match_text("Le métro Jean-Jaurès... non: le Métro Jean Jaurès est fermé")
+    assert result is not None
+    assert set(result.terms) == {"metro", "station"}
+    assert result.priority is Priority.URGENT
+
+
+def test_longest_phrase_wins_at_a_position(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n"
+        "  - name: a\n    keywords: [rue, rue de metz]\n    exclude: [rue de la paix]\n",
+        encoding="utf-8",
+    )
+    m = Matcher(load_watchlist(path))
+    assert m.match_text("rue de la paix") is None
+    assert m.match_text("rue de metz") is not None
+    assert m.match_text("une rue") is not None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from monitor.sources import demo
+from monitor.sources import bluesky, demo, feed, mastodon
 from monitor.sources.base import Source, SourceContext, SourceError, SourceType, StreamingSource
 
 SOURCE_TYPES: dict[str, SourceType] = {
+    "bluesky": bluesky.TYPE,
     "demo": demo.TYPE,
+    "feed": feed.TYPE,
+    "mastodon": mastodon.TYPE,
 }
 
 __all__ = ["SOURCE_TYPES", "Source", "SourceContext", "SourceError", "SourceType", "StreamingSource"]

@@ -87,18 +87,24 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
         raise SourceError(f"{what}: credentials rejected ({status})", "auth")
     if status >= 500:
         raise SourceError(f"{what}: server error {status}", "transient")
-    raise SourceError(f"{what}: HTTP {status}", "config" if status == 404 else "transient")
+    raise SourceError(f"{what}: HTTP {status}", "config" if status in (404, 410) else "transient")
 
 
-async def send(client: httpx.AsyncClient, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
-    """One request; network faults become transient SourceErrors, HTTP errors are classified."""
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, what: str, *, checked: bool = True, **kwargs: Any
+) -> httpx.Response:
+    """One request; network faults become transient SourceErrors, HTTP errors are classified.
+
+    With checked=False the caller gets error responses back to read their body first (XRPC's
+    ExpiredToken is a 400 to act on), and must call check() itself.
+    """
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
         raise SourceError(f"{what}: timed out", "transient") from exc
     except httpx.HTTPError as exc:  # DNS, refused, reset, protocol errors, truncated bodies
         raise SourceError(f"{what}: network error ({type(exc).__name__})", "transient") from exc
-    return check(response, what)
+    return check(response, what) if checked else response
 
 
 def json_body(response: httpx.Response, what: str) -> Any:

@@ -52,8 +52,8 @@ def main() -> None:
     db = Path(sys.argv[4])
 
     class Probe(MonitorApp):
-        async def on_mount(self) -> None:
-            await super().on_mount()
+        # Textual calls on_mount of every class in the MRO: no super() call here.
+        def on_mount(self) -> None:
             self.set_interval(0.01, self._check)
 
         def _check(self) -> None:

@@ -11,8 +11,10 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
+from monitor import outbox
 from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist
+from monitor.delivery.worker import DeliveryWorker
 from monitor.messages import SourceStatusChanged
 from monitor.models import ActionKind
 from monitor.screens.main import MainScreen
@@ -43,6 +45,7 @@ class MonitorApp(App[int]):
         read_only: bool = False,
         context: SourceContext | None = None,
         sources: list[Source] | None = None,
+        dry_run: bool | None = None,
     ) -> None:
         super().__init__()
         self.watchlist = watchlist
@@ -56,6 +59,9 @@ class MonitorApp(App[int]):
         self.source_statuses: dict[str, SourceStatus] = {}
         self.store: Store
         self.collector: Collector | None = None
+        # The demo sends nothing unless asked: dry-run is its default.
+        self.dry_run = dry_run if dry_run is not None else all(s.type == "demo" for s in watchlist.sources)
+        self.delivery: DeliveryWorker | None = None
 
     async def on_mount(self) -> None:
         if self.watchlist.keys:
@@ -68,6 +74,9 @@ class MonitorApp(App[int]):
             )
             self.source_statuses = dict(self.collector.status)
             self.run_collector()
+        if not self.read_only:
+            self.delivery = DeliveryWorker(self.store, self.watchlist, self.context, dry_run=self.dry_run)
+            self.run_delivery()
 
     async def on_unmount(self) -> None:
         if hasattr(self, "store"):
@@ -85,6 +94,11 @@ class MonitorApp(App[int]):
         assert self.collector is not None
         await self.collector.run()
 
+    @work(group="delivery", exclusive=True, exit_on_error=False, name="delivery")
+    async def run_delivery(self) -> None:
+        assert self.delivery is not None
+        await self.delivery.run()
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place where background failures become a visible notice instead of a crash."""
         if event.state is WorkerState.ERROR:
@@ -97,8 +111,32 @@ class MonitorApp(App[int]):
             self.notify("Read-only: no actions.", severity="warning", markup=False)
             return False
         try:
-            await self.store.act(mention_id, kind, self.operator, payload)
+            # The action and its outbox items (replies, escalations) are written in one transaction.
+            await outbox.act(
+                self.store, self.watchlist, mention_id, kind, self.operator, payload, dry_run=self.dry_run
+            )
         except StoreError as exc:
             self.notify(str(exc), severity="warning", markup=False)
             return False
+        if self.delivery is not None:
+            self.delivery.wake()
         return True
+
+    async def outbox_items(self, mention_id: int) -> list[outbox.OutboxItem]:
+        return await outbox.Outbox(self.store).for_mention(mention_id)
+
+    async def retry_outbox(self, mention_id: int) -> int:
+        """Failed deliveries of a mention go back to pending; the worker takes them now."""
+        if self.read_only:
+            self.notify("Read-only: no actions.", severity="warning", markup=False)
+            return 0
+        n = await outbox.Outbox(self.store).retry(mention_id)
+        if self.delivery is not None:
+            self.delivery.wake()
+        return n
+
+    async def cancel_outbox(self, mention_id: int) -> int:
+        if self.read_only:
+            self.notify("Read-only: no actions.", severity="warning", markup=False)
+            return 0
+        return await outbox.Outbox(self.store).cancel(mention_id)

@@ -10,8 +10,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.config import ConfigError, Watchlist, load_watchlist
+
+if TYPE_CHECKING:
+    from monitor.stats import Report
 
 EXIT_CONFIG = 2
 DEFAULT_WATCHLIST = "watchlist.yaml"
@@ -40,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(collect)
     collect.add_argument("--once", action="store_true", help="poll each source once, then exit (1 if any failed)")
     collect.add_argument("--speed", type=float, default=1.0, help="demo replay speed")
+    collect.add_argument("--dry-run", action="store_true", default=None, help="deliver nothing (marked sent)")
+    collect.add_argument("--no-deliver", action="store_true", help="do not send replies and escalations here")
 
     stats = sub.add_parser("stats", help="response-time statistics from the action log")
     _common(stats)
@@ -47,9 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--until", help="ISO date/time (local) or an age like 1d")
     stats.add_argument("--format", choices=("table", "csv", "json"), default="table")
     stats.add_argument(
-        "--by", action="append", default=None,
-        help="breakdowns: source, term, operator, hour (repeatable; default all)",
+        "--by", action="append", default=None, type=_breakdowns, metavar="DIM[,DIM]",
+        help="breakdowns: source, term, service, operator, priority, hour, weekday (repeatable; default all)",
     )  # fmt: skip
+    stats.add_argument("--explain", action="store_true", help="also print how each figure is defined")
+
+    report = sub.add_parser("report", help="a self-contained HTML report (tables and charts)")
+    _common(report)
+    report.add_argument("--html", required=True, metavar="FILE", help="write the page to this file")
+    report.add_argument("--since", help="ISO date/time (local) or an age like 7d, 12h")
+    report.add_argument("--until", help="ISO date/time (local) or an age like 1d")
 
     export = sub.add_parser("export", help="dump mentions or actions for other tools")
     _common(export)
@@ -69,6 +82,11 @@ def _app_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--operator", help="who acts (default: the login user)")
     p.add_argument("--speed", type=float, default=1.0, help="demo replay speed (2 = twice as fast)")
     p.add_argument("--no-collect", action="store_true", help="do not run the sources in this process")
+    p.add_argument(
+        "--dry-run", action="store_true", default=None,
+        help="send nothing: replies and escalations are marked sent as 'dry-run' (the demo's default)",
+    )  # fmt: skip
+    p.add_argument("--read-only", action="store_true", help="see everything, act on nothing (supervisors)")
 
 
 def operator_name(explicit: str | None) -> str:
@@ -104,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_collect(args, watchlist))
         if command == "stats":
             return cmd_stats(args, watchlist)
+        if command == "report":
+            return cmd_report(args, watchlist)
         if command == "export":
             return cmd_export(args, watchlist)
         return cmd_run(args, watchlist)
@@ -164,10 +184,20 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
     store = await Store.open(path)
     context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=path.parent)
     collector = Collector(watchlist, store, context)
+    delivery = None
+    if not args.no_deliver:
+        from monitor.delivery.worker import DeliveryWorker
+
+        all_demo = all(s.type == "demo" for s in watchlist.sources)
+        dry_run = args.dry_run if args.dry_run is not None else all_demo
+        delivery = DeliveryWorker(store, watchlist, context, dry_run=dry_run)
     try:
         if args.once:
             results = await collector.run_once()
             await collector.aclose()
+            if delivery is not None:
+                await delivery.run_once()
+                await delivery.aclose()
             for name, error in results.items():
                 st = collector.status[name]
                 if error:
@@ -175,13 +205,28 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
                 else:
                     print(f"{name}: ok — {st.stored} new, {st.filtered} filtered out, {st.skipped} malformed")
             return 1 if any(results.values()) else 0
-        await collector.run()
+        if delivery is None:
+            await collector.run()
+        else:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(collector.run())
+                group.create_task(delivery.run())
         return 0
     finally:
         await store.close()
 
 
-def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
+def _breakdowns(text: str) -> list[str]:
+    from monitor.stats import DIMENSIONS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in DIMENSIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(DIMENSIONS)}")
+    return names
+
+
+def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] | None = None) -> Report:
     from monitor import stats
     from monitor.store import open_sync
     from monitor.timeutil import local_zone, parse_when
@@ -189,16 +234,35 @@ def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
     zone = local_zone(watchlist.timezone)
     conn = open_sync(db_path(args, watchlist))
     try:
-        report = stats.compute(
+        return stats.compute(
             conn,
             watchlist,
             since=parse_when(args.since, zone) if args.since else None,
             until=parse_when(args.until, zone) if args.until else None,
-            by=args.by,
+            by=by,
         )
     finally:
         conn.close()
+
+
+def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    from monitor import stats
+
+    by = [name for group in args.by for name in group] if args.by else None
+    report = _stats_report(args, watchlist, by)
     sys.stdout.write(stats.render(report, args.format))
+    if args.explain:
+        # Machine formats stay parseable: the definitions go beside them, on stderr.
+        print("\n" + stats.EXPLAIN, end="", file=sys.stdout if args.format == "table" else sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    from monitor.report_html import render_html
+
+    report = _stats_report(args, watchlist)
+    Path(args.html).write_text(render_html(report), encoding="utf-8")
+    print(f"report written to {args.html}", file=sys.stderr)
     return 0
 
 
@@ -233,6 +297,8 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
         operator=operator_name(args.operator),
         speed=args.speed,
         collect=not args.no_collect,
+        read_only=args.read_only,
+        dry_run=args.dry_run,
     )
     app.run()
     return app.return_code or 0

@@ -76,6 +76,7 @@ class Template:
 class Targets:
     first_response: timedelta = timedelta(hours=1)
     warning: timedelta = timedelta(minutes=45)
+    resolution: timedelta | None = None  # escalation to fix; statistics only
 
 
 @dataclass(frozen=True)
@@ -170,12 +171,12 @@ def _unique(names: list[str], node: Node, what: str) -> None:
 
 
 def _targets(node: Node) -> Targets:
-    f = node.mapping(("first_response", "warning"), what="targets")
+    f = node.mapping(("first_response", "warning", "resolution"), what="targets")
     first = f["first_response"].duration() if "first_response" in f else timedelta(hours=1)
     warning = f["warning"].duration() if "warning" in f else first * 3 / 4
     if warning > first:
         f["warning"].fail("the warning comes after the target", "a warning shorter than first_response")
-    return Targets(first, warning)
+    return Targets(first, warning, f["resolution"].duration() if "resolution" in f else None)
 
 
 def _level(node: Node) -> Priority:

@@ -19,13 +19,20 @@ from monitor.config import Watchlist
 from monitor.models import MatchResult, Mention, Priority
 
 _SPACES = re.compile(r"\s+")
+# Combining marks left by NFKD decomposition (the accents of é, à, ç …): one regex pass, not a per-char loop.
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: 'Tisséo  Métro' -> 'tisseo metro'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SPACES.sub(" ", stripped.casefold()).strip()
+    return _SPACES.sub(" ", fold_case(text)).strip()
+
+
+def fold_case(text: str) -> str:
+    """fold() without the spacing: the hot path, since the compiled terms accept any run of spaces."""
+    if not text.isascii():
+        text = _MARKS.sub("", unicodedata.normalize("NFKD", text))
+    return text.casefold()
 
 
 @dataclass
@@ -39,6 +46,8 @@ class _Roles:
 class Matcher:
     def __init__(self, watchlist: Watchlist) -> None:
         self.terms = watchlist.terms
+        self._names = [t.name for t in self.terms]
+        self._rank = [(_level(t.priority), i) for i, t in enumerate(self.terms)]
         self.rules = watchlist.priority_rules
         roles: dict[str, _Roles] = defaultdict(_Roles)
         for index, term in enumerate(self.terms):
@@ -91,14 +100,15 @@ class Matcher:
         return self.match_text(mention.text, mention.tags, mention.author)
 
     def match_text(self, text: str, tags: Iterable[str] = (), author: str = "") -> MatchResult | None:
-        folded = fold(text)
+        folded = fold_case(text)
         if tags:
-            folded += " " + " ".join("#" + fold(t) for t in tags)
+            folded += " #" + " #".join(fold_case(t) for t in tags)
         hits: set[int] = set()
         priority: Priority | None = None
         if self._regex is not None:
             for m in self._regex.finditer(folded):
-                roles = self._roles[m.group(0)]
+                found = m.group(0)
+                roles = self._roles.get(found) or self._roles[_SPACES.sub(" ", found)]
                 if roles.ignore:
                     return None
                 hits |= roles.include
@@ -111,13 +121,13 @@ class Matcher:
         if not hits:
             return None
         # The primary term (shown in the pane) is the most urgent one, then the first in the file.
-        ordered = sorted(hits, key=lambda i: (_level(self.terms[i].priority), i))
+        ordered = sorted(hits, key=self._rank.__getitem__) if len(hits) > 1 else list(hits)
         for i in ordered:
             level = self.terms[i].priority
             if level is not None:
                 priority = level if priority is None else min(priority, level)
         return MatchResult(
-            tuple(self.terms[i].name for i in ordered),
+            tuple(self._names[i] for i in ordered),
             Priority.NORMAL if priority is None else priority,
         )
 
@@ -143,7 +153,7 @@ def _trie(phrases: list[str]) -> str:
         node[""] = {}
 
     def build(node: dict) -> str:  # type: ignore[type-arg]
-        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        alts = [(r"\s+" if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
         if not alts:
             return ""
         group = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"

@@ -72,4 +72,66 @@ MIGRATIONS: list[str] = [
         updated_at INTEGER NOT NULL
     );
     """,
+    # 2: the outbox: replies and escalations waiting to leave, written with their action.
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        action_id INTEGER NOT NULL REFERENCES actions (id),
+        mention_id INTEGER NOT NULL REFERENCES mentions (id),
+        kind TEXT NOT NULL,                 -- reply | escalation | followup
+        target TEXT NOT NULL,               -- source:<name> or service:<id>#<target index>
+        idem_key TEXT NOT NULL UNIQUE,      -- generated once per draft, sent with every attempt
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',  -- pending | sending | sent | failed | cancelled
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,   -- epoch ms, UTC
+        claimed_at INTEGER,                 -- when a worker marked it sending (a lease)
+        last_error TEXT NOT NULL DEFAULT '',
+        remote_id TEXT,
+        remote_url TEXT,
+        remote_status TEXT,                 -- Open311: open | closed, polled after sending
+        checked_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_mention ON outbox (mention_id);
+    """,
+    # 3: statistics. A covering index over what the clocks read, so a year of mentions is one narrow
+    # index scan instead of a million lookups into rows that carry text and raw payloads (it starts
+    # with first_seen_at, so it replaces mentions_seen); mentions still waiting at an instant (the
+    # backlog carried into a period); escalations and reopens of a range of mentions.
+    """
+    DROP INDEX IF EXISTS mentions_seen;
+    CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,
+        deleted_at, edited_at, source, terms, first_response_by);
+    CREATE INDEX mentions_response ON mentions (first_response_at, first_seen_at);
+    CREATE INDEX actions_escalate ON actions (mention_id, at) WHERE kind = 'escalate';
+    CREATE INDEX actions_reopen ON actions (mention_id) WHERE kind = 'reopen';
+    """,
+    # 4: several operators on one file: who is on duty, who is replying, who collects.
+    """
+    CREATE TABLE sessions (
+        holder TEXT PRIMARY KEY,            -- host:pid of an open app
+        operator TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        ended_at INTEGER
+    );
+    CREATE INDEX sessions_operator ON sessions (operator, ended_at);
+    CREATE TABLE claims (
+        mention_id INTEGER PRIMARY KEY REFERENCES mentions (id),
+        operator TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        kind TEXT NOT NULL,                 -- replying | resolving
+        since INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,              -- 'collector': who collects and delivers
+        holder TEXT NOT NULL,
+        acquired_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    """,
 ]

@@ -137,12 +137,11 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            if self.on_commit:  # called on the database thread, at the moment the commit is durable
+                self.on_commit(label)
             return result
 
-        result = await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
-        if self.on_commit:
-            self.on_commit(label)
-        return result
+        return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return await self.conn._execute(fn, self.conn._conn)  # type: ignore[attr-defined]
@@ -207,10 +206,14 @@ class Store:
         operator: str,
         payload: dict[str, Any] | None = None,
         expect_rev: int | None = None,
+        then: Callable[[sqlite3.Connection, int], Any] | None = None,
     ) -> int:
-        """Append an action and apply its status change in one transaction; returns the action id."""
+        """Append an action and apply its status change in one transaction; returns the action id.
+
+        `then(conn, action_id)` runs inside the same transaction (the outbox writes its items there).
+        """
         return await self._write(
-            lambda c: act_sync(c, mention_id, kind, operator, payload or {}, expect_rev), f"act:{kind}"
+            lambda c: act_sync(c, mention_id, kind, operator, payload or {}, expect_rev, then=then), f"act:{kind}"
         )
 
     # -- reads ----------------------------------------------------------------------------
@@ -247,13 +250,7 @@ class Store:
         return await self._read(q)
 
     async def mention(self, mention_id: int) -> MentionRow:
-        def q(c: sqlite3.Connection) -> MentionRow:
-            r = c.execute(f"SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?", (mention_id,)).fetchone()
-            if r is None:
-                raise NotFound(f"no mention {mention_id}")
-            return row_to_mention(r)
-
-        return await self._read(q)
+        return await self._read(lambda c: mention_sync(c, mention_id))
 
     async def actions(self, mention_id: int) -> list[ActionRow]:
         return await self._read(lambda c: actions_sync(c, mention_id))
@@ -273,6 +270,13 @@ class Store:
             ]
 
         return await self._read(q)
+
+
+def mention_sync(c: sqlite3.Connection, mention_id: int) -> MentionRow:
+    r = c.execute(f"SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+    if r is None:
+        raise NotFound(f"no mention {mention_id}")
+    return row_to_mention(r)
 
 
 def ingest_sync(
@@ -338,6 +342,7 @@ def act_sync(
     payload: dict[str, Any],
     expect_rev: int | None = None,
     at: int | None = None,
+    then: Callable[[sqlite3.Connection, int], Any] | None = None,
 ) -> int:
     row = c.execute(
         "SELECT status, first_response_at, rev FROM mentions WHERE id = ?", (mention_id,)
@@ -370,7 +375,10 @@ def act_sync(
         " first_response_by = CASE WHEN ? THEN ? ELSE first_response_by END WHERE id = ?",
         (after.value, after.value, at, rev, first, at, first, operator, mention_id),
     )
-    return int(cur.lastrowid or 0)
+    action_id = int(cur.lastrowid or 0)
+    if then is not None:
+        then(c, action_id)
+    return action_id
 
 
 def _last_undoable(c: sqlite3.Connection, mention_id: int) -> tuple[int, Status] | None:

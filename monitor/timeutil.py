@@ -1,4 +1,7 @@
-"""All time handling in one place: UTC epoch milliseconds in the database, local time on screen."""
+"""All time handling in one place: UTC epoch milliseconds in the database, local time on screen.
+
+Opening hours and holidays (business time) live in monitor/business.py.
+"""
 
 from __future__ import annotations
 
@@ -87,3 +90,32 @@ def hour_of_day(ms: int, zone: tzinfo) -> int:
 
 def td_ms(delta: timedelta) -> int:
     return int(delta.total_seconds() * 1000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_utc(ms: int | None) -> str | None:
+    """ISO-8601 in UTC with milliseconds and a Z, for exports: 2025-07-14T08:30:00.000Z."""
+    if ms is None:
+        return None
+    return (_EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_iso_ms(text: str) -> int:
+    """The inverse of iso_utc (any ISO-8601 with an offset)."""
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return (dt - _EPOCH) // timedelta(milliseconds=1)  # integer arithmetic: exact to the millisecond
+
+
+def floor_local_hour(ms: int, zone: tzinfo) -> int:
+    """The start of the local hour containing ms (hour buckets line up with the wall clock)."""
+    return to_ms(local(ms, zone).replace(minute=0, second=0, microsecond=0))
+
+
+def start_of_local_day(ms: int, zone: tzinfo) -> int:
+    """Local midnight of the day containing ms, as epoch ms (a 23- or 25-hour day around DST)."""
+    day = local(ms, zone).date()
+    return to_ms(datetime(day.year, day.month, day.day, tzinfo=zone))

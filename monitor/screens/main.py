@@ -41,6 +41,8 @@ class MainScreen(Screen[None]):
         Binding("x", "resolve", "Resolve", id="resolve"),
         Binding("n", "note", "Note", id="note"),
         Binding("u", "reopen", "Reopen", id="reopen"),
+        Binding("ctrl+r", "retry_delivery", "Retry send", show=False, id="delivery.retry"),
+        Binding("ctrl+k", "cancel_delivery", "Cancel send", show=False, id="delivery.cancel"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("tab", "cycle_pane(1)", "Next pane", show=False, id="pane.next"),
         Binding("shift+tab", "cycle_pane(-1)", "Previous pane", show=False, id="pane.previous"),
@@ -78,7 +80,7 @@ class MainScreen(Screen[None]):
                 yield MentionTable(status, warning, target, id=f"pane-{status.value}")
         with VerticalScroll(id="detail-box"):
             yield MentionDetail(id="detail")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
@@ -180,6 +182,8 @@ class MainScreen(Screen[None]):
         notice = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
         if app.read_only:
             notice = "READ-ONLY " + notice
+        elif getattr(app, "dry_run", False):
+            notice = "DRY-RUN: nothing is sent " + notice
         statuses = list(app.source_statuses.values())
         self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice))
 
@@ -232,8 +236,9 @@ class MainScreen(Screen[None]):
         fresh = await store.mention(row.id)
         actions = await store.actions(row.id)
         thread = await store.thread(fresh)
+        deliveries = await self.monitor.outbox_items(row.id)
         self.detail_for, self.detail_actions = fresh, actions
-        detail.show(fresh, actions, thread, self.monitor.zone)
+        detail.show(fresh, actions, thread, self.monitor.zone, deliveries)
 
     # -- filter ---------------------------------------------------------------------------
 
@@ -375,6 +380,18 @@ class MainScreen(Screen[None]):
         if await self._act(row, ActionKind.REOPEN, {}):
             fresh = await self.monitor.store.mention(row.id)
             self.notify(f"Reopened: back to {fresh.status.value}.", markup=False)
+
+    async def action_retry_delivery(self) -> None:
+        row = self._target()
+        if row is not None:
+            n = await self.monitor.retry_outbox(row.id)
+            self.notify(f"{n} failed send(s) queued again." if n else "Nothing to retry.", markup=False)
+
+    async def action_cancel_delivery(self) -> None:
+        row = self._target()
+        if row is not None:
+            n = await self.monitor.cancel_outbox(row.id)
+            self.notify(f"{n} unsent item(s) cancelled." if n else "Nothing waiting to cancel.", markup=False)
 
     def action_help(self) -> None:
         from monitor.widgets.pane import MentionTable as Table

@@ -116,7 +116,7 @@ class DemoSource:
                 thread_id=(self._root(reply_to) + suffix) if reply_to else None,
                 tags=tuple(clean_line(t) for t in item.get("tags") or ()),
                 published_at=utcnow() - timedelta(seconds=float(item.get("published_ago") or 0)),
-                raw=item,
+                raw=None,  # the bundled file is its own audit trail
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("demo item %s skipped: %r", item.get("id"), exc)

@@ -73,7 +73,7 @@ def parse_options(fields: dict[str, Node], node: Node) -> FeedOptions:
 
 
 def label(url: str) -> str:
-    """A URL for logs and messages, without the query (alert feeds carry private ids there)."""
+    """A URL for logs and messages, without the query (search terms, and the odd access key)."""
     parts = urlsplit(url)
     text = f"{parts.hostname or ''}{parts.path}"
     return text if len(text) <= 60 else text[:57] + "..."
@@ -212,12 +212,21 @@ class FeedSource:
             headers["If-None-Match"] = validators["etag"]
         if validators.get("last_modified"):
             headers["If-Modified-Since"] = validators["last_modified"]
-        response = await send(self._http(), "GET", url, label(url), headers=headers)
+        try:
+            response = await send(self._http(), "GET", url, label(url), headers=headers)
+        except SourceError as exc:
+            if exc.kind != "auth":
+                raise
+            # A feed has no credentials to renew: a 401/403 is a bot wall or a private feed.
+            raise SourceError(
+                f"{label(url)}: access refused by the site (401/403: bot protection or a private feed)",
+                "config",
+            ) from exc
         if response.status_code == 304:
             # A 304 may refresh the validators (RFC 9110 §15.4.5); otherwise keep what we sent.
             fresh = _validators(response)
             return FetchResult(url, {**validators, **fresh} if fresh else None)
-        if response.status_code != 200:
+        if response.status_code not in (200, 203):
             raise SourceError(f"{label(url)}: unexpected HTTP {response.status_code}", "transient")
         content = response.content
         if not content.strip():

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from monitor.models import ActionKind, ActionRow, MentionRow
+from monitor.outbox import DRY_RUN_URL, OutboxItem
 from monitor.timeutil import fmt_duration, fmt_local
 
 STATUS_STYLE = {"new": "bold", "escalated": "magenta", "done": "green", "dismissed": "dim"}
@@ -32,8 +33,37 @@ def describe_action(action: ActionRow) -> str:
     return f"reopened (was {p.get('from', '?')})"
 
 
+DELIVERY_STYLE = {"pending": "yellow", "sending": "yellow", "sent": "green", "failed": "bold red"}
+
+
+def describe_delivery(item: OutboxItem) -> Text:
+    """One line per outbox item: where it goes and what became of it (never a secret, never markup)."""
+    t = Text("  ")
+    t.append(f"{item.kind} → {item.target.split(':', 1)[1]}: ", style="dim")
+    if item.state == "sent" and item.remote_url == DRY_RUN_URL:
+        t.append("DRY-RUN: nothing sent", style="bold yellow")
+        return t
+    t.append(item.state, style=DELIVERY_STYLE.get(item.state, ""))
+    if item.state == "sent":
+        if item.remote_url:
+            t.append(" " + item.remote_url)
+        elif item.remote_id:
+            t.append(f" (id {item.remote_id})")
+        if item.remote_status:
+            t.append(f" · request {item.remote_status}" + (f": {item.last_error}" if item.last_error else ""))
+    elif item.state == "failed":
+        t.append(f": {item.last_error}  (ctrl+r retry · ctrl+k cancel)")
+    elif item.attempts and item.last_error:
+        t.append(f" — {item.last_error}")
+    return t
+
+
 def render_detail(
-    row: MentionRow, actions: list[ActionRow], thread: list[MentionRow], zone: tzinfo
+    row: MentionRow,
+    actions: list[ActionRow],
+    thread: list[MentionRow],
+    zone: tzinfo,
+    deliveries: list[OutboxItem] | None = None,
 ) -> Group:
     """Every string from a stranger goes in as Text, never as markup."""
     head = Text()
@@ -71,14 +101,27 @@ def render_detail(
             h.append(f"\n  {fmt_local(action.at, zone)} {action.operator} ", style="dim")
             h.append(describe_action(action))
         parts.append(h)
+    if deliveries:
+        d = Text("\ndelivery:", style="bold")
+        for item in deliveries:
+            d.append("\n")
+            d.append_text(describe_delivery(item))
+        parts.append(d)
     return Group(*parts)
 
 
 class MentionDetail(Static):
     DEFAULT_CSS = ""
 
-    def show(self, row: MentionRow | None, actions: list[ActionRow], thread: list[MentionRow], zone: tzinfo) -> None:
+    def show(
+        self,
+        row: MentionRow | None,
+        actions: list[ActionRow],
+        thread: list[MentionRow],
+        zone: tzinfo,
+        deliveries: list[OutboxItem] | None = None,
+    ) -> None:
         if row is None:
             self.update(Text("No mention selected.", style="dim"))
         else:
-            self.update(render_detail(row, actions, thread, zone))
+            self.update(render_detail(row, actions, thread, zone, deliveries))

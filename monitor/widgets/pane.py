@@ -127,10 +127,11 @@ class MentionTable(DataTable[Any]):
         selected = self.selected_id()
         cursor_row = self.cursor_row
         self._remove_rows([i for i in removals if i in self.mentions])
-        added = False
+        resort = False
         for row in upserts:
             key = str(row.id)
             if row.id in self.mentions:
+                resort = resort or sort_key(self.mentions[row.id]) != sort_key(row)
                 self.mentions[row.id] = row
                 for column, cell in zip(("prio", "source", "author", "age", "term", "text"),
                                         self._cells(row, now), strict=True):  # fmt: skip
@@ -138,8 +139,8 @@ class MentionTable(DataTable[Any]):
             else:
                 self.mentions[row.id] = row
                 self.add_row(*self._cells(row, now), key=key)
-                added = True
-        if added or selected is not None:
+                resort = True
+        if resort:  # sorting re-renders every row: only when the order may have changed
             self.sort("prio", key=lambda cell: cell.sort_key)
         if selected is not None and selected in self.mentions:
             self.move_cursor(row=self.get_row_index(str(selected)), animate=False, scroll=False)

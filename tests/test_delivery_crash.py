@@ -1,0 +1,163 @@
+"""Kill -9 the delivery worker at random points (seeded), restart it, and count what the servers got.
+
+Some kills are timed at random; others land right after a server accepted a reply and before the
+child could record it (the child pauses there through MONITOR_TEST_PAUSE_AFTER_SEND). Every reply and
+every escalation must arrive exactly once, and the database must end with every item sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sqlite3
+import sys
+import textwrap
+from pathlib import Path
+
+from monitor import outbox
+from monitor.config import ServiceTarget
+from monitor.models import ActionKind
+from monitor.store import Store
+from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, seed, serving, watchlist
+
+ROOT = Path(__file__).resolve().parent.parent
+LANES = 5
+KILLS_PER_LANE = 10  # 50 kill points in all
+MENTIONS = 4  # each gets a reply (Mastodon) and an escalation (webhook): 8 items per round
+LEASE = 0.4
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sqlite3, sys
+    from pathlib import Path
+    from monitor.config import ServiceTarget
+    from monitor.delivery.worker import DeliveryWorker
+    from monitor.store import Store
+    from tests.fakes_delivery import watchlist
+
+    async def main(db, masto, hook):
+        wl = watchlist(Path(db).parent, mastodon_url=masto, targets=(ServiceTarget("webhook", url=hook),))
+        store = await Store.open(db)
+        worker = DeliveryWorker(store, wl, lease=float(sys.argv[4]), idle=0.05)
+        while True:
+            handled = await worker.run_once()
+            left = sqlite3.connect(db).execute(
+                "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')").fetchone()[0]
+            if not left:
+                break
+            if not handled:
+                await asyncio.sleep(0.05)
+        await worker.aclose()
+        await store.close()
+
+    asyncio.run(main(*sys.argv[1:4]))
+    """
+)
+
+
+def states(db: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT idem_key, state FROM outbox ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+async def round_(
+    tmp: Path, rng: random.Random, kills: int, script: Path
+) -> tuple[int, int]:  # returns (kills done, kills that landed between accept and commit)
+    async with serving(FakeMastodon()) as masto, serving(Receiver()) as hook:
+        masto.delay = hook.delay = (0.01, 0.08)
+        masto.rng = hook.rng = random.Random(rng.random())
+        accepted = asyncio.Event()
+        masto.on_accept = hook.on_accept = accepted.set
+        db = tmp / "monitor.db"
+        wl = watchlist(
+            tmp, mastodon_url=masto.url, targets=(ServiceTarget("webhook", url=hook.url + "/hook"),)
+        )
+        store = await Store.open(db)
+        ids = await seed(
+            store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1") for n in range(MENTIONS)]
+        )
+        for mid in ids:
+            await outbox.act(
+                store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"}
+            )
+            await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": f"Merci {mid}"})
+        await store.close()
+
+        env = {
+            **os.environ,
+            "TEST_MASTODON_TOKEN": TOKEN,
+            "MONITOR_TEST_PAUSE_AFTER_SEND": "0.15",
+            "PYTHONPATH": str(ROOT),
+        }
+        done = in_window = 0
+        while True:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(script),
+                str(db),
+                masto.url,
+                hook.url + "/hook",
+                str(LEASE),
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            if done < kills:
+                accepted.clear()
+                if rng.random() < 0.5:  # right after the server accepted a reply
+                    waiter = asyncio.ensure_future(accepted.wait())
+                    await asyncio.wait(
+                        [waiter, asyncio.ensure_future(proc.wait())],
+                        timeout=5,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    waiter.cancel()
+                else:
+                    try:
+                        await asyncio.wait_for(proc.wait(), rng.uniform(0.0, 1.5))
+                    except TimeoutError:
+                        pass
+                if proc.returncode is None:
+                    proc.kill()  # SIGKILL: no cleanup, no flush
+                    await proc.wait()
+                    done += 1
+                    got = set(masto.by_key) | set(hook.accepted)
+                    in_window += any(k in got and s != "sent" for k, s in states(db))
+                    continue
+            _, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode()
+            break
+
+        final = states(db)
+        assert [s for _, s in final] == ["sent"] * (2 * MENTIONS)
+        for n in range(MENTIONS):
+            assert len(masto.created_for(str(110_000 + n))) == 1  # each reply created exactly once
+        assert len(hook.accepted) == MENTIONS  # each escalation accepted exactly once
+        assert sorted(b["mention"]["id"] for b in hook.accepted.values()) == sorted(ids)
+        return done, in_window
+
+
+async def test_sigkill_at_50_random_points_delivers_each_reply_exactly_once(tmp_path: Path) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD, encoding="utf-8")
+    rng = random.Random(20260302)
+
+    async def lane(n: int) -> tuple[int, int]:
+        lane_rng = random.Random(rng.random())
+        total = window = rounds = 0
+        while total < KILLS_PER_LANE:
+            rounds += 1
+            folder = tmp_path / f"lane{n}-{rounds}"
+            folder.mkdir()
+            done, hits = await round_(folder, lane_rng, min(4, KILLS_PER_LANE - total), script)
+            total, window = total + done, window + hits
+        return total, window
+
+    results = await asyncio.gather(*(lane(n) for n in range(LANES)))
+    assert sum(k for k, _ in results) >= LANES * KILLS_PER_LANE
+    assert sum(w for _, w in results) > 0  # some kills really fell between the server's yes and our commit

@@ -1,0 +1,110 @@
+"""The outbox data layer on a real SQLite file: planning, the shared transaction, claims and leases."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from monitor import outbox
+from monitor.config import ServiceTarget
+from monitor.models import ActionKind
+from monitor.store import Store, StoreError
+from monitor.timeutil import now_ms
+from tests.fakes_delivery import bluesky_view, mastodon_status, outbox_rows, payload_of, seed, watchlist
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "monitor.db")
+    yield s
+    await s.close()
+
+
+async def test_a_reply_answered_elsewhere_or_on_a_feed_enqueues_nothing(tmp_path: Path, store: Store) -> None:
+    wl = watchlist(tmp_path)
+    [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
+    await outbox.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "ok", "elsewhere": "phoned back"})
+    [d] = await seed(store, "demo", "mastodon", [mastodon_status(2)])
+    await outbox.act(store, wl, d, ActionKind.REPLY, "alice", {"text": "ok"})  # demo, not dry-run
+    await outbox.act(store, wl, m, ActionKind.NOTE, "alice", {"text": "internal"})
+    assert outbox_rows(store.path) == []
+
+
+async def test_an_escalation_plans_one_item_per_target_with_distinct_keys(
+    tmp_path: Path, store: Store
+) -> None:
+    targets = (ServiceTarget("webhook", url="http://127.0.0.1:9/a"), ServiceTarget("apprise", url="json://x"))
+    wl = watchlist(tmp_path, targets=targets)
+    [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
+    await outbox.act(store, wl, m, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": ""})
+    rows = outbox_rows(store.path)
+    assert [r["target"] for r in rows] == ["service:voirie#0", "service:voirie#1"]
+    assert len({r["idem_key"] for r in rows}) == 2
+    assert all(r["state"] == "pending" and r["action_id"] == rows[0]["action_id"] for r in rows)
+
+
+async def test_a_resolve_with_a_follow_up_plans_a_followup_reply(tmp_path: Path, store: Store) -> None:
+    wl = watchlist(tmp_path)
+    [b] = await seed(store, "sky", "bluesky", [bluesky_view(1)])
+    await outbox.act(store, wl, b, ActionKind.ESCALATE, "alice", {"service": "voirie"})
+    await outbox.act(store, wl, b, ActionKind.RESOLVE, "alice", {"note": "fixed", "reply": "C'est réparé"})
+    [row] = outbox_rows(store.path)
+    p = payload_of(row)
+    assert row["kind"] == "followup" and p["text"] == "C'est réparé"
+    assert p["parent"] == {"uri": bluesky_view(1)["uri"], "cid": bluesky_view(1)["cid"]}
+
+
+async def test_the_action_and_its_items_commit_or_roll_back_together(tmp_path: Path, store: Store) -> None:
+    wl = watchlist(tmp_path)
+    [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
+    mention = await store.mention(m)
+
+    def broken(c: sqlite3.Connection, action_id: int) -> None:
+        outbox.enqueue_sync(
+            c, action_id, m, outbox.plan(wl, mention, ActionKind.REPLY, {"text": "x"}, "alice")
+        )
+        raise StoreError("disk full")
+
+    with pytest.raises(StoreError):
+        await store.act(m, ActionKind.REPLY, "alice", {"text": "x"}, then=broken)
+    assert outbox_rows(store.path) == [] and await store.actions(m) == []
+
+
+async def test_a_claim_takes_due_items_once_and_a_dead_workers_items_after_the_lease(
+    tmp_path: Path, store: Store
+) -> None:
+    wl = watchlist(tmp_path)
+    [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
+    await outbox.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
+    box = outbox.Outbox(store)
+    [item] = await box.claim(lease_ms=60_000)
+    assert (item.state, item.attempts) == ("sending", 1)
+    assert await box.claim(lease_ms=60_000) == []  # leased
+    assert await box.claim(lease_ms=0, busy=[item.id]) == []  # our own, still in flight
+    [again] = await box.claim(lease_ms=0)  # a worker that never came back: taken over
+    assert again.id == item.id and again.attempts == 2 and again.idem_key == item.idem_key
+
+
+async def test_marks_only_apply_to_an_item_being_sent(tmp_path: Path, store: Store) -> None:
+    wl = watchlist(tmp_path)
+    [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
+    await outbox.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
+    box = outbox.Outbox(store)
+    [item] = await box.claim(lease_ms=60_000)
+    assert await box.cancel(m) == 0  # never cancel what is on the wire
+    rev = (await store.mention(m)).rev
+    await box.retry_later(item.id, "timed out", 5_000)
+    [row] = outbox_rows(store.path)
+    assert row["state"] == "pending" and row["next_attempt_at"] >= now_ms() + 4_000
+    assert (await store.mention(m)).rev > rev  # screens redraw the delivery state
+    await box.mark_sent(item.id, "1", "https://x")  # stale: it is pending again, not ours to mark
+    assert outbox_rows(store.path)[0]["state"] == "pending"
+
+
+def test_tids_are_13_sortable_base32_characters() -> None:
+    a, b = outbox.tid(1_700_000_000_000_000, 0), outbox.tid(1_700_000_000_000_001, 0)
+    assert len(a) == 13 and a < b and set(a) <= set("234567abcdefghijklmnopqrstuvwxyz")
+    assert a[0] in "234567abcdefghij"  # the top bit is always 0

@@ -48,8 +48,7 @@ async def bench_ingest(tmp: Path, n: int = 10_000, per_poll: int = 200) -> dict[
     source, batches = demo_batches(n, per_poll)
     from monitor.models import Batch
 
-    tmp.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(tmp / "ingest.db")
+    store = await Store.open(tmp / "ingest.db")  # Store.open creates the folder
     collector = Collector(watchlist, store, sources=[source])
     t = time.perf_counter()
     stored = 0

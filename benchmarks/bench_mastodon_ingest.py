@@ -225,19 +225,14 @@ async def run(n: int, terms: int) -> None:
         # Baseline: the same pages, json.loads and a plain executemany of the same rows.
         conn = sqlite3.connect(str(directory / "baseline.db"), isolation_level=None)
         configure(conn)
-        conn.execute(
-            "CREATE TABLE t (remote_id TEXT UNIQUE, author TEXT, text TEXT, published TEXT, raw TEXT)"
-        )
+        conn.execute("CREATE TABLE t (remote_id TEXT UNIQUE, author TEXT, text TEXT, published TEXT, raw TEXT)")
         b0 = time.perf_counter()
         for page in pages:
             items = json.loads(page)
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
                 "INSERT INTO t VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [
-                    (s["uri"], s["account"]["acct"], s["content"], s["created_at"], json.dumps(s))
-                    for s in items
-                ],
+                [(s["uri"], s["account"]["acct"], s["content"], s["created_at"], json.dumps(s)) for s in items],
             )
             conn.execute("COMMIT")
         baseline = time.perf_counter() - b0
@@ -250,9 +245,7 @@ async def run(n: int, terms: int) -> None:
         f"  match (Matcher, {len(wl.terms)} terms):                  {t_match:.3f} s  {t_match / total:6.1%}"
         "  (target < 10%)"
     )
-    print(
-        f"  store (Store.ingest, {len(pages)} transactions):        {t_store:.3f} s  {t_store / total:6.1%}"
-    )
+    print(f"  store (Store.ingest, {len(pages)} transactions):        {t_store:.3f} s  {t_store / total:6.1%}")
     print(f"without matching (parse + store only): {n / (t_parse + t_store):,.0f} mentions/s")
     print(f"baseline (json.loads + sqlite3 executemany): {baseline:.3f} s = {n / baseline:,.0f} rows/s")
     print(f"ratio end to end / baseline: {total / baseline:.1f}x")

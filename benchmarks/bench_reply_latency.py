@@ -75,9 +75,7 @@ async def main(n: int) -> None:
         # 2. through the app, key by key
         wl = watchlist(tmp, mastodon_url=masto.url)
         store = await Store.open(wl.database)
-        await seed(
-            store, "masto", "mastodon", [mastodon_status(i, host="127.0.0.1") for i in range(2 * n + 40)]
-        )
+        await seed(store, "masto", "mastodon", [mastodon_status(i, host="127.0.0.1") for i in range(2 * n + 40)])
         await store.close()
         app = MonitorApp(wl, db_path=wl.database, operator="bench", collect=False, context=SourceContext())
         through: list[float] = []

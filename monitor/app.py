@@ -15,8 +15,10 @@ from monitor import outbox
 from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
+from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
-from monitor.models import ActionKind
+from monitor.models import ActionKind, Status
+from monitor.presence import HEARTBEAT_S, Presence
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
 from monitor.store import Store, StoreError
@@ -62,25 +64,50 @@ class MonitorApp(App[int]):
         # The demo sends nothing unless asked: dry-run is its default.
         self.dry_run = dry_run if dry_run is not None else all(s.type == "demo" for s in watchlist.sources)
         self.delivery: DeliveryWorker | None = None
+        self.presence: Presence
+        self.leading = False  # this process holds the collector lease
 
     async def on_mount(self) -> None:
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
         self.store = await Store.open(self.db_path)
+        self.presence = Presence(self.store, self.operator)
+        await self.presence.heartbeat()
+        self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
         await self.push_screen(MainScreen())
         if self.collect:
             self.collector = Collector(
                 self.watchlist, self.store, self.context, on_status=self._status, sources=self._sources
             )
-            self.source_statuses = dict(self.collector.status)
-            self.run_collector()
-        if not self.read_only:
+            self.collector.fence = self.presence.fence()
+        if not self.read_only:  # a supervisor's read-only desk may collect, but never sends
             self.delivery = DeliveryWorker(self.store, self.watchlist, self.context, dry_run=self.dry_run)
-            self.run_delivery()
+        if self.collector is not None or self.delivery is not None:
+            self.run_duty()
 
     async def on_unmount(self) -> None:
         if hasattr(self, "store"):
-            await self.store.close()
+            try:
+                await self.presence.leave()
+            finally:
+                await self.store.close()
+
+    @work(group="presence", exclusive=True, exit_on_error=False, name="heartbeat")
+    async def heartbeat(self) -> None:
+        await self.presence.heartbeat()
+
+    @work(group="duty", exclusive=True, exit_on_error=False, name="collector")
+    async def run_duty(self) -> None:
+        """Collect and deliver here only while this process holds the lease (nobody else collects)."""
+        jobs = [self.collector.run] if self.collector is not None else []
+        if self.delivery is not None:
+            jobs.append(self.delivery.run)
+        await run_as_leader(self.presence, jobs, on_change=self._leading)
+
+    def _leading(self, leading: bool) -> None:
+        self.leading = leading
+        if leading and self.collector is not None:
+            self.source_statuses = dict(self.collector.status)
 
     def _status(self, status: SourceStatus) -> None:
         self.post_message(SourceStatusChanged(status))
@@ -89,23 +116,15 @@ class MonitorApp(App[int]):
     def _source_status(self, message: SourceStatusChanged) -> None:
         self.source_statuses[message.status.name] = message.status
 
-    @work(group="collector", exclusive=True, exit_on_error=False, name="collector")
-    async def run_collector(self) -> None:
-        assert self.collector is not None
-        await self.collector.run()
-
-    @work(group="delivery", exclusive=True, exit_on_error=False, name="delivery")
-    async def run_delivery(self) -> None:
-        assert self.delivery is not None
-        await self.delivery.run()
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place where background failures become a visible notice instead of a crash."""
         if event.state is WorkerState.ERROR:
             log.error("worker %s failed: %r", event.worker.name, event.worker.error)
             self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", markup=False, timeout=10)
 
-    async def act(self, mention_id: int, kind: ActionKind, payload: dict[str, Any]) -> bool:
+    async def act(
+        self, mention_id: int, kind: ActionKind, payload: dict[str, Any], expect_status: Status | None = None
+    ) -> bool:
         """Log an action and its status change in one transaction; a refusal becomes a notice."""
         if self.read_only:
             self.notify("Read-only: no actions.", severity="warning", markup=False)
@@ -113,8 +132,9 @@ class MonitorApp(App[int]):
         try:
             # The action and its outbox items (replies, escalations) are written in one transaction.
             await outbox.act(
-                self.store, self.watchlist, mention_id, kind, self.operator, payload, dry_run=self.dry_run
-            )
+                self.store, self.watchlist, mention_id, kind, self.operator, payload,
+                dry_run=self.dry_run, expect_status=expect_status,
+            )  # fmt: skip
         except StoreError as exc:
             self.notify(str(exc), severity="warning", markup=False)
             return False

@@ -30,9 +30,7 @@ class BusinessCalendar:
         self._holidays: holidays.HolidayBase | None = None
         if hours.holidays_country:
             try:
-                self._holidays = holidays.country_holidays(
-                    hours.holidays_country, subdiv=hours.holidays_subdiv
-                )
+                self._holidays = holidays.country_holidays(hours.holidays_country, subdiv=hours.holidays_subdiv)
             except NotImplementedError as exc:
                 raise ValueError(
                     f"business_hours: no holiday calendar for {hours.holidays_country!r}"

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.config import ConfigError, Watchlist, load_watchlist
+from monitor.permissions import UnsafePermissions, check_shared_path
+from monitor.store import StoreError
 
 if TYPE_CHECKING:
     from monitor.stats import Report
@@ -21,19 +23,24 @@ EXIT_CONFIG = 2
 DEFAULT_WATCHLIST = "watchlist.yaml"
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """Options every command takes; a subcommand's copy keeps what was given before the subcommand."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
     p.add_argument(
-        "--watchlist", "-w", default=os.environ.get("MONITOR_WATCHLIST", DEFAULT_WATCHLIST),
+        "--watchlist", "-w", default=default(os.environ.get("MONITOR_WATCHLIST", DEFAULT_WATCHLIST)),
         help="the watchlist file (default: ./watchlist.yaml, or $MONITOR_WATCHLIST)",
     )  # fmt: skip
-    p.add_argument("--db", help="the SQLite file (default: `database:` in the watchlist, beside it)")
-    p.add_argument("--log", help="write a log to this file (default: none in the app, stderr elsewhere)")
+    p.add_argument("--db", default=default(None), help="the SQLite file (default: `database:` in the watchlist)")
+    p.add_argument("--log", default=default(None), help="write a log to this file (default: none in the app)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monitor", description="A terminal console for a city's duty desk.")
-    _common(parser)
-    _app_options(parser)
+    _common(parser, top=True)
+    _app_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="open the duty desk (the default)")
@@ -43,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     collect = sub.add_parser("collect", help="run the sources headless into the database")
     _common(collect)
     collect.add_argument("--once", action="store_true", help="poll each source once, then exit (1 if any failed)")
-    collect.add_argument("--speed", type=float, default=1.0, help="demo replay speed")
-    collect.add_argument("--dry-run", action="store_true", default=None, help="deliver nothing (marked sent)")
+    collect.add_argument("--speed", type=float, default=argparse.SUPPRESS, help="demo replay speed")
+    collect.add_argument(
+        "--dry-run", action="store_true", default=argparse.SUPPRESS, help="deliver nothing (marked sent)"
+    )
     collect.add_argument("--no-deliver", action="store_true", help="do not send replies and escalations here")
 
     stats = sub.add_parser("stats", help="response-time statistics from the action log")
@@ -78,15 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _app_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--operator", help="who acts (default: the login user)")
-    p.add_argument("--speed", type=float, default=1.0, help="demo replay speed (2 = twice as fast)")
-    p.add_argument("--no-collect", action="store_true", help="do not run the sources in this process")
+def _app_options(p: argparse.ArgumentParser, top: bool = False) -> None:
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    p.add_argument("--operator", default=default(None), help="who acts (default: the login user)")
+    p.add_argument("--speed", type=float, default=default(1.0), help="demo replay speed (2 = twice as fast)")
+    p.add_argument("--no-collect", action="store_true", default=default(False), help="do not run the sources here")
     p.add_argument(
-        "--dry-run", action="store_true", default=None,
+        "--dry-run", action="store_true", default=default(None),
         help="send nothing: replies and escalations are marked sent as 'dry-run' (the demo's default)",
     )  # fmt: skip
-    p.add_argument("--read-only", action="store_true", help="see everything, act on nothing (supervisors)")
+    p.add_argument("--read-only", action="store_true", default=default(False), help="see everything, act on nothing")
 
 
 def operator_name(explicit: str | None) -> str:
@@ -129,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args, watchlist)
     except KeyboardInterrupt:
         return 130
-    except ValueError as exc:
+    except (ValueError, UnsafePermissions, StoreError) as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
@@ -181,6 +193,7 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.store import Store
 
     path = db_path(args, watchlist)
+    check_shared_path(path)
     store = await Store.open(path)
     context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=path.parent)
     collector = Collector(watchlist, store, context)
@@ -205,12 +218,14 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
                 else:
                     print(f"{name}: ok — {st.stored} new, {st.filtered} filtered out, {st.skipped} malformed")
             return 1 if any(results.values()) else 0
-        if delivery is None:
-            await collector.run()
-        else:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(collector.run())
-                group.create_task(delivery.run())
+        # As a service: collect and deliver while holding the lease; wait to take over otherwise.
+        from monitor.leader import run_as_leader
+        from monitor.presence import Presence
+
+        presence = Presence(store, "collector")
+        collector.fence = presence.fence()
+        jobs = [collector.run] + ([delivery.run] if delivery is not None else [])
+        await run_as_leader(presence, jobs)
         return 0
     finally:
         await store.close()
@@ -291,6 +306,7 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
 def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.app import MonitorApp
 
+    check_shared_path(db_path(args, watchlist))
     app = MonitorApp(
         watchlist,
         db_path=db_path(args, watchlist),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -64,12 +65,14 @@ class Collector:
         self.sources = sources if sources is not None else [build_source(s, self.context) for s in specs.values()]
         self.specs: dict[str, SourceSpec] = specs
         self.status = {s.name: SourceStatus(s.name) for s in self.sources}
+        # Set by whoever runs this collector under a lease: refuses writes once the lease is lost.
+        self.fence: Callable[[sqlite3.Connection], None] | None = None
 
     async def ingest(self, source: Source, batch: Batch) -> int:
         """Match a batch and store it with its cursor in one transaction; returns how many were new."""
         matched = [(m, r) for m in batch.mentions if (r := self.matcher.match(m)) is not None]
         edits = [(m, self.matcher.match(m)) for m in batch.edits]
-        new = await self.store.ingest(source.name, matched, batch.cursor, edits, batch.deletes)
+        new = await self.store.ingest(source.name, matched, batch.cursor, edits, batch.deletes, fence=self.fence)
         st = self.status[source.name]
         self._set(
             replace(

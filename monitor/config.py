@@ -114,8 +114,19 @@ class Watchlist:
 
 
 TOP_KEYS = (
-    "city", "timezone", "database", "targets", "terms", "ignore", "priority", "sources",
-    "services", "templates", "dismiss_reasons", "business_hours", "keys",
+    "city",
+    "timezone",
+    "database",
+    "targets",
+    "terms",
+    "ignore",
+    "priority",
+    "sources",
+    "services",
+    "templates",
+    "dismiss_reasons",
+    "business_hours",
+    "keys",
 )
 
 
@@ -238,9 +249,7 @@ def _service(node: Node) -> Service:
     f = node.mapping(("id", "name", "description", "targets"), required=("id", "name"), what="a service")
     targets = []
     for t in f["targets"].list() if "targets" in f else []:
-        tf = t.mapping(
-            ("type", "url", "url_env", "service_code", "api_key_env"), required=("type",), what="a target"
-        )
+        tf = t.mapping(("type", "url", "url_env", "service_code", "api_key_env"), required=("type",), what="a target")
         target = ServiceTarget(
             type=tf["type"].choice(("apprise", "webhook", "open311")),
             url=tf["url"].str() if "url" in tf else None,

@@ -32,7 +32,8 @@ def summary_sync(c: sqlite3.Connection, since: int, now: int, target_ms: int, li
         )
     ]
     for kind, n in c.execute(
-        "SELECT kind, count(*) FROM actions WHERE at >= ? AND kind IN ('escalate', 'resolve') GROUP BY kind", (since,)
+        "SELECT kind, count(*) FROM actions WHERE at >= ? AND kind IN ('escalate', 'resolve') GROUP BY kind",
+        (since,),
     ):
         if kind == "escalate":
             h.escalated = n

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import templates as tpl
 from monitor.config import Watchlist
-from monitor.models import ActionKind, MentionRow
+from monitor.models import ActionKind, MentionRow, Status
 from monitor.store import mention_sync
 from monitor.timeutil import now_ms
 
@@ -192,9 +192,7 @@ def _touch_mention(c: sqlite3.Connection, mention_id: int) -> None:
     )
 
 
-def enqueue_sync(
-    c: sqlite3.Connection, action_id: int, mention_id: int, items: Sequence[NewItem]
-) -> list[int]:
+def enqueue_sync(c: sqlite3.Connection, action_id: int, mention_id: int, items: Sequence[NewItem]) -> list[int]:
     now = now_ms()
     ids = []
     for item in items:
@@ -224,8 +222,7 @@ def claim_sync(
     out = []
     for r in rows:
         c.execute(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ?, updated_at = ?"
-            " WHERE id = ?",
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ?, updated_at = ? WHERE id = ?",
             (now, now, r[0]),
         )
         item = _row(r)
@@ -293,8 +290,7 @@ def cancel_sync(c: sqlite3.Connection, mention_id: int) -> int:
     """The operator gives up on what has not left: failed and pending items (never one being sent)."""
     now = now_ms()
     n = c.execute(
-        "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE mention_id = ?"
-        " AND state IN ('failed', 'pending')",
+        "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE mention_id = ? AND state IN ('failed', 'pending')",
         (now, mention_id),
     ).rowcount
     if n:
@@ -319,10 +315,7 @@ def set_remote_status_sync(c: sqlite3.Connection, item_id: int, status: str, not
 
 
 def for_mention_sync(c: sqlite3.Connection, mention_id: int) -> list[OutboxItem]:
-    return [
-        _row(r)
-        for r in c.execute(f"SELECT {COLUMNS} FROM outbox WHERE mention_id = ? ORDER BY id", (mention_id,))
-    ]
+    return [_row(r) for r in c.execute(f"SELECT {COLUMNS} FROM outbox WHERE mention_id = ? ORDER BY id", (mention_id,))]
 
 
 def to_check_sync(c: sqlite3.Connection, prefix: str, older_than: int) -> list[OutboxItem]:
@@ -351,14 +344,16 @@ async def act(
     operator: str,
     payload: dict[str, Any],
     dry_run: bool = False,
+    expect_status: Status | None = None,
 ) -> int:
     """Log an action and enqueue what it must deliver, in one transaction; returns the action id."""
+
     def enqueue(c: sqlite3.Connection, action_id: int) -> None:
         row = mention_sync(c, mention_id)  # read inside the transaction: one hop, and no stale row
         items = plan(watchlist, row, kind, payload, operator, dry_run, mention_raw_sync(c, mention_id))
         enqueue_sync(c, action_id, mention_id, items)
 
-    return await store.act(mention_id, kind, operator, payload, then=enqueue)
+    return await store.act(mention_id, kind, operator, payload, then=enqueue, expect_status=expect_status)
 
 
 class Outbox:
@@ -369,9 +364,7 @@ class Outbox:
 
     async def claim(self, lease_ms: int, limit: int = 16, busy: Sequence[int] = ()) -> list[OutboxItem]:
         busy = tuple(busy)
-        return await self.store._write(
-            lambda c: claim_sync(c, now_ms(), lease_ms, limit, busy), "outbox:claim"
-        )
+        return await self.store._write(lambda c: claim_sync(c, now_ms(), lease_ms, limit, busy), "outbox:claim")
 
     async def mark_sent(self, item_id: int, remote_id: str | None, remote_url: str | None,
                         remote_status: str | None = None) -> None:  # fmt: skip

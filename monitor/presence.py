@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.store import Store
@@ -70,13 +71,16 @@ class Presence:
     # -- lease ----------------------------------------------------------------------------
 
     async def acquire(self, name: str = "collector") -> bool:
-        return await self.store._write(
-            lambda c: acquire_lease_sync(c, name, self.holder, now_ms()), "lease"
-        )
+        return await self.store._write(lambda c: acquire_lease_sync(c, name, self.holder, now_ms()), "lease")
+
+    def fence(self, name: str = "collector") -> Callable[[sqlite3.Connection], None]:
+        """A check to run inside a write transaction: refuse it if the lease is no longer ours."""
+        return lambda c: check_lease_sync(c, name, self.holder, now_ms())
 
     async def release(self, name: str = "collector") -> None:
         await self.store._write(
-            lambda c: c.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, self.holder)), "lease"
+            lambda c: c.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, self.holder)),
+            "lease",
         )
 
     async def lease_holder(self, name: str = "collector") -> tuple[str, int] | None:
@@ -97,9 +101,7 @@ class Presence:
                 (self.holder, self.operator, now, now),
             )
             # Claims held by this operator while the app is alive stay fresh.
-            c.execute(
-                "UPDATE claims SET heartbeat_at = ? WHERE holder = ?", (now, self.holder)
-            )
+            c.execute("UPDATE claims SET heartbeat_at = ? WHERE holder = ?", (now, self.holder))
 
         await self.store._write(w, "presence")
 
@@ -181,5 +183,6 @@ class Presence:
 def _touch(c: sqlite3.Connection, mention_id: int) -> None:
     """Bump the mention's change sequence so that every open app redraws it (claims show on the row)."""
     c.execute(
-        "UPDATE mentions SET rev = (SELECT coalesce(max(rev), 0) + 1 FROM mentions) WHERE id = ?", (mention_id,)
+        "UPDATE mentions SET rev = (SELECT coalesce(max(rev), 0) + 1 FROM mentions) WHERE id = ?",
+        (mention_id,),
     )

@@ -125,11 +125,7 @@ def svg_series(report: Report, which: str) -> str:
     peak = max([*values, 1])
     step = plot_w / max(1, len(values))
     unit = "hour" if hourly else "day"
-    title = (
-        f"Mentions first seen per {unit}"
-        if which == "volume"
-        else f"Mentions waiting at the end of each {unit}"
-    )
+    title = f"Mentions first seen per {unit}" if which == "volume" else f"Mentions waiting at the end of each {unit}"
     parts = [_svg_open(width, height, title)]
     parts += _y_axis(left, top, plot_h, peak, width)
     if which == "volume":
@@ -142,8 +138,7 @@ def svg_series(report: Report, which: str) -> str:
             )
     else:
         points = " ".join(
-            f"{left + (i + 0.5) * step:.1f},{top + plot_h - plot_h * v / peak:.1f}"
-            for i, v in enumerate(values)
+            f"{left + (i + 0.5) * step:.1f},{top + plot_h - plot_h * v / peak:.1f}" for i, v in enumerate(values)
         )
         parts.append(f'<polyline class="line" points="{points}"/>')
         if values:
@@ -192,12 +187,8 @@ def render_html(report: Report) -> str:
         "<h2>Mentions</h2>",
         counts,
         _clock_table("First response", report.first_response, report.target_first_response),
-        svg_histogram(
-            HIST_LABELS, report.first_response.calendar.histogram, report.first_response.business.histogram
-        ),
-        _clock_table(
-            "Resolution (escalation to fix or closing)", report.resolution, report.target_resolution
-        ),
+        svg_histogram(HIST_LABELS, report.first_response.calendar.histogram, report.first_response.business.histogram),
+        _clock_table("Resolution (escalation to fix or closing)", report.resolution, report.target_resolution),
         "<h2>Volume</h2>",
         svg_series(report, "volume"),
         "<h2>Backlog</h2>",

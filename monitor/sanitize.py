@@ -28,8 +28,8 @@ _BIDI_AND_INVISIBLE = (
     "\u2066\u2067\u2068\u2069"  # isolates
     "\u2060\u2061\u2062\u2063\u2064\ufeff\u061c\u180e"
 )
-_CONTROLS = "".join(chr(c) for c in range(0x20) if chr(c) not in "\n\t") + "\x7f" + "".join(
-    chr(c) for c in range(0x80, 0xA0)
+_CONTROLS = (
+    "".join(chr(c) for c in range(0x20) if chr(c) not in "\n\t") + "\x7f" + "".join(chr(c) for c in range(0x80, 0xA0))
 )
 _DROP = str.maketrans("", "", _CONTROLS + _BIDI_AND_INVISIBLE)
 _BLANK_LINES = re.compile(r"\n{3,}")

@@ -41,6 +41,10 @@ class NotFound(StoreError):
     pass
 
 
+class Conflict(StoreError):
+    """The mention changed under the operator (another operator acted first)."""
+
+
 def configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -156,16 +160,24 @@ class Store:
         edits: Iterable[tuple[Mention, MatchResult | None]] = (),
         deletes: Iterable[str] = (),
         seen_at: int | None = None,
+        fence: Callable[[sqlite3.Connection], None] | None = None,
     ) -> int:
         """Store a poll's mentions and advance the source's cursor in the same transaction.
 
         Returns how many mentions were new. A mention seen again (same source and remote id) is ignored.
+        `fence` runs first inside the transaction and may refuse it (a collector that lost its lease).
         """
         matched = list(matched)
         edits = list(edits)
         deletes = list(deletes)
         seen = seen_at if seen_at is not None else now_ms()
-        return await self._write(lambda c: ingest_sync(c, source, matched, cursor, edits, deletes, seen), "ingest")
+
+        def write(c: sqlite3.Connection) -> int:
+            if fence is not None:
+                fence(c)
+            return ingest_sync(c, source, matched, cursor, edits, deletes, seen)
+
+        return await self._write(write, "ingest")
 
     async def cursor(self, source: str) -> str | None:
         def q(c: sqlite3.Connection) -> str | None:
@@ -207,13 +219,24 @@ class Store:
         payload: dict[str, Any] | None = None,
         expect_rev: int | None = None,
         then: Callable[[sqlite3.Connection, int], Any] | None = None,
+        expect_status: Status | None = None,
     ) -> int:
         """Append an action and apply its status change in one transaction; returns the action id.
 
         `then(conn, action_id)` runs inside the same transaction (the outbox writes its items there).
         """
         return await self._write(
-            lambda c: act_sync(c, mention_id, kind, operator, payload or {}, expect_rev, then=then), f"act:{kind}"
+            lambda c: act_sync(
+                c,
+                mention_id,
+                kind,
+                operator,
+                payload or {},
+                expect_rev,
+                then=then,
+                expect_status=expect_status,
+            ),
+            f"act:{kind}",
         )
 
     # -- reads ----------------------------------------------------------------------------
@@ -256,20 +279,24 @@ class Store:
         return await self._read(lambda c: actions_sync(c, mention_id))
 
     async def thread(self, row: MentionRow, limit: int = 20) -> list[MentionRow]:
-        """Other stored mentions of the same conversation (same root), oldest first."""
-        root = row.thread_id or row.remote_id
+        return await self._read(lambda c: thread_sync(c, row, limit))
 
-        def q(c: sqlite3.Connection) -> list[MentionRow]:
-            return [
-                row_to_mention(r)
-                for r in c.execute(
-                    f"SELECT {MENTION_COLUMNS} FROM mentions WHERE source = ? AND id != ?"
-                    " AND (thread_id = ? OR remote_id = ?) ORDER BY id LIMIT ?",
-                    (row.source, row.id, root, root, limit),
-                )
-            ]
 
-        return await self._read(q)
+def thread_sync(c: sqlite3.Connection, row: MentionRow, limit: int = 20) -> list[MentionRow]:
+    """Other stored mentions of the same conversation (same root), oldest first.
+
+    Two indexed lookups joined by UNION: an OR across the two columns would scan the table.
+    """
+    root = row.thread_id or row.remote_id
+    return [
+        row_to_mention(r)
+        for r in c.execute(
+            f"SELECT {MENTION_COLUMNS} FROM mentions WHERE source = ? AND thread_id = ? AND id != ?"
+            f" UNION SELECT {MENTION_COLUMNS} FROM mentions WHERE source = ? AND remote_id = ? AND id != ?"
+            " ORDER BY 1 LIMIT ?",
+            (row.source, root, row.id, row.source, root, row.id, limit),
+        )
+    ]
 
 
 def mention_sync(c: sqlite3.Connection, mention_id: int) -> MentionRow:
@@ -297,9 +324,23 @@ def ingest_sync(
         " ON CONFLICT (source, remote_id) DO NOTHING",
         [
             (
-                source, m.remote_id, m.network, m.author, m.author_name, m.text, m.url, m.lang,
-                m.thread_id, m.reply_to, TERM_SEP.join(r.terms), int(r.priority), to_ms(m.published_at),
-                seen, seen, rev + i + 1, json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
+                source,
+                m.remote_id,
+                m.network,
+                m.author,
+                m.author_name,
+                m.text,
+                m.url,
+                m.lang,
+                m.thread_id,
+                m.reply_to,
+                TERM_SEP.join(r.terms),
+                int(r.priority),
+                to_ms(m.published_at),
+                seen,
+                seen,
+                rev + i + 1,
+                json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
             )  # fmt: skip
             for i, (m, r) in enumerate(matched)
         ],
@@ -343,15 +384,17 @@ def act_sync(
     expect_rev: int | None = None,
     at: int | None = None,
     then: Callable[[sqlite3.Connection, int], Any] | None = None,
+    expect_status: Status | None = None,
 ) -> int:
-    row = c.execute(
-        "SELECT status, first_response_at, rev FROM mentions WHERE id = ?", (mention_id,)
-    ).fetchone()
+    row = c.execute("SELECT status, first_response_at, rev FROM mentions WHERE id = ?", (mention_id,)).fetchone()
     if row is None:
         raise NotFound(f"no mention {mention_id}")
     status_before, first_response_at, current_rev = Status(row[0]), row[1], row[2]
     if expect_rev is not None and current_rev != expect_rev:
         raise StoreError("the mention changed since it was opened")
+    if expect_status is not None and status_before is not expect_status:
+        # Another operator acted first: the action was meant for what this operator saw.
+        raise Conflict(f"someone else already moved it to {status_before.value}: nothing done")
     at = at if at is not None else now_ms()
     if kind is ActionKind.REOPEN:
         undone = _last_undoable(c, mention_id)
@@ -384,8 +427,8 @@ def act_sync(
 def _last_undoable(c: sqlite3.Connection, mention_id: int) -> tuple[int, Status] | None:
     """The latest status change not yet undone, and the status it came from."""
     undone: set[int] = set()
-    for action_id, kind, before, after, payload in c.execute(
-        "SELECT id, kind, status_before, status_after, payload FROM actions WHERE mention_id = ?"
+    for action_id, kind, before, payload in c.execute(
+        "SELECT id, kind, status_before, payload FROM actions WHERE mention_id = ?"
         " AND status_before != status_after ORDER BY id DESC",
         (mention_id,),
     ):

@@ -56,4 +56,4 @@ def limit(network: str) -> int | None:
 def for_use(templates: tuple[Template, ...], use: str, lang: str | None) -> list[Template]:
     """Templates for a use, those in the mention's language first."""
     chosen = [t for t in templates if t.use == use]
-    return sorted(chosen, key=lambda t: (t.lang is not None and lang is not None and t.lang != lang))
+    return sorted(chosen, key=lambda t: t.lang is not None and lang is not None and t.lang != lang)

@@ -120,9 +120,7 @@ class Node:
             return [self.str()]
         return [item.str() for item in self.list()]
 
-    def mapping(
-        self, allowed: Iterable[str], required: Iterable[str] = (), what: str = "section"
-    ) -> dict[str, Node]:
+    def mapping(self, allowed: Iterable[str], required: Iterable[str] = (), what: str = "section") -> dict[str, Node]:
         """The mapping's entries; unknown and duplicate keys are errors, as are missing required ones."""
         allowed = list(allowed)
         if not isinstance(self.node, yaml.MappingNode):

@@ -110,9 +110,7 @@ class FakeMastodon(Loopback):
         if key and key in self.by_key:
             return web.json_response(self.statuses[self.by_key[key]])
         if len(str(form.get("status", ""))) > 500:
-            return web.json_response(
-                {"error": "Validation failed: Text character limit of 500 exceeded"}, status=422
-            )
+            return web.json_response({"error": "Validation failed: Text character limit of 500 exceeded"}, status=422)
         sid = str(109_000_000_000_000_000 + len(self.statuses) + 1)
         status = {
             "id": sid,
@@ -284,9 +282,7 @@ class Receiver(Loopback):
             self.accepted[key] = body
             if self.on_accept:
                 self.on_accept()
-        return web.json_response(
-            {"id": f"ticket-{list(self.accepted).index(key) + 1}"}, status=201 if first else 200
-        )
+        return web.json_response({"id": f"ticket-{list(self.accepted).index(key) + 1}"}, status=201 if first else 200)
 
 
 class FakeOpen311(Loopback):
@@ -305,9 +301,7 @@ class FakeOpen311(Loopback):
             return web.json_response([{"code": 403, "description": "Invalid api_key"}], status=403)
         rid = str(638344 + len(self.requests_made))
         self.requests_made[rid] = {"form": form, "status": "open", "status_notes": ""}
-        return web.json_response(
-            [{"service_request_id": rid, "service_notice": "Received", "account_id": None}]
-        )
+        return web.json_response([{"service_request_id": rid, "service_notice": "Received", "account_id": None}])
 
     async def get(self, request: web.Request) -> web.Response:
         rid = request.match_info["id"]
@@ -369,16 +363,12 @@ def watchlist(
                 "sky",
                 "bluesky",
                 timedelta(seconds=60),
-                SimpleNamespace(
-                    handle="toulouse.bsky.social", app_password_env="TEST_BSKY_PASSWORD", pds=pds_url
-                ),
+                SimpleNamespace(handle="toulouse.bsky.social", app_password_env="TEST_BSKY_PASSWORD", pds=pds_url),
             ),
             SourceSpec("demo", "demo", timedelta(seconds=60), SimpleNamespace()),
         ),
         services=(Service("voirie", "Voirie et espace public", targets=targets),),
-        templates=(
-            Template("resolu", "Résolu", "{author} C'est réparé, merci !", lang="fr", use="followup"),
-        ),
+        templates=(Template("resolu", "Résolu", "{author} C'est réparé, merci !", lang="fr", use="followup"),),
     )
 
 

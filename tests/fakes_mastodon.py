@@ -376,9 +376,7 @@ class FakeMastodon:
             return web.json_response({"error": "scripted"}, status=fault.status, headers=fault.headers)
         if not self._authorised(request):
             return web.json_response({"error": "Missing access token"}, status=401)
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
-        )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
         await response.write(b":)\n")  # what Mastodon's streaming server sends first
         stream = _Stream(kind, tag, asyncio.Queue(), request.url.host or "")
@@ -429,9 +427,7 @@ def _port(site: web.TCPSite) -> int:
     return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
 
-def _page(
-    request: web.Request, items: list[dict[str, Any]], default: int, maximum: int
-) -> tuple[Any, str | None]:
+def _page(request: web.Request, items: list[dict[str, Any]], default: int, maximum: int) -> tuple[Any, str | None]:
     """Mastodon's pagination: newest first; min_id pages forward from the cursor; Link next/prev."""
     q = request.query
     limit = min(int(q.get("limit", default)), maximum)

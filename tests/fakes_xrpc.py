@@ -132,9 +132,7 @@ def post_view(
     """An app.bsky.feed.defs#postView with an app.bsky.feed.post record, as searchPosts returns it."""
     rkey = rkey or tid()
     uri = f"at://{author.did}/app.bsky.feed.post/{rkey}"
-    created = (
-        created_at if isinstance(created_at, str) else iso(created_at or indexed_at - timedelta(seconds=1))
-    )
+    created = created_at if isinstance(created_at, str) else iso(created_at or indexed_at - timedelta(seconds=1))
     record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": text, "createdAt": created}
     record["langs"] = langs if langs is not None else ["fr"]
     if facets:
@@ -337,9 +335,7 @@ class FakeXrpc:
                 "@context": ["https://www.w3.org/ns/did/v1"],
                 "id": account.did,
                 "alsoKnownAs": [f"at://{account.handle}"],
-                "service": [
-                    {"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": self.url}
-                ],
+                "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": self.url}],
             },
             "email": f"{account.handle.split('.')[0]}@example.org",
             "emailConfirmed": True,
@@ -392,9 +388,7 @@ class FakeXrpc:
                 return xrpc_error(400, "InvalidRequest", "Request body is not JSON")
         self.calls[nsid] += 1
         self.requests.append(
-            Seen(
-                nsid, request.method, list(request.query.items()), request.headers.get("Authorization"), body
-            )
+            Seen(nsid, request.method, list(request.query.items()), request.headers.get("Authorization"), body)
         )
         queue = self.faults.get(nsid)
         if queue:
@@ -438,9 +432,7 @@ def xrpc(nsid: str, method: str, auth: bool = True) -> Callable[[Handler], Handl
     return register
 
 
-def _page(
-    items: list[dict[str, Any]], params: MultiDictProxy[str], default_limit: int
-) -> tuple[list[Any], str | None]:
+def _page(items: list[dict[str, Any]], params: MultiDictProxy[str], default_limit: int) -> tuple[list[Any], str | None]:
     limit = int(params.get("limit", default_limit))
     if not 1 <= limit <= 100:
         raise web.HTTPBadRequest(text='{"error":"InvalidRequest","message":"limit out of range"}')
@@ -451,9 +443,7 @@ def _page(
 
 
 @xrpc("com.atproto.server.createSession", "POST", auth=False)
-async def create_session(
-    fake: FakeXrpc, request: web.Request, params: Any, body: Any, did: str | None
-) -> Any:
+async def create_session(fake: FakeXrpc, request: web.Request, params: Any, body: Any, did: str | None) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("identifier"), str) or "password" not in body:
         return xrpc_error(400, "InvalidRequest", 'Input must have the property "identifier"')
     ident = body["identifier"].lstrip("@").lower()
@@ -464,9 +454,7 @@ async def create_session(
 
 
 @xrpc("com.atproto.server.refreshSession", "POST", auth=False)
-async def refresh_session(
-    fake: FakeXrpc, request: web.Request, params: Any, body: Any, did: str | None
-) -> Any:
+async def refresh_session(fake: FakeXrpc, request: web.Request, params: Any, body: Any, did: str | None) -> Any:
     token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
     if not token:
         return xrpc_error(401, "AuthenticationRequired", "Authentication Required")
@@ -518,9 +506,7 @@ async def search_posts(fake: FakeXrpc, request: web.Request, params: Any, body: 
 
 
 @xrpc("app.bsky.notification.listNotifications", "GET")
-async def list_notifications(
-    fake: FakeXrpc, request: web.Request, params: Any, body: Any, did: str | None
-) -> Any:
+async def list_notifications(fake: FakeXrpc, request: web.Request, params: Any, body: Any, did: str | None) -> Any:
     items = list(fake.notifications.get(did or "", []))
     reasons = params.getall("reasons", [])
     if reasons:

@@ -19,12 +19,16 @@ from monitor.sources import SourceContext
 
 def make_app(watchlist: Watchlist, **kwargs: Any) -> MonitorApp:
     return MonitorApp(
-        watchlist, db_path=watchlist.database, operator="alice", context=SourceContext(replay_all=True), **kwargs
+        watchlist,
+        db_path=watchlist.database,
+        operator="alice",
+        context=SourceContext(replay_all=True),
+        **kwargs,
     )
 
 
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.05)):
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], within: float = 5.0) -> None:
+    for _ in range(int(within / 0.05)):
         if condition():
             return
         await pilot.pause(0.05)
@@ -231,7 +235,10 @@ async def test_hostile_text_is_shown_literally_and_runs_nothing(hostile_watchlis
         screen = await started(pilot, 5)
         seen = []
         for _ in range(5):
-            await wait_for(pilot, lambda: screen.detail_for is not None and screen.detail_for.id == screen.current_row().id)  # type: ignore[union-attr]
+            await wait_for(
+                pilot,
+                lambda: screen.detail_for is not None and screen.detail_for.id == screen.current_row().id,
+            )  # type: ignore[union-attr]
             seen.append(screen.detail_for.text)  # type: ignore[union-attr]
             detail = screen.query_one("#detail")
             for y in range(min(12, detail.size.height)):  # click across the text: no action may run
@@ -253,3 +260,21 @@ async def test_hostile_text_is_shown_literally_and_runs_nothing(hostile_watchlis
         await pilot.pause()
         shot = app.export_screenshot().replace("&#160;", " ")
         assert "[bold]Tisséo[/bold]" in shot or "Stray close [/]" in shot or "DROP TABLE" in shot
+
+
+async def test_stats_and_handover_screens_open_and_close(watchlist: Watchlist) -> None:
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 5)
+        await pilot.press("d", "enter")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "StatsScreen")
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("h")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HandoverScreen")
+        shot = app.export_screenshot().replace("&#160;", " ")
+        assert "Shift handover" in shot and "alice" in shot  # who acted
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))

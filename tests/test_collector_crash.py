@@ -80,11 +80,7 @@ class GrowingFeeds:
     def body(self, feed: int, n: int) -> bytes:
         items = []
         for i in reversed(range(n)):  # newest first, as feeds are
-            title = (
-                f"Tram T{feed + 1} : perturbation n°{i} à Arènes"
-                if matches(i)
-                else f"Concert n°{i} au Zénith"
-            )
+            title = f"Tram T{feed + 1} : perturbation n°{i} à Arènes" if matches(i) else f"Concert n°{i} au Zénith"
             items.append(
                 f"<item><title>{title}</title><link>https://example.fr/feed{feed}/{i}</link>"
                 f"<description><![CDATA[<p>Message {i} du flux {feed}</p>]]></description>"
@@ -189,9 +185,7 @@ def check_consistent(db: Path, base: str, feeds: GrowingFeeds) -> dict[int, int]
         k, n = (int(x) for x in validators["etag"].strip('"').split("-"))
         assert k == feed
         missing = {entry_id(feed, i) for i in range(n) if matches(i)} - stored
-        assert not missing, (
-            f"cursor says feed {feed} version {n} was read, but {sorted(missing)} are not stored{where}"
-        )
+        assert not missing, f"cursor says feed {feed} version {n} was read, but {sorted(missing)} are not stored{where}"
         versions[feed] = n
     return versions
 
@@ -274,9 +268,7 @@ class WalSnapshots:
         return out
 
 
-def test_sigkill_mid_poll_loses_and_duplicates_nothing(
-    growing_feeds: tuple[GrowingFeeds, str], tmp_path: Path
-) -> None:
+def test_sigkill_mid_poll_loses_and_duplicates_nothing(growing_feeds: tuple[GrowingFeeds, str], tmp_path: Path) -> None:
     feeds, base = growing_feeds
     rng = random.Random(SEED)
     urls = "".join(f"      - {base}/feed/{k}.rss\n" for k in range(FEEDS))

@@ -33,17 +33,13 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], within: flo
 async def seeded(tmp_path: Path, wl: Watchlist, n: int = 1) -> list[int]:
     store = await Store.open(wl.database)
     try:
-        return await seed(
-            store, "masto", "mastodon", [mastodon_status(i, host="127.0.0.1") for i in range(n)]
-        )
+        return await seed(store, "masto", "mastodon", [mastodon_status(i, host="127.0.0.1") for i in range(n)])
     finally:
         await store.close()
 
 
 def app_for(wl: Watchlist, **kwargs: Any) -> MonitorApp:
-    return MonitorApp(
-        wl, db_path=wl.database, operator="alice", collect=False, context=SourceContext(), **kwargs
-    )
+    return MonitorApp(wl, db_path=wl.database, operator="alice", collect=False, context=SourceContext(), **kwargs)
 
 
 def detail_text(app: MonitorApp) -> str:

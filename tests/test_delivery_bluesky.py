@@ -114,9 +114,7 @@ async def test_after_a_lost_answer_the_retry_finds_the_record_and_does_not_post_
     assert ("GET", "getRecord") in [(r[0], r[1]) for r in pds.requests]
 
 
-async def test_a_record_refused_as_invalid_fails_and_is_not_retried(
-    tmp_path: Path, pds: FakePds, store: Store
-) -> None:
+async def test_a_record_refused_as_invalid_fails_and_is_not_retried(tmp_path: Path, pds: FakePds, store: Store) -> None:
     wl = watchlist(tmp_path, pds_url=pds.url)
     [mid] = await seed(store, "sky", "bluesky", [bluesky_view(4)])
     await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "x" * 3001})

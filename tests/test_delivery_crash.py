@@ -73,17 +73,11 @@ async def round_(
         accepted = asyncio.Event()
         masto.on_accept = hook.on_accept = accepted.set
         db = tmp / "monitor.db"
-        wl = watchlist(
-            tmp, mastodon_url=masto.url, targets=(ServiceTarget("webhook", url=hook.url + "/hook"),)
-        )
+        wl = watchlist(tmp, mastodon_url=masto.url, targets=(ServiceTarget("webhook", url=hook.url + "/hook"),))
         store = await Store.open(db)
-        ids = await seed(
-            store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1") for n in range(MENTIONS)]
-        )
+        ids = await seed(store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1") for n in range(MENTIONS)])
         for mid in ids:
-            await outbox.act(
-                store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"}
-            )
+            await outbox.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"})
             await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": f"Merci {mid}"})
         await store.close()
 

@@ -166,9 +166,7 @@ async def test_a_missing_token_fails_without_calling_the_server(
     assert not masto.requests
 
 
-async def test_429_waits_for_retry_after_then_sends(
-    tmp_path: Path, masto: FakeMastodon, store: Store
-) -> None:
+async def test_429_waits_for_retry_after_then_sends(tmp_path: Path, masto: FakeMastodon, store: Store) -> None:
     wl = watchlist(tmp_path, mastodon_url=masto.url)
     [mid] = await seed(store, "masto", "mastodon", [mastodon_status(7, host="127.0.0.1")])
     await reply(store, wl, mid)
@@ -210,9 +208,7 @@ async def test_operator_retries_a_failed_item_and_cancels_another(
     assert len(masto.statuses) == 1
 
 
-async def test_the_token_is_never_written_to_the_database(
-    tmp_path: Path, masto: FakeMastodon, store: Store
-) -> None:
+async def test_the_token_is_never_written_to_the_database(tmp_path: Path, masto: FakeMastodon, store: Store) -> None:
     wl = watchlist(tmp_path, mastodon_url=masto.url)
     [mid] = await seed(store, "masto", "mastodon", [mastodon_status(10, host="127.0.0.1")])
     await reply(store, wl, mid)

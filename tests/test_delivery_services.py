@@ -51,9 +51,7 @@ async def escalate(store: Store, wl: Any, n: int = 1) -> int:
     return mid
 
 
-async def test_webhook_gets_the_documented_payload_with_an_idempotency_key(
-    tmp_path: Path, store: Store
-) -> None:
+async def test_webhook_gets_the_documented_payload_with_an_idempotency_key(tmp_path: Path, store: Store) -> None:
     async with serving(Receiver()) as hook:
         wl = make_watchlist(tmp_path, targets=(ServiceTarget("webhook", url=hook.url + "/hook"),))
         mid = await escalate(store, wl)
@@ -63,11 +61,7 @@ async def test_webhook_gets_the_documented_payload_with_an_idempotency_key(
         [(_, _, headers, body)] = hook.requests
         assert headers["Idempotency-Key"] == row["idem_key"] == body["idempotency_key"]
         assert headers["Content-Type"] == "application/json"
-        assert (
-            body["reference"] == f"M-{mid:06d}"
-            and body["operator"] == "alice"
-            and body["note"] == "trou profond"
-        )
+        assert body["reference"] == f"M-{mid:06d}" and body["operator"] == "alice" and body["note"] == "trou profond"
         assert body["service"] == {"id": "voirie", "name": "Voirie et espace public"}
         assert set(body["mention"]) == {"id", "source", "network", "author", "text", "url", "first_seen_at"}
         assert body["mention"]["id"] == mid and body["link"] == body["mention"]["url"]

@@ -73,9 +73,7 @@ def test_actions_csv_round_trip_with_quoting(desk, tmp_path):
     out = io.StringIO(newline="")
     assert export.write(desk.conn, "actions", "csv", out) == 3
     rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
-    stored = desk.conn.execute(
-        "SELECT id, mention_id, kind, operator, at, payload FROM actions ORDER BY id"
-    ).fetchall()
+    stored = desk.conn.execute("SELECT id, mention_id, kind, operator, at, payload FROM actions ORDER BY id").fetchall()
     assert len(rows) == len(stored)
     for row, (aid, mid, kind, operator, at, payload) in zip(rows, stored, strict=True):
         assert (int(row["id"]), int(row["mention_id"])) == (aid, mid)

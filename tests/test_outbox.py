@@ -33,9 +33,7 @@ async def test_a_reply_answered_elsewhere_or_on_a_feed_enqueues_nothing(tmp_path
     assert outbox_rows(store.path) == []
 
 
-async def test_an_escalation_plans_one_item_per_target_with_distinct_keys(
-    tmp_path: Path, store: Store
-) -> None:
+async def test_an_escalation_plans_one_item_per_target_with_distinct_keys(tmp_path: Path, store: Store) -> None:
     targets = (ServiceTarget("webhook", url="http://127.0.0.1:9/a"), ServiceTarget("apprise", url="json://x"))
     wl = watchlist(tmp_path, targets=targets)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
@@ -63,9 +61,7 @@ async def test_the_action_and_its_items_commit_or_roll_back_together(tmp_path: P
     mention = await store.mention(m)
 
     def broken(c: sqlite3.Connection, action_id: int) -> None:
-        outbox.enqueue_sync(
-            c, action_id, m, outbox.plan(wl, mention, ActionKind.REPLY, {"text": "x"}, "alice")
-        )
+        outbox.enqueue_sync(c, action_id, m, outbox.plan(wl, mention, ActionKind.REPLY, {"text": "x"}, "alice"))
         raise StoreError("disk full")
 
     with pytest.raises(StoreError):

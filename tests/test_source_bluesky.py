@@ -155,9 +155,7 @@ async def test_expired_access_token_is_refreshed_saved_and_the_call_retried_once
     assert pds.calls["com.atproto.server.createSession"] == 1
 
 
-async def test_rejected_refresh_token_opens_a_new_session(
-    pds: FakeXrpc, make: Sources, alice: Account
-) -> None:
+async def test_rejected_refresh_token_opens_a_new_session(pds: FakeXrpc, make: Sources, alice: Account) -> None:
     pds.add_posts(post_view(alice, "Toulouse sous la pluie", NOW))
     source = make()
     await source.poll(None)
@@ -178,9 +176,7 @@ async def test_refresh_that_fails_for_a_server_error_keeps_the_session(
     await source.poll(None)
     saved = session_path(tmp_path, "bluesky").read_text()  # type: ignore[union-attr]
     pds.expire_access_tokens()
-    pds.fail(
-        "com.atproto.server.refreshSession", 502, {"error": "UpstreamFailure", "message": "Upstream Failure"}
-    )
+    pds.fail("com.atproto.server.refreshSession", 502, {"error": "UpstreamFailure", "message": "Upstream Failure"})
 
     with pytest.raises(SourceError) as caught:
         await source.poll(None)
@@ -249,9 +245,7 @@ async def test_search_pages_back_to_the_known_posts_and_returns_only_new_ones(
     pds: FakeXrpc, make: Sources, alice: Account
 ) -> None:
     # Ten minutes apart: the third is older than the lookback behind the second.
-    old = [
-        post_view(alice, f"Toulouse ancien {i}", NOW - timedelta(hours=1, minutes=10 * i)) for i in range(3)
-    ]
+    old = [post_view(alice, f"Toulouse ancien {i}", NOW - timedelta(hours=1, minutes=10 * i)) for i in range(3)]
     pds.add_posts(*old)
     source = make()
     source.page_size = 2
@@ -284,10 +278,7 @@ async def test_search_stops_at_known_posts_even_when_the_server_ignores_since(
 ) -> None:
     pds.honour_since = False
     pds.add_posts(
-        *[
-            post_view(alice, f"Toulouse ancien {i}", NOW - timedelta(hours=2, minutes=10 * i))
-            for i in range(9)
-        ]
+        *[post_view(alice, f"Toulouse ancien {i}", NOW - timedelta(hours=2, minutes=10 * i)) for i in range(9)]
     )
     source = make()
     source.page_size = 2
@@ -341,9 +332,7 @@ async def test_paging_stops_at_max_pages(
     assert "more than 3 pages" in caplog.text
 
 
-async def test_one_post_found_by_two_queries_is_one_mention(
-    pds: FakeXrpc, make: Sources, alice: Account
-) -> None:
+async def test_one_post_found_by_two_queries_is_one_mention(pds: FakeXrpc, make: Sources, alice: Account) -> None:
     text = "Travaux #Toulouse ligne B"
     pds.add_posts(post_view(alice, text, NOW, facets=[tag_facet(text, "#Toulouse")], tags=["Toulouse"]))
     batch = await make(search=("Toulouse", "#Toulouse")).poll(None)
@@ -459,13 +448,9 @@ async def test_link_shown_in_full_is_not_repeated_and_facet_offsets_are_utf8_byt
     assert mention.text == text
 
 
-async def test_link_with_misleading_text_shows_where_it_leads(
-    pds: FakeXrpc, make: Sources, alice: Account
-) -> None:
+async def test_link_with_misleading_text_shows_where_it_leads(pds: FakeXrpc, make: Sources, alice: Account) -> None:
     text = "Toulouse : formulaire officiel de la mairie"
-    view = post_view(
-        alice, text, NOW, facets=[link_facet(text, "formulaire officiel", "https://phish.example/login")]
-    )
+    view = post_view(alice, text, NOW, facets=[link_facet(text, "formulaire officiel", "https://phish.example/login")])
     pds.add_posts(view)
     [mention] = (await make().poll(None)).mentions
     assert mention.text.endswith("\n\nhttps://phish.example/login")
@@ -473,18 +458,14 @@ async def test_link_with_misleading_text_shows_where_it_leads(
 
 async def test_text_and_names_from_the_network_are_sanitised(pds: FakeXrpc, make: Sources) -> None:
     evil = pds.add_account("evil.bsky.social", display_name="Eve\x1b]0;pwned\x07 \u202eevil")
-    pds.add_posts(
-        post_view(evil, "Toulouse \x1b[2J\x1b]52;c;ZXZpbA==\x07ok\u200b", NOW, langs=["fr\x1b[31m"])
-    )
+    pds.add_posts(post_view(evil, "Toulouse \x1b[2J\x1b]52;c;ZXZpbA==\x07ok\u200b", NOW, langs=["fr\x1b[31m"]))
     [mention] = (await make().poll(None)).mentions
     assert mention.text == "Toulouse ok"
     assert mention.author_name == "Eve evil"
     assert mention.lang == "fr"
 
 
-async def test_invalid_handle_links_by_did_and_future_created_at_is_capped(
-    pds: FakeXrpc, make: Sources
-) -> None:
+async def test_invalid_handle_links_by_did_and_future_created_at_is_capped(pds: FakeXrpc, make: Sources) -> None:
     odd = pds.add_account("handle.invalid")
     view = post_view(odd, "Toulouse", NOW, rkey="3lbqb2c4d5e6f", created_at=NOW + timedelta(days=300))
     pds.add_posts(view)
@@ -527,9 +508,7 @@ async def test_rate_limited_search_reports_the_wait_until_the_epoch_reset(
     assert caught.value.retry_after is not None and 110 <= caught.value.retry_after <= 120
 
 
-async def test_low_remaining_quota_spreads_the_next_calls(
-    pds: FakeXrpc, make: Sources, alice: Account
-) -> None:
+async def test_low_remaining_quota_spreads_the_next_calls(pds: FakeXrpc, make: Sources, alice: Account) -> None:
     pds.rate_remaining = 50  # of 3000: under 10% left
     pds.add_posts(post_view(alice, "Toulouse", NOW))
     await make().poll(None)
@@ -569,9 +548,7 @@ async def test_bad_query_string_is_a_config_error_naming_it(pds: FakeXrpc, make:
     assert caught.value.kind == "config" and "BadQueryString" in str(caught.value)
 
 
-async def test_unreadable_cursor_starts_again_from_the_latest(
-    pds: FakeXrpc, make: Sources, alice: Account
-) -> None:
+async def test_unreadable_cursor_starts_again_from_the_latest(pds: FakeXrpc, make: Sources, alice: Account) -> None:
     pds.add_posts(post_view(alice, "Toulouse", NOW))
     batch = await make().poll("{not json")
     assert len(batch.mentions) == 1
@@ -600,9 +577,7 @@ sources:
 
 def write_watchlist(tmp_path: Path, **values: str) -> Path:
     path = tmp_path / "watchlist.yaml"
-    path.write_text(
-        WATCHLIST.format(**{"pds": "https://bsky.social", "handle": HANDLE, "env": ENV, **values})
-    )
+    path.write_text(WATCHLIST.format(**{"pds": "https://bsky.social", "handle": HANDLE, "env": ENV, **values}))
     return path
 
 
@@ -638,9 +613,7 @@ def test_bad_options_are_errors_at_their_line(tmp_path: Path, values: dict[str, 
 def test_a_source_without_search_or_notifications_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     text = WATCHLIST.format(pds="https://bsky.social", handle=HANDLE, env=ENV)
-    path.write_text(
-        text.replace('    search: [Toulouse, "#Toulouse", Tisséo]\n', "").replace("true", "false")
-    )
+    path.write_text(text.replace('    search: [Toulouse, "#Toulouse", Tisséo]\n', "").replace("true", "false"))
     with pytest.raises(ConfigError, match="watches nothing"):
         load_watchlist(path)
 
@@ -672,8 +645,7 @@ async def test_collector_stores_bluesky_mentions_and_cursor_in_sqlite(
 
     conn = sqlite3.connect(watchlist.database)
     rows = conn.execute(
-        "SELECT remote_id, network, author, author_name, url, terms, reply_to, raw"
-        " FROM mentions ORDER BY published_at"
+        "SELECT remote_id, network, author, author_name, url, terms, reply_to, raw FROM mentions ORDER BY published_at"
     ).fetchall()
     conn.close()
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [

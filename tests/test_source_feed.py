@@ -47,11 +47,7 @@ async def poll(src: FeedSource, cursor: str | None = None):  # noqa: ANN201
 def write_watchlist(tmp_path: Path, sources: str) -> Path:
     path = tmp_path / "watchlist.yaml"
     path.write_text(
-        "city: Toulouse\n"
-        "terms:\n"
-        "  - name: transports\n"
-        "    keywords: [Tisséo, métro, tram]\n"
-        "sources:\n" + sources,
+        "city: Toulouse\nterms:\n  - name: transports\n    keywords: [Tisséo, métro, tram]\nsources:\n" + sources,
         encoding="utf-8",
     )
     return path
@@ -210,10 +206,7 @@ def test_html_to_text_and_unwrap_link_helpers() -> None:
     assert unwrap_link("https://www.google.com/url?url=javascript:alert(1)") == (
         "https://www.google.com/url?url=javascript:alert(1)"
     )
-    assert (
-        unwrap_link("https://evil.example/url?url=https://x.fr/")
-        == "https://evil.example/url?url=https://x.fr/"
-    )
+    assert unwrap_link("https://evil.example/url?url=https://x.fr/") == "https://evil.example/url?url=https://x.fr/"
 
 
 # -- conditional GET -------------------------------------------------------------------------
@@ -328,9 +321,7 @@ async def test_a_failing_feed_raises_the_right_kind(
 
 
 async def test_429_honours_retry_after_and_does_not_call_again_before_it(feed_server: FeedServer) -> None:
-    limited = feed_server.serve(
-        "/limited.rss", Reply(b"slow down", status=429, headers={"Retry-After": "120"})
-    )
+    limited = feed_server.serve("/limited.rss", Reply(b"slow down", status=429, headers={"Retry-After": "120"}))
     src = source(limited)
     try:
         with pytest.raises(SourceError) as caught:
@@ -350,9 +341,7 @@ async def test_one_failing_feed_keeps_its_validators_while_the_others_advance(
 ) -> None:
     good = feed_server.serve("/good.rss", Reply(LADEPECHE_RSS, etag='"good-2"'))
     broken = feed_server.serve("/broken.rss", Reply(b"upstream down", status=502, content_type="text/plain"))
-    cursor = json.dumps(
-        {good: {"etag": '"good-1"'}, broken: {"etag": '"broken-1"', "last_modified": LAST_MODIFIED}}
-    )
+    cursor = json.dumps({good: {"etag": '"good-1"'}, broken: {"etag": '"broken-1"', "last_modified": LAST_MODIFIED}})
     src = source(good, broken)
     try:
         batch = await src.poll(cursor)
@@ -445,9 +434,7 @@ async def test_iso_8859_1_feed_with_only_latin_characters_is_read_as_declared(
 # -- source -> collector -> SQLite -----------------------------------------------------------
 
 
-async def test_collector_stores_matching_entries_and_the_cursor(
-    feed_server: FeedServer, tmp_path: Path
-) -> None:
+async def test_collector_stores_matching_entries_and_the_cursor(feed_server: FeedServer, tmp_path: Path) -> None:
     press = feed_server.serve("/communes/toulouse,31555.rss", Reply(LADEPECHE_RSS, etag='"p1"'))
     alerts = feed_server.serve(
         "/alerts/feeds/0123456789/1234567890",
@@ -478,9 +465,7 @@ async def test_collector_stores_matching_entries_and_the_cursor(
 
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT remote_id, network, terms, url FROM mentions ORDER BY remote_id").fetchall()
-    cursor = json.loads(
-        conn.execute("SELECT cursor FROM cursors WHERE source = 'presse-locale'").fetchone()[0]
-    )
+    cursor = json.loads(conn.execute("SELECT cursor FROM cursors WHERE source = 'presse-locale'").fetchone()[0])
     conn.close()
     assert [r[0] for r in rows] == [
         "11820483",
@@ -498,6 +483,4 @@ async def test_collector_stores_matching_entries_and_the_cursor(
     }
     for p in ("/communes/toulouse,31555.rss", "/alerts/feeds/0123456789/1234567890"):
         assert len(feed_server.seen(p)) == 2
-    assert (
-        feed_server.seen("/r/toulouse/search.rss?q=tisseo&sort=new")[1].headers["If-None-Match"] == 'W/"r1"'
-    )
+    assert feed_server.seen("/r/toulouse/search.rss?q=tisseo&sort=new")[1].headers["If-None-Match"] == 'W/"r1"'

@@ -142,12 +142,8 @@ def test_instance_must_be_an_address(tmp_path: Path) -> None:
     assert err.value.line == 12
 
 
-def test_polling_only_unless_streaming_is_asked_with_a_token(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    wl = watchlist(
-        tmp_path, "https://mastodon.social", "token_env: MASTODON_TOKEN\nhashtags: [x]\nstream: true\n"
-    )
+def test_polling_only_unless_streaming_is_asked_with_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wl = watchlist(tmp_path, "https://mastodon.social", "token_env: MASTODON_TOKEN\nhashtags: [x]\nstream: true\n")
     monkeypatch.delenv("MASTODON_TOKEN", raising=False)
     polling = m.build("masto", options(wl), SourceContext())
     assert not hasattr(polling, "stream") and not isinstance(polling, StreamingSource)
@@ -255,13 +251,9 @@ async def test_first_poll_takes_the_newest_page_then_follows_prev_links_forward(
     assert [u.query.get("min_id") for u in forward] == ["1009", "1049", "1089"]
 
 
-async def test_an_empty_or_unknown_hashtag_timeline_is_not_an_error(
-    tmp_path: Path, server: FakeMastodon
-) -> None:
+async def test_an_empty_or_unknown_hashtag_timeline_is_not_an_error(tmp_path: Path, server: FakeMastodon) -> None:
     server.fail_next("tag", Fault(status=404, body='{"error": "Record not found"}'))
-    source = m.MastodonSource(
-        "masto", options(watchlist(tmp_path, server.base, "hashtags: [a, b]\n")), SourceContext()
-    )
+    source = m.MastodonSource("masto", options(watchlist(tmp_path, server.base, "hashtags: [a, b]\n")), SourceContext())
     batch = await source.poll('{"tag:a": "5"}')
     await source.aclose()
     assert batch.mentions == [] and m.decode_cursor(batch.cursor) == {"tag:a": "5"}
@@ -330,9 +322,7 @@ async def test_rate_limited_answers_carry_the_wait(tmp_path: Path, server: FakeM
     assert second.value.kind == "rate" and 80 < (second.value.retry_after or 0) <= 90
 
 
-async def test_slows_down_between_pages_when_the_limit_is_nearly_used(
-    tmp_path: Path, server: FakeMastodon
-) -> None:
+async def test_slows_down_between_pages_when_the_limit_is_nearly_used(tmp_path: Path, server: FakeMastodon) -> None:
     reset = (datetime.now(UTC) + timedelta(seconds=120)).isoformat().replace("+00:00", "Z")
     server.rate_headers = {
         "X-RateLimit-Limit": "300",
@@ -362,9 +352,7 @@ async def test_slows_down_between_pages_when_the_limit_is_nearly_used(
 async def test_a_slow_answer_is_a_transient_timeout(tmp_path: Path, server: FakeMastodon) -> None:
     server.fail_next("tag", Fault(delay=1.0))
     ctx = SourceContext(http_factory=lambda **kw: httpx.AsyncClient(**{**kw, "timeout": httpx.Timeout(0.2)}))
-    source = m.MastodonSource(
-        "masto", options(watchlist(tmp_path, server.base, "hashtags: [Toulouse]\n")), ctx
-    )
+    source = m.MastodonSource("masto", options(watchlist(tmp_path, server.base, "hashtags: [Toulouse]\n")), ctx)
     with pytest.raises(SourceError, match="timed out") as err:
         await source.poll(None)
     await source.aclose()
@@ -393,9 +381,7 @@ async def test_a_broken_page_fails_the_poll_and_keeps_the_cursor(
     assert [r[0] for r in rows(wl.database)] == [f"https://{HOST}/users/trwnh/statuses/200"]
 
 
-async def test_a_server_error_then_recovery_stores_everything_once(
-    tmp_path: Path, server: FakeMastodon
-) -> None:
+async def test_a_server_error_then_recovery_stores_everything_once(tmp_path: Path, server: FakeMastodon) -> None:
     for n in range(300, 305):
         server.add_tag_status("toulouse", toulouse(str(n)))
     wl = watchlist(tmp_path, server.base, "hashtags: [Toulouse]\n")
@@ -413,9 +399,7 @@ async def test_a_server_error_then_recovery_stores_everything_once(
     assert m.decode_cursor(stored_cursor(wl.database)) == {"tag:toulouse": "305"}
 
 
-async def test_a_status_missing_its_account_is_skipped_and_the_page_kept(
-    tmp_path: Path, server: FakeMastodon
-) -> None:
+async def test_a_status_missing_its_account_is_skipped_and_the_page_kept(tmp_path: Path, server: FakeMastodon) -> None:
     broken = toulouse("401")
     del broken["account"]
     for st in (toulouse("400"), broken, toulouse("402"), {"id": "403", "uri": 7}):
@@ -432,9 +416,7 @@ async def test_a_status_missing_its_account_is_skipped_and_the_page_kept(
     assert m.decode_cursor(stored_cursor(wl.database)) == {"tag:toulouse": "403"}  # skipped ones are covered
 
 
-async def test_a_boost_is_stored_once_as_the_boosted_status(
-    tmp_path: Path, server: FakeMastodon, token: str
-) -> None:
+async def test_a_boost_is_stored_once_as_the_boosted_status(tmp_path: Path, server: FakeMastodon, token: str) -> None:
     original = toulouse("500")
     server.add_tag_status("toulouse", original)
     server.add_tag_status("toulouse", boost("501", original))
@@ -443,9 +425,7 @@ async def test_a_boost_is_stored_once_as_the_boosted_status(
         notification("9002", None, "follow"),
         notification("9003", toulouse("502"), "favourite"),
     ]
-    wl = watchlist(
-        tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nnotifications: true\n"
-    )
+    wl = watchlist(tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nnotifications: true\n")
     source = m.MastodonSource("masto", options(wl), SourceContext())
     store = await Store.open(wl.database)
     collector = Collector(wl, store, sources=[source])
@@ -532,10 +512,7 @@ async def test_stream_backfills_then_applies_updates_edits_and_deletes_to_sqlite
     await source.aclose()
     by_id = {r[0].rsplit("/", 1)[1]: r for r in rows(wl.database)}
     assert list(by_id) == ["701", "700", "702", "699", "703"]
-    assert (
-        by_id["700"][2] == "Travaux rue 700 à #Toulouse : nid de poule signalé"
-        and by_id["700"][3] is not None
-    )
+    assert by_id["700"][2] == "Travaux rue 700 à #Toulouse : nid de poule signalé" and by_id["700"][3] is not None
     assert by_id["700"][5].split("\x1f") == ["ville", "voirie"]
     assert by_id["701"][4] is not None and by_id["702"][4] is None  # marked deleted, never erased
     assert m.decode_cursor(stored_cursor(wl.database)) == {"tag:toulouse": "702", "notifications": "9100"}
@@ -653,9 +630,7 @@ async def test_searches_are_polled_while_streaming(tmp_path: Path, server: FakeM
     assert not [r for r, _, _ in server.requests if r.startswith("stream:")]  # search has no stream
 
 
-async def test_the_collector_runs_a_streaming_source_live(
-    tmp_path: Path, server: FakeMastodon, token: str
-) -> None:
+async def test_the_collector_runs_a_streaming_source_live(tmp_path: Path, server: FakeMastodon, token: str) -> None:
     server.add_tag_status("toulouse", toulouse("960"))
     wl = watchlist(tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nstream: true\n")
     store = await Store.open(wl.database)

@@ -349,6 +349,7 @@ def test_cli_stats_json_by_and_explain(desk, tmp_path, capsys):
     assert main([*args, "--explain"]) == 0
     out = capsys.readouterr().out
     assert "First response" in out and "Linear interpolation" in out and "first_seen_at" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
     with pytest.raises(SystemExit) as exc:
         main([*args, "--by", "mood"])
     assert exc.value.code == 2
@@ -453,3 +454,16 @@ def test_names_known_in_advance_or_discovered_give_the_same_report(desk, tmp_pat
     assert learned == guessed
     terms = {row["key"]: row["mentions"] for row in guessed["breakdowns"]["term"]}
     assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1}
+
+
+def test_an_in_memory_database_is_read_serially_with_the_same_result(desk, tmp_path):
+    import sqlite3
+
+    build_monday(desk)
+    on_file = monday_report(desk, tmp_path).as_dict()
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    desk.conn.backup(memory)  # no file for side-by-side readers: the caller's connection reads
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS, resolution="4h")
+    in_memory = compute(memory, wl, since=paris(2025, 7, 7, 10), until=paris(2025, 7, 7, 12, 30),
+                        now=paris(2025, 7, 7, 12, 30)).as_dict()  # fmt: skip
+    assert in_memory == on_file

@@ -79,9 +79,7 @@ def classify(response: httpx.Response, what: str) -> httpx.Response:
     raise DeliveryError(f"{what}: HTTP {status}{why}", "permanent")
 
 
-async def request(
-    client: httpx.AsyncClient, method: str, url: str, what: str, **kwargs: Any
-) -> httpx.Response:
+async def request(client: httpx.AsyncClient, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
     """One HTTP call through the shared plumbing; network faults are transient."""
     try:
         response = await send(client, method, url, what, checked=False, **kwargs)

@@ -140,9 +140,7 @@ class BlueskySender:
     async def _strong_ref(self, parent: dict[str, Any]) -> tuple[dict[str, str], dict[str, str] | None]:
         """The parent's uri+cid and its own reply root, fetched when the mention did not carry them."""
         what = "bluesky: read the original"
-        r = classify(
-            await self._xrpc("GET", "app.bsky.feed.getPosts", what, params={"uris": parent["uri"]}), what
-        )
+        r = classify(await self._xrpc("GET", "app.bsky.feed.getPosts", what, params={"uris": parent["uri"]}), what)
         posts = body(r, what).get("posts") or []
         if not posts:
             raise DeliveryError(f"{what}: not found (deleted?)", "permanent")

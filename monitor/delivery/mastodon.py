@@ -92,9 +92,7 @@ class MastodonSender:
             form["language"] = str(p["lang"])
         what = "mastodon: post the reply"
         headers = {**self._auth(), "Idempotency-Key": item.idem_key}
-        r = classify(
-            await request(self.client, "POST", "/api/v1/statuses", what, data=form, headers=headers), what
-        )
+        r = classify(await request(self.client, "POST", "/api/v1/statuses", what, data=form, headers=headers), what)
         status = body(r, what)
         if not isinstance(status, dict) or "id" not in status:
             raise DeliveryError(f"{what}: unexpected answer", "transient")

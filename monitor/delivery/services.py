@@ -32,9 +32,7 @@ def message(item: OutboxItem) -> tuple[str, str]:
     """A title and a plain-text body for people (e-mail, chat)."""
     p = item.payload
     m = p.get("mention", {})
-    title = (
-        f"[{p.get('reference', '')}] {m.get('source', '')}: {m.get('author', '')} — {p['service']['name']}"
-    )
+    title = f"[{p.get('reference', '')}] {m.get('source', '')}: {m.get('author', '')} — {p['service']['name']}"
     lines = [str(m.get("text", "")), "", f"Link: {p.get('link') or '—'}"]
     if p.get("note"):
         lines.append(f"Note from {p.get('operator', '')}: {p['note']}")
@@ -124,13 +122,9 @@ class Open311Sender:
             form["api_key"] = secret(self.target.api_key_env, what)
         if p.get("link"):
             form["media_url"] = str(p["link"])
-        r = classify(
-            await request(self.client, "POST", self._base(what) + "/requests.json", what, data=form), what
-        )
+        r = classify(await request(self.client, "POST", self._base(what) + "/requests.json", what, data=form), what)
         data = body(r, what)
-        first: dict[str, Any] = (
-            data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
-        )
+        first: dict[str, Any] = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
         if first.get("service_request_id"):
             return Sent(str(first["service_request_id"]), None, "open")
         if first.get("token"):  # a batch endpoint: the id comes later from tokens/{token}.json
@@ -153,9 +147,7 @@ class Open311Sender:
             if not first.get("service_request_id"):
                 return None, "", remote_id
             remote_id = str(first["service_request_id"])
-        r = classify(
-            await request(self.client, "GET", f"{base}/requests/{remote_id}.json", what, params=params), what
-        )
+        r = classify(await request(self.client, "GET", f"{base}/requests/{remote_id}.json", what, params=params), what)
         data = body(r, what)
         first = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
         return (str(first.get("status") or "") or None), str(first.get("status_notes") or ""), remote_id

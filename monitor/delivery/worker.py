@@ -24,9 +24,7 @@ from monitor.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = (
-    120.0  # longer than any single send (HTTP timeouts are 20 s); then a dead worker's item is retaken
-)
+LEASE_SECONDS = 120.0  # longer than any single send (HTTP timeouts are 20 s); then a dead worker's item is retaken
 MAX_ATTEMPTS = 12  # transient failures before the item is failed for the operator to look at
 MAX_BACKOFF = 900.0
 OPEN311_EVERY = 300.0
@@ -112,9 +110,7 @@ class DeliveryWorker:
         sid, index = item.service or ("", -1)
         service = self.watchlist.service(sid)
         if service is None or not 0 <= index < len(service.targets):
-            raise DeliveryError(
-                f"the service target {item.target!r} is no longer in the watchlist", "permanent"
-            )
+            raise DeliveryError(f"the service target {item.target!r} is no longer in the watchlist", "permanent")
         target = service.targets[index]
         if target.type == "webhook":
             return services.WebhookSender(service, target, self.context)
@@ -186,12 +182,8 @@ class DeliveryWorker:
             log.warning("outbox item %d failed: %s", item.id, reason)
             await self.outbox.mark_failed(item.id, reason)
             return
-        delay = (
-            exc.retry_after if exc.kind == "rate" and exc.retry_after is not None else backoff(item.attempts)
-        )
-        await self.outbox.retry_later(
-            item.id, f"{reason} — retrying (attempt {item.attempts})", int(delay * 1000)
-        )
+        delay = exc.retry_after if exc.kind == "rate" and exc.retry_after is not None else backoff(item.attempts)
+        await self.outbox.retry_later(item.id, f"{reason} — retrying (attempt {item.attempts})", int(delay * 1000))
 
     # -- Open311: follow escalated requests until the service closes them ------------------
 
@@ -222,11 +214,7 @@ class DeliveryWorker:
             return 0
         service = str(item.payload.get("service", {}).get("name", ""))
         followups = tpl.for_use(self.watchlist.templates, "followup", mention.lang)
-        draft = (
-            tpl.render(followups[0].text, tpl.variables(mention, self.watchlist.city, service))
-            if followups
-            else ""
-        )
+        draft = tpl.render(followups[0].text, tpl.variables(mention, self.watchlist.city, service)) if followups else ""
         payload = {
             "note": f"Open311 request {item.remote_id} closed" + (f": {notes}" if notes else ""),
             "draft": draft,

@@ -224,3 +224,26 @@ class FilterDialog(Dialog):
     @on(Input.Submitted, "#query")
     def _apply(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
+
+
+class ConfirmDialog(Dialog):
+    """A yes/no question: y or Enter confirms, n or Esc declines (nothing happens)."""
+
+    BINDINGS = [
+        Binding("y,enter", "yes", "Yes", id="confirm.yes"),
+        Binding("n", "cancel", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm"):
+            yield Label(Text(self.title_text, style="bold"), id="dialog-title")
+            yield Label(Text(self.body))
+            yield Label(Text("y / Enter: yes · n / Esc: no", style="dim"))
+
+    def action_yes(self) -> None:
+        self.dismiss(True)

@@ -31,7 +31,12 @@ def render_handover(h: Handover, zone: tzinfo, now: int) -> Group:
         t.add_column("author", no_wrap=True, max_width=20)
         t.add_column("text", no_wrap=True, overflow="ellipsis")
         for m in h.still_open:
-            t.add_row(Text(m.priority.label), Text(fmt_age(now - m.first_seen_at)), Text(m.author), Text(m.first_line))
+            t.add_row(
+                Text(m.priority.label),
+                Text(fmt_age(now - m.first_seen_at)),
+                Text(m.author),
+                Text(m.first_line),
+            )
         parts.append(t)
     if h.breaches:
         t = Table(title="Past the target", title_justify="left", box=None, expand=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -12,13 +13,26 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Tab, Tabs
 
 from monitor import templates as tpl
+from monitor.collector import SourceStatus
 from monitor.filtering import PaneFilter
+from monitor.handover import summary_sync
 from monitor.models import ActionKind, ActionRow, MentionRow, Status
-from monitor.screens.dialogs import ChoiceDialog, ChoiceResult, ComposeDialog, FilterDialog, NoteDialog, ReplyResult
+from monitor.outbox import OutboxItem, for_mention_sync
+from monitor.presence import Claim
+from monitor.screens.dialogs import (
+    ChoiceDialog,
+    ChoiceResult,
+    ComposeDialog,
+    ConfirmDialog,
+    FilterDialog,
+    NoteDialog,
+    ReplyResult,
+)
+from monitor.screens.handover import HandoverScreen
 from monitor.screens.help import HelpScreen, binding_rows
-from monitor.store import OPEN_STATUSES, StoreError
-from monitor.timeutil import now_ms, td_ms
-from monitor.widgets.detail import MentionDetail
+from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, thread_sync
+from monitor.timeutil import fmt_local, now_ms, td_ms
+from monitor.widgets.detail import MentionDetail, describe_action
 from monitor.widgets.pane import MentionTable, sort_key
 from monitor.widgets.sources_bar import SourcesBar, render_sources
 
@@ -51,6 +65,8 @@ class MainScreen(Screen[None]):
         Binding("3", "pane('done')", "Done", show=False, id="pane.done"),
         Binding("4", "pane('dismissed')", "Dismissed", show=False, id="pane.dismissed"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="filter.clear"),
+        Binding("s", "stats", "Stats", id="stats"),
+        Binding("h", "handover", "Handover", id="handover"),
         Binding("question_mark", "help", "Help", id="help"),
     ]
 
@@ -64,6 +80,10 @@ class MainScreen(Screen[None]):
         self.detail_for: MentionRow | None = None
         self.detail_actions: list[ActionRow] = []
         self._refreshing = False
+        self.claims: dict[int, Claim] = {}
+        self.on_duty: list[str] = []
+        self.remote_states: list[SourceStatus] = []
+        self._ticks = 0
 
     @property
     def monitor(self) -> MonitorApp:
@@ -131,6 +151,7 @@ class MainScreen(Screen[None]):
                 return
             self.last_rev = changes[-1].rev
             self.counts = await store.counts()
+            await self._load_claims()
             with self.app.batch_update():
                 self._apply(changes)
                 self._update_tabs()
@@ -173,8 +194,30 @@ class MainScreen(Screen[None]):
             tabs.query_one(f"#{status.value}", Tab).label = label
             table.total = count
 
-    def _tick(self) -> None:
+    async def _load_claims(self) -> None:
+        self.claims = await self.monitor.presence.claims()
+        names = {i: c.operator for i, c in self.claims.items() if c.operator != self.monitor.operator}
+        for status in OPEN_STATUSES:
+            self.pane(status).claimed = names
+
+    async def _tick(self) -> None:
         self.pane().tick(now_ms())
+        self._ticks += 1
+        app = self.monitor
+        if self._ticks % 2 == 1:
+            # Who is on duty, and (when another process collects) the sources' states, from SQLite.
+            self.on_duty = await app.presence.on_duty()
+            others = [o for o in self.on_duty if o != app.operator]
+            self.sub_title = (
+                f"{app.watchlist.city} · {app.operator}"
+                + (f" · on duty: {', '.join(others)}" if others else "")
+                + (" · READ-ONLY" if app.read_only else "")
+            )
+            if not app.leading:
+                self.remote_states = [
+                    SourceStatus(name, state, detail, until, last_ok)
+                    for name, state, detail, until, last_ok in await app.store.source_states()
+                ]
         self.render_sources()
 
     def render_sources(self) -> None:
@@ -184,7 +227,9 @@ class MainScreen(Screen[None]):
             notice = "READ-ONLY " + notice
         elif getattr(app, "dry_run", False):
             notice = "DRY-RUN: nothing is sent " + notice
-        statuses = list(app.source_statuses.values())
+        statuses = list(app.source_statuses.values()) if app.leading else self.remote_states
+        if not app.leading and not app.read_only and app.collect:
+            notice = "collected by another process " + notice
         self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice))
 
     # -- navigation -----------------------------------------------------------------------
@@ -232,13 +277,18 @@ class MainScreen(Screen[None]):
             self.detail_for, self.detail_actions = None, []
             detail.show(None, [], [], self.monitor.zone)
             return
-        store = self.monitor.store
-        fresh = await store.mention(row.id)
-        actions = await store.actions(row.id)
-        thread = await store.thread(fresh)
-        deliveries = await self.monitor.outbox_items(row.id)
+
+        def read(
+            c: sqlite3.Connection,
+        ) -> tuple[MentionRow, list[ActionRow], list[MentionRow], list[OutboxItem]]:
+            fresh = mention_sync(c, row.id)  # one hop for the whole panel
+            return fresh, actions_sync(c, row.id), thread_sync(c, fresh), for_mention_sync(c, row.id)
+
+        fresh, actions, thread, deliveries = await self.monitor.store._read(read)
         self.detail_for, self.detail_actions = fresh, actions
-        detail.show(fresh, actions, thread, self.monitor.zone, deliveries)
+        claim = self.claims.get(fresh.id)
+        claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
+        detail.show(fresh, actions, thread, self.monitor.zone, deliveries, claimed=claimed)
 
     # -- filter ---------------------------------------------------------------------------
 
@@ -280,34 +330,72 @@ class MainScreen(Screen[None]):
             return None
         return row
 
-    def _last_service(self) -> str:
-        escalations = [a for a in self.detail_actions if a.kind is ActionKind.ESCALATE]
-        return escalations[-1].payload.get("service_name", "") if escalations else ""
-
-    async def _act(self, row: MentionRow, kind: ActionKind, payload: dict[str, Any]) -> bool:
-        ok = await self.monitor.act(row.id, kind, payload)
+    async def _act(self, row: MentionRow, kind: ActionKind, payload: dict[str, Any], check: bool = True) -> bool:
+        """Act on what the operator saw: if another operator moved the mention first, nothing happens."""
+        ok = await self.monitor.act(row.id, kind, payload, expect_status=row.status if check else None)
         if ok:
             await self.refresh_panes()
         return ok
 
     def action_reply(self) -> None:
         row = self._target()
-        if row is None:
-            return
-        service = self._last_service() if self.detail_for and self.detail_for.id == row.id else ""
-        dialog = ComposeDialog(
-            row, self.monitor.watchlist.city, tpl.for_use(self.monitor.watchlist.templates, "reply", row.lang),
-            title=f"Reply to {row.author}", service=service,
-        )  # fmt: skip
+        if row is not None:
+            self._compose_flow(row, resolve=False)
 
-        async def done(result: ReplyResult | None) -> None:
-            if result is not None:
-                payload: dict[str, Any] = {"text": result.text, "template": result.template}
-                if result.elsewhere:
-                    payload["elsewhere"] = result.elsewhere
-                await self._act(row, ActionKind.REPLY, payload)
-
-        self.app.push_screen(dialog, done)  # type: ignore[arg-type]
+    @work(group="compose", exclusive=True, exit_on_error=False)
+    async def _compose_flow(self, row: MentionRow, resolve: bool) -> None:
+        """Reply or resolve: claim the mention, write, and check nobody acted meanwhile before sending."""
+        app = self.monitor
+        kind = "resolving" if resolve else "replying"
+        theirs = await app.presence.claim(row.id, kind)
+        if theirs is not None:
+            since = fmt_local(theirs.since, app.zone, with_date=False)
+            question = f"{theirs.operator} has been {theirs.kind} since {since}. Take it over?"
+            if not await self.app.push_screen_wait(ConfirmDialog("Someone is on it", question)):
+                return
+            await app.presence.claim(row.id, kind, take_over=True)
+        try:
+            seen = await app.store.actions(row.id)
+            seen_ids = {a.id for a in seen}
+            service = next((a.payload.get("service_name", "") for a in reversed(seen)
+                            if a.kind is ActionKind.ESCALATE), "")  # fmt: skip
+            city = app.watchlist.city
+            if resolve:
+                templates = tpl.for_use(app.watchlist.templates, "followup", row.lang)
+                prefill = tpl.render(templates[0].text, tpl.variables(row, city, service)) if templates else ""
+                title = "Resolve: the service fixed it — follow-up to the citizen"
+                dialog = ComposeDialog(
+                    row, city, templates, title=title, service=service, with_note=True, prefill=prefill
+                )
+            else:
+                templates = tpl.for_use(app.watchlist.templates, "reply", row.lang)
+                dialog = ComposeDialog(row, city, templates, title=f"Reply to {row.author}", service=service)
+            result = await self.app.push_screen_wait(dialog)
+            if not isinstance(result, ReplyResult):
+                return
+            # Traffic cop: if someone else acted while this operator was writing, say what, and ask.
+            news = [a for a in await app.store.actions(row.id) if a.id not in seen_ids and a.operator != app.operator]
+            if news:
+                what = "\n".join(f"{fmt_local(a.at, app.zone, with_date=False)} {a.operator}: {describe_action(a)}"
+                                  for a in news)  # fmt: skip
+                if not await self.app.push_screen_wait(
+                    ConfirmDialog("The mention changed while you were writing", what + "\n\nSend anyway?")
+                ):
+                    self.notify("Not sent.", markup=False)
+                    return
+            if resolve:
+                payload: dict[str, Any] = {
+                    "note": result.note,
+                    "reply": result.text,
+                    "template": result.template,
+                }
+            else:
+                payload = {"text": result.text, "template": result.template}
+            if result.elsewhere:
+                payload["elsewhere"] = result.elsewhere
+            await self._act(row, ActionKind.RESOLVE if resolve else ActionKind.REPLY, payload, check=False)
+        finally:
+            await app.presence.unclaim(row.id)
 
     def action_escalate(self) -> None:
         row = self._target((Status.NEW, Status.ESCALATED, Status.DONE), "escalated")
@@ -342,25 +430,22 @@ class MainScreen(Screen[None]):
 
     def action_resolve(self) -> None:
         row = self._target((Status.ESCALATED,), "resolved")
-        if row is None:
-            return
-        service = self._last_service() if self.detail_for and self.detail_for.id == row.id else ""
-        templates = tpl.for_use(self.monitor.watchlist.templates, "followup", row.lang)
-        prefill = tpl.render(templates[0].text, tpl.variables(row, self.monitor.watchlist.city, service)) if templates else ""
-        dialog = ComposeDialog(
-            row, self.monitor.watchlist.city, templates,
-            title="Resolve: the service fixed it — follow-up to the citizen",
-            service=service, with_note=True, prefill=prefill,
-        )  # fmt: skip
+        if row is not None:
+            self._compose_flow(row, resolve=True)
 
-        async def done(result: ReplyResult | None) -> None:
-            if result is not None:
-                payload: dict[str, Any] = {"note": result.note, "reply": result.text, "template": result.template}
-                if result.elsewhere:
-                    payload["elsewhere"] = result.elsewhere
-                await self._act(row, ActionKind.RESOLVE, payload)
+    def action_stats(self) -> None:
+        from monitor.screens.stats import StatsScreen
 
-        self.app.push_screen(dialog, done)  # type: ignore[arg-type]
+        self.app.push_screen(StatsScreen(self.monitor.db_path, self.monitor.watchlist))
+
+    async def action_handover(self) -> None:
+        """What happened since I last left (or the last 12 hours, on a first shift)."""
+        app = self.monitor
+        now = now_ms()
+        since = await app.presence.last_left() or now - 12 * 3600_000
+        target = td_ms(app.watchlist.targets.first_response)
+        summary = await app.store._read(lambda c: summary_sync(c, since, now, target))
+        self.app.push_screen(HandoverScreen(summary, app.zone, now))
 
     def action_note(self) -> None:
         row = self._target()

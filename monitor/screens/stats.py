@@ -75,9 +75,7 @@ class StatsScreen(Screen[None]):
             super().__init__()
             self.snapshot = snapshot
 
-    def __init__(
-        self, db: str | Path | ConnectionFactory, watchlist: Watchlist, period: str = "today"
-    ) -> None:
+    def __init__(self, db: str | Path | ConnectionFactory, watchlist: Watchlist, period: str = "today") -> None:
         super().__init__()
         self.connect: ConnectionFactory = db if callable(db) else (lambda: open_sync(Path(db), readonly=True))
         self.watchlist = watchlist
@@ -213,9 +211,7 @@ def numbers_text(report: Report) -> Text:
     c, fr, res = report.counts, report.first_response, report.resolution
     t = Text()
     t.append(f"{c['mentions']} mentions", style="bold")
-    t.append(
-        f"  new {c['new']} · escalated {c['escalated']} · done {c['done']} · dismissed {c['dismissed']}\n"
-    )
+    t.append(f"  new {c['new']} · escalated {c['escalated']} · done {c['done']} · dismissed {c['dismissed']}\n")
     t.append("First response ", style="bold")
     t.append(
         f"median {fmt_secs(fr.calendar.median)} · p90 {fmt_secs(fr.calendar.p90)} · "

@@ -42,9 +42,7 @@ LOOKBACK = timedelta(minutes=5)
 SEEN_CAP = 200  # posts remembered per position, so the lookback does not return them twice
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HANDLE = re.compile(
-    r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
-)
+_HANDLE = re.compile(r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$")
 _POST_URI = re.compile(r"^at://([^/?#]+)/app\.bsky\.feed\.post/([A-Za-z0-9._~:-]{1,512})$")
 
@@ -93,11 +91,7 @@ def _pds(node: Node) -> str:
     parts = urlsplit(url)
     loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
     # The app password crosses this link: plain http only to this machine (tests, a local PDS).
-    if (
-        not parts.hostname
-        or parts.scheme not in ("https", "http")
-        or (parts.scheme == "http" and not loopback)
-    ):
+    if not parts.hostname or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
         node.fail(f"{url!r} is not an https address", "the PDS address, e.g. https://bsky.social")
     if parts.path or parts.query or parts.fragment:
         node.fail(f"{url!r} has a path", "the PDS root only, e.g. https://bsky.social")
@@ -313,11 +307,7 @@ class BlueskySource:
             body, links, tags = _rich_text(text, record)
             reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
             langs = record.get("langs")
-            lang = (
-                clean_line(langs[0])
-                if isinstance(langs, list) and langs and isinstance(langs[0], str)
-                else ""
-            )
+            lang = clean_line(langs[0]) if isinstance(langs, list) and langs and isinstance(langs[0], str) else ""
             actor = handle if _HANDLE.match(handle) and handle != "handle.invalid" else None
             actor = actor or (did if isinstance(did, str) and _DID.match(did) else repo)
             return Mention(
@@ -325,9 +315,7 @@ class BlueskySource:
                 remote_id=uri,
                 network=NETWORK,
                 author=clean_line(handle),
-                author_name=clean_line(
-                    author.get("displayName") if isinstance(author.get("displayName"), str) else ""
-                ),
+                author_name=clean_line(author.get("displayName") if isinstance(author.get("displayName"), str) else ""),
                 text=body,
                 published_at=published,
                 url=f"https://bsky.app/profile/{actor}/post/{rkey}",

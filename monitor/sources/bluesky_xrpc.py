@@ -72,15 +72,9 @@ class SessionFile:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            log.warning(
-                "session file %s unreadable (%s); a new session will be opened", self.path, type(exc).__name__
-            )
+            log.warning("session file %s unreadable (%s); a new session will be opened", self.path, type(exc).__name__)
             return None
-        if (
-            not isinstance(data, dict)
-            or data.get("pds") != self.pds
-            or data.get("identifier") != self.identifier
-        ):
+        if not isinstance(data, dict) or data.get("pds") != self.pds or data.get("identifier") != self.identifier:
             return None
         try:
             return Session.parse(data, "session file")
@@ -191,9 +185,7 @@ class XrpcClient:
 
     async def _send(self, method: str, nsid: str, session: Session, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {session.access_jwt}"}
-        return await send(
-            self.client, method, f"/xrpc/{nsid}", nsid, checked=False, headers=headers, **kwargs
-        )
+        return await send(self.client, method, f"/xrpc/{nsid}", nsid, checked=False, headers=headers, **kwargs)
 
     def _require_password(self) -> str:
         value = os.environ.get(self.password_env, "")
@@ -206,9 +198,7 @@ class XrpcClient:
 
     async def _create(self) -> Session:
         body = {"identifier": self.identifier, "password": self._require_password()}
-        response = await send(
-            self.client, "POST", f"/xrpc/{CREATE_SESSION}", CREATE_SESSION, checked=False, json=body
-        )
+        response = await send(self.client, "POST", f"/xrpc/{CREATE_SESSION}", CREATE_SESSION, checked=False, json=body)
         if response.status_code == 400 and (name := xrpc_error(response)):
             # AccountTakedown, AuthFactorTokenRequired (a main password with e-mail 2FA), ...
             raise SourceError(f"{CREATE_SESSION}: credentials rejected ({name})", "auth")

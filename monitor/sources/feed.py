@@ -237,15 +237,11 @@ class FeedSource:
         # feeds that lie (UTF-8 declared as ISO-8859-1, Windows-1252 declared as UTF-8).
         content_type = response.headers.get("content-type")
         headers_for_parser = {"content-type": content_type} if content_type else {}
-        mentions, skipped = await asyncio.to_thread(
-            self._parse, url, str(response.url), content, headers_for_parser
-        )
+        mentions, skipped = await asyncio.to_thread(self._parse, url, str(response.url), content, headers_for_parser)
         # Validators are stored only for a document we could read, so a 304 never hides unread entries.
         return FetchResult(url, _validators(response), mentions, skipped)
 
-    def _parse(
-        self, url: str, base: str, content: bytes, headers: dict[str, str]
-    ) -> tuple[list[Mention], int]:
+    def _parse(self, url: str, base: str, content: bytes, headers: dict[str, str]) -> tuple[list[Mention], int]:
         # A stream, never a string: feedparser would fetch a string that looks like a URL or path.
         parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
         entries = parsed.get("entries") or []

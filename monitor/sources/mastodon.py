@@ -413,9 +413,7 @@ class MastodonSource:
         reply_to = thread_id = None
         if parent is not None:
             known = self._known.get(parent)
-            reply_to, thread_id = (
-                (known.uri, known.root) if known else (clean_line(parent), clean_line(parent))
-            )
+            reply_to, thread_id = (known.uri, known.root) if known else (clean_line(parent), clean_line(parent))
         prior = self._known.get(local_id)
         is_edit = prior is not None and edited_at is not None and edited_at != prior.edited_at
         self._remember(local_id, _Known(remote_id, thread_id or remote_id, edited_at))
@@ -426,9 +424,7 @@ class MastodonSource:
             remote_id=remote_id,
             network=NETWORK,
             author="@" + clean_line(author),
-            author_name=clean_line(
-                _optional_text(account, "display_name") or _optional_text(account, "username")
-            ),
+            author_name=clean_line(_optional_text(account, "display_name") or _optional_text(account, "username")),
             text=clean(text),
             published_at=published,
             url=clean_line(_optional_text(original, "url") or remote_id),
@@ -553,15 +549,11 @@ class MastodonStreamingSource(MastodonSource):
             while not all(e.is_set() for e in connected):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise SourceError(
-                        f"{self.name}: streaming server did not answer in {self.connect_timeout:g}s"
-                    )
+                    raise SourceError(f"{self.name}: streaming server did not answer in {self.connect_timeout:g}s")
                 getter = asyncio.ensure_future(queue.get())
                 waiters = [asyncio.ensure_future(e.wait()) for e in connected if not e.is_set()]
                 try:
-                    await asyncio.wait(
-                        [getter, *waiters], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                    )
+                    await asyncio.wait([getter, *waiters], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     for future in (getter, *waiters):
                         future.cancel()

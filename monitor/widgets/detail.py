@@ -120,8 +120,12 @@ class MentionDetail(Static):
         thread: list[MentionRow],
         zone: tzinfo,
         deliveries: list[OutboxItem] | None = None,
+        claimed: str = "",
     ) -> None:
         if row is None:
             self.update(Text("No mention selected.", style="dim"))
-        else:
-            self.update(render_detail(row, actions, thread, zone, deliveries))
+            return
+        body = render_detail(row, actions, thread, zone, deliveries)
+        if claimed:
+            body = Group(Text(f"✎ {claimed} — r asks before taking over", style="bold yellow"), body)
+        self.update(body)

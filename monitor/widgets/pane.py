@@ -54,6 +54,7 @@ class MentionTable(DataTable[Any]):
         self.target_ms = target_ms
         self.mentions: dict[int, MentionRow] = {}
         self.total = 0  # rows of this status in the database (the widget holds a window of them)
+        self.claimed: dict[int, str] = {}  # mention id -> the other operator replying to it
 
     def on_mount(self) -> None:
         age_label = "Age" if self.status in OPEN_STATUSES else "Resp"
@@ -93,7 +94,11 @@ class MentionTable(DataTable[Any]):
         return Text(fmt_duration(taken), style="red" if taken > self.target_ms else "")
 
     def _cells(self, row: MentionRow, now: int) -> list[Any]:
-        prio = SortCell(PRIORITY_MARK[row.priority].plain, style=PRIORITY_MARK[row.priority].style)
+        mark = PRIORITY_MARK[row.priority]
+        if row.id in self.claimed:  # another operator is writing to this citizen right now
+            prio = SortCell(mark.plain[0] + "✎", style="bold magenta")
+        else:
+            prio = SortCell(mark.plain, style=mark.style)
         prio.sort_key = sort_key(row)
         text_style = "strike dim" if row.deleted_at else ""
         return [
@@ -159,9 +164,7 @@ class MentionTable(DataTable[Any]):
         gone = {RowKey(str(i)) for i in ids}
         for i in ids:
             del self.mentions[i]
-        order = sorted(
-            (k for k in self._row_locations if k not in gone), key=lambda k: self._row_locations.get(k)
-        )
+        order = sorted((k for k in self._row_locations if k not in gone), key=lambda k: self._row_locations.get(k))
         for key in gone:
             for column_key in self._data.get(key, {}):
                 self._updated_cells.discard(CellKey(key, column_key))

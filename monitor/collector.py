@@ -152,11 +152,21 @@ class Collector:
     async def _ok(self, name: str, state: str) -> None:
         st = self.status[name]
         now = now_ms()
-        changed = st.state != state or st.detail
-        self._set(replace(st, state=state, detail="", until_ms=None, last_ok_ms=now, failures=0))
+        detail = self._partial(name)
+        changed = st.state != state or st.detail != detail
+        self._set(replace(st, state=state, detail=detail, until_ms=None, last_ok_ms=now, failures=0))
         # Persist for other processes, but not on every poll of a quiet, healthy source.
         if changed or st.last_ok_ms is None or now - st.last_ok_ms > 30_000:
             await self._persist(name, ok=True)
+
+    def _partial(self, name: str) -> str:
+        """A source that succeeded only in part (some of a feed source's URLs failing) says so."""
+        source = next((s for s in self.sources if s.name == name), None)
+        problems: dict[str, str] = getattr(source, "problems", None) or {}
+        if not problems:
+            return ""
+        first = next(iter(problems.values()))
+        return f"{len(problems)} failing: {first}"
 
     async def _failed(self, name: str, error: SourceError, failures: int) -> float:
         delay = backoff_delay(failures, error)

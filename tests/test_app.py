@@ -278,3 +278,37 @@ async def test_stats_and_handover_screens_open_and_close(watchlist: Watchlist) -
         assert "Shift handover" in shot and "alice" in shot  # who acted
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_closed_panes_hold_a_window_and_page_in_more_from_sqlite(tmp_path: Path) -> None:
+    from monitor.config import load_watchlist
+    from monitor.models import ActionKind, MatchResult, Mention, Priority
+    from monitor.screens.main import CLOSED_PAGE
+    from monitor.store import act_sync, ingest_sync, open_sync
+    from monitor.timeutil import utcnow
+    from tests.conftest import write_demo, write_watchlist
+
+    watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+    conn = open_sync(watchlist.database)
+    total = CLOSED_PAGE * 2 + 50
+    match = MatchResult(("ville",), Priority.NORMAL)
+    mentions = [(Mention("old", f"o{i}", "mastodon", "@a", f"vieux {i}", utcnow()), match) for i in range(total)]
+    conn.execute("BEGIN IMMEDIATE")
+    ingest_sync(conn, "old", mentions, None, [], [], 1_000)
+    for mention_id in range(1, total + 1):
+        act_sync(conn, mention_id, ActionKind.DISMISS, "bob", {"reason": "spam"}, at=2_000 + mention_id)
+    conn.execute("COMMIT")
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        screen = main(app)
+        await pilot.press("4")
+        table = screen.pane()
+        await wait_for(pilot, lambda: table.row_count == CLOSED_PAGE)
+        assert table.total == total
+        assert screen.current_row().text == f"vieux {total - 1}"  # type: ignore[union-attr]  # latest first
+        await pilot.press("G")
+        await wait_for(pilot, lambda: table.row_count == 2 * CLOSED_PAGE)
+        await pilot.press("G")
+        await wait_for(pilot, lambda: table.row_count == total)
+        assert len({r.id for r in table.mentions.values()}) == total

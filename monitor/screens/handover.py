@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from monitor.handover import Handover
+from monitor.screens.help import ReadingScreen
 from monitor.timeutil import fmt_age, fmt_local
 
 
@@ -58,28 +55,13 @@ def render_handover(h: Handover, zone: tzinfo, now: int) -> Group:
     return Group(*parts)  # type: ignore[arg-type]
 
 
-class HandoverScreen(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape,h,q", "close", "Close", id="handover.close"),
-        Binding("j", "scroll_down", show=False, id="handover.down"),
-        Binding("k", "scroll_up", show=False, id="handover.up"),
-    ]
+class HandoverScreen(ReadingScreen):
+    BINDINGS = [Binding("h", "close", "Close", id="handover.close")]
+    TITLE_TEXT = "Shift handover"
 
     def __init__(self, handover: Handover, zone: tzinfo, now: int) -> None:
         super().__init__()
         self.handover, self.zone, self.now = handover, zone, now
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="dialog", classes="help"):
-            yield Static(Text("Shift handover", style="bold"))
-            yield Static(render_handover(self.handover, self.zone, self.now))
-            yield Static(Text("Esc closes.", style="dim"))
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    def action_scroll_down(self) -> None:
-        self.query_one(VerticalScroll).scroll_down()
-
-    def action_scroll_up(self) -> None:
-        self.query_one(VerticalScroll).scroll_up()
+    def body(self) -> RenderableType:
+        return render_handover(self.handover, self.zone, self.now)

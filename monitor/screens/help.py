@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,28 +12,25 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape,question_mark,q", "close", "Close", id="help.close"),
-        Binding("j", "scroll_down", show=False, id="help.down"),
-        Binding("k", "scroll_up", show=False, id="help.up"),
-    ]
+class ReadingScreen(ModalScreen[None]):
+    """A page to read and close: a title, a body, a hint; j/k scroll, Esc or q closes."""
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
-        super().__init__()
-        self.rows = rows
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="page.close"),
+        Binding("j", "scroll_down", show=False, id="page.down"),
+        Binding("k", "scroll_up", show=False, id="page.up"),
+    ]
+    TITLE_TEXT = ""
+    HINT = "Esc closes."
+
+    def body(self) -> RenderableType:
+        raise NotImplementedError
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, expand=True, show_header=True, header_style="bold")
-        table.add_column("key", no_wrap=True)
-        table.add_column("action")
-        table.add_column("id (for keys: in watchlist.yaml)", style="dim")
-        for key, description, binding_id in self.rows:
-            table.add_row(Text(key, style="bold"), Text(description), Text(binding_id))
         with VerticalScroll(id="dialog", classes="help"):
-            yield Static(Text("Keys", style="bold"))
-            yield Static(table)
-            yield Static(Text("Esc or ? closes. Remap any key by id under `keys:` in watchlist.yaml.", style="dim"))
+            yield Static(Text(self.TITLE_TEXT, style="bold"))
+            yield Static(self.body())
+            yield Static(Text(self.HINT, style="dim"))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -42,6 +40,25 @@ class HelpScreen(ModalScreen[None]):
 
     def action_scroll_up(self) -> None:
         self.query_one(VerticalScroll).scroll_up()
+
+
+class HelpScreen(ReadingScreen):
+    BINDINGS = [Binding("question_mark", "close", "Close", id="help.close")]
+    TITLE_TEXT = "Keys"
+    HINT = "Esc or ? closes. Remap any key by id under `keys:` in watchlist.yaml."
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def body(self) -> RenderableType:
+        table = Table(box=None, expand=True, show_header=True, header_style="bold")
+        table.add_column("key", no_wrap=True)
+        table.add_column("action")
+        table.add_column("id (for keys: in watchlist.yaml)", style="dim")
+        for key, description, binding_id in self.rows:
+            table.add_row(Text(key, style="bold"), Text(description), Text(binding_id))
+        return table
 
 
 def binding_rows(groups: list[list[Binding]], keymap: dict[str, str]) -> list[tuple[str, str, str]]:

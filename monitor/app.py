@@ -9,7 +9,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from monitor import outbox
 from monitor.collector import Collector, SourceStatus
@@ -86,6 +86,12 @@ class MonitorApp(App[int]):
             self.run_duty()
 
     async def on_unmount(self) -> None:
+        # Stop collecting and delivering before the store closes: the leader hands its lease back through it.
+        for worker in self.workers.cancel_group(self, "duty"):
+            try:
+                await worker.wait()
+            except (WorkerCancelled, WorkerFailed):
+                pass
         if hasattr(self, "store"):
             try:
                 await self.presence.leave()

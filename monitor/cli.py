@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--once", action="store_true", help="poll each source once, then exit (1 if any failed)")
     collect.add_argument("--speed", type=float, default=argparse.SUPPRESS, help="demo replay speed")
     collect.add_argument(
-        "--dry-run", action="store_true", default=argparse.SUPPRESS, help="deliver nothing (marked sent)"
-    )
+        "--dry-run", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+        help="deliver nothing (marked sent); --no-dry-run sends even for an all-demo watchlist",
+    )  # fmt: skip
     collect.add_argument("--no-deliver", action="store_true", help="do not send replies and escalations here")
 
     stats = sub.add_parser("stats", help="response-time statistics from the action log")

@@ -17,8 +17,9 @@ from monitor.collector import SourceStatus
 from monitor.filtering import PaneFilter
 from monitor.handover import summary_sync
 from monitor.models import ActionKind, ActionRow, MentionRow, Status
-from monitor.outbox import OutboxItem, for_mention_sync
+from monitor.outbox import for_mention_sync
 from monitor.presence import Claim
+from monitor.related import related_sync
 from monitor.screens.dialogs import (
     ChoiceDialog,
     ChoiceResult,
@@ -278,17 +279,16 @@ class MainScreen(Screen[None]):
             detail.show(None, [], [], self.monitor.zone)
             return
 
-        def read(
-            c: sqlite3.Connection,
-        ) -> tuple[MentionRow, list[ActionRow], list[MentionRow], list[OutboxItem]]:
+        def read(c: sqlite3.Connection) -> tuple[Any, ...]:
             fresh = mention_sync(c, row.id)  # one hop for the whole panel
-            return fresh, actions_sync(c, row.id), thread_sync(c, fresh), for_mention_sync(c, row.id)
+            extra = (thread_sync(c, fresh), for_mention_sync(c, row.id), related_sync(c, fresh))
+            return (fresh, actions_sync(c, row.id), *extra)
 
-        fresh, actions, thread, deliveries = await self.monitor.store._read(read)
+        fresh, actions, thread, deliveries, related = await self.monitor.store._read(read)
         self.detail_for, self.detail_actions = fresh, actions
         claim = self.claims.get(fresh.id)
         claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
-        detail.show(fresh, actions, thread, self.monitor.zone, deliveries, claimed=claimed)
+        detail.show(fresh, actions, thread, self.monitor.zone, deliveries, claimed=claimed, related=related)
 
     # -- filter ---------------------------------------------------------------------------
 

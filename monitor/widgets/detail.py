@@ -121,11 +121,18 @@ class MentionDetail(Static):
         zone: tzinfo,
         deliveries: list[OutboxItem] | None = None,
         claimed: str = "",
+        related: list[tuple[float, MentionRow]] | None = None,
     ) -> None:
         if row is None:
             self.update(Text("No mention selected.", style="dim"))
             return
         body = render_detail(row, actions, thread, zone, deliveries)
+        if related:
+            same = Text("\npossibly the same incident (open):", style="bold")
+            for _, other in related:
+                same.append(f"\n  M-{other.id:06d} {other.author}: ", style="dim")
+                same.append(other.first_line[:100])
+            body = Group(body, same)
         if claimed:
             body = Group(Text(f"✎ {claimed} — r asks before taking over", style="bold yellow"), body)
         self.update(body)

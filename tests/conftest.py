@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from monitor.config import Watchlist, load_watchlist
+from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +44,14 @@ def write_watchlist(tmp: Path, demo_file: Path | None = None, extra: str = "") -
     path = tmp / "watchlist.yaml"
     path.write_text(text + extra, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real SQLite file, migrated, closed after the test."""
+    s = await Store.open(tmp_path / "monitor.db")
+    yield s
+    await s.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 
 from monitor.app import MonitorApp
 from monitor.config import Watchlist
-from monitor.models import Status
+from monitor.models import MentionRow, Status
 from monitor.screens.main import MainScreen
 from monitor.sources import SourceContext
 
@@ -48,6 +48,14 @@ async def started(pilot: Pilot[Any], count: int) -> MainScreen:
     return screen
 
 
+async def selected(pilot: Pilot[Any], count: int = 5) -> tuple[MainScreen, MentionRow]:
+    """The desk once `count` mentions are in New, and the mention under the cursor."""
+    screen = await started(pilot, count)
+    target = screen.current_row()
+    assert target is not None
+    return screen, target
+
+
 def actions(db: Path) -> list[tuple[int, str, str, dict[str, Any]]]:
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT mention_id, kind, operator, payload FROM actions ORDER BY id").fetchall()
@@ -75,9 +83,7 @@ async def test_mentions_stream_into_new_most_urgent_then_oldest_first(watchlist:
 async def test_dismiss_takes_the_highlighted_reason_with_enter(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         await pilot.press("d", "j", "enter")  # second reason: off-topic
         await wait_for(pilot, lambda: screen.pane(Status.NEW).row_count == 4)
         assert actions(watchlist.database) == [(target.id, "dismiss", "alice", {"reason": "off-topic"})]
@@ -88,8 +94,7 @@ async def test_dismiss_takes_the_highlighted_reason_with_enter(watchlist: Watchl
 async def test_escalate_to_a_service_with_a_note(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
+        screen, target = await selected(pilot)
         await pilot.press("e", "enter", *"equipe sur place", "enter")
         await wait_for(pilot, lambda: screen.pane(Status.NEW).row_count == 4)
         [(mention_id, kind, _, payload)] = actions(watchlist.database)
@@ -103,9 +108,7 @@ async def test_escalate_to_a_service_with_a_note(watchlist: Watchlist) -> None:
 async def test_reply_with_a_template_sends_on_ctrl_s(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         await pilot.press("r")
         await pilot.press("ctrl+t", "enter")  # the first template, in the mention's language
         await pilot.press("ctrl+s")
@@ -133,9 +136,7 @@ async def test_escape_cancels_every_dialog_with_nothing_changed(watchlist: Watch
 async def test_resolve_an_escalated_mention_drafts_the_follow_up(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         await pilot.press("x")  # not escalated yet: refused
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
@@ -155,8 +156,7 @@ async def test_resolve_an_escalated_mention_drafts_the_follow_up(watchlist: Watc
 async def test_note_is_logged_and_keeps_the_status(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
+        screen, target = await selected(pilot)
         await pilot.press("n", *"appel au 3101", "ctrl+s")
         await wait_for(pilot, lambda: len(actions(watchlist.database)) == 1)
         assert actions(watchlist.database)[0][1:] == ("note", "alice", {"text": "appel au 3101"})
@@ -166,9 +166,7 @@ async def test_note_is_logged_and_keeps_the_status(watchlist: Watchlist) -> None
 async def test_reopen_undoes_the_last_action(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         await pilot.press("d", "enter")
         await wait_for(pilot, lambda: status_of(watchlist.database, target.id) == "dismissed")
         await pilot.press("4")
@@ -312,3 +310,23 @@ async def test_closed_panes_hold_a_window_and_page_in_more_from_sqlite(tmp_path:
         await pilot.press("G")
         await wait_for(pilot, lambda: table.row_count == total)
         assert len({r.id for r in table.mentions.values()}) == total
+
+
+async def test_keys_are_remapped_from_the_watchlist(tmp_path: Path, demo_texts: list[str]) -> None:
+    from monitor.config import load_watchlist
+    from tests.conftest import write_demo, write_watchlist
+
+    path = write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", demo_texts))
+    path.write_text(path.read_text(encoding="utf-8").replace("keys: {}", "keys: {dismiss: z}"), encoding="utf-8")
+    watchlist = load_watchlist(path)
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, target = await selected(pilot)
+        await pilot.press("d")  # no longer bound
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("z", "enter")
+        await wait_for(pilot, lambda: status_of(watchlist.database, target.id) == "dismissed")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: not isinstance(app.screen, MainScreen))
+        assert ("z", "Dismiss", "dismiss") in app.screen.rows  # type: ignore[attr-defined]

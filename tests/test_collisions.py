@@ -15,15 +15,13 @@ from monitor.presence import Presence
 from monitor.screens.dialogs import ComposeDialog, ConfirmDialog
 from monitor.screens.main import MainScreen
 from monitor.store import Store
-from tests.test_app import actions, make_app, started, status_of, wait_for
+from tests.test_app import actions, make_app, selected, started, status_of, wait_for
 
 
 async def test_replying_claims_the_mention_and_others_see_it(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeDialog))
         bob = Presence(await Store.open(watchlist.database), "bob", "elsewhere:1")
@@ -42,9 +40,7 @@ async def test_replying_claims_the_mention_and_others_see_it(watchlist: Watchlis
 async def test_a_claim_by_someone_else_asks_before_taking_over(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         bob = Presence(await Store.open(watchlist.database), "bob", "elsewhere:1")
         assert await bob.claim(target.id) is None
         await wait_for(pilot, lambda: screen.pane().claimed.get(target.id) == "bob")  # the row shows it
@@ -66,9 +62,7 @@ async def test_a_claim_by_someone_else_asks_before_taking_over(watchlist: Watchl
 async def test_sending_after_someone_else_acted_asks_and_shows_what_changed(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeDialog))
         await pilot.press(*"merci")
@@ -87,9 +81,7 @@ async def test_sending_after_someone_else_acted_asks_and_shows_what_changed(watc
 async def test_a_dismiss_on_a_mention_someone_else_just_moved_does_nothing(watchlist: Watchlist) -> None:
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await started(pilot, 5)
-        target = screen.current_row()
-        assert target is not None
+        screen, target = await selected(pilot)
         other = await Store.open(watchlist.database)
         await other.act(target.id, ActionKind.ESCALATE, "bob", {"service": "voirie"})
         screen._refreshing = True  # as if the pane had not caught up yet: alice still sees it as new

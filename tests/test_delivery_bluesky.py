@@ -34,13 +34,6 @@ async def pds() -> AsyncIterator[FakePds]:
         yield server
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "monitor.db")
-    yield s
-    await s.close()
-
-
 @pytest.fixture(autouse=True)
 def password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_BSKY_PASSWORD", TOKEN)

@@ -35,13 +35,6 @@ async def masto() -> AsyncIterator[FakeMastodon]:
         yield server
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "monitor.db")
-    yield s
-    await s.close()
-
-
 @pytest.fixture(autouse=True)
 def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_MASTODON_TOKEN", TOKEN)

@@ -4,7 +4,7 @@ server, and Open311 GeoReport v2 followed until the request is closed."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,6 @@ from tests.fakes_delivery import (
     serving,
 )
 from tests.fakes_delivery import watchlist as make_watchlist
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "monitor.db")
-    yield s
-    await s.close()
 
 
 async def escalate(store: Store, wl: Any, n: int = 1) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from monitor.models import ActionKind
 from monitor.store import Store, StoreError
 from monitor.timeutil import now_ms
 from tests.fakes_delivery import bluesky_view, mastodon_status, outbox_rows, payload_of, seed, watchlist
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "monitor.db")
-    yield s
-    await s.close()
 
 
 async def test_a_reply_answered_elsewhere_or_on_a_feed_enqueues_nothing(tmp_path: Path, store: Store) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +74,9 @@ class MonitorApp(App[int]):
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
         self.store = await Store.open(self.db_path)
+        # An SSH session that drops sends SIGHUP: leave cleanly (release the lease and claims) and exit.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         self.presence = Presence(self.store, self.operator)
         await self.presence.heartbeat()
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")

@@ -50,7 +50,10 @@ class Node:
 
     def str(self) -> str:
         node = self._scalar("text")
-        if node.tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+        # An unquoted 2025-07-14 is a YAML timestamp: as text it is what the user meant.
+        if node.tag not in (
+            "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"
+        ):  # fmt: skip
             self.fail(f"found {node.value!r} ({_tag(node)})", "text")
         value = str(node.value)
         if not value.strip():

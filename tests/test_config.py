@@ -132,3 +132,8 @@ def error_for_path(path: Path) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         load_watchlist(path)
     return info.value
+
+
+def test_an_unquoted_date_is_read_as_text(tmp_path: Path) -> None:
+    w = load_text(tmp_path, GOOD + "business_hours:\n  monday: '08:00-17:00'\n  extra_holidays: [2026-12-26]\n")
+    assert w.business_hours.extra_holidays == ("2026-12-26",)

@@ -24,6 +24,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def with_dead_feed(tmp_path: Path) -> Path:
+    """The shipped watchlist plus a feed on a loopback port where nothing listens (connection refused)."""
+    extra = f"  - name: presse\n    type: feed\n    urls: ['http://127.0.0.1:{free_port()}/rss']\n"
+    text = (ROOT / "watchlist.yaml").read_text(encoding="utf-8").replace("database: monitor.db", "database: m.db")
+    text = text.replace("    loop: true ", "    loop: true\n" + extra + "  #", 1)
+    (tmp_path / "w.yaml").write_text(text, encoding="utf-8")
+    return tmp_path / "w.yaml"
+
+
 def test_collect_once_replays_the_whole_demo_then_is_idempotent(tmp_path: Path) -> None:
     watchlist = write_watchlist(tmp_path)
     first = run("collect", "--once", "--watchlist", str(watchlist))
@@ -38,12 +47,7 @@ def test_collect_once_replays_the_whole_demo_then_is_idempotent(tmp_path: Path) 
 
 
 def test_collect_once_exits_1_and_names_the_failed_source(tmp_path: Path) -> None:
-    port = free_port()  # nothing listens there: a connection refused, on loopback
-    extra = f"  - name: presse\n    type: feed\n    urls: ['http://127.0.0.1:{port}/rss']\n"
-    text = (ROOT / "watchlist.yaml").read_text(encoding="utf-8").replace("database: monitor.db", "database: m.db")
-    text = text.replace("    loop: true ", "    loop: true\n" + extra + "  #", 1)
-    (tmp_path / "w.yaml").write_text(text, encoding="utf-8")
-    done = run("collect", "--once", "--watchlist", str(tmp_path / "w.yaml"))
+    done = run("collect", "--once", "--watchlist", str(with_dead_feed(tmp_path)))
     assert done.returncode == 1
     assert "presse: FAILED" in done.stderr and "network error" in done.stderr
     assert "demo: ok" in done.stdout  # the others still ran
@@ -84,3 +88,10 @@ def test_world_writable_database_is_refused(tmp_path: Path) -> None:
     done = run("collect", "--once", "-w", str(watchlist), "--db", str(shared / "m.db"))
     assert done.returncode == 2
     assert "writable by every user" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_check_online_tries_each_source_and_names_the_failures(tmp_path: Path) -> None:
+    done = run("check", "--online", "--watchlist", str(with_dead_feed(tmp_path)))
+    assert done.returncode == 1
+    assert "demo (demo): ok" in done.stdout
+    assert "presse (feed): FAILED" in done.stdout

@@ -188,6 +188,7 @@ class FakePds(Loopback):
 
     async def create_session(self, request: web.Request) -> web.Response:
         body = await request.json()
+        self.requests.append(("POST", "createSession", dict(request.headers), {"identifier": body.get("identifier")}))
         if body.get("password") != TOKEN:
             return self.error(401, "AuthenticationRequired", "Invalid identifier or password")
         return web.json_response(

@@ -130,6 +130,23 @@ async def test_a_wrong_app_password_fails_as_credentials(
     assert row["state"] == "failed" and "credentials rejected (401)" in row["last_error"]
 
 
+async def test_replies_reuse_the_saved_session_across_restarts(tmp_path: Path, pds: FakePds, store: Store) -> None:
+    wl = watchlist(tmp_path, pds_url=pds.url)
+    mids = await seed(store, "sky", "bluesky", [bluesky_view(10), bluesky_view(11), bluesky_view(12)])
+    context = SourceContext(state_dir=tmp_path)  # where the Bluesky source keeps its session file
+    for mid in mids[:2]:  # two replies at once: one createSession between them
+        await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
+    first = DeliveryWorker(store, wl, context)
+    await first.run_once()
+    await first.aclose()
+    await outbox.act(store, wl, mids[2], ActionKind.REPLY, "alice", {"text": "Merci"})
+    again = DeliveryWorker(store, wl, context)  # a new process: the session is read back, not re-opened
+    await again.run_once()
+    await again.aclose()
+    assert [r[1] for r in pds.requests].count("createSession") == 1
+    assert [row["state"] for row in outbox_rows(store.path)] == ["sent", "sent", "sent"]
+
+
 def test_facets_count_utf8_bytes_not_characters() -> None:
     text = "é @ana.bsky.social"
     [f] = facets(text, {"ana.bsky.social": "did:plc:ana"})

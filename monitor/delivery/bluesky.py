@@ -3,10 +3,7 @@
 The key is generated once per draft, so after an uncertain failure (a timeout, a crash between the
 PDS accepting and our commit) we ask com.atproto.repo.getRecord for it before posting again.
 Facets (mentions, links) use UTF-8 byte offsets, as the app.bsky.richtext.facet lexicon requires.
-
-Assumption until the Bluesky source lands: its options carry `identifier` (or `handle`), the app
-password's environment variable as `password_env` (or `app_password_env`), and the PDS as `service`
-(or `pds`; default https://bsky.social).
+The session is the Bluesky source's own (its file in the state folder), reused and refreshed.
 """
 
 from __future__ import annotations
@@ -17,10 +14,11 @@ from typing import Any
 import httpx
 
 from monitor.config import SourceSpec
-from monitor.delivery import DeliveryError, Sent, body, classify, request, secret
+from monitor.delivery import DeliveryError, Sent, body, classify
 from monitor.outbox import OutboxItem
-from monitor.sources.base import SourceContext
-from monitor.sources.http import make_client
+from monitor.sources.base import SourceContext, SourceError
+from monitor.sources.bluesky import session_path
+from monitor.sources.bluesky_xrpc import XrpcClient
 from monitor.timeutil import utcnow
 
 POST = "app.bsky.feed.post"
@@ -78,55 +76,31 @@ class BlueskySender:
     def __init__(self, spec: SourceSpec, context: SourceContext) -> None:
         o = spec.options
         self.name = spec.name
-        self.identifier = option(o, "identifier", "handle")
-        self.password_env = option(o, "password_env", "app_password_env")
-        self.base = (option(o, "service", "pds", default="https://bsky.social") or "").rstrip("/")
-        self.client: httpx.AsyncClient = make_client(context, self.base)
-        self.session: dict[str, str] | None = None
+        identifier = option(o, "identifier", "handle") or ""
+        pds = (option(o, "service", "pds", default="https://bsky.social") or "").rstrip("/")
+        # The source's own session file: replies reuse (and refresh) the session the source opened,
+        # since createSession is limited to 30 per 5 minutes.
+        self.xrpc = XrpcClient(
+            context, pds, identifier, option(o, "password_env", "app_password_env") or "",
+            session_path(context.state_dir, spec.name), label=f"{spec.name} (replies)",
+        )  # fmt: skip
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.xrpc.aclose()
 
     async def _login(self) -> dict[str, str]:
-        if self.session is None:
-            what = "bluesky: log in"
-            if not self.identifier:
-                raise DeliveryError(f"{what}: the source has no identifier", "permanent")
-            r = classify(
-                await request(
-                    self.client,
-                    "POST",
-                    "/xrpc/com.atproto.server.createSession",
-                    what,
-                    json={
-                        "identifier": self.identifier,
-                        "password": secret(self.password_env, f"bluesky {self.name}"),
-                    },
-                ),
-                what,
-            )
-            data = body(r, what)
-            self.session = {"did": str(data["did"]), "jwt": str(data["accessJwt"])}
-        return self.session
+        try:
+            session = await self.xrpc.current()
+        except SourceError as exc:
+            raise _delivery_error(exc) from exc
+        return {"did": session.did}
 
     async def _xrpc(self, method: str, nsid: str, what: str, **kwargs: Any) -> httpx.Response:
-        """An authenticated call; an expired token logs in again once."""
-        for attempt in (1, 2):
-            session = await self._login()
-            r = await request(
-                self.client,
-                method,
-                f"/xrpc/{nsid}",
-                what,
-                headers={"Authorization": "Bearer " + session["jwt"]},
-                **kwargs,
-            )
-            expired = r.status_code in (400, 401) and _error(r) in ("ExpiredToken", "InvalidToken")
-            if expired and attempt == 1:
-                self.session = None
-                continue
-            return r
-        raise AssertionError("unreachable")
+        """An authenticated call, the session opened, reused or renewed by the shared XRPC client."""
+        try:
+            return await self.xrpc.raw(method, nsid, **kwargs)
+        except SourceError as exc:
+            raise _delivery_error(exc) from exc
 
     async def _existing(self, did: str, rkey: str) -> dict[str, Any] | None:
         what = "bluesky: look for an earlier attempt"
@@ -201,6 +175,13 @@ class BlueskySender:
             raise DeliveryError(f"{what}: refused (400: {_error(r)} {_message(r)})".rstrip(), "permanent")
         data = body(classify(r, what), what)
         return Sent(str(data["uri"]), url)
+
+
+def _delivery_error(exc: SourceError) -> DeliveryError:
+    """A session or network failure, as the outbox sees it: credentials and config are not retried."""
+    if exc.kind == "rate":
+        return DeliveryError(str(exc), "rate", exc.retry_after)
+    return DeliveryError(str(exc), "permanent" if exc.kind in ("auth", "config") else "transient")
 
 
 def _error(r: httpx.Response) -> str:

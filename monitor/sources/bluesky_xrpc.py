@@ -152,6 +152,7 @@ class XrpcClient:
         self.store = SessionFile(session_path, pds, identifier)
         self.client = make_client(context, base_url=pds)
         self.session: Session | None = None
+        self._opening = asyncio.Lock()
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # tests record instead of waiting
         if session_path is None:
             log.warning("%s: no state folder; the Bluesky session will not survive a restart", label)
@@ -165,16 +166,26 @@ class XrpcClient:
     async def procedure(self, nsid: str, body: dict[str, Any]) -> Any:
         return await self._call("POST", nsid, json=body)
 
-    async def _call(self, method: str, nsid: str, **kwargs: Any) -> Any:
+    async def current(self) -> Session:
+        """The session: this process's, else the saved one, else a new one (createSession is rate-limited)."""
         self._require_password()  # fail as a config error even while a saved session still works
-        session = self.session or self.store.load() or await self._create()
-        self.session = session
+        async with self._opening:  # concurrent sends share one createSession
+            self.session = self.session or self.store.load() or await self._create()
+        return self.session
+
+    async def raw(self, method: str, nsid: str, **kwargs: Any) -> httpx.Response:
+        """An authenticated call whose answer the caller reads itself; an expired session is renewed once."""
+        session = await self.current()
         response = await self._send(method, nsid, session, **kwargs)
         if _is_token_error(response):
             session = await self._renew(session)
             response = await self._send(method, nsid, session, **kwargs)
             if _is_token_error(response):
                 raise SourceError(f"{nsid}: session rejected right after renewal", "auth")
+        return response
+
+    async def _call(self, method: str, nsid: str, **kwargs: Any) -> Any:
+        response = await self.raw(method, nsid, **kwargs)
         check_xrpc(response, nsid)
         body = json_body(response, nsid)
         delay = pacing_delay(response)

@@ -71,6 +71,8 @@ class MonitorApp(App[int]):
         self.leading = False  # this process holds the collector lease
 
     async def on_mount(self) -> None:
+        if self.console.color_system in ("standard", "windows"):
+            self.theme = "ansi-dark"  # 16 colours: the terminal's own palette, not approximations
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
         self.store = await Store.open(self.db_path)

@@ -46,6 +46,7 @@ CLOSED_PAGE = 200  # closed panes load this many at a time, more as the cursor r
 CLOSED_CAP = 5000
 REFRESH_SECONDS = 0.2
 CHANGES_PER_TICK = 5000
+COUNTS_EVERY_MS = 1000
 
 
 class MainScreen(Screen[None]):
@@ -85,6 +86,9 @@ class MainScreen(Screen[None]):
         self.on_duty: list[str] = []
         self.remote_states: list[SourceStatus] = []
         self._ticks = 0
+        self._counted_at = 0
+        self._count_now = False  # an operator's own action: show its effect on the tabs at once
+        self._counts_stale = False
 
     @property
     def monitor(self) -> MonitorApp:
@@ -151,7 +155,11 @@ class MainScreen(Screen[None]):
             if not changes:
                 return
             self.last_rev = changes[-1].rev
-            self.counts = await store.counts()
+            # Counting scans the status index: at most once a second while mentions pour in.
+            if now_ms() - self._counted_at >= COUNTS_EVERY_MS or self._count_now:
+                await self._recount()
+            else:
+                self._counts_stale = True  # the clock tick recounts if nothing else comes
             await self._load_claims()
             with self.app.batch_update():
                 self._apply(changes)
@@ -201,8 +209,15 @@ class MainScreen(Screen[None]):
         for status in OPEN_STATUSES:
             self.pane(status).claimed = names
 
+    async def _recount(self) -> None:
+        self.counts = await self.monitor.store.counts()
+        self._counted_at, self._count_now, self._counts_stale = now_ms(), False, False
+
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
+        if self._counts_stale and not self._refreshing:
+            await self._recount()
+            self._update_tabs()
         self._ticks += 1
         app = self.monitor
         if self._ticks % 2 == 1:
@@ -334,6 +349,7 @@ class MainScreen(Screen[None]):
         """Act on what the operator saw: if another operator moved the mention first, nothing happens."""
         ok = await self.monitor.act(row.id, kind, payload, expect_status=row.status if check else None)
         if ok:
+            self._count_now = True
             await self.refresh_panes()
         return ok
 

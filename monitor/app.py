@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,12 @@ class MonitorApp(App[int]):
             self.collector.fence = self.presence.fence()
         if not self.read_only:  # a supervisor's read-only desk may collect, but never sends
             self.delivery = DeliveryWorker(self.store, self.watchlist, self.context, dry_run=self.dry_run)
-        if self.collector is not None or self.delivery is not None:
-            self.run_duty()
+        # Two leases: one process collects, one delivers (the service usually holds both). An app started
+        # with --no-collect never takes the collector lease, so it cannot keep a service from collecting.
+        if self.collector is not None:
+            self.run_duty("collector", self.collector.run)
+        if self.delivery is not None:
+            self.run_duty("delivery", self.delivery.run)
 
     async def on_unmount(self) -> None:
         # Stop collecting and delivering before the store closes: the leader hands its lease back through it.
@@ -110,13 +115,11 @@ class MonitorApp(App[int]):
     async def heartbeat(self) -> None:
         await self.presence.heartbeat()
 
-    @work(group="duty", exclusive=True, exit_on_error=False, name="collector")
-    async def run_duty(self) -> None:
-        """Collect and deliver here only while this process holds the lease (nobody else collects)."""
-        jobs = [self.collector.run] if self.collector is not None else []
-        if self.delivery is not None:
-            jobs.append(self.delivery.run)
-        await run_as_leader(self.presence, jobs, on_change=self._leading)
+    @work(group="duty", exit_on_error=False)
+    async def run_duty(self, lease: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` only while this process holds `lease`; otherwise wait to take over."""
+        on_change = self._leading if lease == "collector" else None
+        await run_as_leader(self.presence, [job], on_change=on_change, name=lease)
 
     def _leading(self, leading: bool) -> None:
         self.leading = leading
@@ -155,9 +158,6 @@ class MonitorApp(App[int]):
         if self.delivery is not None:
             self.delivery.wake()
         return True
-
-    async def outbox_items(self, mention_id: int) -> list[outbox.OutboxItem]:
-        return await outbox.Outbox(self.store).for_mention(mention_id)
 
     async def retry_outbox(self, mention_id: int) -> int:
         """Failed deliveries of a mention go back to pending; the worker takes them now."""

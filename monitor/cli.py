@@ -219,14 +219,16 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
                 else:
                     print(f"{name}: ok — {st.stored} new, {st.filtered} filtered out, {st.skipped} malformed")
             return 1 if any(results.values()) else 0
-        # As a service: collect and deliver while holding the lease; wait to take over otherwise.
+        # As a service: collect and deliver while holding each lease; wait to take over otherwise.
         from monitor.leader import run_as_leader
         from monitor.presence import Presence
 
         presence = Presence(store, "collector")
         collector.fence = presence.fence()
-        jobs = [collector.run] + ([delivery.run] if delivery is not None else [])
-        await run_as_leader(presence, jobs)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run_as_leader(presence, [collector.run], name="collector"))
+            if delivery is not None:
+                group.create_task(run_as_leader(presence, [delivery.run], name="delivery"))
         return 0
     finally:
         await store.close()

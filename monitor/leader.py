@@ -18,8 +18,9 @@ async def run_as_leader(
     jobs: list[Job],
     on_change: Callable[[bool], None] | None = None,
     renew_every: float = LEASE_RENEW_S,
+    name: str = "collector",
 ) -> None:
-    """Hold the 'collector' lease while running `jobs`; stop them the moment it is lost.
+    """Hold the lease `name` while running `jobs`; stop them the moment it is lost.
 
     Runs until cancelled. A process that is not the leader polls the lease and takes over when the
     holder stops renewing (it died, or hung): within the lease TTL plus one renew period.
@@ -29,7 +30,7 @@ async def run_as_leader(
     try:
         while True:
             try:
-                held = await presence.acquire()
+                held = await presence.acquire(name)
             except Exception:  # a locked or busy database is a missed renewal, not a crash
                 log.exception("lease renewal failed")
                 held = False
@@ -53,7 +54,7 @@ async def run_as_leader(
         await _cancel(tasks)
         if leading:
             try:
-                await presence.release()
+                await presence.release(name)
             except Exception:
                 log.exception("lease release failed")
 

@@ -84,10 +84,6 @@ def parse_when(text: str, zone: tzinfo) -> int:
     return to_ms(dt)
 
 
-def hour_of_day(ms: int, zone: tzinfo) -> int:
-    return local(ms, zone).hour
-
-
 def td_ms(delta: timedelta) -> int:
     return int(delta.total_seconds() * 1000)
 

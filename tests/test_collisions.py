@@ -118,3 +118,17 @@ def test_a_world_writable_database_folder_is_refused_with_the_reason(tmp_path: P
         check_shared_path(db)
     os.chmod(db, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IWGRP)
     check_shared_path(db)
+
+
+async def test_an_app_that_does_not_collect_leaves_the_collector_lease_and_says_nobody_collects(
+    watchlist: Watchlist,
+) -> None:
+    import sqlite3
+
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        leases = lambda: dict(sqlite3.connect(watchlist.database).execute("SELECT name, holder FROM leases"))  # noqa: E731
+        await wait_for(pilot, lambda: "delivery" in leases())
+        assert "collector" not in leases()  # a collector service can still start and collect
+        await wait_for(pilot, lambda: "NOBODY IS COLLECTING" in str(app.screen.query_one("#sources").render()))

@@ -56,14 +56,6 @@ def handles(text: str) -> list[str]:
     return [m.group(1)[1:].decode().lower() for m in _MENTION.finditer(text.encode("utf-8"))]
 
 
-def split_at_uri(uri: str) -> tuple[str, str, str]:
-    """at://did/collection/rkey -> (did, collection, rkey)."""
-    parts = uri.removeprefix("at://").split("/")
-    if len(parts) != 3:
-        raise DeliveryError(f"bluesky: not a record URI: {uri!r}", "permanent")
-    return parts[0], parts[1], parts[2]
-
-
 def option(options: Any, *names: str, default: str | None = None) -> str | None:
     for name in names:
         value = getattr(options, name, None)

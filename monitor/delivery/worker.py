@@ -71,7 +71,6 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(CONCURRENCY)
         self._busy: set[int] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Something was enqueued: look now rather than at the next idle tick."""

@@ -16,7 +16,7 @@ from monitor import templates as tpl
 from monitor.collector import SourceStatus
 from monitor.filtering import PaneFilter
 from monitor.handover import summary_sync
-from monitor.models import ActionKind, ActionRow, MentionRow, Status
+from monitor.models import ActionKind, MentionRow, Status
 from monitor.outbox import for_mention_sync
 from monitor.presence import Claim
 from monitor.related import related_sync
@@ -80,11 +80,11 @@ class MainScreen(Screen[None]):
         self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
         self.loaded: set[Status] = set()
         self.detail_for: MentionRow | None = None
-        self.detail_actions: list[ActionRow] = []
         self._refreshing = False
         self.claims: dict[int, Claim] = {}
         self.on_duty: list[str] = []
         self.remote_states: list[SourceStatus] = []
+        self.collector_elsewhere = "?"  # the lease holder when it is another process ("" = nobody)
         self._ticks = 0
         self._counted_at = 0
         self._count_now = False  # an operator's own action: show its effect on the tabs at once
@@ -230,6 +230,8 @@ class MainScreen(Screen[None]):
                 + (" · READ-ONLY" if app.read_only else "")
             )
             if not app.leading:
+                held = await app.presence.lease_holder()
+                self.collector_elsewhere = held[0] if held else ""
                 self.remote_states = [
                     SourceStatus(name, state, detail, until, last_ok)
                     for name, state, detail, until, last_ok in await app.store.source_states()
@@ -244,8 +246,10 @@ class MainScreen(Screen[None]):
         elif getattr(app, "dry_run", False):
             notice = "DRY-RUN: nothing is sent " + notice
         statuses = list(app.source_statuses.values()) if app.leading else self.remote_states
-        if not app.leading and not app.read_only and app.collect:
-            notice = "collected by another process " + notice
+        if not app.leading:
+            # Who collects matters: with nobody holding the lease, no mention arrives at all.
+            elsewhere = self.collector_elsewhere
+            notice = (f"collected by {elsewhere} " if elsewhere else "NOBODY IS COLLECTING ") + notice
         self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice))
 
     # -- navigation -----------------------------------------------------------------------
@@ -290,7 +294,7 @@ class MainScreen(Screen[None]):
     async def load_detail(self, row: MentionRow | None) -> None:
         detail = self.query_one(MentionDetail)
         if row is None:
-            self.detail_for, self.detail_actions = None, []
+            self.detail_for = None
             detail.show(None, [], [], self.monitor.zone)
             return
 
@@ -300,7 +304,7 @@ class MainScreen(Screen[None]):
             return (fresh, actions_sync(c, row.id), *extra)
 
         fresh, actions, thread, deliveries, related = await self.monitor.store._read(read)
-        self.detail_for, self.detail_actions = fresh, actions
+        self.detail_for = fresh
         claim = self.claims.get(fresh.id)
         claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
         detail.show(fresh, actions, thread, self.monitor.zone, deliveries, claimed=claimed, related=related)

@@ -473,8 +473,8 @@ class MainScreen(Screen[None]):
             return
 
         async def done(text: str | None) -> None:
-            if text:
-                await self._act(row, ActionKind.NOTE, {"text": text})
+            if text:  # a note changes no status: it stands whatever others did meanwhile
+                await self._act(row, ActionKind.NOTE, {"text": text}, check=False)
 
         self.app.push_screen(NoteDialog(f"Internal note on {row.author}'s mention"), done)  # type: ignore[arg-type]
 

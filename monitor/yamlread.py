@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,21 +35,21 @@ class Node:
     node: yaml.Node
 
     @property
-    def line(self) -> int:
+    def line(self) -> builtins.int:
         return self.node.start_mark.line + 1
 
-    def fail(self, problem: str, expected: str = "") -> NoReturn:
+    def fail(self, problem: builtins.str, expected: builtins.str = "") -> NoReturn:
         raise ConfigError(self.file, self.line, problem, expected)
 
-    def _scalar(self, expected: str) -> yaml.ScalarNode:
+    def _scalar(self, expected: builtins.str) -> yaml.ScalarNode:
         if not isinstance(self.node, yaml.ScalarNode):
             self.fail(f"found a {_kind(self.node)}", expected)
         return self.node
 
-    def is_null(self) -> bool:
+    def is_null(self) -> builtins.bool:
         return isinstance(self.node, yaml.ScalarNode) and self.node.tag == "tag:yaml.org,2002:null"
 
-    def str(self) -> str:
+    def str(self) -> builtins.str:
         node = self._scalar("text")
         # An unquoted 2025-07-14 is a YAML timestamp: as text it is what the user meant.
         if node.tag not in (
@@ -60,7 +61,7 @@ class Node:
             self.fail("found an empty value", "non-empty text")
         return value
 
-    def int(self, minimum: int | None = None) -> int:
+    def int(self, minimum: builtins.int | None = None) -> builtins.int:
         node = self._scalar("a whole number")
         if node.tag != "tag:yaml.org,2002:int":
             self.fail(f"found {node.value!r} ({_tag(node)})", "a whole number")
@@ -69,7 +70,7 @@ class Node:
             self.fail(f"found {value}", f"a number of at least {minimum}")
         return value
 
-    def float(self, minimum: float | None = None) -> float:
+    def float(self, minimum: builtins.float | None = None) -> builtins.float:
         node = self._scalar("a number")
         if node.tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
             self.fail(f"found {node.value!r} ({_tag(node)})", "a number")
@@ -78,7 +79,7 @@ class Node:
             self.fail(f"found {value}", f"a number of at least {minimum}")
         return value
 
-    def bool(self) -> bool:
+    def bool(self) -> builtins.bool:
         node = self._scalar("true or false")
         if node.tag != "tag:yaml.org,2002:bool":
             self.fail(f"found {node.value!r}", "true or false")
@@ -96,7 +97,7 @@ class Node:
         d, h, m, s = (int(g) if g else 0 for g in match.groups())
         return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
-    def regex(self) -> str:
+    def regex(self) -> builtins.str:
         text = self.str()
         try:
             re.compile(text)
@@ -104,26 +105,28 @@ class Node:
             self.fail(f"invalid regular expression {text!r}: {exc}", "a Python regular expression")
         return text
 
-    def choice(self, options: Iterable[str]) -> str:
+    def choice(self, options: Iterable[builtins.str]) -> builtins.str:
         options = list(options)
         value = self.str()
         if value not in options:
             self.fail(f"unknown value {value!r}", "one of " + ", ".join(options))
         return value
 
-    def list(self) -> list[Node]:
+    def list(self) -> builtins.list[Node]:
         if self.is_null():
             return []
         if not isinstance(self.node, yaml.SequenceNode):
             self.fail(f"found a {_kind(self.node)}", "a list (lines starting with '- ')")
         return [Node(self.file, item) for item in self.node.value]
 
-    def str_list(self) -> list[str]:
+    def str_list(self) -> builtins.list[builtins.str]:
         if isinstance(self.node, yaml.ScalarNode) and not self.is_null():
             return [self.str()]
         return [item.str() for item in self.list()]
 
-    def mapping(self, allowed: Iterable[str], required: Iterable[str] = (), what: str = "section") -> dict[str, Node]:
+    def mapping(
+        self, allowed: Iterable[builtins.str], required: Iterable[builtins.str] = (), what: builtins.str = "section"
+    ) -> dict[builtins.str, Node]:
         """The mapping's entries; unknown and duplicate keys are errors, as are missing required ones."""
         allowed = list(allowed)
         if not isinstance(self.node, yaml.MappingNode):
@@ -142,7 +145,7 @@ class Node:
                 self.fail(f"missing key {name!r} in {what}", f"a {name!r} entry")
         return out
 
-    def dict_of_str(self, what: str) -> dict[str, str]:
+    def dict_of_str(self, what: builtins.str) -> dict[builtins.str, builtins.str]:
         if not isinstance(self.node, yaml.MappingNode):
             self.fail(f"found a {_kind(self.node)}", f"a mapping ({what})")
         out: dict[str, str] = {}

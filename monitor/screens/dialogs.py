@@ -75,13 +75,13 @@ class ComposeDialog(Dialog):
             yield Label(Text(f"{self.row.author}: {self.row.first_line}", overflow="ellipsis", no_wrap=True))
             if self.templates:
                 yield OptionList(*[Option(Text(f"{t.name}  [{t.lang or '*'}]"), id=t.id) for t in self.templates],
-                                 id="templates")  # fmt: skip
+                                 id="templates", compact=True)  # fmt: skip
             if self.elsewhere:
                 yield Label(Text("This source has no reply API: answer elsewhere, then record where.", style="yellow"))
-                yield Input(placeholder="where it was answered (URL or note)", id="elsewhere")
+                yield Input(placeholder="where it was answered (URL or note)", id="elsewhere", compact=True)
             if self.with_note:
-                yield Input(placeholder="note on the fix (internal, optional)", id="note")
-            yield TextArea(self.prefill, id="text", soft_wrap=True, show_line_numbers=False)
+                yield Input(placeholder="note on the fix (internal, optional)", id="note", compact=True)
+            yield TextArea(self.prefill, id="text", soft_wrap=True, show_line_numbers=False, compact=True)
             yield Label("", id="count")
 
     def on_mount(self) -> None:
@@ -150,9 +150,9 @@ class ChoiceDialog(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="choice"):
             yield Label(Text(self.title_text, style="bold"), id="dialog-title")
-            yield OptionList(*[Option(Text(label), id=key) for key, label in self.options], id="choices")
+            yield OptionList(*[Option(Text(label), id=key) for key, label in self.options], id="choices", compact=True)
             if self.with_note:
-                yield Input(placeholder="optional note for the service — Enter to confirm", id="note")
+                yield Input(placeholder="optional note for the service — Enter to confirm", id="note", compact=True)
             yield Label(Text("Enter choose · Esc cancel", style="dim"))
 
     def on_mount(self) -> None:
@@ -193,7 +193,7 @@ class NoteDialog(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="note"):
             yield Label(Text(self.title_text, style="bold"), id="dialog-title")
-            yield TextArea("", id="text", soft_wrap=True)
+            yield TextArea("", id="text", soft_wrap=True, compact=True)
             yield Label(Text("Ctrl+S save · Esc cancel", style="dim"))
 
     def on_mount(self) -> None:
@@ -215,7 +215,9 @@ class FilterDialog(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="filter"):
             yield Label(Text("Filter", style="bold"), id="dialog-title")
-            yield Input(self.current, placeholder="words  source:demo  term:voirie  prio:urgent", id="query")
+            yield Input(
+                self.current, placeholder="words  source:demo  term:voirie  prio:urgent", id="query", compact=True
+            )
             yield Label(Text("Enter apply (empty clears) · Esc cancel", style="dim"))
 
     def on_mount(self) -> None:

@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
-from textual.pilot import Pilot
 
 from monitor.app import MonitorApp
 from monitor.config import Watchlist
-from monitor.models import Status
 from monitor.screens.main import MainScreen
 from monitor.sources import SourceContext
 from monitor.store import Store
 from monitor.widgets.detail import MentionDetail
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, outbox_rows, seed, serving, watchlist
-
-
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], within: float = 5.0) -> None:
-    for _ in range(int(within / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
+from tests.test_app import started, wait_for
 
 
 async def seeded(tmp_path: Path, wl: Watchlist, n: int = 1) -> list[int]:
@@ -58,10 +48,7 @@ async def test_ctrl_s_writes_the_outbox_row_and_the_reply_reaches_the_server(
         app = app_for(wl)
         assert app.dry_run is False
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-            screen = app.screen
-            assert isinstance(screen, MainScreen)
-            await wait_for(pilot, lambda: screen.pane(Status.NEW).row_count == 1)
+            await started(pilot, 1)
             await pilot.press("r")
             await pilot.press(*"Merci, c'est transmis")
             await pilot.press("ctrl+s")
@@ -81,10 +68,7 @@ async def test_read_only_shows_everything_and_writes_nothing(tmp_path: Path) -> 
     await seeded(tmp_path, wl)
     app = app_for(wl, read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        await wait_for(pilot, lambda: screen.pane(Status.NEW).row_count == 1)
+        await started(pilot, 1)
         await pilot.press("r")
         await pilot.pause(0.1)
         assert isinstance(app.screen, MainScreen)  # no dialog opened
@@ -101,10 +85,7 @@ async def test_an_all_demo_watchlist_defaults_to_dry_run_and_says_so(tmp_path: P
     app = app_for(demo_only)
     assert app.dry_run is True
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        screen = app.screen
-        assert isinstance(screen, MainScreen)
-        await wait_for(pilot, lambda: screen.pane(Status.NEW).row_count == 1)
+        await started(pilot, 1)
         await pilot.press("r", *"Bonjour", "ctrl+s")
         await wait_for(pilot, lambda: bool(outbox_rows(demo_only.database)))
         await wait_for(pilot, lambda: outbox_rows(demo_only.database)[0]["state"] == "sent")

@@ -143,8 +143,7 @@ class MonitorApp(App[int]):
         self, mention_id: int, kind: ActionKind, payload: dict[str, Any], expect_status: Status | None = None
     ) -> bool:
         """Log an action and its status change in one transaction; a refusal becomes a notice."""
-        if self.read_only:
-            self.notify("Read-only: no actions.", severity="warning", markup=False)
+        if not self._writable():
             return False
         try:
             # The action and its outbox items (replies, escalations) are written in one transaction.
@@ -155,22 +154,28 @@ class MonitorApp(App[int]):
         except StoreError as exc:
             self.notify(str(exc), severity="warning", markup=False)
             return False
-        if self.delivery is not None:
-            self.delivery.wake()
+        self._wake_delivery()
         return True
 
     async def retry_outbox(self, mention_id: int) -> int:
         """Failed deliveries of a mention go back to pending; the worker takes them now."""
-        if self.read_only:
-            self.notify("Read-only: no actions.", severity="warning", markup=False)
+        if not self._writable():
             return 0
         n = await outbox.Outbox(self.store).retry(mention_id)
-        if self.delivery is not None:
-            self.delivery.wake()
+        self._wake_delivery()
         return n
 
     async def cancel_outbox(self, mention_id: int) -> int:
-        if self.read_only:
-            self.notify("Read-only: no actions.", severity="warning", markup=False)
+        if not self._writable():
             return 0
         return await outbox.Outbox(self.store).cancel(mention_id)
+
+    def _writable(self) -> bool:
+        if self.read_only:
+            self.notify("Read-only: no actions.", severity="warning", markup=False)
+        return not self.read_only
+
+    def _wake_delivery(self) -> None:
+        """Something was queued: the deliverer (when it is this process) looks now, not at its next tick."""
+        if self.delivery is not None:
+            self.delivery.wake()

@@ -12,6 +12,13 @@ from monitor.models import Priority
 from tests.conftest import ROOT
 
 
+def matcher_for(tmp_path: Path, terms: str) -> Matcher:
+    """A matcher for a minimal watchlist whose `terms:` section is the given YAML."""
+    path = tmp_path / "w.yaml"
+    path.write_text(f"city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n{terms}", encoding="utf-8")
+    return Matcher(load_watchlist(path))
+
+
 @pytest.fixture(scope="module")
 def matcher() -> Matcher:
     return Matcher(load_watchlist(ROOT / "watchlist.yaml"))
@@ -59,13 +66,10 @@ def test_hashtags_listed_by_the_network_match(matcher: Matcher) -> None:
 
 
 def test_patterns_are_compiled_into_one_regex(tmp_path: Path) -> None:
-    path = tmp_path / "w.yaml"
-    path.write_text(
-        "city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n"
+    m = matcher_for(
+        tmp_path,
         "  - name: ligne\n    patterns: ['ligne\\s+[AB]\\b']\n  - name: num\n    patterns: ['\\b31\\d{3}\\b']\n",
-        encoding="utf-8",
     )
-    m = Matcher(load_watchlist(path))
     assert m.match_text("La ligne  B est coupée").terms == ("ligne",)  # type: ignore[union-attr]
     assert m.match_text("code postal 31400").terms == ("num",)  # type: ignore[union-attr]
     assert m.match_text("rien") is None
@@ -73,36 +77,26 @@ def test_patterns_are_compiled_into_one_regex(tmp_path: Path) -> None:
 
 def test_hundreds_of_terms_compile_once(tmp_path: Path) -> None:
     terms = "".join(f"  - name: t{i}\n    keywords: [mot{i}, rue numero {i}]\n" for i in range(500))
-    path = tmp_path / "w.yaml"
-    path.write_text(f"city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n{terms}", encoding="utf-8")
-    m = Matcher(load_watchlist(path))
+    m = matcher_for(tmp_path, terms)
     result = m.match_text("Il y a un trou rue numero 417 et mot3")
     assert result is not None and set(result.terms) == {"t417", "t3"}
     assert m._regex is not None and len(m._roles) == 1000  # one regex for all phrases
 
 
 def test_a_longer_phrase_of_one_term_still_counts_for_another_terms_word(tmp_path: Path) -> None:
-    path = tmp_path / "w.yaml"
-    path.write_text(
-        "city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n"
+    m = matcher_for(
+        tmp_path,
         "  - name: metro\n    keywords: [metro]\n  - name: station\n    keywords: [metro jean jaures]\n"
         "priority:\n  urgent: [jean jaures]\n",
-        encoding="utf-8",
     )
-    result = Matcher(load_watchlist(path)).match_text("Le métro Jean-Jaurès... non: le Métro Jean Jaurès est fermé")
+    result = m.match_text("Le métro Jean-Jaurès... non: le Métro Jean Jaurès est fermé")
     assert result is not None
     assert set(result.terms) == {"metro", "station"}
     assert result.priority is Priority.URGENT
 
 
 def test_longest_phrase_wins_at_a_position(tmp_path: Path) -> None:
-    path = tmp_path / "w.yaml"
-    path.write_text(
-        "city: X\nsources:\n  - name: demo\n    type: demo\nterms:\n"
-        "  - name: a\n    keywords: [rue, rue de metz]\n    exclude: [rue de la paix]\n",
-        encoding="utf-8",
-    )
-    m = Matcher(load_watchlist(path))
+    m = matcher_for(tmp_path, "  - name: a\n    keywords: [rue, rue de metz]\n    exclude: [rue de la paix]\n")
     assert m.match_text("rue de la paix") is None
     assert m.match_text("rue de metz") is not None
     assert m.match_text("une rue") is not None

@@ -21,6 +21,7 @@ from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
 from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
+from monitor.paths import state_dir, stylesheet
 from monitor.models import ActionKind, Status
 from monitor.presence import HEARTBEAT_S, Presence
 from monitor.screens.main import MainScreen
@@ -29,11 +30,10 @@ from monitor.store import Store, StoreError
 from monitor.timeutil import local_zone
 
 log = logging.getLogger(__name__)
-STYLES = Path(__file__).resolve().parent.parent / "styles"
 
 
 class MonitorApp(App[int]):
-    CSS_PATH = [STYLES / "app.tcss"]
+    CSS_PATH = [stylesheet()]  # from the installed package: a wheel carries styles/ as monitor/styles
     TITLE = "monitor"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -59,7 +59,8 @@ class MonitorApp(App[int]):
         self.operator = operator
         self.collect = collect
         self.read_only = read_only
-        self.context = context or SourceContext(speed=speed, state_dir=db_path.parent)
+        self.context = context or SourceContext(speed=speed, state_dir=state_dir(watchlist.state_dir))
+        self.log_path: Path | None = None  # the app's own log, shown on the `?` screen (set by the CLI)
         self._sources = sources
         self.zone = local_zone(watchlist.timezone)
         self.source_statuses: dict[str, SourceStatus] = {}

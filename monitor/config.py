@@ -105,6 +105,7 @@ class Watchlist:
     dismiss_reasons: tuple[str, ...] = DEFAULT_DISMISS_REASONS
     business_hours: BusinessHours = field(default_factory=BusinessHours)
     keys: dict[str, str] = field(default_factory=dict)
+    state_dir: Path | None = None  # per-user state; None: the XDG state directory (monitor.paths)
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -127,6 +128,7 @@ TOP_KEYS = (
     "dismiss_reasons",
     "business_hours",
     "keys",
+    "state_dir",
 )
 
 
@@ -160,6 +162,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
         else DEFAULT_DISMISS_REASONS,
         business_hours=_hours(top["business_hours"]) if "business_hours" in top else BusinessHours(),
         keys=top["keys"].dict_of_str("action id: key") if "keys" in top else {},
+        state_dir=path.parent / Path(top["state_dir"].str()).expanduser() if "state_dir" in top else None,
     )
 
 

@@ -99,6 +99,34 @@ def open_sync(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A connection that cannot write (reports, exports, check): never creates, migrates or alters the file.
+
+    A missing file, or one at another schema version, is refused with the reason.
+    """
+    uri = Path(path).absolute().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot read the database ({exc})") from exc
+    if version != len(MIGRATIONS):
+        conn.close()
+        if version == 0:
+            raise StoreError(f"{path}: not a monitor database (no schema)")
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{path}: the database schema is version {version}, newer than this program knows "
+                f"({len(MIGRATIONS)}): upgrade monitor"
+            )
+        raise StoreError(
+            f"{path}: the database schema is version {version}, older than this program's ({len(MIGRATIONS)}); "
+            "read-only commands do not upgrade it: run the app or `monitor collect --once` once"
+        )
+    return conn
+
+
 def row_to_mention(r: Sequence[Any]) -> MentionRow:
     return MentionRow(
         id=r[0], source=r[1], network=r[2], remote_id=r[3], author=r[4], author_name=r[5], text=r[6],

@@ -22,6 +22,17 @@ HOSTILE_TEXTS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tests (and the commands they start) never touch the real user's config or state directories."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.delenv("MONITOR_WATCHLIST", raising=False)
+    monkeypatch.delenv("MONITOR_DB", raising=False)
+    return home
+
+
 def write_demo(path: Path, texts: list[str], network: str = "mastodon") -> Path:
     lines = []
     for i, text in enumerate(texts, 1):

@@ -58,6 +58,8 @@ class HelpScreen(ReadingScreen):
         table.add_column("id (for keys: in watchlist.yaml)", style="dim")
         for key, description, binding_id in self.rows:
             table.add_row(Text(key, style="bold"), Text(description), Text(binding_id))
+        if log_path := getattr(self.app, "log_path", None):
+            table.caption = Text(f"This app's log: {log_path}", style="dim")
         return table
 
 

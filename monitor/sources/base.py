@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from monitor import __version__
 from monitor.models import Batch
 from monitor.yamlread import Node
 
@@ -46,7 +47,7 @@ class StreamingSource(Source, Protocol):
 class SourceContext:
     """What a source may need from the outside world, passed in rather than reached for."""
 
-    user_agent: str = "monitor/0.1 (city duty desk)"
+    user_agent: str = f"monitor/{__version__} (city duty desk)"
     replay_all: bool = False  # the demo replays its whole file at once (collect --once)
     speed: float = 1.0
     state_dir: Any = None  # a folder for session files (e.g. Bluesky refresh tokens)

@@ -1,0 +1,1 @@
+"""The stylesheets, installed as the package monitor.styles (see pyproject.toml)."""

@@ -21,8 +21,8 @@ from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
 from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
-from monitor.paths import state_dir, stylesheet
 from monitor.models import ActionKind, Status
+from monitor.paths import state_dir, stylesheet
 from monitor.presence import HEARTBEAT_S, Presence
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext

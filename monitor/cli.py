@@ -1,4 +1,4 @@
-"""Command line: `monitor` (the app), `collect`, `stats`, `report`, `export`, `check`."""
+"""Command line: `monitor` (the app), `collect`, `stats`, `report`, `export`, `check`, `init`, `completion`."""
 
 from __future__ import annotations
 
@@ -7,20 +7,74 @@ import asyncio
 import getpass
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import shtab
+
+from monitor import __version__
 from monitor.config import ConfigError, Watchlist, load_watchlist
+from monitor.paths import (
+    APP_LOG_NAME,
+    DB_ENV,
+    WATCHLIST_NAME,
+    WatchlistNotFound,
+    check_database,
+    find_watchlist,
+    sample_watchlist,
+    state_dir,
+)
 from monitor.permissions import UnsafePermissions, check_shared_path
 from monitor.store import StoreError
 
 if TYPE_CHECKING:
+    from monitor.app import MonitorApp
     from monitor.stats import Report
 
-EXIT_CONFIG = 2
-DEFAULT_WATCHLIST = "watchlist.yaml"
+# Exit codes, the same for every command (README, "Exit codes"; `monitor --help`).
+EXIT_OK = 0
+EXIT_FAILED = 1  # a source or a delivery failed
+EXIT_CONFIG = 2  # usage or config error (argparse exits 2 too)
+EXIT_DATABASE = 3  # the database is missing, unreadable, unsafe or at another schema
+EXIT_INTERRUPTED = 130
+APP_LOG_BYTES, APP_LOG_BACKUPS = 1_000_000, 3
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class UsageError(Exception):
+    """A mistake on the command line that argparse cannot see (exit 2)."""
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The one mapping from an error to an exit code (None: not ours, let it raise)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, StoreError | sqlite3.Error | UnsafePermissions):
+        return EXIT_DATABASE
+    if isinstance(exc, ConfigError | WatchlistNotFound | UsageError | ValueError):
+        return EXIT_CONFIG
+    return None
+
+
+EPILOG = """\
+examples:
+  monitor init ~/.config/monitor       write a sample watchlist to edit for your city
+  monitor check                        validate the watchlist and the database path
+  monitor                              open the duty desk
+  monitor collect                      collect and deliver as a service (logs to stderr)
+  monitor completion bash > ~/.local/share/bash-completion/completions/monitor
+
+the watchlist is --watchlist, else $MONITOR_WATCHLIST, else the first found of ./watchlist.yaml,
+$XDG_CONFIG_HOME/monitor/watchlist.yaml (~/.config), /etc/monitor/watchlist.yaml.
+the database is --db, else $MONITOR_DB, else `database:` in the watchlist.
+
+exit codes (every command): 0 ok; 1 a source or a delivery failed; 2 usage or config error;
+3 database error (missing, unreadable, unsafe permissions, other schema); 130 interrupted.
+"""
 
 
 def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -30,25 +84,51 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
         return value if top else argparse.SUPPRESS
 
     p.add_argument(
-        "--watchlist", "-w", default=default(os.environ.get("MONITOR_WATCHLIST", DEFAULT_WATCHLIST)),
-        help="the watchlist file (default: ./watchlist.yaml, or $MONITOR_WATCHLIST)",
+        "--watchlist", "-w", default=default(None),
+        help="the watchlist file (default: $MONITOR_WATCHLIST, ./watchlist.yaml, ~/.config/monitor/, /etc/monitor/)",
+    ).complete = shtab.FILE  # type: ignore[attr-defined]  # fmt: skip
+    p.add_argument(
+        "--db", default=default(None), help="the SQLite file (default: $MONITOR_DB, else `database:` in the watchlist)"
+    ).complete = shtab.FILE  # type: ignore[attr-defined]
+    p.add_argument(
+        "--log", default=default(None),
+        help="log to this file (default: stderr; the app keeps a rotating log in the state directory)",
+    ).complete = shtab.FILE  # type: ignore[attr-defined]  # fmt: skip
+    p.add_argument(
+        "--log-level", choices=LOG_LEVELS, default=default(None),
+        help="least level logged (default: warning on stderr, info in a file)",
     )  # fmt: skip
-    p.add_argument("--db", default=default(None), help="the SQLite file (default: `database:` in the watchlist)")
-    p.add_argument("--log", default=default(None), help="write a log to this file (default: none in the app)")
+
+
+def _examples(*lines: str) -> str:
+    return "example:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="monitor", description="A terminal console for a city's duty desk.")
+    parser = argparse.ArgumentParser(
+        prog="monitor", description="A terminal console for a city's duty desk.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"monitor {__version__}")
     _common(parser, top=True)
     _app_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="open the duty desk (the default)")
-    _common(run)
+    def command(name: str, help: str, *examples: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, help=help, description=help[0].upper() + help[1:] + ".", epilog=_examples(*examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        _common(p)
+        return p
+
+    run = command("run", "open the duty desk (the default)", "monitor run --operator alice --read-only")
     _app_options(run)
 
-    collect = sub.add_parser("collect", help="run the sources headless into the database")
-    _common(collect)
+    collect = command(
+        "collect", "run the sources headless into the database",
+        "monitor collect --once -w /etc/monitor/watchlist.yaml   # cron: poll each source once",
+    )  # fmt: skip
     collect.add_argument("--once", action="store_true", help="poll each source once, then exit (1 if any failed)")
     collect.add_argument("--speed", type=float, default=argparse.SUPPRESS, help="demo replay speed")
     collect.add_argument(
@@ -57,8 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     collect.add_argument("--no-deliver", action="store_true", help="do not send replies and escalations here")
 
-    stats = sub.add_parser("stats", help="response-time statistics from the action log")
-    _common(stats)
+    stats = command("stats", "response-time statistics from the action log", "monitor stats --since 7d --by source")
     stats.add_argument("--since", help="ISO date/time (local) or an age like 7d, 12h")
     stats.add_argument("--until", help="ISO date/time (local) or an age like 1d")
     stats.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -68,23 +147,34 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     stats.add_argument("--explain", action="store_true", help="also print how each figure is defined")
 
-    report = sub.add_parser("report", help="a self-contained HTML report (tables and charts)")
-    _common(report)
+    report = command(
+        "report", "a self-contained HTML report (tables and charts)", "monitor report --since 30d --html month.html"
+    )
     report.add_argument("--html", required=True, metavar="FILE", help="write the page to this file")
     report.add_argument("--since", help="ISO date/time (local) or an age like 7d, 12h")
     report.add_argument("--until", help="ISO date/time (local) or an age like 1d")
 
-    export = sub.add_parser("export", help="dump mentions or actions for other tools")
-    _common(export)
+    export = command(
+        "export", "dump mentions or actions for other tools", "monitor export actions --format csv -o actions.csv"
+    )
     export.add_argument("what", choices=("mentions", "actions"))
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", help="ISO date/time (local) or an age like 7d")
     export.add_argument("--until", help="ISO date/time (local) or an age like 1d")
     export.add_argument("--output", "-o", help="write to this file (default: stdout)")
 
-    check = sub.add_parser("check", help="validate the watchlist")
-    _common(check)
+    check = command("check", "validate the watchlist and the database path", "monitor check --online")
     check.add_argument("--online", action="store_true", help="also try each configured source once")
+
+    init = command(
+        "init", "write the commented sample watchlist, to edit for your city",
+        "monitor init ~/.config/monitor   # then: monitor check",
+    )  # fmt: skip
+    init.add_argument("dir", nargs="?", default=".", help="the folder to write watchlist.yaml in (default: here)")
+    init.add_argument("--force", action="store_true", help="replace an existing watchlist.yaml")
+
+    completion = command("completion", "print a shell completion script", "monitor completion zsh > ~/.zfunc/_monitor")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
 
 
@@ -100,6 +190,10 @@ def _app_options(p: argparse.ArgumentParser, top: bool = False) -> None:
         help="send nothing: replies and escalations are marked sent as 'dry-run' (the demo's default)",
     )  # fmt: skip
     p.add_argument("--read-only", action="store_true", default=default(False), help="see everything, act on nothing")
+    p.add_argument(
+        "--smoke", action="store_true", default=default(False),
+        help="start without a terminal, wait for the first painted screen, exit (0: it starts; for install checks)",
+    )  # fmt: skip
 
 
 def operator_name(explicit: str | None) -> str:
@@ -112,58 +206,120 @@ def operator_name(explicit: str | None) -> str:
 
 
 def load(args: argparse.Namespace) -> Watchlist:
-    return load_watchlist(args.watchlist)
+    return load_watchlist(find_watchlist(args.watchlist))
 
 
 def db_path(args: argparse.Namespace, watchlist: Watchlist) -> Path:
-    return Path(args.db) if args.db else watchlist.database
+    given = args.db or os.environ.get(DB_ENV)
+    return Path(given) if given else watchlist.database
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = args.command or "run"
-    _setup_logging(args, command)
     try:
-        watchlist = load(args)
-    except ConfigError as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        if command == "check":
-            return cmd_check(args, watchlist)
-        if command == "collect":
-            return asyncio.run(cmd_collect(args, watchlist))
-        if command == "stats":
-            return cmd_stats(args, watchlist)
-        if command == "report":
-            return cmd_report(args, watchlist)
-        if command == "export":
-            return cmd_export(args, watchlist)
-        return cmd_run(args, watchlist)
-    except KeyboardInterrupt:
-        return 130
-    except (ValueError, UnsafePermissions, StoreError) as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _dispatch(args, args.command or "run")
+    except BaseException as exc:
+        code = exit_code(exc)
+        if code is None:
+            raise
+        if code != EXIT_INTERRUPTED:
+            print(f"monitor: {exc}", file=sys.stderr)
+        return code
 
 
-def _setup_logging(args: argparse.Namespace, command: str) -> None:
-    if args.log:
-        logging.basicConfig(filename=args.log, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    elif command != "run":
-        logging.basicConfig(level=logging.WARNING, format="monitor: %(name)s: %(message)s")
+def _dispatch(args: argparse.Namespace, command: str) -> int:
+    if command == "init":
+        return cmd_init(args)
+    if command == "completion":
+        sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+        return EXIT_OK
+    watchlist = load(args)
+    log_file = _setup_logging(args, command, watchlist)
+    if command == "check":
+        return cmd_check(args, watchlist)
+    if command == "collect":
+        return asyncio.run(cmd_collect(args, watchlist))
+    if command == "stats":
+        return cmd_stats(args, watchlist)
+    if command == "report":
+        return cmd_report(args, watchlist)
+    if command == "export":
+        return cmd_export(args, watchlist)
+    return cmd_run(args, watchlist, log_file)
+
+
+def _setup_logging(args: argparse.Namespace, command: str, watchlist: Watchlist) -> Path | None:
+    """The one place logging is configured; a filter for every record (e.g. redaction) goes on `handler`.
+
+    Commands log to stderr, which journald keeps under systemd. The app owns the terminal, so it writes a
+    small rotating file in the state directory instead. Returns the log file, if any.
+    """
+    log_file = Path(args.log) if args.log else None
+    if log_file is None and command == "run":
+        log_file = state_dir(watchlist.state_dir) / APP_LOG_NAME
+    handler: logging.Handler
+    if log_file is not None:
+        try:
+            handler = RotatingFileHandler(
+                log_file, maxBytes=APP_LOG_BYTES, backupCount=APP_LOG_BACKUPS, encoding="utf-8"
+            )
+        except OSError as exc:
+            raise UsageError(f"{log_file}: cannot write the log ({exc.strerror})") from exc
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
-        logging.getLogger().addHandler(logging.NullHandler())  # never print over the screen
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("monitor: %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel((args.log_level or ("info" if log_file else "warning")).upper())
+    return log_file
+
+
+INIT_NEXT = """\
+wrote {path}: a commented sample (the demo source, Toulouse's terms). Edit, for your city:
+  city, timezone        its name and time zone
+  terms, ignore         the words, hashtags and accounts to watch, and spam to drop
+  sources               replace the demo with mastodon, bluesky or feed sources (README)
+  services, templates   where escalations go, and canned replies
+  business_hours        the desk's hours and public holidays
+then check it: monitor check -w {path}
+"""
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.dir) / WATCHLIST_NAME
+    if path.exists() and not args.force:
+        raise UsageError(f"{path}: already exists (edit it, or --force to replace it with the sample)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sample_watchlist(), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror})") from exc
+    print(INIT_NEXT.format(path=path), end="")
+    return EXIT_OK
+
+
+def _check_database_path(path: Path) -> str:
+    """What the database path allows, or DatabaseUnavailable when no command could use it."""
+    try:
+        check_database(path, write=True)
+        check_shared_path(path)
+        return "writable" if path.exists() else "will be created"
+    except StoreError:
+        check_database(path, write=False)  # the folder is read-only: fine for reports, if the file is there
+        return "read-only (stats, report, export; the app and collect need to write in its folder)"
 
 
 def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.matching import Matcher
 
     Matcher(watchlist)
+    path = db_path(args, watchlist)
+    access = _check_database_path(path)
     print(
         f"{watchlist.path}: ok — {len(watchlist.terms)} terms, {len(watchlist.sources)} sources, "
         f"{len(watchlist.services)} services, {len(watchlist.templates)} templates; "
-        f"database {db_path(args, watchlist)}"
+        f"database {path} ({access})"
     )
     if args.online:
         return asyncio.run(_check_online(args, watchlist))
@@ -174,7 +330,7 @@ async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.sources import SourceContext, SourceError, build_source
 
     failed = 0
-    context = SourceContext(state_dir=db_path(args, watchlist).parent)
+    context = SourceContext(state_dir=state_dir(watchlist.state_dir))
     for spec in watchlist.sources:
         source = build_source(spec, context)
         try:
@@ -194,9 +350,10 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.store import Store
 
     path = db_path(args, watchlist)
+    check_database(path, write=True)
     check_shared_path(path)
     store = await Store.open(path)
-    context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=path.parent)
+    context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=state_dir(watchlist.state_dir))
     collector = Collector(watchlist, store, context)
     delivery = None
     if not args.no_deliver:
@@ -246,11 +403,10 @@ def _breakdowns(text: str) -> list[str]:
 
 def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] | None = None) -> Report:
     from monitor import stats
-    from monitor.store import open_sync
     from monitor.timeutil import local_zone, parse_when
 
     zone = local_zone(watchlist.timezone)
-    conn = open_sync(db_path(args, watchlist))
+    conn = _open_for_reading(db_path(args, watchlist))
     try:
         return stats.compute(
             conn,
@@ -261,6 +417,14 @@ def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] 
         )
     finally:
         conn.close()
+
+
+def _open_for_reading(path: Path) -> sqlite3.Connection:
+    """Reports never create, migrate or alter the database."""
+    from monitor.store import open_readonly
+
+    check_database(path, write=False)
+    return open_readonly(path)
 
 
 def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
@@ -286,11 +450,10 @@ def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor import export
-    from monitor.store import open_sync
     from monitor.timeutil import local_zone, parse_when
 
     zone = local_zone(watchlist.timezone)
-    conn = open_sync(db_path(args, watchlist))
+    conn = _open_for_reading(db_path(args, watchlist))
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
         count = export.write(
@@ -306,9 +469,10 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
+def cmd_run(args: argparse.Namespace, watchlist: Watchlist, log_file: Path | None = None) -> int:
     from monitor.app import MonitorApp
 
+    check_database(db_path(args, watchlist), write=True)
     check_shared_path(db_path(args, watchlist))
     app = MonitorApp(
         watchlist,
@@ -319,5 +483,33 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
         read_only=args.read_only,
         dry_run=args.dry_run,
     )
+    app.log_path = log_file
+    if args.smoke:
+        return _smoke(app)
     app.run()
     return app.return_code or 0
+
+
+def _smoke(app: MonitorApp) -> int:
+    """--smoke: run without a terminal at 80x24 until the desk has painted once, then leave.
+
+    Fails (non-zero) if the app cannot start, e.g. when the stylesheet is missing from the install.
+    """
+    from textual.pilot import Pilot
+
+    from monitor.screens.main import MainScreen
+
+    painted: list[str] = []
+
+    async def first_paint(pilot: Pilot[int]) -> None:
+        while not isinstance(pilot.app.screen, MainScreen):
+            await pilot.pause(0.05)
+        await pilot.pause()
+        painted.append(pilot.app.export_screenshot())
+        pilot.app.exit(EXIT_OK)
+
+    app.run(headless=True, size=(80, 24), auto_pilot=first_paint)
+    if painted and not app.return_code:
+        print(f"monitor: the desk started and painted its first screen ({len(painted[0])} bytes of SVG)")
+        return EXIT_OK
+    return app.return_code or EXIT_FAILED

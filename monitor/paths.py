@@ -63,7 +63,7 @@ def find_watchlist(explicit: str | None, env: Mapping[str, str] = os.environ) ->
     for path in candidates:
         if path.is_file():
             return path
-    looked = ", ".join(str(p) for p in candidates)
+    looked = ", ".join(f"./{p}" if not p.is_absolute() else str(p) for p in candidates)
     raise WatchlistNotFound(
         f"no watchlist found: looked for --watchlist, ${WATCHLIST_ENV}, {looked}. "
         "Create one with `monitor init` (or `monitor init DIR`)."

@@ -330,3 +330,17 @@ async def test_keys_are_remapped_from_the_watchlist(tmp_path: Path, demo_texts: 
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: not isinstance(app.screen, MainScreen))
         assert ("z", "Dismiss", "dismiss") in app.screen.rows  # type: ignore[attr-defined]
+
+
+async def test_help_says_where_the_apps_log_is(watchlist: Watchlist, tmp_path: Path) -> None:
+    from monitor.screens.help import HelpScreen
+
+    app = make_app(watchlist)
+    app.log_path = tmp_path / "state" / "monitor.log"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 5)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        screen = app.screen
+        assert isinstance(screen, HelpScreen)
+        assert f"This app's log: {app.log_path}" in screen.body().caption.plain  # type: ignore[attr-defined]

@@ -219,6 +219,10 @@ def test_reports_do_not_write_to_the_database(tmp_path: Path) -> None:
     assert run("stats", "-w", str(watchlist)).returncode == 0
     assert run("export", "mentions", "-w", str(watchlist)).returncode == 0
     assert db.read_bytes() == before
+    from monitor.store import open_readonly
+
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        open_readonly(db).execute("CREATE TABLE scribble (x)")
 
 
 def test_monitor_db_sits_beside_monitor_watchlist(tmp_path: Path, monkeypatch) -> None:

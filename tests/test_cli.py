@@ -320,3 +320,15 @@ def test_smoke_starts_the_app_headless_and_paints_the_first_screen(tmp_path: Pat
     done = run("--smoke", "--no-collect", "-w", str(watchlist))
     assert done.returncode == 0, done.stderr
     assert "painted its first screen" in done.stdout
+
+
+def test_the_systemd_unit_logs_to_journald_with_options_the_cli_accepts() -> None:
+    import shlex
+
+    from monitor.cli import build_parser
+
+    unit = (ROOT / "deploy" / "monitor-collect.service").read_text(encoding="utf-8")
+    [exec_start] = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart=")]
+    args = build_parser().parse_args(shlex.split(exec_start)[1:])
+    assert args.command == "collect" and args.log is None  # stderr, so journald: no file to rotate
+    assert "StandardError=journal" in unit and "StateDirectory=monitor" in unit

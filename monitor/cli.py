@@ -114,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     _app_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help: str, *examples: str) -> argparse.ArgumentParser:
+    def command(name: str, summary: str, *examples: str) -> argparse.ArgumentParser:
         p = sub.add_parser(
-            name, help=help, description=help[0].upper() + help[1:] + ".", epilog=_examples(*examples),
+            name, help=summary, description=summary[0].upper() + summary[1:] + ".", epilog=_examples(*examples),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
         _common(p)

@@ -22,8 +22,10 @@ from monitor.paths import (
     APP_LOG_NAME,
     DB_ENV,
     WATCHLIST_NAME,
+    InstallIncomplete,
     WatchlistNotFound,
     check_database,
+    check_install,
     find_watchlist,
     sample_watchlist,
     state_dir,
@@ -55,7 +57,7 @@ def exit_code(exc: BaseException) -> int | None:
         return EXIT_INTERRUPTED
     if isinstance(exc, StoreError | sqlite3.Error | UnsafePermissions):
         return EXIT_DATABASE
-    if isinstance(exc, ConfigError | WatchlistNotFound | UsageError | ValueError):
+    if isinstance(exc, ConfigError | WatchlistNotFound | UsageError | InstallIncomplete | ValueError):
         return EXIT_CONFIG
     return None
 
@@ -314,6 +316,7 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.matching import Matcher
 
     Matcher(watchlist)
+    check_install()
     path = db_path(args, watchlist)
     access = _check_database_path(path)
     print(

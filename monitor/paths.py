@@ -25,6 +25,10 @@ class WatchlistNotFound(Exception):
     """No watchlist where we looked (a usage/config error: exit 2)."""
 
 
+class InstallIncomplete(Exception):
+    """A file the package ships is missing: the install is broken (exit 2, like a config error)."""
+
+
 class DatabaseUnavailable(StoreError):
     """The database file or its folder cannot be used as asked (a database error)."""
 
@@ -32,6 +36,12 @@ class DatabaseUnavailable(StoreError):
 def stylesheet() -> Path:
     """The app's stylesheet, as installed in the package (styles/ in the repository)."""
     return Path(str(resources.files("monitor.styles").joinpath("app.tcss")))
+
+
+def check_install() -> None:
+    """`monitor check` fails where the app would: without its stylesheet, the app cannot start."""
+    if not stylesheet().is_file():
+        raise InstallIncomplete(f"{stylesheet()}: the stylesheet is missing from this install: reinstall monitor")
 
 
 def sample_watchlist() -> str:

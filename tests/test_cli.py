@@ -332,3 +332,12 @@ def test_the_systemd_unit_logs_to_journald_with_options_the_cli_accepts() -> Non
     args = build_parser().parse_args(shlex.split(exec_start)[1:])
     assert args.command == "collect" and args.log is None  # stderr, so journald: no file to rotate
     assert "StandardError=journal" in unit and "StateDirectory=monitor" in unit
+
+
+def test_check_fails_on_an_install_without_its_stylesheet(tmp_path: Path, monkeypatch, capsys) -> None:
+    from monitor import cli, paths
+
+    monkeypatch.setattr(paths, "stylesheet", lambda: tmp_path / "site-packages" / "monitor" / "styles" / "app.tcss")
+    assert cli.main(["check", "-w", str(write_watchlist(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert "stylesheet is missing" in err and "reinstall" in err and len(err.strip().splitlines()) == 1

@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="ISO date/time (local) or an age like 7d")
     export.add_argument("--until", help="ISO date/time (local) or an age like 1d")
     export.add_argument("--output", "-o", help="write to this file (default: stdout)")
+    export.add_argument(
+        "--raw-csv", action="store_true",
+        help="write CSV cells as stored; by default a cell starting with = + - @ gets a leading ' (no live formulas)",
+    )  # fmt: skip
 
     check = sub.add_parser("check", help="validate the watchlist")
     _common(check)
@@ -125,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args, command)
     try:
         watchlist = load(args)
+        if command in ("check", "run"):  # the commands that open the screens, whose keys may be remapped
+            from monitor.screens.keycheck import check_keys
+
+            check_keys(watchlist)
     except ConfigError as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -296,7 +304,7 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
         count = export.write(
             conn, args.what, args.format, out,
             since=parse_when(args.since, zone) if args.since else None,
-            until=parse_when(args.until, zone) if args.until else None,
+            until=parse_when(args.until, zone) if args.until else None, raw_csv=args.raw_csv,
         )  # fmt: skip
     finally:
         conn.close()

@@ -92,7 +92,7 @@ class Node:
         value: builtins.float | None = None
         if node.tag == "tag:yaml.org,2002:int" and _DECIMAL.match(node.value) and len(node.value) <= _NUMBER_TEXT:
             value = builtins.float(node.value.replace("_", ""))
-        elif node.tag == "tag:yaml.org,2002:float" and len(node.value) <= _NUMBER_TEXT:
+        elif node.tag == "tag:yaml.org,2002:float" and ":" not in node.value and len(node.value) <= _NUMBER_TEXT:
             with contextlib.suppress(ValueError, OverflowError):
                 value = _CONSTRUCTOR.construct_yaml_float(node)
         if value is None or not math.isfinite(value):

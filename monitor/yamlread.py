@@ -21,6 +21,7 @@ class ConfigError(Exception):
     """A mistake in a config file, located at a line, with what was expected."""
 
     def __init__(self, file: str, line: int, problem: str, expected: str = "") -> None:
+        problem = problem.replace("\n", " ")  # one line, always: this is what `monitor check` prints
         self.file, self.line, self.problem, self.expected = file, line, problem, expected
         text = f"{file}:{line}: {problem}"
         if expected:
@@ -251,6 +252,9 @@ def load_root(path: Path) -> Node:
         if start and stop and stop.line != start.line:
             problem += f" ({exc.context}, noticed at line {stop.line + 1})"
         raise ConfigError(name, line, problem, "valid YAML") from None
+    except yaml.reader.ReaderError as exc:  # a control character: located by position, not by mark
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(name, line, f"character #x{exc.character:04x} is not allowed in YAML", "text") from None
     except yaml.YAMLError as exc:
         raise ConfigError(name, 0, f"YAML error: {exc}", "valid YAML") from None
     if node is None:

@@ -310,7 +310,7 @@ def _hours(node: Node) -> BusinessHours:
             f[day].fail(f"{text!r} is not a valid range", "an opening before the closing, within a day")
         days[i] = (time(h1, m1), time(h2, m2))
     extra = []
-    for item in f["extra_holidays"].list() if "extra_holidays" in f else []:
+    for item in f["extra_holidays"].items() if "extra_holidays" in f else []:
         try:
             extra.append(date.fromisoformat(item.str(max_length=10)).isoformat())
         except ValueError:

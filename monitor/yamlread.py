@@ -151,10 +151,14 @@ class Node:
             self.fail(f"found a {_kind(self.node)}", "a list (lines starting with '- ')")
         return [Node(self.file, item) for item in self.node.value]
 
-    def str_list(self, max_length: builtins.int = MAX_TEXT) -> builtins.list[builtins.str]:
+    def items(self) -> builtins.list[Node]:
+        """A list's items; a single value stands for a list of one."""
         if isinstance(self.node, yaml.ScalarNode) and not self.is_null():
-            return [self.str(max_length)]
-        return [item.str(max_length) for item in self.list()]
+            return [self]
+        return self.list()
+
+    def str_list(self, max_length: builtins.int = MAX_TEXT) -> builtins.list[builtins.str]:
+        return [item.str(max_length) for item in self.items()]
 
     def mapping(
         self, allowed: Iterable[builtins.str], required: Iterable[builtins.str] = (), what: builtins.str = "section"

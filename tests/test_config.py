@@ -195,6 +195,13 @@ def test_a_template_field_other_than_a_plain_variable_is_refused_at_load(tmp_pat
     assert "{author}" in str(err)  # says which variables exist
 
 
+def test_a_template_that_slipped_past_the_check_renders_as_written_not_a_crash() -> None:
+    from monitor.templates import render
+
+    for text in ("{author.x} merci", "{author.x.y}", "{0}", "a } b"):
+        assert render(text, {"author": "@a"}) == text
+
+
 def test_every_variable_a_template_may_name_is_filled() -> None:
     from monitor.models import MentionRow, Priority, Status
     from monitor.templates import VARIABLES, variables

@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="ISO date/time (local) or an age like 7d")
     export.add_argument("--until", help="ISO date/time (local) or an age like 1d")
     export.add_argument("--output", "-o", help="write to this file (default: stdout)")
+    export.add_argument(
+        "--raw-csv", action="store_true",
+        help="write CSV cells as stored; by default a cell starting with = + - @ gets a leading ' (no live formulas)",
+    )  # fmt: skip
 
     check = command("check", "validate the watchlist and the database path", "monitor check --online")
     check.add_argument("--online", action="store_true", help="also try each configured source once")
@@ -236,6 +240,10 @@ def _dispatch(args: argparse.Namespace, command: str) -> int:
         sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
         return EXIT_OK
     watchlist = load(args)
+    if command in ("check", "run"):  # the commands that open the screens, whose keys may be remapped
+        from monitor.screens.keycheck import check_keys
+
+        check_keys(watchlist)
     log_file = _setup_logging(args, command, watchlist)
     if command == "check":
         return cmd_check(args, watchlist)
@@ -462,7 +470,7 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
         count = export.write(
             conn, args.what, args.format, out,
             since=parse_when(args.since, zone) if args.since else None,
-            until=parse_when(args.until, zone) if args.until else None,
+            until=parse_when(args.until, zone) if args.until else None, raw_csv=args.raw_csv,
         )  # fmt: skip
     finally:
         conn.close()

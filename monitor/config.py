@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ __all__ = ["ConfigError", "Watchlist", "load_watchlist"]
 DEFAULT_DISMISS_REASONS = ("spam", "off-topic", "duplicate", "no action needed", "abusive", "other")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+# A phrase is compiled into a prefix tree one level per character: bounded, so the tree cannot exhaust the stack.
+MAX_PHRASE = 100
+MAX_KEY = 40  # a key binding's text, such as "ctrl+shift+r,f5"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class Watchlist:
     business_hours: BusinessHours = field(default_factory=BusinessHours)
     keys: dict[str, str] = field(default_factory=dict)
     state_dir: Path | None = None  # per-user state; None: the XDG state directory (monitor.paths)
+    key_lines: dict[str, int] = field(default_factory=dict, compare=False)  # where each remap is, for errors
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -152,7 +156,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
         database=database,
         targets=_targets(top["targets"]) if "targets" in top else Targets(),
         terms=_terms(top["terms"]),
-        ignore=tuple(top["ignore"].str_list()) if "ignore" in top else (),
+        ignore=tuple(top["ignore"].str_list(MAX_PHRASE)) if "ignore" in top else (),
         priority_rules=_priority(top["priority"]) if "priority" in top else (),
         sources=sources,
         services=services,
@@ -161,9 +165,14 @@ def load_watchlist(path: str | Path) -> Watchlist:
         if "dismiss_reasons" in top
         else DEFAULT_DISMISS_REASONS,
         business_hours=_hours(top["business_hours"]) if "business_hours" in top else BusinessHours(),
-        keys=top["keys"].dict_of_str("action id: key") if "keys" in top else {},
         state_dir=path.parent / Path(top["state_dir"].str()).expanduser() if "state_dir" in top else None,
+        keys=top["keys"].dict_of_str("action id: key", MAX_KEY) if "keys" in top else {},
+        key_lines=_lines(top["keys"]) if "keys" in top else {},
     )
+
+
+def _lines(node: Node) -> dict[str, int]:
+    return {str(k.value): k.start_mark.line + 1 for k, _ in node.node.value}
 
 
 def _check_zone(node: Node | None, zone: str) -> None:
@@ -210,11 +219,11 @@ def _terms(node: Node) -> tuple[Term, ...]:
         )
         term = Term(
             name=f["name"].str(),
-            keywords=tuple(f["keywords"].str_list()) if "keywords" in f else (),
-            hashtags=tuple(h.lstrip("#") for h in f["hashtags"].str_list()) if "hashtags" in f else (),
-            accounts=tuple(f["accounts"].str_list()) if "accounts" in f else (),
+            keywords=tuple(f["keywords"].str_list(MAX_PHRASE)) if "keywords" in f else (),
+            hashtags=tuple(h.lstrip("#") for h in f["hashtags"].str_list(MAX_PHRASE)) if "hashtags" in f else (),
+            accounts=tuple(f["accounts"].str_list(MAX_PHRASE)) if "accounts" in f else (),
             patterns=tuple(n.regex() for n in f["patterns"].list()) if "patterns" in f else (),
-            exclude=tuple(f["exclude"].str_list()) if "exclude" in f else (),
+            exclude=tuple(f["exclude"].str_list(MAX_PHRASE)) if "exclude" in f else (),
             priority=_level(f["priority"]) if "priority" in f else None,
         )
         if not (term.keywords or term.hashtags or term.accounts or term.patterns):
@@ -226,7 +235,7 @@ def _terms(node: Node) -> tuple[Term, ...]:
 
 def _priority(node: Node) -> tuple[PriorityRule, ...]:
     f = node.mapping([p.label for p in Priority], what="priority rules")
-    return tuple(PriorityRule(Priority[k.upper()], tuple(v.str_list())) for k, v in f.items())
+    return tuple(PriorityRule(Priority[k.upper()], tuple(v.str_list(MAX_PHRASE))) for k, v in f.items())
 
 
 def _source(node: Node) -> SourceSpec:
@@ -272,11 +281,16 @@ def _service(node: Node) -> Service:
 
 
 def _template(node: Node) -> Template:
+    from monitor.templates import VARIABLES, template_problem
+
     f = node.mapping(("id", "name", "text", "lang", "use"), required=("id", "text"), what="a template")
+    text = f["text"].str().strip()
+    if problem := template_problem(text):
+        f["text"].fail(problem, "only the variables " + ", ".join("{" + v + "}" for v in VARIABLES))
     return Template(
         id=f["id"].str(),
         name=f["name"].str() if "name" in f else f["id"].str(),
-        text=f["text"].str().strip(),
+        text=text,
         lang=f["lang"].str() if "lang" in f else None,
         use=f["use"].choice(("reply", "followup")) if "use" in f else "reply",
     )
@@ -298,9 +312,31 @@ def _hours(node: Node) -> BusinessHours:
         if not (h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60) or (h2, m2) <= (h1, m1):
             f[day].fail(f"{text!r} is not a valid range", "an opening before the closing, within a day")
         days[i] = (time(h1, m1), time(h2, m2))
-    return BusinessHours(
+    extra = []
+    for item in f["extra_holidays"].items() if "extra_holidays" in f else []:
+        try:
+            extra.append(date.fromisoformat(item.str(max_length=10)).isoformat())
+        except ValueError:
+            item.fail(f"{item.str()!r} is not a date", "YYYY-MM-DD, such as 2025-07-14")
+    hours = BusinessHours(
         days=days,
         holidays_country=f["holidays"].str() if "holidays" in f else None,
         holidays_subdiv=f["subdivision"].str() if "subdivision" in f else None,
-        extra_holidays=tuple(f["extra_holidays"].str_list()) if "extra_holidays" in f else (),
+        extra_holidays=tuple(extra),
     )
+    if hours.holidays_country:
+        _check_holidays(f, hours.holidays_country, hours.holidays_subdiv)
+    return hours
+
+
+def _check_holidays(f: dict[str, Node], country: str, subdiv: str | None) -> None:
+    import holidays
+
+    try:
+        holidays.country_holidays(country)
+    except NotImplementedError:
+        f["holidays"].fail(f"no holiday calendar for {country!r}", "a country code such as FR, BE or CH")
+    try:
+        holidays.country_holidays(country, subdiv=subdiv)
+    except NotImplementedError:
+        f["subdivision"].fail(f"no subdivision {subdiv!r} for {country}", "a subdivision of that country, or none")

@@ -2,7 +2,8 @@
 
 Rows come straight from an SQLite cursor and are written one at a time, so memory stays flat
 whatever the size of the period. Times are ISO-8601 in UTC; text is written as stored (the csv module
-quotes it). Mentions are selected by first_seen_at, actions by their time, both in [since, until).
+quotes it), except that a CSV cell starting like a formula gets a leading ' (--raw-csv keeps it as is).
+Mentions are selected by first_seen_at, actions by their time, both in [since, until).
 """
 
 from __future__ import annotations
@@ -93,8 +94,11 @@ def write(
     out: TextIO,
     since: int | None = None,
     until: int | None = None,
+    raw_csv: bool = False,
 ) -> int:
-    """Stream `what` to `out` as jsonl or csv; returns how many rows were written."""
+    """Stream `what` to `out` as jsonl or csv; returns how many rows were written.
+
+    CSV cells a spreadsheet would run as a formula get a leading ' unless `raw_csv` (see _inert)."""
     fields = MENTION_FIELDS if what == "mentions" else ACTION_FIELDS
     emit: Callable[[dict[str, Any]], Any]
     if fmt == "jsonl":
@@ -107,7 +111,8 @@ def write(
         writer.writerow(fields)
 
         def emit(row: dict[str, Any]) -> None:
-            writer.writerow([_cell(name, row[name]) for name in fields])
+            cells = [_cell(name, row[name]) for name in fields]
+            writer.writerow(cells if raw_csv else [_inert(c) for c in cells])
 
     else:
         raise ValueError(f"unknown export format {fmt!r}: jsonl or csv")
@@ -116,6 +121,15 @@ def write(
         emit(row)
         count += 1
     return count
+
+
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"); tab and CR hide one after them.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate (=HYPERLINK(…), @SUM…) starts with ' and stays text."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
 def _cell(name: str, value: Any) -> Any:

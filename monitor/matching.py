@@ -1,5 +1,7 @@
 """Watch-term matching: compiled once into a single regex, so hundreds of terms cost one scan.
 
+User patterns are searched apart, each with a time budget (monitor.patterns).
+
 Text and terms are folded the same way (case, accents, spacing). A hit on a phrase also counts for
 every shorter phrase inside it, so "toulouse metropole" still counts as "toulouse". An `exclude`
 phrase masks that occurrence for its term ("Toulouse FC" is not a mention of Toulouse, but a post
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 from monitor.config import Watchlist
 from monitor.models import MatchResult, Mention, Priority
+from monitor.patterns import PatternSet
 
 _SPACES = re.compile(r"\s+")
 # Combining marks left by NFKD decomposition (the accents of é, à, ç …): one regex pass, not a per-char loop.
@@ -70,11 +73,7 @@ class Matcher:
         self._regex = _alternation(self._roles) if self._roles else None
         patterns = [(i, p) for i, t in enumerate(self.terms) for p in t.patterns]
         self._pattern_terms = [i for i, _ in patterns]
-        self._patterns = (
-            re.compile("|".join(f"(?P<p{n}>{p})" for n, (_, p) in enumerate(patterns)), re.IGNORECASE)
-            if patterns
-            else None
-        )
+        self._patterns = PatternSet([p for _, p in patterns])
 
     @staticmethod
     def _with_subphrases(roles: dict[str, _Roles]) -> dict[str, _Roles]:
@@ -114,10 +113,8 @@ class Matcher:
                 hits |= roles.include
                 if roles.priority is not None:
                     priority = roles.priority if priority is None else min(priority, roles.priority)
-        if self._patterns is not None:
-            for m in self._patterns.finditer(text):
-                if m.lastgroup:
-                    hits.add(self._pattern_terms[int(m.lastgroup[1:])])
+        if self._patterns:
+            hits.update(self._pattern_terms[n] for n in self._patterns.search(text))
         if not hits:
             return None
         # The primary term (shown in the pane) is the most urgent one, then the first in the file.

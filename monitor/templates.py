@@ -13,6 +13,8 @@ from monitor.models import MentionRow
 # What a reply may hold on each network: (limit, unit). Bluesky counts graphemes, Mastodon characters.
 LIMITS: dict[str, tuple[int, str]] = {"mastodon": (500, "chars"), "bluesky": (300, "graphemes")}
 _GRAPHEME = regex.compile(r"\X")
+# What a template may name; `variables()` fills exactly these.
+VARIABLES = ("author", "author_name", "city", "service", "ref")
 
 
 class _Keep(dict[str, str]):
@@ -24,8 +26,23 @@ def render(text: str, variables: Mapping[str, str]) -> str:
     """Fill {variables}; unknown ones stay visible rather than raising."""
     try:
         return string.Formatter().vformat(text, (), _Keep(variables))
-    except (ValueError, IndexError):  # a stray brace in a hand-written template
+    except (ValueError, IndexError, AttributeError, KeyError):  # checked at load (template_problem): belt and braces
         return text
+
+
+def template_problem(text: str) -> str | None:
+    """Why `text` cannot be a template, or None. Only plain {variable} fields: no attribute or index
+    access ({author.x} raises when filled), no conversion, no format spec ({author:>999999999})."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return f"{exc} (write {{{{ or }}}} for a literal brace)"
+    for name, spec, conv in fields:
+        if name not in VARIABLES:
+            return f"unknown field {{{name}}}"
+        if spec or conv:
+            return f"field {{{name}}} has a format or conversion"
+    return None
 
 
 def variables(row: MentionRow, city: str, service: str = "") -> dict[str, str]:

@@ -72,16 +72,32 @@ def fmt_duration(ms: float | None) -> str:
     return f"{hours}h{m:02d}m"
 
 
+# The span --since/--until may name: statistics walk a period day by day (from year 2: minutes and gigabytes).
+# A day of margin each side, so the local midnights of 2000-01-01 and 2099-12-31 are in, in any zone.
+EARLIEST = datetime(1999, 12, 31, tzinfo=UTC)
+LATEST = datetime(2100, 1, 2, tzinfo=UTC)
+
+
 def parse_when(text: str, zone: tzinfo) -> int:
-    """Parse --since/--until: ISO date or datetime (local unless it carries an offset), or '7d'/'12h' ago."""
+    """Parse --since/--until: ISO date or datetime (local unless it carries an offset), or '7d'/'12h' ago.
+
+    Raises ValueError, with what is accepted, for anything else or outside EARLIEST..LATEST."""
     text = text.strip()
     units = {"d": 86400, "h": 3600, "m": 60}
+    accepted = "an ISO date in the years 2000 to 2099, or an age like 7d, 12h or 30m"
     if text[:-1].isdigit() and text[-1:] in units:
-        return now_ms() - int(text[:-1]) * units[text[-1]] * 1000
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=zone)
-    return to_ms(dt)
+        if len(text) > 10:
+            raise ValueError(f"{text!r} is out of range: {accepted}")
+        ms = now_ms() - int(text[:-1]) * units[text[-1]] * 1000
+    else:
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date or an age: {accepted}") from None
+        ms = to_ms(dt if dt.tzinfo is not None else dt.replace(tzinfo=zone))
+    if not to_ms(EARLIEST) <= ms <= to_ms(LATEST):
+        raise ValueError(f"{text!r} is out of range: {accepted}")
+    return ms
 
 
 def td_ms(delta: timedelta) -> int:

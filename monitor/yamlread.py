@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,11 +14,14 @@ from typing import NoReturn
 
 import yaml
 
+from monitor.patterns import PatternError, compile_pattern
+
 
 class ConfigError(Exception):
     """A mistake in a config file, located at a line, with what was expected."""
 
     def __init__(self, file: str, line: int, problem: str, expected: str = "") -> None:
+        problem = problem.replace("\n", " ")  # one line, always: this is what `monitor check` prints
         self.file, self.line, self.problem, self.expected = file, line, problem, expected
         text = f"{file}:{line}: {problem}"
         if expected:
@@ -25,6 +30,15 @@ class ConfigError(Exception):
 
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$")
+_DECIMAL = re.compile(r"^[-+]?[0-9][0-9_]*$")  # YAML 1.1 also reads 0x10, 0o7 and 1:30 as ints: too surprising
+# Bounds on what a config value may be, so no value can overflow a date, hang a loop or exhaust the stack.
+MAX_DEPTH = 20  # nesting of lists and mappings; the watchlist needs 4
+MAX_TEXT = 5000  # characters in one value
+MAX_NUMBER = 10**9
+MAX_DURATION = timedelta(days=366)
+MAX_FILE = 1_000_000  # bytes
+_NUMBER_TEXT = 40  # characters in a number or duration: int() of thousands of digits is slow, then refused
+_DURATION_EXPECTED = "a duration like 30m, 1h or 1h30m"
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,7 @@ class Node:
     def is_null(self) -> builtins.bool:
         return isinstance(self.node, yaml.ScalarNode) and self.node.tag == "tag:yaml.org,2002:null"
 
-    def str(self) -> builtins.str:
+    def str(self, max_length: builtins.int = MAX_TEXT) -> builtins.str:
         node = self._scalar("text")
         # An unquoted 2025-07-14 is a YAML timestamp: as text it is what the user meant.
         if node.tag not in (
@@ -59,24 +73,35 @@ class Node:
         value = str(node.value)
         if not value.strip():
             self.fail("found an empty value", "non-empty text")
+        if len(value) > max_length:
+            self.fail(f"found {len(value)} characters", f"at most {max_length}")
         return value
 
-    def int(self, minimum: builtins.int | None = None) -> builtins.int:
+    def int(self, minimum: builtins.int | None = None, maximum: builtins.int = MAX_NUMBER) -> builtins.int:
         node = self._scalar("a whole number")
-        if node.tag != "tag:yaml.org,2002:int":
-            self.fail(f"found {node.value!r} ({_tag(node)})", "a whole number")
-        value = int(node.value.replace("_", ""), 0)
-        if minimum is not None and value < minimum:
-            self.fail(f"found {value}", f"a number of at least {minimum}")
+        if node.tag != "tag:yaml.org,2002:int" or not _DECIMAL.match(node.value) or len(node.value) > _NUMBER_TEXT:
+            self.fail(f"found {node.value!r} ({_tag(node)})", "a whole number like 10")
+        value = builtins.int(node.value.replace("_", ""))
+        if value < (-maximum if minimum is None else minimum):
+            self.fail(f"found {value}", f"a number of at least {-maximum if minimum is None else minimum}")
+        if value > maximum:
+            self.fail(f"found {value}", f"a number of at most {maximum}")
         return value
 
-    def float(self, minimum: builtins.float | None = None) -> builtins.float:
+    def float(self, minimum: builtins.float | None = None, maximum: builtins.float = MAX_NUMBER) -> builtins.float:
         node = self._scalar("a number")
-        if node.tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
-            self.fail(f"found {node.value!r} ({_tag(node)})", "a number")
-        value = float(node.value.replace("_", ""))
-        if minimum is not None and value < minimum:
-            self.fail(f"found {value}", f"a number of at least {minimum}")
+        value: builtins.float | None = None
+        if node.tag == "tag:yaml.org,2002:int" and _DECIMAL.match(node.value) and len(node.value) <= _NUMBER_TEXT:
+            value = builtins.float(node.value.replace("_", ""))
+        elif node.tag == "tag:yaml.org,2002:float" and ":" not in node.value and len(node.value) <= _NUMBER_TEXT:
+            with contextlib.suppress(ValueError, OverflowError):
+                value = _CONSTRUCTOR.construct_yaml_float(node)
+        if value is None or not math.isfinite(value):
+            self.fail(f"found {node.value!r} ({_tag(node)})", "a finite number like 1.5")
+        if value < (-maximum if minimum is None else minimum):
+            self.fail(f"found {value}", f"a number of at least {-maximum if minimum is None else minimum}")
+        if value > maximum:
+            self.fail(f"found {value}", f"a number of at most {maximum}")
         return value
 
     def bool(self) -> builtins.bool:
@@ -85,24 +110,31 @@ class Node:
             self.fail(f"found {node.value!r}", "true or false")
         return node.value.lower() in ("true", "yes", "on")
 
-    def duration(self) -> timedelta:
+    def duration(self, maximum: timedelta = MAX_DURATION) -> timedelta:
         """Durations read like '30m', '1h', '1h30m', '45s', '2d'; a bare number is minutes."""
-        node = self._scalar("a duration like 30m, 1h or 1h30m")
+        node = self._scalar(_DURATION_EXPECTED)
         text = str(node.value)
-        if node.tag == "tag:yaml.org,2002:int":
-            return timedelta(minutes=int(text))
-        match = _DURATION.match(text)
-        if not text.strip() or not match or not any(match.groups()):
-            self.fail(f"{text!r} is not a duration", "a duration like 30m, 1h or 1h30m")
-        d, h, m, s = (int(g) if g else 0 for g in match.groups())
-        return timedelta(days=d, hours=h, minutes=m, seconds=s)
+        if len(text) > _NUMBER_TEXT:
+            self.fail(f"found {len(text)} characters", _DURATION_EXPECTED)
+        if node.tag == "tag:yaml.org,2002:int" and _DECIMAL.match(text):
+            seconds = builtins.int(text.replace("_", "")) * 60
+        else:
+            match = _DURATION.match(text)
+            if not text.strip() or not match or not any(match.groups()):
+                self.fail(f"{text!r} is not a duration", _DURATION_EXPECTED)
+            d, h, m, s = (builtins.int(g) if g else 0 for g in match.groups())
+            seconds = ((d * 24 + h) * 60 + m) * 60 + s
+        # Compared as whole seconds before any timedelta exists: timedelta(days=10**9) overflows.
+        if not 0 <= seconds <= maximum.total_seconds():
+            self.fail(f"{text!r} is out of range", f"a duration from 0 to {_days(maximum)}")
+        return timedelta(seconds=seconds)
 
     def regex(self) -> builtins.str:
         text = self.str()
         try:
-            re.compile(text)
-        except re.error as exc:
-            self.fail(f"invalid regular expression {text!r}: {exc}", "a Python regular expression")
+            compile_pattern(text)
+        except PatternError as exc:
+            self.fail(f"pattern {text!r}: {exc}", exc.expected)
         return text
 
     def choice(self, options: Iterable[builtins.str]) -> builtins.str:
@@ -119,10 +151,14 @@ class Node:
             self.fail(f"found a {_kind(self.node)}", "a list (lines starting with '- ')")
         return [Node(self.file, item) for item in self.node.value]
 
-    def str_list(self) -> builtins.list[builtins.str]:
+    def items(self) -> builtins.list[Node]:
+        """A list's items; a single value stands for a list of one."""
         if isinstance(self.node, yaml.ScalarNode) and not self.is_null():
-            return [self.str()]
-        return [item.str() for item in self.list()]
+            return [self]
+        return self.list()
+
+    def str_list(self, max_length: builtins.int = MAX_TEXT) -> builtins.list[builtins.str]:
+        return [item.str(max_length) for item in self.items()]
 
     def mapping(
         self, allowed: Iterable[builtins.str], required: Iterable[builtins.str] = (), what: builtins.str = "section"
@@ -145,12 +181,15 @@ class Node:
                 self.fail(f"missing key {name!r} in {what}", f"a {name!r} entry")
         return out
 
-    def dict_of_str(self, what: builtins.str) -> dict[builtins.str, builtins.str]:
+    def dict_of_str(self, what: builtins.str, max_length: builtins.int = MAX_TEXT) -> dict[builtins.str, builtins.str]:
         if not isinstance(self.node, yaml.MappingNode):
             self.fail(f"found a {_kind(self.node)}", f"a mapping ({what})")
         out: dict[str, str] = {}
         for key_node, value_node in self.node.value:
-            out[Node(self.file, key_node).str()] = Node(self.file, value_node).str()
+            key = Node(self.file, key_node)
+            if key.str(max_length) in out:
+                key.fail(f"duplicate key {key.str()!r}", "each key once")
+            out[key.str()] = Node(self.file, value_node).str(max_length)
         return out
 
 
@@ -166,17 +205,48 @@ def _tag(node: yaml.ScalarNode) -> str:
     return node.tag.rsplit(":", 1)[-1]
 
 
+def _days(delta: timedelta) -> str:
+    return f"{delta.days}d" if delta.days else f"{builtins.int(delta.total_seconds())}s"
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: builtins.int) -> None:
+        self.line = line
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML composes nodes recursively: count the depth so a deeply nested file is an error, not a RecursionError."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def load_root(path: Path) -> Node:
     """Parse a YAML file into a located node, turning syntax errors into ConfigError."""
     name = str(path)
     try:
+        if path.stat().st_size > MAX_FILE:
+            raise ConfigError(name, 0, "the file is too large", f"a watchlist of at most {MAX_FILE:,} bytes")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(name, 0, "file not found", "a watchlist file (see README)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(name, 0, f"cannot read file: {exc}", "a readable UTF-8 file") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_BoundedLoader)
+    except _TooDeep as exc:
+        raise ConfigError(name, exc.line, "lists or mappings nested too deep", f"at most {MAX_DEPTH} levels") from None
     except yaml.MarkedYAMLError as exc:
         # The context mark is where the broken construct began (an unclosed bracket or quote);
         # the problem mark is where the parser gave up, often the end of the file.
@@ -186,6 +256,9 @@ def load_root(path: Path) -> Node:
         if start and stop and stop.line != start.line:
             problem += f" ({exc.context}, noticed at line {stop.line + 1})"
         raise ConfigError(name, line, problem, "valid YAML") from None
+    except yaml.reader.ReaderError as exc:  # a control character: located by position, not by mark
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(name, line, f"character #x{exc.character:04x} is not allowed in YAML", "text") from None
     except yaml.YAMLError as exc:
         raise ConfigError(name, 0, f"YAML error: {exc}", "valid YAML") from None
     if node is None:

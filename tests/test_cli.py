@@ -341,3 +341,28 @@ def test_check_fails_on_an_install_without_its_stylesheet(tmp_path: Path, monkey
     assert cli.main(["check", "-w", str(write_watchlist(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert "stylesheet is missing" in err and "reinstall" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--since", "--until"])
+@pytest.mark.parametrize("value", ["99999999999999999d", "0002-01-01", "9999-12-31", "1999-06-01", "yesterday"])
+@pytest.mark.parametrize("command", [["stats"], ["export", "mentions"], ["report", "--html", "r.html"]])
+def test_a_date_or_age_out_of_range_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], option: str, value: str
+) -> None:
+    from monitor.cli import main
+    from monitor.store import open_sync
+
+    watchlist = write_watchlist(tmp_path)
+    open_sync(tmp_path / "monitor.db").close()
+    assert main([*command, "-w", str(watchlist), option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{value!r}" in err and "2000 to 2099" in err
+
+
+def test_the_first_and_last_days_of_the_range_are_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+    from monitor.store import open_sync
+
+    watchlist = write_watchlist(tmp_path)
+    open_sync(tmp_path / "monitor.db").close()
+    assert main(["export", "mentions", "-w", str(watchlist), "--since", "2000-01-01", "--until", "2099-12-31"]) == 0

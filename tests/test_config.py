@@ -137,3 +137,134 @@ def error_for_path(path: Path) -> ConfigError:
 def test_an_unquoted_date_is_read_as_text(tmp_path: Path) -> None:
     w = load_text(tmp_path, GOOD + "business_hours:\n  monday: '08:00-17:00'\n  extra_holidays: [2026-12-26]\n")
     assert w.business_hours.extra_holidays == ("2026-12-26",)
+
+
+# Issue 9, finding 13: values the fuzzer found that crashed the reader (traceback, exit 1) are located errors.
+@pytest.mark.parametrize("value", ["0x10", "1:30", "99999999999999999999", "1000000000d", "-5", "9" * 5000])
+def test_a_duration_in_another_base_or_out_of_range_is_a_located_error(tmp_path: Path, value: str) -> None:
+    err = error_for(tmp_path, GOOD + f"targets:\n  first_response: {value}\n")
+    assert err.line == 9
+    assert "duration" in str(err)
+
+
+def test_a_duration_up_to_a_year_still_reads(tmp_path: Path) -> None:
+    w = load_text(tmp_path, GOOD + "targets:\n  first_response: 366d\n  warning: 90\n")
+    assert w.targets.first_response.days == 366 and w.targets.warning.total_seconds() == 90 * 60
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf", "0x7f", "1e400", "1:30.5"])
+def test_a_float_must_be_a_finite_decimal_number(tmp_path: Path, value: str) -> None:
+    text = GOOD.replace("    type: demo\n", f"    type: demo\n    speed: {value}\n")
+    err = error_for(tmp_path, text)
+    assert err.line == 5
+    assert "finite number" in str(err)
+
+
+@pytest.mark.parametrize("value", ["1:30", "0x10", "010x", "99999999999999999999"])
+def test_a_whole_number_in_another_base_or_out_of_range_is_a_located_error(tmp_path: Path, value: str) -> None:
+    text = GOOD.replace(
+        "  - name: demo\n    type: demo\n",
+        f"  - name: sky\n    type: bluesky\n    handle: city.bsky.social\n    app_password_env: BSKY\n"
+        f"    max_pages: {value}\n",
+    )
+    err = error_for(tmp_path, text)
+    assert err.line == 7
+    assert "number" in str(err)
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}"), ("- ", "")])
+def test_nesting_100000_deep_is_a_located_error_not_a_recursion_error(
+    tmp_path: Path, opening: str, closing: str
+) -> None:
+    depth = 100_000  # "- - - x" is block style, compact: each dash one level deeper
+    err = error_for(tmp_path, GOOD + "ignore:\n  " + opening * depth + "x" + closing * depth + "\n")
+    assert err.line == 9
+    assert "nested too deep" in str(err)
+
+
+def test_a_500_character_keyword_is_a_located_error(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD + "  - name: long\n    keywords: [" + "x" * 500 + "]\n")
+    assert err.line == 9
+    assert "at most 100" in str(err)
+
+
+@pytest.mark.parametrize("field", ["{author.x}", "{author[0]}", "{author.__class__}", "{0}", "{author:>99999}", "{x}"])
+def test_a_template_field_other_than_a_plain_variable_is_refused_at_load(tmp_path: Path, field: str) -> None:
+    err = error_for(tmp_path, GOOD + f"templates:\n  - id: t\n    text: 'Bonjour {field}'\n")
+    assert err.line == 10
+    assert "{author}" in str(err)  # says which variables exist
+
+
+def test_a_template_that_slipped_past_the_check_renders_as_written_not_a_crash() -> None:
+    from monitor.templates import render
+
+    for text in ("{author.x} merci", "{author.x.y}", "{0}", "a } b"):
+        assert render(text, {"author": "@a"}) == text
+
+
+def test_every_variable_a_template_may_name_is_filled() -> None:
+    from monitor.models import MentionRow, Priority, Status
+    from monitor.templates import VARIABLES, variables
+
+    row = MentionRow(
+        7, "demo", "mastodon", "r1", "a", "A", "text", "https://x.example/1", "fr", None, None, ("ville",),
+        Priority.NORMAL, Status.NEW, 0, 0, 0, None, None, None, 1,
+    )  # fmt: skip
+    assert tuple(variables(row, "Toulouse")) == VARIABLES
+
+
+def test_an_unknown_holiday_country_is_a_located_error(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD + "business_hours:\n  monday: '09:00-17:00'\n  holidays: XX\n")
+    assert err.line == 10
+    assert "no holiday calendar for 'XX'" in str(err)
+
+
+def test_an_unknown_holiday_subdivision_is_a_located_error(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD + "business_hours:\n  holidays: FR\n  subdivision: ZZ\n")
+    assert err.line == 10
+
+
+def test_an_impossible_extra_holiday_names_its_line(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD + "business_hours:\n  extra_holidays:\n    - 2025-07-14\n    - 2025-13-45\n")
+    assert err.line == 11
+    assert "'2025-13-45' is not a date" in str(err)
+
+
+def test_check_refuses_what_stats_would_refuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(GOOD + "business_hours:\n  holidays: XX\n", encoding="utf-8")
+    assert main(["check", "-w", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}:9:" in err
+
+
+@pytest.mark.parametrize(
+    "keys, line, words",
+    [
+        ("  reply: d\n", 9, "reply on 'd' clashes with dismiss"),
+        ("  note: r\n  reply: R\n  escalate: j\n", 11, "escalate on 'j' clashes with down"),  # the pane's own key
+        ("  reply: q\n", 9, "clashes with quit"),  # the app's key, live on every screen
+        ("  dialog.send: escape\n", 9, "clashes with dialog.cancel"),
+        ("  replyy: R\n", 9, "unknown action id 'replyy'"),
+    ],
+)
+def test_a_key_remap_that_clashes_is_a_watchlist_error_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keys: str, line: int, words: str
+) -> None:
+    from monitor.cli import main
+
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(GOOD + "keys:\n" + keys, encoding="utf-8")
+    assert main(["check", "-w", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"monitor: {path}:{line}: ") and words in err and err.count("\n") == 1
+
+
+def test_swapped_keys_do_not_clash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(GOOD + "keys:\n  reply: d\n  dismiss: r\n  help: '?'\n", encoding="utf-8")
+    assert main(["check", "-w", str(path)]) == 0, capsys.readouterr().err

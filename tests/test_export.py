@@ -178,3 +178,30 @@ def test_cli_report_writes_the_page(desk, tmp_path):
                  "--since", "2025-07-07", "--until", "2025-07-09"]) == 0  # fmt: skip
     page = target.read_text(encoding="utf-8")
     assert "Testville" in page and "<svg" in page
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","clic")', "+33 1 23", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+
+
+def test_csv_cells_that_start_like_a_formula_are_written_as_text(desk, tmp_path, capsys):
+    t = paris(2025, 7, 7, 10)
+    for text in FORMULAS:
+        desk.mention(t, text=text)
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+    target = tmp_path / "out.csv"
+    assert main(["export", "mentions", "-w", str(wl.path), "--db", str(desk.path), "--format", "csv",
+                 "-o", str(target)]) == 0  # fmt: skip
+    rows = list(csv.DictReader(target.open(newline="", encoding="utf-8")))
+    assert [r["text"] for r in rows] == ["'" + f for f in FORMULAS]
+    assert rows[0]["id"] == "1"  # numbers are not text: left alone
+
+
+def test_raw_csv_keeps_cells_as_stored(desk, tmp_path):
+    t = paris(2025, 7, 7, 10)
+    for text in FORMULAS:
+        desk.mention(t, text=text)
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+    target = tmp_path / "out.csv"
+    assert main(["export", "mentions", "-w", str(wl.path), "--db", str(desk.path), "--format", "csv",
+                 "--raw-csv", "-o", str(target)]) == 0  # fmt: skip
+    assert [r["text"] for r in csv.DictReader(target.open(newline="", encoding="utf-8"))] == FORMULAS

@@ -65,7 +65,7 @@ def test_hashtags_listed_by_the_network_match(matcher: Matcher) -> None:
     assert matcher.match_text("Photo du jour", tags=("Toulouse",)) is not None
 
 
-def test_patterns_are_compiled_into_one_regex(tmp_path: Path) -> None:
+def test_patterns_match_their_terms_ignoring_case(tmp_path: Path) -> None:
     m = matcher_for(
         tmp_path,
         "  - name: ligne\n    patterns: ['ligne\\s+[AB]\\b']\n  - name: num\n    patterns: ['\\b31\\d{3}\\b']\n",
@@ -100,3 +100,42 @@ def test_longest_phrase_wins_at_a_position(tmp_path: Path) -> None:
     assert m.match_text("rue de la paix") is None
     assert m.match_text("rue de metz") is not None
     assert m.match_text("une rue") is not None
+
+
+# Issue 9, finding 7: `(a+)+$` passed `check`, then a 35-character post stalled ingest for over a minute.
+# No wall-clock bound here: pytest-timeout is the safety net; what is asserted is that matching returns.
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|a)*$", "(a|aa)+$", "^(\\w+\\s?)*$"])
+def test_a_catastrophic_pattern_cannot_hang_matching(tmp_path: Path, pattern: str) -> None:
+    m = matcher_for(
+        tmp_path, f"  - name: bad\n    patterns: ['{pattern}']\n  - name: ville\n    keywords: [Toulouse]\n"
+    )
+    adversarial = "a" * 35 + "!"
+    for _ in range(5):  # past the strikes: a pattern that keeps running out of time is switched off
+        assert m.match_text(adversarial) is None
+        result = m.match_text("Toulouse " + adversarial)
+        assert result is not None and result.terms == ("ville",)
+    hit = m.match_text("aaa")  # still matching, unless it kept running out of time and was switched off
+    assert (hit is not None and hit.terms == ("bad",)) or m._patterns.disabled() == [pattern]
+
+
+def test_a_pattern_that_keeps_timing_out_is_switched_off(tmp_path: Path) -> None:
+    from monitor.patterns import STRIKES
+
+    m = matcher_for(tmp_path, "  - name: bad\n    patterns: ['(a|a)*$', 'rue']\n")
+    for _ in range(STRIKES):
+        assert m.match_text("a" * 35 + "!") is None  # 2**35 paths: out of time on any machine
+    assert m._patterns.disabled() == ["(a|a)*$"]
+    assert m.match_text("aaa rue").terms == ("bad",)  # type: ignore[union-attr]  # the term's other pattern
+
+
+# Issue 9, finding 13: patterns valid alone broke the one combined regex (traceback at start-up).
+def test_a_pattern_with_an_inline_flag_or_a_group_named_p0_works_beside_others(tmp_path: Path) -> None:
+    m = matcher_for(
+        tmp_path,
+        "  - name: flag\n    patterns: ['(?i)ligne\\s+[AB]', 'x(?s)y']\n"
+        "  - name: group\n    patterns: ['(?P<p0>tram)\\s+(?P=p0)', '(\\d)\\1']\n",
+    )
+    assert m.match_text("LIGNE A").terms == ("flag",)  # type: ignore[union-attr]
+    assert m.match_text("tram tram").terms == ("group",)  # type: ignore[union-attr]
+    assert m.match_text("le 33").terms == ("group",)  # back-reference numbering is the pattern's own
+    assert m.match_text("le 34") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor import safefile
 from monitor.config import ConfigError, Watchlist, load_watchlist
 from monitor.permissions import UnsafePermissions, check_shared_path
 from monitor.store import StoreError
@@ -145,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, UnsafePermissions, StoreError) as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # a file named in the watchlist that cannot be read, a folder not writable
+        print(f"monitor: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def _setup_logging(args: argparse.Namespace, command: str) -> None:
@@ -196,16 +201,16 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
     path = db_path(args, watchlist)
     check_shared_path(path)
     store = await Store.open(path)
-    context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=path.parent)
-    collector = Collector(watchlist, store, context)
-    delivery = None
-    if not args.no_deliver:
-        from monitor.delivery.worker import DeliveryWorker
+    try:  # whatever fails from here, the store closes (its thread would keep the process alive)
+        context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=path.parent)
+        collector = Collector(watchlist, store, context)
+        delivery = None
+        if not args.no_deliver:
+            from monitor.delivery.worker import DeliveryWorker
 
-        all_demo = all(s.type == "demo" for s in watchlist.sources)
-        dry_run = args.dry_run if args.dry_run is not None else all_demo
-        delivery = DeliveryWorker(store, watchlist, context, dry_run=dry_run)
-    try:
+            all_demo = all(s.type == "demo" for s in watchlist.sources)
+            dry_run = args.dry_run if args.dry_run is not None else all_demo
+            delivery = DeliveryWorker(store, watchlist, context, dry_run=dry_run)
         if args.once:
             results = await collector.run_once()
             await collector.aclose()
@@ -225,10 +230,13 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
         presence = Presence(store, "collector")
         collector.fence = presence.fence()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(run_as_leader(presence, [collector.run], name="collector"))
-            if delivery is not None:
-                group.create_task(run_as_leader(presence, [delivery.run], name="delivery"))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(run_as_leader(presence, [collector.run], name="collector"))
+                if delivery is not None:
+                    group.create_task(run_as_leader(presence, [delivery.run], name="delivery"))
+        except ExceptionGroup as group_error:  # a deleted database, say: one line, not a group's traceback
+            raise group_error.exceptions[0] from group_error
         return 0
     finally:
         await store.close()
@@ -250,6 +258,7 @@ def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] 
     from monitor.timeutil import local_zone, parse_when
 
     zone = local_zone(watchlist.timezone)
+    check_shared_path(db_path(args, watchlist))
     conn = open_sync(db_path(args, watchlist))
     try:
         return stats.compute(
@@ -279,7 +288,7 @@ def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.report_html import render_html
 
     report = _stats_report(args, watchlist)
-    Path(args.html).write_text(render_html(report), encoding="utf-8")
+    safefile.write_text(args.html, render_html(report), safefile.default_mode())
     print(f"report written to {args.html}", file=sys.stderr)
     return 0
 
@@ -290,18 +299,21 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.timeutil import local_zone, parse_when
 
     zone = local_zone(watchlist.timezone)
+    check_shared_path(db_path(args, watchlist))
     conn = open_sync(db_path(args, watchlist))
-    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
-        count = export.write(
-            conn, args.what, args.format, out,
-            since=parse_when(args.since, zone) if args.since else None,
-            until=parse_when(args.until, zone) if args.until else None,
-        )  # fmt: skip
+        with (
+            safefile.atomic_writer(args.output, safefile.default_mode(), newline="")
+            if args.output
+            else contextlib.nullcontext(sys.stdout)
+        ) as out:
+            count = export.write(
+                conn, args.what, args.format, out,
+                since=parse_when(args.since, zone) if args.since else None,
+                until=parse_when(args.until, zone) if args.until else None,
+            )  # fmt: skip
     finally:
         conn.close()
-        if out is not sys.stdout:
-            out.close()
     print(f"{count} {args.what} exported", file=sys.stderr)
     return 0
 
@@ -310,6 +322,7 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.app import MonitorApp
 
     check_shared_path(db_path(args, watchlist))
+    asyncio.run(_open_and_close(db_path(args, watchlist)))  # a database that cannot open fails before the screen
     app = MonitorApp(
         watchlist,
         db_path=db_path(args, watchlist),
@@ -320,4 +333,14 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
         dry_run=args.dry_run,
     )
     app.run()
+    if isinstance(app.fatal, StoreError | OSError | ValueError | UnsafePermissions):
+        raise app.fatal  # printed in one line by main(), after the terminal is restored
+    if app.fatal is not None:  # the traceback is in the log (--log)
+        raise SystemExit(f"monitor: cannot start: {type(app.fatal).__name__}: {app.fatal}")
     return app.return_code or 0
+
+
+async def _open_and_close(path: Path) -> None:
+    from monitor.store import Store
+
+    await (await Store.open(path)).close()

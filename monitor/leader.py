@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from monitor.presence import LEASE_RENEW_S, Presence
+from monitor.store import StoreGone
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ async def run_as_leader(
         while True:
             try:
                 held = await presence.acquire(name)
+            except StoreGone:
+                raise  # the database file was deleted or replaced: no lease to hold in it any more
             except Exception:  # a locked or busy database is a missed renewal, not a crash
                 log.exception("lease renewal failed")
                 held = False
@@ -55,6 +58,8 @@ async def run_as_leader(
         if leading:
             try:
                 await presence.release(name)
+            except StoreGone:
+                pass
             except Exception:
                 log.exception("lease release failed")
 

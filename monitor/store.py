@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -31,10 +33,101 @@ MENTION_COLUMNS = (
     " deleted_at, rev"
 )
 BUSY_TIMEOUT_MS = 10_000
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
     pass
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot take this now: a state to show the operator, not a bug. Nothing was written."""
+
+    state = "database unavailable"
+
+
+class StoreLocked(StoreUnavailable):
+    state = "database locked"
+
+
+class StoreReadOnly(StoreUnavailable):
+    state = "database read-only"
+
+
+class StoreFull(StoreUnavailable):
+    state = "disk full"
+
+
+class StoreGone(StoreUnavailable):
+    """The file was deleted or replaced under us: writing on would go to a file nobody else reads."""
+
+    state = "database deleted or replaced"
+
+
+class StoreBroken(StoreUnavailable):
+    state = "database unreadable"
+
+
+# SQLite primary result codes (the low byte of an extended code).
+_CLASSES: dict[int, tuple[type[StoreUnavailable], str]] = {
+    5: (StoreLocked, "the database is locked by another process; nothing was written"),  # BUSY
+    6: (StoreLocked, "the database is locked; nothing was written"),  # LOCKED
+    8: (StoreReadOnly, "the database is read-only for this user; nothing was written"),  # READONLY
+    13: (StoreFull, "the disk holding the database is full; nothing was written"),  # FULL
+    10: (StoreBroken, "the database cannot be read or written (I/O error)"),  # IOERR
+    11: (StoreBroken, "the database file is corrupt"),  # CORRUPT
+    14: (StoreBroken, "the database file cannot be opened"),  # CANTOPEN
+    26: (StoreBroken, "the file is not a SQLite database"),  # NOTADB
+}
+_READONLY_DBMOVED = 8 | (4 << 8)
+
+
+def classify(exc: sqlite3.Error, path: object = "") -> StoreError:
+    """The StoreError an sqlite3 error stands for, with a one-line message that keeps SQLite's own words."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    where = f"{path}: " if path else ""
+    if code == _READONLY_DBMOVED:
+        return StoreGone(f"{where}the database file was moved or deleted ({exc})")
+    if code is not None and code & 0xFF in _CLASSES:
+        cls, what = _CLASSES[code & 0xFF]
+        return cls(f"{where}{what} ({exc})")
+    return StoreError(f"{where}database error: {exc}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open; SQLite may already have (after SQLITE_FULL, say).
+
+    A failing ROLLBACK is logged, never raised: it would hide the error that caused it.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        log.warning("rollback failed", exc_info=True)
+
+
+def file_id(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of a database path, or None when nothing is there."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def create_file(path: Path) -> None:
+    """Create a new database file with mode 0666 less the umask, as the operator's shell would.
+
+    SQLite creates files 0644 less the umask, so with the README's shared setup (a setgid folder,
+    `umask 007`) the file was -rw-r----- and other operators could not write it; its -wal and -shm
+    take the database file's mode, so fixing the file fixes them too.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 class NotFound(StoreError):
@@ -73,7 +166,7 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(f"PRAGMA user_version={number}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
     return len(MIGRATIONS)
 
@@ -91,12 +184,35 @@ def _statements(script: str) -> list[str]:
 
 
 def open_sync(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
-    """A plain sqlite3 connection (CLI reports, benchmarks), configured and migrated."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    configure(conn)
-    if not readonly:
-        migrate(conn)
+    """A plain sqlite3 connection (CLI reports, benchmarks), configured and migrated.
+
+    Any SQLite failure becomes a classified StoreError naming the file.
+    """
+    if not readonly and str(path) != ":memory:":
+        _create(Path(path))
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise classify(exc, path) from exc
+    try:
+        configure(conn)
+        if not readonly:
+            migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise classify(exc, path) from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _create(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        create_file(path)
+    except OSError as exc:
+        raise StoreReadOnly(f"{path}: cannot create the database ({exc.strerror})") from exc
 
 
 def row_to_mention(r: Sequence[Any]) -> MentionRow:
@@ -116,31 +232,66 @@ class Store:
         self.conn = conn
         self.path = path
         self.on_commit: Callable[[str], None] | None = None  # benchmarks time commits
+        # The file this connection opened: a path that now names another file (or none) is not ours.
+        self.file_id = file_id(path) if str(path) != ":memory:" else None
+        self.gone: StoreGone | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate; any failure is a StoreError, with nothing left running."""
         path = Path(path)
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
-        await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
-        return cls(conn, path)
+            _create(path)
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise classify(exc, path) from exc
+        try:
+            await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
+            await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
+            return cls(conn, path)
+        except BaseException as exc:
+            # aiosqlite's thread is not a daemon: left open, it would keep the process alive after the error.
+            await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise classify(exc, path) from exc
+            raise
 
     async def close(self) -> None:
         await self.conn.close()
 
+    def check_file(self) -> None:
+        """Raise StoreGone if the path no longer names the file this store opened (deleted or replaced).
+
+        Once gone, always gone: this connection must not write again.
+        """
+        if self.gone is None and self.file_id is not None:
+            now = file_id(self.path)
+            if now is None:
+                self.gone = StoreGone(f"{self.path} was deleted while open: nothing more is written to it")
+            elif now != self.file_id:
+                self.gone = StoreGone(f"{self.path} was replaced by another file: nothing more is written to it")
+        if self.gone is not None:
+            raise self.gone
+
     async def _write(self, fn: Callable[[sqlite3.Connection], Any], label: str) -> Any:
-        """Run fn inside BEGIN IMMEDIATE on the connection's thread: one hop, one transaction."""
+        """Run fn inside BEGIN IMMEDIATE on the connection's thread: one hop, one transaction.
+
+        SQLite's failures come out classified (StoreLocked, StoreFull, ...): nothing was written.
+        """
 
         def run(conn: sqlite3.Connection) -> Any:
-            conn.execute("BEGIN IMMEDIATE")
+            self.check_file()
             try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except sqlite3.Error as exc:
+                raise classify(exc, self.path) from exc
             if self.on_commit:  # called on the database thread, at the moment the commit is durable
                 self.on_commit(label)
             return result
@@ -148,7 +299,13 @@ class Store:
         return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await self.conn._execute(fn, self.conn._conn)  # type: ignore[attr-defined]
+        def run(conn: sqlite3.Connection) -> Any:
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise classify(exc, self.path) from exc
+
+        return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
 
     # -- ingest ---------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ import asyncio
 import json
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,7 @@ from monitor.app import MonitorApp
 from monitor.config import Watchlist
 from monitor.models import ActionKind, Status
 from monitor.store import Store, StoreFull, StoreGone, StoreLocked, StoreReadOnly
+from tests.conftest import write_watchlist
 from tests.test_app import actions, make_app, selected, status_of
 
 WITHIN = 30.0  # generous: a busy machine is slow, never wrong
@@ -267,3 +271,38 @@ async def test_store_errors_are_classified(tmp_path: Path) -> None:
             await store.set_source_state("demo", "polling")
     finally:
         await store.close()
+
+
+def test_the_collect_service_stops_when_its_database_is_deleted_and_creates_no_other(tmp_path: Path) -> None:
+    """Deleted under a running service: it says so in one line and exits (systemd shows it), writing nowhere."""
+    watchlist = write_watchlist(tmp_path)  # the bundled demo, looping
+    db = tmp_path / "monitor.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-w", str(watchlist), "collect", "--speed", "50"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + WITHIN
+        while not _has_mentions(db):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr and proc.stderr.read()
+            time.sleep(0.05)
+        unlink_database(db)
+        _, err = proc.communicate(timeout=120)  # a safety net: the service must exit by itself
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode != 0
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("monitor: ") and "deleted" in err.strip().splitlines()[-1], err
+    assert not db.exists()  # no second, empty database at the path
+
+
+def _has_mentions(db: Path) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT count(*) FROM mentions").fetchone()[0] > 0
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False

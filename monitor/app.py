@@ -78,6 +78,8 @@ class MonitorApp(App[int]):
         self.fatal: BaseException | None = None  # why the app could not start; the CLI prints it in one line
         self.storage_state = ""  # what is wrong with the database now ("" when nothing is)
         self.pending_saves = 0  # accepted actions not yet committed (the database is locked)
+        self.unsaved = 0  # actions still waiting when the desk closed: the CLI says so on exit
+        self.closing = False
         self.save_give_up_s = SAVE_GIVE_UP_S
 
     async def on_mount(self) -> None:
@@ -116,6 +118,8 @@ class MonitorApp(App[int]):
             self.run_duty("delivery", self.delivery.run)
 
     async def on_unmount(self) -> None:
+        self.closing = True
+        self.unsaved = self.pending_saves
         # Stop collecting and delivering before the store closes: the leader hands its lease back through it.
         for worker in self.workers.cancel_group(self, "duty"):
             try:
@@ -219,6 +223,8 @@ class MonitorApp(App[int]):
         waited = False
         try:
             while True:
+                if self.closing:
+                    raise StoreUnavailable("the desk closed before the database took the action")
                 attempt = asyncio.ensure_future(write())
                 done, _ = await asyncio.wait({attempt}, timeout=SAVE_SHOW_AFTER_S)
                 if not done:

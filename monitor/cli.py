@@ -344,6 +344,10 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
         raise app.fatal  # printed in one line by main(), after the terminal is restored
     if app.fatal is not None:  # the traceback is in the log (--log)
         raise SystemExit(f"monitor: cannot start: {type(app.fatal).__name__}: {app.fatal}")
+    if app.unsaved:
+        print(f"monitor: {app.unsaved} action(s) were still waiting for the database when the desk closed:"
+              " check them in the desk", file=sys.stderr)  # fmt: skip
+        return 1
     return app.return_code or 0
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +306,18 @@ def _has_mentions(db: Path) -> bool:
             conn.close()
     except sqlite3.Error:
         return False
+
+
+async def test_an_action_still_waiting_when_the_desk_closes_is_counted_not_forgotten(watchlist: Watchlist) -> None:
+    app = make_app(watchlist)
+    db = watchlist.database
+    with ExitStack() as stack:
+        async with app.run_test(size=(80, 24)) as pilot:
+            _, target = await selected(pilot)
+            await on_app_connection(app, "PRAGMA busy_timeout=50")
+            stack.enter_context(write_lock(db))  # held until the desk has closed
+            await dismiss(pilot)
+            await until(lambda: "database locked" in app.storage_state)
+            app.exit()  # as a hang-up does
+        assert app.unsaved == 1  # the CLI prints it on exit
+    assert dismissals(db, target.id) == 0

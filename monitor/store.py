@@ -12,6 +12,7 @@ from typing import Any
 
 import aiosqlite
 
+from monitor import safefile
 from monitor.migrations import MIGRATIONS
 from monitor.models import (
     RESPONSE_KINDS,
@@ -116,18 +117,20 @@ def file_id(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def create_file(path: Path) -> None:
-    """Create a new database file with mode 0666 less the umask, as the operator's shell would.
+def share_mode(path: Path) -> None:
+    """Give a database this process just created mode 0666 less the umask, as the operator's shell would.
 
     SQLite creates files 0644 less the umask, so with the README's shared setup (a setgid folder,
-    `umask 007`) the file was -rw-r----- and other operators could not write it; its -wal and -shm
-    take the database file's mode, so fixing the file fixes them too.
+    `umask 007`) the file was -rw-r----- and other operators could not write it. Its -wal and -shm
+    were made with the same mode, so they are fixed too; later ones take the database file's mode.
     """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    except FileExistsError:
-        return
-    os.close(fd)
+    mode = safefile.default_mode()
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if p.stat().st_uid == os.geteuid():
+                os.chmod(p, mode)
+        except OSError:  # gone already (the -wal of a closed file) or not ours: nothing to widen
+            pass
 
 
 class NotFound(StoreError):
@@ -188,8 +191,7 @@ def open_sync(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
 
     Any SQLite failure becomes a classified StoreError naming the file.
     """
-    if not readonly and str(path) != ":memory:":
-        _create(Path(path))
+    created = not readonly and _prepare(Path(path))
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -204,15 +206,20 @@ def open_sync(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
+    if created:
+        share_mode(Path(path))
     return conn
 
 
-def _create(path: Path) -> None:
+def _prepare(path: Path) -> bool:
+    """Make the database's folder if needed; True when there is no database there yet (we create it)."""
+    if str(path) == ":memory:":
+        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        create_file(path)
     except OSError as exc:
-        raise StoreReadOnly(f"{path}: cannot create the database ({exc.strerror})") from exc
+        raise StoreReadOnly(f"{path}: cannot create the database's folder ({exc.strerror})") from exc
+    return file_id(path) is None
 
 
 def row_to_mention(r: Sequence[Any]) -> MentionRow:
@@ -240,8 +247,7 @@ class Store:
     async def open(cls, path: str | Path) -> Store:
         """Open (creating if needed) and migrate; any failure is a StoreError, with nothing left running."""
         path = Path(path)
-        if str(path) != ":memory:":
-            _create(path)
+        created = _prepare(path)
         try:
             conn = await aiosqlite.connect(str(path), isolation_level=None)
         except sqlite3.Error as exc:
@@ -249,6 +255,8 @@ class Store:
         try:
             await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
             await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
+            if created:
+                share_mode(path)
             return cls(conn, path)
         except BaseException as exc:
             # aiosqlite's thread is not a daemon: left open, it would keep the process alive after the error.

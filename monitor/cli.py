@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args, watchlist)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, UnsafePermissions, StoreError) as exc:
+    except (ValueError, UnsafePermissions, StoreError, re.error) as exc:  # re.error: patterns that clash
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as exc:  # a file named in the watchlist that cannot be read, a folder not writable
@@ -340,7 +341,7 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist) -> int:
         dry_run=args.dry_run,
     )
     app.run()
-    if isinstance(app.fatal, StoreError | OSError | ValueError | UnsafePermissions):
+    if isinstance(app.fatal, StoreError | OSError | ValueError | UnsafePermissions | re.error):
         raise app.fatal  # printed in one line by main(), after the terminal is restored
     if app.fatal is not None:  # the traceback is in the log (--log)
         raise SystemExit(f"monitor: cannot start: {type(app.fatal).__name__}: {app.fatal}")

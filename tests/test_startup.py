@@ -114,12 +114,23 @@ def test_the_desk_with_a_missing_demo_file_exits_by_itself_in_one_line(folder: P
     assert_one_line(code, err, "demo.jsonl")
 
 
-def test_the_desk_with_a_pattern_that_breaks_the_matcher_exits_by_itself_in_one_line(folder: Path) -> None:
-    # Two terms naming the same group: each compiles alone, the combined matcher does not.
+def break_the_matcher(folder: Path) -> None:
+    """A pattern naming a group the combined matcher uses: it compiles alone, not once combined."""
     text = (folder / "watchlist.yaml").read_text(encoding="utf-8")
     text = text.replace("terms:\n", 'terms:\n  - name: a\n    patterns: ["(?P<p0>x)"]\n', 1)
     (folder / "watchlist.yaml").write_text(text, encoding="utf-8")
+
+
+def test_the_desk_with_a_pattern_that_breaks_the_matcher_exits_by_itself_in_one_line(folder: Path) -> None:
+    break_the_matcher(folder)
     code, err = run_app(["-w", "watchlist.yaml"], folder)
+    assert_one_line(code, err)
+
+
+@pytest.mark.parametrize("command", [["collect", "--once"], ["check"]], ids=["collect", "check"])
+def test_a_pattern_that_breaks_the_matcher_exits_in_one_line(folder: Path, command: list[str]) -> None:
+    break_the_matcher(folder)
+    code, err = run_cli(["-w", "watchlist.yaml", *command], folder)
     assert_one_line(code, err)
 
 

@@ -26,7 +26,7 @@ from monitor.models import ActionKind, Status
 from monitor.presence import HEARTBEAT_S, Presence
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
-from monitor.store import Store, StoreError, StoreLocked, StoreUnavailable
+from monitor.store import Store, StoreError, StoreLocked, StoreUnavailable, first_cause
 from monitor.timeutil import local_zone
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,10 @@ class MonitorApp(App[int]):
         """One place where background failures become a visible notice instead of a crash."""
         if event.state is WorkerState.ERROR:
             log.error("worker %s failed: %r", event.worker.name, event.worker.error)
+            error = first_cause(event.worker.error) if event.worker.error else None
+            if isinstance(error, StoreUnavailable):  # a database state (deleted, say): the title bar keeps it
+                self.show_storage(error)
+                return
             self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", markup=False, timeout=10)
 
     async def act(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from monitor import safefile
 from monitor.config import ConfigError, Watchlist, load_watchlist
 from monitor.permissions import UnsafePermissions, check_shared_path
-from monitor.store import StoreError
+from monitor.store import StoreError, first_cause
 
 if TYPE_CHECKING:
     from monitor.stats import Report
@@ -237,17 +237,10 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
                 if delivery is not None:
                     group.create_task(run_as_leader(presence, [delivery.run], name="delivery"))
         except ExceptionGroup as group_error:  # a deleted database, say: one line, not a group's traceback
-            raise _first_cause(group_error) from group_error
+            raise first_cause(group_error) from group_error
         return 0
     finally:
         await store.close()
-
-
-def _first_cause(error: BaseException) -> BaseException:
-    """The first real error inside (nested) task groups."""
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
 
 
 def _breakdowns(text: str) -> list[str]:

@@ -95,6 +95,13 @@ def classify(exc: sqlite3.Error, path: object = "") -> StoreError:
     return StoreError(f"{where}database error: {exc}")
 
 
+def first_cause(error: BaseException) -> BaseException:
+    """The first real error inside (nested) task groups: a deleted database under a duty, say."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     """Roll back if a transaction is still open; SQLite may already have (after SQLITE_FULL, say).
 

@@ -100,9 +100,15 @@ class MonitorApp(App[int]):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         self.presence = Presence(self.store, self.operator)
-        await self.presence.heartbeat()
+        problem: StoreUnavailable | None = None
+        try:
+            await self.presence.heartbeat()
+        except StoreUnavailable as exc:  # locked or full now: the desk still opens, shows the mentions, says so
+            problem = exc
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
         await self.push_screen(MainScreen())
+        if problem is not None:
+            self.show_storage(problem)
         if self.collect:
             self.collector = Collector(
                 self.watchlist, self.store, self.context, on_status=self._status, sources=self._sources

@@ -321,3 +321,18 @@ async def test_an_action_still_waiting_when_the_desk_closes_is_counted_not_forgo
             app.exit()  # as a hang-up does
         assert app.unsaved == 1  # the CLI prints it on exit
     assert dismissals(db, target.id) == 0
+
+
+async def test_the_desk_opens_on_a_locked_database_and_says_so(
+    watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("monitor.store.BUSY_TIMEOUT_MS", 50)  # SQLite's wait, not the test's: fail fast
+    db = watchlist.database
+    await (await Store.open(db)).close()  # an existing, migrated file
+    app = make_app(watchlist, collect=False)
+    with write_lock(db):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: app.storage_state == "DATABASE LOCKED")
+            assert app.is_running and app.fatal is None
+            assert "DATABASE LOCKED" in str(app.screen.title)
+            await pilot.pause()

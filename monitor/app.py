@@ -26,7 +26,7 @@ from monitor.models import ActionKind, Status
 from monitor.presence import HEARTBEAT_S, Presence
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
-from monitor.store import Store, StoreError, StoreLocked, StoreUnavailable, first_cause
+from monitor.store import Store, StoreError, StoreGone, StoreLocked, StoreUnavailable, first_cause
 from monitor.timeutil import local_zone
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,8 @@ class MonitorApp(App[int]):
             self.store.check_file()
             await self.presence.heartbeat()
         except StoreUnavailable as exc:
-            self.show_storage(exc)
+            if not self.pending_saves or isinstance(exc, StoreGone):  # "saving…" says more than "locked"
+                self.show_storage(exc)
             return
         if self.storage_state and not self.pending_saves:
             self.show_storage(None)
@@ -265,14 +266,23 @@ class MonitorApp(App[int]):
         """Failed deliveries of a mention go back to pending; the worker takes them now."""
         if not self._writable():
             return 0
-        n = await outbox.Outbox(self.store).retry(mention_id)
+        n = await self._refusable(outbox.Outbox(self.store).retry(mention_id))
         self._wake_delivery()
         return n
 
     async def cancel_outbox(self, mention_id: int) -> int:
         if not self._writable():
             return 0
-        return await outbox.Outbox(self.store).cancel(mention_id)
+        return await self._refusable(outbox.Outbox(self.store).cancel(mention_id))
+
+    async def _refusable(self, write: Awaitable[int]) -> int:
+        """A write the operator can simply redo: on a database fault, nothing is done and the notice says why."""
+        try:
+            return await write
+        except StoreUnavailable as exc:
+            self.show_storage(exc)
+            self.notify(f"Not done: {exc}", severity="error", markup=False, timeout=15)
+            return 0
 
     def _writable(self) -> bool:
         if self.read_only:

@@ -336,3 +336,18 @@ async def test_the_desk_opens_on_a_locked_database_and_says_so(
             assert app.is_running and app.fatal is None
             assert "DATABASE LOCKED" in str(app.screen.title)
             await pilot.pause()
+
+
+async def test_retry_and_cancel_of_sends_on_a_read_only_database_are_refused_with_a_notice(
+    watchlist: Watchlist,
+) -> None:
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await selected(pilot)
+        notices = recorded_notices(app)
+        await on_app_connection(app, "PRAGMA query_only=ON")
+        await pilot.press("ctrl+k")
+        await until(lambda: any(n.startswith("Not done") and "read-only" in n for n in notices))
+        await pilot.press("ctrl+r")
+        await until(lambda: sum(n.startswith("Not done") for n in notices) == 2)
+        assert app.is_running and app.storage_state == "DATABASE READ-ONLY"

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import App
@@ -26,10 +27,14 @@ from monitor.paths import state_dir, stylesheet
 from monitor.presence import HEARTBEAT_S, Presence
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
-from monitor.store import Store, StoreError
+from monitor.store import Store, StoreError, StoreGone, StoreLocked, StoreUnavailable, first_cause
 from monitor.timeutil import local_zone
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+SAVE_SHOW_AFTER_S = 0.5  # a write slower than this shows "saving…" rather than nothing
+SAVE_RETRY_S = 1.0  # between attempts on a locked database (each also waits SQLite's busy timeout)
+SAVE_GIVE_UP_S = 120.0  # an accepted action pending longer than this is refused, loudly
 
 
 class MonitorApp(App[int]):
@@ -71,20 +76,40 @@ class MonitorApp(App[int]):
         self.delivery: DeliveryWorker | None = None
         self.presence: Presence
         self.leading = False  # this process holds the collector lease
+        self.fatal: BaseException | None = None  # why the app could not start; the CLI prints it in one line
+        self.storage_state = ""  # what is wrong with the database now ("" when nothing is)
+        self.pending_saves = 0  # accepted actions not yet committed (the database is locked)
+        self.unsaved = 0  # actions still waiting when the desk closed: the CLI says so on exit
+        self.closing = False
+        self.save_give_up_s = SAVE_GIVE_UP_S
 
     async def on_mount(self) -> None:
         if self.console.color_system in ("standard", "windows"):
             self.theme = "ansi-dark"  # 16 colours: the terminal's own palette, not approximations
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
+        try:
+            await self._start()
+        except Exception as exc:  # noqa: BLE001 - a start-up failure is one line from the CLI, not a traceback
+            log.exception("start-up failed")
+            self.fatal = exc
+            self.exit(return_code=1)
+
+    async def _start(self) -> None:
         self.store = await Store.open(self.db_path)
         # An SSH session that drops sends SIGHUP: leave cleanly (release the lease and claims) and exit.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         self.presence = Presence(self.store, self.operator)
-        await self.presence.heartbeat()
+        problem: StoreUnavailable | None = None
+        try:
+            await self.presence.heartbeat()
+        except StoreUnavailable as exc:  # locked or full now: the desk still opens, shows the mentions, says so
+            problem = exc
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
         await self.push_screen(MainScreen())
+        if problem is not None:
+            self.show_storage(problem)
         if self.collect:
             self.collector = Collector(
                 self.watchlist, self.store, self.context, on_status=self._status, sources=self._sources
@@ -100,6 +125,8 @@ class MonitorApp(App[int]):
             self.run_duty("delivery", self.delivery.run)
 
     async def on_unmount(self) -> None:
+        self.closing = True
+        self.unsaved = self.pending_saves
         # Stop collecting and delivering before the store closes: the leader hands its lease back through it.
         for worker in self.workers.cancel_group(self, "duty"):
             try:
@@ -108,13 +135,42 @@ class MonitorApp(App[int]):
                 pass
         if hasattr(self, "store"):
             try:
-                await self.presence.leave()
+                if hasattr(self, "presence"):
+                    await self.presence.leave()
+            except StoreUnavailable as exc:  # leaving is best effort: the state was already on screen
+                log.warning("could not record leaving: %s", exc)
             finally:
                 await self.store.close()
 
     @work(group="presence", exclusive=True, exit_on_error=False, name="heartbeat")
     async def heartbeat(self) -> None:
-        await self.presence.heartbeat()
+        """Also the database watch: a file deleted or replaced, locked or full shows within one beat."""
+        try:
+            self.store.check_file()
+            await self.presence.heartbeat()
+        except StoreUnavailable as exc:
+            if not self.pending_saves or isinstance(exc, StoreGone):  # "saving…" says more than "locked"
+                self.show_storage(exc)
+            return
+        if self.storage_state and not self.pending_saves:
+            self.show_storage(None)
+
+    def show_storage(self, problem: StoreUnavailable | str | None) -> None:
+        """Keep what is wrong with the database in the title bar until it clears; a change is also notified."""
+        if isinstance(problem, StoreUnavailable):
+            text = problem.state.upper() + (": not saving anything" if problem is self.store.gone else "")
+        else:
+            text = problem or ""
+        before, self.storage_state = self.storage_state, text
+        if text == before:
+            return
+        if isinstance(problem, StoreUnavailable):
+            self.notify(str(problem), title=text, severity="error", markup=False, timeout=10)
+        elif not text and not before.startswith("saving"):
+            self.notify("Database available again.", markup=False)
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.title = f"monitor · {text}" if text else "monitor"
 
     @work(group="duty", exit_on_error=False)
     async def run_duty(self, lease: str, job: Callable[[], Awaitable[None]]) -> None:
@@ -138,6 +194,10 @@ class MonitorApp(App[int]):
         """One place where background failures become a visible notice instead of a crash."""
         if event.state is WorkerState.ERROR:
             log.error("worker %s failed: %r", event.worker.name, event.worker.error)
+            error = first_cause(event.worker.error) if event.worker.error else None
+            if isinstance(error, StoreUnavailable):  # a database state (deleted, say): the title bar keeps it
+                self.show_storage(error)
+                return
             self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", markup=False, timeout=10)
 
     async def act(
@@ -148,28 +208,82 @@ class MonitorApp(App[int]):
             return False
         try:
             # The action and its outbox items (replies, escalations) are written in one transaction.
-            await outbox.act(
-                self.store, self.watchlist, mention_id, kind, self.operator, payload,
-                dry_run=self.dry_run, expect_status=expect_status,
+            await self._save(
+                lambda: outbox.act(
+                    self.store, self.watchlist, mention_id, kind, self.operator, payload,
+                    dry_run=self.dry_run, expect_status=expect_status,
+                )
             )  # fmt: skip
+        except StoreUnavailable as exc:
+            self.notify(f"Not saved: {exc}", title="Action refused", severity="error", markup=False, timeout=15)
+            return False
         except StoreError as exc:
             self.notify(str(exc), severity="warning", markup=False)
             return False
         self._wake_delivery()
         return True
 
+    async def _save(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Commit what the operator did, or raise; never drop it silently.
+
+        A slow write says "saving…" at once. While the database is locked the action stays pending here,
+        retried (a failed attempt wrote nothing, so a retry cannot double it) until it commits or
+        `save_give_up_s` passes. Any other fault (read-only, full, deleted) refuses it at once.
+        """
+        give_up = time.monotonic() + self.save_give_up_s
+        self.pending_saves += 1
+        waited = False
+        try:
+            while True:
+                if self.closing:
+                    raise StoreUnavailable("the desk closed before the database took the action")
+                attempt = asyncio.ensure_future(write())
+                done, _ = await asyncio.wait({attempt}, timeout=SAVE_SHOW_AFTER_S)
+                if not done:
+                    waited = True
+                    self.show_storage(f"saving {self.pending_saves} action(s)… (waiting for the database)")
+                try:
+                    result = await attempt
+                except StoreLocked as exc:
+                    waited = True
+                    if time.monotonic() >= give_up:
+                        self.show_storage(exc)
+                        raise
+                    self.show_storage(f"saving {self.pending_saves} action(s)… (database locked)")
+                    await asyncio.sleep(SAVE_RETRY_S)
+                    continue
+                except StoreUnavailable as exc:
+                    self.show_storage(exc)
+                    raise
+                if waited:
+                    self.notify("Saved.", markup=False)
+                return result
+        finally:
+            self.pending_saves -= 1
+            if waited and not self.pending_saves and self.storage_state.startswith("saving"):
+                self.show_storage(None)
+
     async def retry_outbox(self, mention_id: int) -> int:
         """Failed deliveries of a mention go back to pending; the worker takes them now."""
         if not self._writable():
             return 0
-        n = await outbox.Outbox(self.store).retry(mention_id)
+        n = await self._refusable(outbox.Outbox(self.store).retry(mention_id))
         self._wake_delivery()
         return n
 
     async def cancel_outbox(self, mention_id: int) -> int:
         if not self._writable():
             return 0
-        return await outbox.Outbox(self.store).cancel(mention_id)
+        return await self._refusable(outbox.Outbox(self.store).cancel(mention_id))
+
+    async def _refusable(self, write: Awaitable[int]) -> int:
+        """A write the operator can simply redo: on a database fault, nothing is done and the notice says why."""
+        try:
+            return await write
+        except StoreUnavailable as exc:
+            self.show_storage(exc)
+            self.notify(f"Not done: {exc}", severity="error", markup=False, timeout=15)
+            return 0
 
     def _writable(self) -> bool:
         if self.read_only:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import shtab
 
-from monitor import __version__
+from monitor import __version__, safefile
 from monitor.config import ConfigError, Watchlist, load_watchlist
 from monitor.paths import (
     APP_LOG_NAME,
@@ -31,7 +33,7 @@ from monitor.paths import (
     state_dir,
 )
 from monitor.permissions import UnsafePermissions, check_shared_path
-from monitor.store import StoreError
+from monitor.store import StoreError, first_cause
 
 if TYPE_CHECKING:
     from monitor.app import MonitorApp
@@ -57,9 +59,17 @@ def exit_code(exc: BaseException) -> int | None:
         return EXIT_INTERRUPTED
     if isinstance(exc, StoreError | sqlite3.Error | UnsafePermissions):
         return EXIT_DATABASE
-    if isinstance(exc, ConfigError | WatchlistNotFound | UsageError | InstallIncomplete | ValueError):
-        return EXIT_CONFIG
+    if isinstance(exc, ConfigError | WatchlistNotFound | UsageError | InstallIncomplete | ValueError | re.error):
+        return EXIT_CONFIG  # re.error: patterns that clash
+    if isinstance(exc, OSError):  # a file named in the watchlist that cannot be read, a folder not writable
+        return EXIT_FAILED
     return None
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 EPILOG = """\
@@ -229,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is None:
             raise
         if code != EXIT_INTERRUPTED:
-            print(f"monitor: {exc}", file=sys.stderr)
+            print(f"monitor: {_one_line(exc)}", file=sys.stderr)
         return code
 
 
@@ -364,16 +374,16 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
     check_database(path, write=True)
     check_shared_path(path)
     store = await Store.open(path)
-    context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=state_dir(watchlist.state_dir))
-    collector = Collector(watchlist, store, context)
-    delivery = None
-    if not args.no_deliver:
-        from monitor.delivery.worker import DeliveryWorker
+    try:  # whatever fails from here, the store closes (its thread would keep the process alive)
+        context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=state_dir(watchlist.state_dir))
+        collector = Collector(watchlist, store, context)
+        delivery = None
+        if not args.no_deliver:
+            from monitor.delivery.worker import DeliveryWorker
 
-        all_demo = all(s.type == "demo" for s in watchlist.sources)
-        dry_run = args.dry_run if args.dry_run is not None else all_demo
-        delivery = DeliveryWorker(store, watchlist, context, dry_run=dry_run)
-    try:
+            all_demo = all(s.type == "demo" for s in watchlist.sources)
+            dry_run = args.dry_run if args.dry_run is not None else all_demo
+            delivery = DeliveryWorker(store, watchlist, context, dry_run=dry_run)
         if args.once:
             results = await collector.run_once()
             await collector.aclose()
@@ -393,10 +403,13 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
         presence = Presence(store, "collector")
         collector.fence = presence.fence()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(run_as_leader(presence, [collector.run], name="collector"))
-            if delivery is not None:
-                group.create_task(run_as_leader(presence, [delivery.run], name="delivery"))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(run_as_leader(presence, [collector.run], name="collector"))
+                if delivery is not None:
+                    group.create_task(run_as_leader(presence, [delivery.run], name="delivery"))
+        except ExceptionGroup as group_error:  # a deleted database, say: one line, not a group's traceback
+            raise first_cause(group_error) from group_error
         return 0
     finally:
         await store.close()
@@ -435,6 +448,7 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
     from monitor.store import open_readonly
 
     check_database(path, write=False)
+    check_shared_path(path)
     return open_readonly(path)
 
 
@@ -454,7 +468,7 @@ def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.report_html import render_html
 
     report = _stats_report(args, watchlist)
-    Path(args.html).write_text(render_html(report), encoding="utf-8")
+    safefile.write_text(args.html, render_html(report), safefile.default_mode())
     print(f"report written to {args.html}", file=sys.stderr)
     return 0
 
@@ -465,17 +479,19 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
     zone = local_zone(watchlist.timezone)
     conn = _open_for_reading(db_path(args, watchlist))
-    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
-        count = export.write(
-            conn, args.what, args.format, out,
-            since=parse_when(args.since, zone) if args.since else None,
-            until=parse_when(args.until, zone) if args.until else None, raw_csv=args.raw_csv,
-        )  # fmt: skip
+        with (
+            safefile.atomic_writer(args.output, safefile.default_mode(), newline="")
+            if args.output
+            else contextlib.nullcontext(sys.stdout)
+        ) as out:
+            count = export.write(
+                conn, args.what, args.format, out,
+                since=parse_when(args.since, zone) if args.since else None,
+                until=parse_when(args.until, zone) if args.until else None, raw_csv=args.raw_csv,
+            )  # fmt: skip
     finally:
         conn.close()
-        if out is not sys.stdout:
-            out.close()
     print(f"{count} {args.what} exported", file=sys.stderr)
     return 0
 
@@ -485,6 +501,7 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist, log_file: Path | Non
 
     check_database(db_path(args, watchlist), write=True)
     check_shared_path(db_path(args, watchlist))
+    asyncio.run(_open_and_close(db_path(args, watchlist)))  # a database that cannot open fails before the screen
     app = MonitorApp(
         watchlist,
         db_path=db_path(args, watchlist),
@@ -498,6 +515,14 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist, log_file: Path | Non
     if args.smoke:
         return _smoke(app)
     app.run()
+    if isinstance(app.fatal, StoreError | OSError | ValueError | UnsafePermissions | re.error):
+        raise app.fatal  # printed in one line by main(), after the terminal is restored
+    if app.fatal is not None:  # the traceback is in the log (--log)
+        raise SystemExit(f"monitor: cannot start: {type(app.fatal).__name__}: {app.fatal}")
+    if app.unsaved:
+        print(f"monitor: {app.unsaved} action(s) were still waiting for the database when the desk closed:"
+              " check them in the desk", file=sys.stderr)  # fmt: skip
+        return 1
     return app.return_code or 0
 
 
@@ -524,3 +549,9 @@ def _smoke(app: MonitorApp) -> int:
         print(f"monitor: the desk started and painted its first screen ({len(painted[0])} bytes of SVG)")
         return EXIT_OK
     return app.return_code or EXIT_FAILED
+
+
+async def _open_and_close(path: Path) -> None:
+    from monitor.store import Store
+
+    await (await Store.open(path)).close()

@@ -13,7 +13,7 @@ from monitor.config import SourceSpec, Watchlist
 from monitor.matching import Matcher
 from monitor.models import Batch
 from monitor.sources import Source, SourceContext, SourceError, StreamingSource, build_source
-from monitor.store import Store
+from monitor.store import Store, StoreGone, StoreUnavailable
 from monitor.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ class Collector:
             except SourceError as exc:
                 results[source.name] = str(exc)
                 await self._failed(source.name, exc, 1)
+            except StoreGone:
+                raise  # nothing more is written to a file that is no longer there
             except Exception as exc:  # a bug in one source must not stop the others
                 log.exception("source %s failed", source.name)
                 results[source.name] = f"{type(exc).__name__}: {exc}"
@@ -144,6 +146,11 @@ class Collector:
             except SourceError as exc:
                 failures += 1
                 await asyncio.sleep(await self._failed(source.name, exc, failures))
+            except StoreGone:
+                raise  # the file was deleted or replaced: stop writing (the app or service says so)
+            except StoreUnavailable as exc:  # locked, read-only, full: a state of the source, retried
+                failures += 1
+                await asyncio.sleep(await self._failed(source.name, SourceError(str(exc)), failures))
             except Exception as exc:
                 log.exception("source %s crashed; retrying", source.name)
                 failures += 1

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from monitor.presence import LEASE_RENEW_S, Presence
+from monitor.store import StoreGone, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,12 @@ async def run_as_leader(
         while True:
             try:
                 held = await presence.acquire(name)
-            except Exception:  # a locked or busy database is a missed renewal, not a crash
+            except StoreGone:
+                raise  # the database file was deleted or replaced: no lease to hold in it any more
+            except StoreUnavailable as exc:  # locked, full: a missed renewal, said in one line
+                log.warning("lease renewal failed: %s", exc)
+                held = False
+            except Exception:  # anything else is a missed renewal too (logged in full), never a crash
                 log.exception("lease renewal failed")
                 held = False
             if held and not leading:
@@ -55,6 +61,8 @@ async def run_as_leader(
         if leading:
             try:
                 await presence.release(name)
+            except StoreGone:
+                pass
             except Exception:
                 log.exception("lease release failed")
 

@@ -22,6 +22,20 @@ from monitor.models import (
     Priority,
     Status,
 )
+from monitor.store_faults import (  # noqa: F401 - the store's errors are imported from here too
+    StoreBroken,
+    StoreError,
+    StoreFull,
+    StoreGone,
+    StoreLocked,
+    StoreReadOnly,
+    StoreUnavailable,
+    classify,
+    file_id,
+    first_cause,
+    rollback,
+    share_mode,
+)
 from monitor.timeutil import now_ms, to_ms
 
 TERM_SEP = "\x1f"
@@ -31,10 +45,6 @@ MENTION_COLUMNS = (
     " deleted_at, rev"
 )
 BUSY_TIMEOUT_MS = 10_000
-
-
-class StoreError(Exception):
-    pass
 
 
 class NotFound(StoreError):
@@ -73,7 +83,7 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(f"PRAGMA user_version={number}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
     return len(MIGRATIONS)
 
@@ -91,11 +101,27 @@ def _statements(script: str) -> list[str]:
 
 
 def open_sync(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
-    """A plain sqlite3 connection (CLI reports, benchmarks), configured and migrated."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    configure(conn)
-    if not readonly:
-        migrate(conn)
+    """A plain sqlite3 connection (CLI reports, benchmarks), configured and migrated.
+
+    Any SQLite failure becomes a classified StoreError naming the file.
+    """
+    created = not readonly and _prepare(Path(path))
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise classify(exc, path) from exc
+    try:
+        configure(conn)
+        if not readonly:
+            migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise classify(exc, path) from exc
+    except BaseException:
+        conn.close()
+        raise
+    if created:
+        share_mode(Path(path))
     return conn
 
 
@@ -107,10 +133,14 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     uri = Path(path).absolute().as_uri() + "?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise classify(exc, path) from exc
+    try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot read the database ({exc})") from exc
+        conn.close()
+        raise classify(exc, path) from exc
     if version != len(MIGRATIONS):
         conn.close()
         if version == 0:
@@ -125,6 +155,17 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
             "read-only commands do not upgrade it: run the app or `monitor collect --once` once"
         )
     return conn
+
+
+def _prepare(path: Path) -> bool:
+    """Make the database's folder if needed; True when there is no database there yet (we create it)."""
+    if str(path) == ":memory:":
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreReadOnly(f"{path}: cannot create the database's folder ({exc.strerror})") from exc
+    return file_id(path) is None
 
 
 def row_to_mention(r: Sequence[Any]) -> MentionRow:
@@ -144,31 +185,67 @@ class Store:
         self.conn = conn
         self.path = path
         self.on_commit: Callable[[str], None] | None = None  # benchmarks time commits
+        # The file this connection opened: a path that now names another file (or none) is not ours.
+        self.file_id = file_id(path) if str(path) != ":memory:" else None
+        self.gone: StoreGone | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate; any failure is a StoreError, with nothing left running."""
         path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
-        await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
-        return cls(conn, path)
+        created = _prepare(path)
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise classify(exc, path) from exc
+        try:
+            await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
+            await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
+            if created:
+                share_mode(path)
+            return cls(conn, path)
+        except BaseException as exc:
+            # aiosqlite's thread is not a daemon: left open, it would keep the process alive after the error.
+            await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise classify(exc, path) from exc
+            raise
 
     async def close(self) -> None:
         await self.conn.close()
 
+    def check_file(self) -> None:
+        """Raise StoreGone if the path no longer names the file this store opened (deleted or replaced).
+
+        Once gone, always gone: this connection must not write again.
+        """
+        if self.gone is None and self.file_id is not None:
+            now = file_id(self.path)
+            if now is None:
+                self.gone = StoreGone(f"{self.path} was deleted while open: nothing more is written to it")
+            elif now != self.file_id:
+                self.gone = StoreGone(f"{self.path} was replaced by another file: nothing more is written to it")
+        if self.gone is not None:
+            raise self.gone
+
     async def _write(self, fn: Callable[[sqlite3.Connection], Any], label: str) -> Any:
-        """Run fn inside BEGIN IMMEDIATE on the connection's thread: one hop, one transaction."""
+        """Run fn inside BEGIN IMMEDIATE on the connection's thread: one hop, one transaction.
+
+        SQLite's failures come out classified (StoreLocked, StoreFull, ...): nothing was written.
+        """
 
         def run(conn: sqlite3.Connection) -> Any:
-            conn.execute("BEGIN IMMEDIATE")
+            self.check_file()
             try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    rollback(conn)
+                    raise
+            except sqlite3.Error as exc:
+                raise classify(exc, self.path) from exc
             if self.on_commit:  # called on the database thread, at the moment the commit is durable
                 self.on_commit(label)
             return result
@@ -176,7 +253,13 @@ class Store:
         return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await self.conn._execute(fn, self.conn._conn)  # type: ignore[attr-defined]
+        def run(conn: sqlite3.Connection) -> Any:
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise classify(exc, self.path) from exc
+
+        return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
 
     # -- ingest ---------------------------------------------------------------------------
 

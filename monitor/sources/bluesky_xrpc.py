@@ -9,7 +9,6 @@ Tokens and the password are never logged, and never stored anywhere but that fil
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from monitor import safefile
 from monitor.sources.base import SourceContext, SourceError
 from monitor.sources.http import check, json_body, make_client, pacing_delay, send
 
@@ -93,18 +93,8 @@ class SessionFile:
             "refreshJwt": session.refresh_jwt,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        # Created 0600 from the start (never world-readable, even briefly), then swapped in whole.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # a leftover tmp file may have had other bits
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        os.replace(tmp, self.path)
+        # 0600 from the start (never world-readable, even briefly), never through a planted symlink.
+        safefile.write_text(self.path, json.dumps(data), safefile.PRIVATE)
 
 
 def xrpc_error(response: httpx.Response) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor import logredact
 from monitor.config import ConfigError, Watchlist, load_watchlist
 from monitor.permissions import UnsafePermissions, check_shared_path
 from monitor.store import StoreError
@@ -154,6 +155,7 @@ def _setup_logging(args: argparse.Namespace, command: str) -> None:
         logging.basicConfig(level=logging.WARNING, format="monitor: %(name)s: %(message)s")
     else:
         logging.getLogger().addHandler(logging.NullHandler())  # never print over the screen
+    logredact.install()
 
 
 def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:

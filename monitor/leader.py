@@ -46,9 +46,11 @@ async def run_as_leader(
                 await _cancel(tasks)
                 if on_change:
                     on_change(False)
-            for task in tasks:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            for i, task in enumerate(tasks):
+                if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+                    # A crashed duty is restarted (the next renewal paces it), never left dead while we lead.
+                    log.error("%s: duty crashed (%r); restarting", name, error, exc_info=error)
+                    tasks[i] = asyncio.create_task(jobs[i](), name=f"leader:{i}")
             await asyncio.sleep(renew_every)
     finally:
         await _cancel(tasks)

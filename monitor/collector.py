@@ -114,8 +114,10 @@ class Collector:
                 for source in self.sources:
                     group.create_task(self._run_source(source), name=f"source:{source.name}")
         except Exception as exc:  # the bar must not keep saying "ok" while nothing collects
+            cause = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
+            detail = f"collector crashed ({type(cause).__name__}); restarting"
             for name, st in self.status.items():
-                self._set(replace(st, state="failing", detail=f"collector crashed ({type(exc).__name__}); restarting"))
+                self._set(replace(st, state="failing", detail=detail))
                 await self._persist(name)
             raise  # the leader restarts us: the sources' clients stay open for that
         except BaseException:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from monitor.collector import Collector
+from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist, load_watchlist
 from monitor.sources import SourceContext, SourceError
 from monitor.sources import http as plumbing
@@ -26,7 +26,8 @@ from monitor.sources.bluesky import BlueskyOptions, BlueskySource
 from monitor.sources.feed import FeedOptions, FeedSource
 from monitor.sources.mastodon import MastodonOptions, MastodonSource, MastodonStreamingSource
 from monitor.store import Store
-from monitor.timeutil import now_ms
+from monitor.timeutil import fmt_local, now_ms
+from monitor.widgets.sources_bar import render_sources
 from tests.fakes_feed import rss, rss_item
 from tests.fakes_hostile import (
     BAD_DATES,
@@ -206,6 +207,12 @@ async def test_an_app_starts_even_when_a_stored_retry_lies_in_the_year_33715(wl:
         assert app.is_running
 
 
+def test_a_wait_of_most_of_a_day_is_shown_with_its_date() -> None:
+    until = now_ms() + 20 * 3600 * 1000
+    text = render_sources([SourceStatus("masto", "backoff", "rate limited (429)", until)], UTC).plain
+    assert f"backing off until {fmt_local(until, UTC)}" in text
+
+
 # -- dates out of range ---------------------------------------------------------------------------
 
 
@@ -362,6 +369,22 @@ async def test_memory_stays_bounded_under_an_endless_body(peer: Hostile) -> None
         out = (await child.communicate())[0].decode()
     assert peak <= limit_mb, f"grew to {peak:.0f} MB"
     assert "refused: endless: answer larger than" in out
+
+
+async def test_a_stream_line_without_end_is_cut_not_buffered(peer: Hostile, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plumbing, "MAX_LINE", 64 * 1024, raising=False)
+    monkeypatch.setenv("TEST_HOSTILE_TOKEN", "FAKE-MASTODON-TOKEN-0451")
+    peer.play("/api/v2/instance", answer({"error": "not here"}, 404))
+    peer.play("/api/v1/streaming/hashtag", endless("text/event-stream"))  # "data: [0,0,0,… and no newline, ever
+    peer.play(TAG_PATH, answer([]))
+    options = MastodonOptions(peer.url, token_env="TEST_HOSTILE_TOKEN", hashtags=("Toulouse",), stream=True)
+    source = MastodonStreamingSource("masto", options, SourceContext())
+    try:
+        with pytest.raises(SourceError, match="line longer"):
+            async for _ in source.stream(None):
+                pass
+    finally:
+        await source.aclose()
 
 
 # -- where tokens go -----------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import email.utils
 import ipaddress
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 TOTAL_SECONDS = 60.0  # a whole request, body included: httpx's timeouts are per read, a drip resets them
 MAX_BODY = 8 * 1024 * 1024  # a page of statuses or a feed is well under 1 MB
 MAX_DEPTH = 64  # JSON nesting; real answers stay under 20
+MAX_LINE = 1024 * 1024  # one line of an endless stream (an SSE event's JSON is a few KB)
 LOW_REMAINING = 0.1  # below 10% of the window left, spread the remaining calls until the reset
 
 
@@ -155,6 +157,28 @@ async def _bounded(client: httpx.AsyncClient, request: httpx.Request, what: str)
 
 
 _ENCODED = ("content-encoding", "content-length", "transfer-encoding")
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+async def bounded_lines(response: httpx.Response, what: str) -> AsyncIterator[str]:
+    """The lines of a stream that never ends by design (SSE); a line longer than MAX_LINE is an error,
+    where aiter_lines() would buffer a line without end until memory runs out."""
+    parts: list[str] = []
+    size = 0
+    async for text in response.aiter_text():
+        *complete, rest = _NEWLINE.split(text)
+        for piece in complete:
+            parts.append(piece)
+            yield "".join(parts)
+            parts, size = [], 0
+        parts.append(rest)
+        size += len(rest)
+        if size > MAX_LINE:
+            raise SourceError(f"{what}: a line longer than {MAX_LINE // 1024} KB", "transient")
+    if tail := "".join(parts):
+        yield tail
 
 
 def parse_json(data: str | bytes, what: str) -> Any:

@@ -26,7 +26,16 @@ import yaml
 from monitor.models import Batch, Mention
 from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext, SourceError, SourceType
-from monitor.sources.http import check, json_body, make_client, pacing_delay, parse_json, secure_origin, send
+from monitor.sources.http import (
+    bounded_lines,
+    check,
+    json_body,
+    make_client,
+    pacing_delay,
+    parse_json,
+    secure_origin,
+    send,
+)
 from monitor.sources.mastodon_html import html_to_text
 from monitor.timeutil import parse_remote_time
 from monitor.yamlread import Node
@@ -631,7 +640,7 @@ class MastodonStreamingSource(MastodonSource):
                     raise SourceError(f"{what}: unexpected answer {response.status_code}", "config")
                 ready.set()
                 name, data = "message", []
-                async for line in response.aiter_lines():
+                async for line in bounded_lines(response, what):
                     if not line:
                         if data:
                             queue.put_nowait(_Event(feed, name, "\n".join(data)))

@@ -132,7 +132,7 @@ def endless(content_type: str = "application/json", chunk: int = 256 * 1024) -> 
         try:
             while True:
                 await response.write(block)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):
             pass
         return response
 
@@ -150,7 +150,7 @@ def drip(every: float, content_type: str = "application/json") -> Answer:
             while True:
                 await asyncio.sleep(every)
                 await response.write(b" ")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):
             pass
         return response
 

@@ -21,7 +21,7 @@ from monitor.delivery.worker import DeliveryWorker
 from monitor.models import ActionKind
 from monitor.store import Store
 from monitor.timeutil import now_ms
-from tests.fakes_delivery import TOKEN, bluesky_view, mastodon_status, outbox_rows, seed
+from tests.fakes_delivery import TOKEN, bluesky_view, mastodon_status, outbox_rows, payload_of, seed
 from tests.fakes_delivery import watchlist as make_watchlist
 from tests.fakes_feed import rss, rss_item
 from tests.fakes_hostile import (
@@ -202,6 +202,21 @@ async def test_an_open311_request_id_and_notes_with_escapes_are_stored_clean(
     await worker.check_open311()
     [row] = outbox_rows(store.path)
     assert row["remote_status"] == "open" and clean_row(row)
+
+
+async def test_a_script_link_stored_earlier_is_never_forwarded_to_a_webhook(
+    peer: Hostile, tmp_path: Path, store: Store
+) -> None:
+    peer.play("/hook", answer({"id": "t-1"}, 201))
+    wl = webhook(peer, tmp_path)
+    post = mastodon_status(1, host="127.0.0.1")
+    post["url"] = "javascript:alert(document.cookie)"
+    [mid] = await seed(store, "masto", "mastodon", [post])  # as a row written before links were checked
+    await outbox.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "trou"})
+    await DeliveryWorker(store, wl).run_once()
+    [row] = outbox_rows(store.path)
+    body = payload_of(row)
+    assert row["state"] == "sent" and body["link"] == "" and body["mention"]["url"] == ""
 
 
 # -- secrets never reach a log --------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def answered(sent: Sent) -> Sent:
     """What a server answered, made safe to store and show: clean text, an http(s) link or none."""
 
     def text(value: str | None) -> str | None:
-        return clean_line(value)[:MAX_TEXT] or None if value is not None else None
+        return clean_line(value)[:MAX_TEXT] or None
 
     url = sent.remote_url if sent.remote_url == DRY_RUN_URL else safe_url(sent.remote_url)[:2000]
     return Sent(text(sent.remote_id), url or None, text(sent.remote_status))

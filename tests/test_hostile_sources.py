@@ -387,6 +387,23 @@ async def test_a_stream_line_without_end_is_cut_not_buffered(peer: Hostile, monk
         await source.aclose()
 
 
+async def test_a_feed_moved_by_a_redirect_resolves_relative_links_against_its_new_address(
+    peer: Hostile, wl: Watchlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = "<item><title>Toulouse : travaux</title><link>article-1.html</link><guid>a1</guid></item>"
+    peer.play(FEED_PATH, redirect(peer.url + "/moved/feed.rss", 301))
+    peer.play("/moved/feed.rss", raw(rss(item), RSS))
+    source = source_on("feed", peer, tmp_path, monkeypatch)
+    store = await Store.open(wl.database)
+    try:
+        assert await Collector(wl, store, sources=[source]).run_once() == {"feed": None}
+        [(_, _, url)] = stored(wl.database, "feed")
+        assert url == peer.url + "/moved/article-1.html"
+    finally:
+        await store.close()
+        await source.aclose()
+
+
 # -- where tokens go -----------------------------------------------------------------------------------
 
 

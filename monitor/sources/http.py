@@ -150,7 +150,7 @@ async def _bounded(client: httpx.AsyncClient, request: httpx.Request, what: str)
         response.status_code,
         headers=headers,
         content=b"".join(chunks),
-        request=request,
+        request=response.request,  # after redirects: the last one (feeds resolve links against it)
         extensions=response.extensions,
         history=response.history,
     )

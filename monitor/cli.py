@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import shtab
 
-from monitor import __version__, safefile
+from monitor import __version__, logredact, safefile
 from monitor.config import ConfigError, Watchlist, load_watchlist
 from monitor.paths import (
     APP_LOG_NAME,
@@ -291,6 +291,7 @@ def _setup_logging(args: argparse.Namespace, command: str, watchlist: Watchlist)
         handler.setFormatter(logging.Formatter("monitor: %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
+    logredact.install()
     root.setLevel((args.log_level or ("info" if log_file else "warning")).upper())
     return log_file
 

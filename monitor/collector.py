@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from monitor.config import SourceSpec, Watchlist
 from monitor.matching import Matcher
 from monitor.models import Batch
+from monitor.sanitize import clean_line
 from monitor.sources import Source, SourceContext, SourceError, StreamingSource, build_source
 from monitor.store import Store, StoreGone, StoreUnavailable
-from monitor.timeutil import now_ms
+from monitor.timeutil import bound_delay, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def backoff_delay(failures: int, error: SourceError | None = None, rng: random.R
     """Seconds to wait after the n-th consecutive failure: exponential with jitter, capped."""
     rng = rng or random
     if error is not None and error.retry_after is not None:
-        return max(0.0, error.retry_after)
+        return bound_delay(error.retry_after)  # already bounded by the HTTP layer; a source may set its own
     if error is not None and error.kind == "auth":
         return AUTH_BACKOFF
     delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, failures - 1))
@@ -105,16 +106,26 @@ class Collector:
             except Exception as exc:  # a bug in one source must not stop the others
                 log.exception("source %s failed", source.name)
                 results[source.name] = f"{type(exc).__name__}: {exc}"
+                await self._failed(source.name, SourceError(results[source.name]), 1)
         return results
 
     async def run(self) -> None:
-        """Run every source until cancelled, each in its own task."""
+        """Run every source until cancelled, each in its own task; closes the sources when cancelled."""
         try:
             async with asyncio.TaskGroup() as group:
                 for source in self.sources:
                     group.create_task(self._run_source(source), name=f"source:{source.name}")
-        finally:
+        except Exception as exc:  # the bar must not keep saying "ok" while nothing collects
+            cause = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
+            if not isinstance(cause, StoreGone):  # a gone file takes no state: the app or service says so
+                detail = f"collector crashed ({type(cause).__name__}); restarting"
+                for name, st in self.status.items():
+                    self._set(replace(st, state="failing", detail=detail))
+                    await self._persist(name)
+            raise  # the leader restarts us: the sources' clients stay open for that
+        except BaseException:
             await self.aclose()
+            raise
 
     async def aclose(self) -> None:
         for source in self.sources:
@@ -124,6 +135,18 @@ class Collector:
                 log.exception("closing %s", source.name)
 
     async def _run_source(self, source: Source) -> None:
+        """Never returns but by cancellation: whatever one source does, the others keep collecting."""
+        while True:
+            try:
+                await self._source_loop(source)
+            except (asyncio.CancelledError, StoreGone):
+                raise
+            except Exception:  # a failure while handling a failure: keep the source alive, slowly
+                log.exception("source %s: collection loop failed; restarting", source.name)
+                self._set(replace(self.status[source.name], state="failing", detail="internal error; restarting"))
+                await asyncio.sleep(BACKOFF_CAP)
+
+    async def _source_loop(self, source: Source) -> None:
         spec = self.specs.get(source.name)
         interval = spec.poll_interval.total_seconds() if spec else 60.0
         failures = 0
@@ -178,7 +201,7 @@ class Collector:
     async def _failed(self, name: str, error: SourceError, failures: int) -> float:
         delay = backoff_delay(failures, error)
         st = self.status[name]
-        label = "credentials rejected" if error.kind == "auth" else str(error)
+        label = "credentials rejected" if error.kind == "auth" else clean_line(str(error))[:300]
         state = "failing" if error.kind in ("auth", "config") else "backoff"
         self._set(replace(st, state=state, detail=label, until_ms=now_ms() + int(delay * 1000), failures=failures))
         log.warning("source %s: %s (retry in %.0fs)", name, label, delay)

@@ -52,9 +52,15 @@ async def run_as_leader(
                 await _cancel(tasks)
                 if on_change:
                     on_change(False)
-            for task in tasks:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            for i, task in enumerate(tasks):
+                if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+                    if isinstance(error, StoreGone) or (
+                        isinstance(error, ExceptionGroup) and error.subgroup(StoreGone) is not None
+                    ):
+                        raise error  # the file is gone: no restart writes into it again
+                    # A crashed duty is restarted (the next renewal paces it), never left dead while we lead.
+                    log.error("%s: duty crashed (%r); restarting", name, error, exc_info=error)
+                    tasks[i] = asyncio.create_task(jobs[i](), name=f"leader:{i}")
             await asyncio.sleep(renew_every)
     finally:
         await _cancel(tasks)

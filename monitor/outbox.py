@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import templates as tpl
 from monitor.config import Watchlist
 from monitor.models import ActionKind, MentionRow, Status
+from monitor.sanitize import safe_url
 from monitor.store import mention_sync
 from monitor.timeutil import now_ms
 
@@ -159,12 +160,13 @@ def plan(
     if kind is ActionKind.ESCALATE:
         service = watchlist.service(str(payload.get("service", "")))
         if service is not None:
+            link = safe_url(row.url)  # a row stored before links were checked must not forward a script
             body = {
                 "mention": {
                     "id": row.id, "source": row.source, "network": row.network, "author": row.author,
-                    "text": row.text, "url": row.url, "first_seen_at": row.first_seen_at,
+                    "text": row.text, "url": link, "first_seen_at": row.first_seen_at,
                 },
-                "link": row.url, "note": payload.get("note", ""), "operator": operator,
+                "link": link, "note": payload.get("note", ""), "operator": operator,
                 "reference": tpl.reference(row.id),
                 "service": {"id": service.id, "name": service.name}, "city": watchlist.city,
             }  # fmt: skip

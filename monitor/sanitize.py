@@ -1,4 +1,5 @@
-"""One sanitiser for text from strangers, applied when a mention enters the system.
+"""One sanitiser for text from strangers: mentions, and every answer a server gives (delivery results,
+error texts), applied where it enters the system, before storage or display.
 
 Textual strips only a few C0 controls; ESC sequences (OSC 52 clipboard writes, window titles,
 screen clears) and C1 controls would otherwise reach the operator's terminal. Bidi overrides and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import urlsplit
 
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC (… terminated by BEL or ST),
 # and the two-byte ESC forms. Their 8-bit C1 equivalents are handled the same way.
@@ -49,3 +51,13 @@ def clean(text: str | None) -> str:
 def clean_line(text: str | None) -> str:
     """As clean(), folded to one line (names, handles, titles)."""
     return " ".join(clean(text).split())
+
+
+def safe_url(text: str | None) -> str:
+    """A link from outside, cleaned, if it is http(s); '' otherwise (javascript:, data:, file: …)."""
+    url = clean_line(text)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""

@@ -21,11 +21,47 @@ def to_ms(dt: datetime) -> int:
 
 
 def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    # Clamped: a stored time written by an older version (a year-33715 retry) must not crash a screen.
+    return datetime.fromtimestamp(min(max(ms, _MIN_MS), _MAX_MS) / 1000, tz=UTC)
 
 
 def utcnow() -> datetime:
     return datetime.now(tz=UTC)
+
+
+# -- values from outside: bounded where they enter -------------------------------------------
+
+MAX_DELAY = 86_400.0  # a peer may ask us to wait, but never longer than a day
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # no post is older; far-off years overflow conversions
+MAX_AHEAD = timedelta(days=1)  # a clock ahead (or a lie) is pulled back to at most a day ahead
+_MIN_MS, _MAX_MS = -62_135_596_800_000 + 86_400_000, 253_402_214_400_000  # inside datetime's range
+
+
+def bound_delay(seconds: float | None, default: float = 60.0) -> float:
+    """A wait asked for by a peer (Retry-After, a reset header) in [0, MAX_DELAY]; nan or junk -> default."""
+    if seconds is None or seconds != seconds:  # None or nan
+        return min(default, MAX_DELAY)
+    return min(max(0.0, seconds), MAX_DELAY)
+
+
+def bound_time(when: datetime, now: datetime | None = None) -> datetime:
+    """A peer's timestamp (aware) as UTC, clamped into [EARLIEST, now + MAX_AHEAD].
+
+    Compared before converting: astimezone() on 0001-01-01T00:00+01:00 raises OverflowError.
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    latest = (now or utcnow()) + MAX_AHEAD
+    if when < EARLIEST:
+        return EARLIEST
+    if when > latest:
+        return latest
+    return when.astimezone(UTC)
+
+
+def parse_remote_time(text: str) -> datetime:
+    """An ISO-8601 time from a peer ('Z' or an offset; none means UTC), bounded; ValueError if unreadable."""
+    return bound_time(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
 
 
 def local_zone(name: str | None = None) -> tzinfo:

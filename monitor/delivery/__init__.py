@@ -12,10 +12,11 @@ from typing import Any, Protocol
 import httpx
 
 from monitor.outbox import OutboxItem
+from monitor.sanitize import clean_line
 from monitor.sources.base import SourceError
-from monitor.sources.http import json_body, retry_after, send
+from monitor.sources.http import json_body, parse_json, retry_after, send
 
-__all__ = ["DeliveryError", "Sender", "Sent", "classify", "request", "secret"]
+__all__ = ["DeliveryError", "Sender", "Sent", "answer", "classify", "request", "secret"]
 
 
 class DeliveryError(Exception):
@@ -48,16 +49,20 @@ def secret(env: str | None, what: str) -> str:
     return value
 
 
-def _reason(response: httpx.Response) -> str:
-    """The server's own words, short: Mastodon {error}, XRPC {error, message}, else nothing."""
+def answer(response: httpx.Response) -> dict[str, Any]:
+    """An answer's JSON object, or {} (not JSON, too deep, not an object): for reading optional fields."""
     try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if isinstance(body, dict):
-        parts = [str(body[k]) for k in ("error", "message", "description") if body.get(k)]
-        return ": " + " — ".join(parts)[:200] if parts else ""
-    return ""
+        data = parse_json(response.content, "")
+    except SourceError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _reason(response: httpx.Response) -> str:
+    """The server's own words, short and clean: Mastodon {error}, XRPC {error, message}, else nothing."""
+    body = answer(response)
+    parts = [clean_line(str(body[k])) for k in ("error", "message", "description") if body.get(k)]
+    return ": " + " — ".join(parts)[:200] if parts else ""
 
 
 def classify(response: httpx.Response, what: str) -> httpx.Response:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from monitor.config import SourceSpec
-from monitor.delivery import DeliveryError, Sent, body, classify
+from monitor.delivery import DeliveryError, Sent, answer, body, classify
 from monitor.outbox import OutboxItem
 from monitor.sources.base import SourceContext, SourceError
 from monitor.sources.bluesky import session_path
@@ -177,14 +177,8 @@ def _delivery_error(exc: SourceError) -> DeliveryError:
 
 
 def _error(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("error") or "")
-    except (ValueError, AttributeError):
-        return ""
+    return str(answer(r).get("error") or "")
 
 
 def _message(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("message") or "")[:200]
-    except (ValueError, AttributeError):
-        return ""
+    return str(answer(r).get("message") or "")[:200]

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from monitor.config import Service, ServiceTarget
-from monitor.delivery import DeliveryError, Sent, body, classify, request, secret
+from monitor.delivery import DeliveryError, Sent, answer, body, classify, request, secret
 from monitor.outbox import OutboxItem
 from monitor.sources.base import SourceContext
 from monitor.sources.http import make_client
@@ -84,14 +84,8 @@ class WebhookSender:
             ),
             what,
         )
-        remote_id = None
-        if r.content:
-            try:
-                data = r.json()
-                remote_id = str(data["id"]) if isinstance(data, dict) and data.get("id") is not None else None
-            except ValueError:
-                pass
-        return Sent(remote_id, None)
+        remote_id = answer(r).get("id")
+        return Sent(str(remote_id) if remote_id is not None else None, None)
 
 
 class Open311Sender:

@@ -18,9 +18,10 @@ from monitor.config import Watchlist
 from monitor.delivery import DeliveryError, Sender, Sent
 from monitor.models import ActionKind, Status
 from monitor.outbox import DRY_RUN_URL, Outbox, OutboxItem, pause_after_send
+from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext
 from monitor.store import Store, StoreError, act_sync
-from monitor.timeutil import now_ms
+from monitor.timeutil import bound_delay, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,23 @@ MAX_ATTEMPTS = 12  # transient failures before the item is failed for the operat
 MAX_BACKOFF = 900.0
 OPEN311_EVERY = 300.0
 CONCURRENCY = 8
+MAX_TEXT = 500  # an id, a status or a reason from a server: more is noise (or an attack)
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
     """2 s, 4 s, 8 s … up to 15 min, with ±20% jitter so a fleet of retries does not stampede."""
     base = min(MAX_BACKOFF, 2.0 * 2 ** max(0, attempts - 1))
     return base * (0.8 + 0.4 * (rng or random).random())
+
+
+def answered(sent: Sent) -> Sent:
+    """What a server answered, made safe to store and show: clean text, an http(s) link or none."""
+
+    def text(value: str | None) -> str | None:
+        return clean_line(value)[:MAX_TEXT] or None
+
+    url = sent.remote_url if sent.remote_url == DRY_RUN_URL else safe_url(sent.remote_url)[:2000]
+    return Sent(text(sent.remote_id), url or None, text(sent.remote_status))
 
 
 class DryRunSender:
@@ -132,6 +144,8 @@ class DeliveryWorker:
                         await self.check_open311()
                 except StoreError as exc:
                     log.warning("delivery pass failed: %s", exc)
+                except Exception:  # a bug in one pass must not end delivery: the next pass comes
+                    log.exception("delivery pass crashed")
                 await self._sleep()
         finally:
             await self.aclose()
@@ -171,17 +185,19 @@ class DeliveryWorker:
             else:
                 if pause := pause_after_send():
                     await asyncio.sleep(pause)  # crash test: the remote has it, we have not recorded it
+                sent = answered(sent)
                 await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status)
         if self.on_change:
             self.on_change(item)
 
     async def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
-        reason = str(exc)
+        reason = clean_line(str(exc))[:MAX_TEXT]  # it may quote the server: stored and shown
         if exc.kind == "permanent" or item.attempts >= MAX_ATTEMPTS:
             log.warning("outbox item %d failed: %s", item.id, reason)
             await self.outbox.mark_failed(item.id, reason)
             return
-        delay = exc.retry_after if exc.kind == "rate" and exc.retry_after is not None else backoff(item.attempts)
+        rate = exc.kind == "rate" and exc.retry_after is not None
+        delay = bound_delay(exc.retry_after) if rate else backoff(item.attempts)
         await self.outbox.retry_later(item.id, f"{reason} — retrying (attempt {item.attempts})", int(delay * 1000))
 
     # -- Open311: follow escalated requests until the service closes them ------------------
@@ -202,6 +218,7 @@ class DeliveryWorker:
                 continue
             if status is None:
                 continue
+            status, notes = clean_line(status)[:MAX_TEXT], clean(notes)[:2000]
             await self.outbox.set_remote_status(item.id, status, notes)
             if status == "closed":
                 closed += await self._resolve_closed(item, notes)

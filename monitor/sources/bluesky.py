@@ -21,9 +21,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.models import Batch, Mention
-from monitor.sanitize import clean, clean_line
+from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext, SourceError, SourceType
 from monitor.sources.bluesky_xrpc import XrpcClient
+from monitor.sources.http import secure_origin
+from monitor.timeutil import parse_remote_time
 from monitor.yamlread import Node
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class BlueskyOptions:
     search: tuple[str, ...] = ()
     notifications: bool = True
     max_pages: int = DEFAULT_MAX_PAGES
+    allow_insecure: bool = False  # a test PDS on plain http, not on this machine
 
 
 def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
@@ -74,7 +77,8 @@ def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
             "this is not an environment variable name (never put the password itself here)",
             "a name such as BLUESKY_APP_PASSWORD",
         )
-    pds = _pds(fields["pds"]) if "pds" in fields else DEFAULT_PDS
+    allow_insecure = fields["allow_insecure"].bool() if "allow_insecure" in fields else False
+    pds = _pds(fields["pds"], allow_insecure) if "pds" in fields else DEFAULT_PDS
     search: list[str] = []
     for query in fields["search"].str_list() if "search" in fields else []:
         if query.strip() and query.strip() not in search:
@@ -83,15 +87,14 @@ def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
     if not search and not notifications:
         node.fail("this bluesky source watches nothing", "search terms, or notifications: true")
     max_pages = fields["max_pages"].int(minimum=1) if "max_pages" in fields else DEFAULT_MAX_PAGES
-    return BlueskyOptions(handle, env, pds, tuple(search), notifications, max_pages)
+    return BlueskyOptions(handle, env, pds, tuple(search), notifications, max_pages, allow_insecure)
 
 
-def _pds(node: Node) -> str:
+def _pds(node: Node, allow_insecure: bool = False) -> str:
     url = node.str().strip().rstrip("/")
     parts = urlsplit(url)
-    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
-    # The app password crosses this link: plain http only to this machine (tests, a local PDS).
-    if not parts.hostname or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
+    # The app password crosses this link: plain http only to this machine (tests, a local PDS) or when asked.
+    if not parts.hostname or not secure_origin(url, allow_insecure):
         node.fail(f"{url!r} is not an https address", "the PDS address, e.g. https://bsky.social")
     if parts.path or parts.query or parts.fragment:
         node.fail(f"{url!r} has a path", "the PDS root only, e.g. https://bsky.social")
@@ -325,7 +328,7 @@ class BlueskySource:
                 tags=tags,
                 raw=view,
             )
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
             log.warning("%s: post %s skipped: %s", self.name, clean_line(str(uri))[:200], exc)
             return None
 
@@ -350,7 +353,7 @@ def _rich_text(text: str, record: dict[str, Any]) -> tuple[str, list[str], tuple
                 continue
             kind = feature.get("$type")
             if kind == LINK_FEATURE and isinstance(feature.get("uri"), str):
-                uri = clean_line(feature["uri"])
+                uri = safe_url(feature["uri"])  # javascript:, data: … are not links
                 if uri and uri not in links:
                     links.append(uri)
                     # Clients show "example.com/long/pa..." for the full address; a custom client may
@@ -390,12 +393,9 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        when = datetime.fromisoformat(value.strip())
+        return parse_remote_time(value)  # bounded: createdAt is whatever the author's client wrote
     except ValueError:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def _iso(when: datetime) -> str:
@@ -403,7 +403,7 @@ def _iso(when: datetime) -> str:
 
 
 TYPE = SourceType(
-    option_keys=("pds", "handle", "app_password_env", "search", "notifications", "max_pages"),
+    option_keys=("pds", "handle", "app_password_env", "search", "notifications", "max_pages", "allow_insecure"),
     parse_options=parse_options,
     build=BlueskySource,
     default_interval=timedelta(seconds=60),

@@ -22,7 +22,7 @@ import httpx
 
 from monitor import safefile
 from monitor.sources.base import SourceContext, SourceError
-from monitor.sources.http import check, json_body, make_client, pacing_delay, send
+from monitor.sources.http import check, json_body, make_client, pacing_delay, parse_json, send
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class SessionFile:
 def xrpc_error(response: httpx.Response) -> str:
     """The XRPC error name of an error answer (`{"error": "ExpiredToken", "message": ...}`), or ''."""
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = parse_json(response.content, "")
+    except SourceError:
         return ""
     name = body.get("error") if isinstance(body, dict) else None
     # It comes from the network and may end up on screen: accept only a plain identifier.

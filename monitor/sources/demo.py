@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.models import Batch, Mention
-from monitor.sanitize import clean, clean_line
+from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext, SourceType
 from monitor.timeutil import utcnow
 from monitor.yamlread import Node
@@ -110,7 +110,7 @@ class DemoSource:
                 author=clean_line(item["author"]),
                 author_name=clean_line(item.get("author_name")),
                 text=clean(item["text"]),
-                url=clean_line(item.get("url")),
+                url=safe_url(item.get("url")),
                 lang=item.get("lang"),
                 reply_to=(reply_to + suffix) if reply_to else None,
                 thread_id=(self._root(reply_to) + suffix) if reply_to else None,

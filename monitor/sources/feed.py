@@ -27,10 +27,10 @@ import yaml
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
 from monitor.models import Batch, Mention
-from monitor.sanitize import clean, clean_line
+from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext, SourceError, SourceType
 from monitor.sources.http import make_client, send
-from monitor.timeutil import utcnow
+from monitor.timeutil import bound_time, utcnow
 from monitor.yamlread import Node
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def _when(entry: Any) -> datetime | None:
         parsed = entry.get(key)
         if parsed:
             try:
-                return datetime(*parsed[:6], tzinfo=UTC)  # feedparser normalises to UTC
+                return bound_time(datetime(*parsed[:6], tzinfo=UTC))  # feedparser normalises to UTC
             except (TypeError, ValueError):
                 continue
     return None
@@ -260,7 +260,7 @@ class FeedSource:
         for entry in entries:
             try:
                 mentions.append(self._mention(url, base, entry, feed_title, lang))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 log.warning("feed %s: entry %r skipped: %r", label(url), entry.get("id"), exc)
         mentions.sort(key=lambda m: m.published_at)  # oldest first, as they happened
@@ -296,7 +296,7 @@ class FeedSource:
             author=author_name or feed_title,
             author_name=author_name,
             text=text,
-            url=clean_line(link),
+            url=safe_url(link),
             lang=_lang((entry.get("title_detail") or {}).get("language")) or lang,
             tags=tuple(t for t in (clean_line(tag.get("term")) for tag in entry.get("tags") or ()) if t),
             # A date in the future (a wrong clock or a scheduled post) would sort above everything.
@@ -318,10 +318,11 @@ class FeedSource:
 
 def _validators(response: httpx.Response) -> dict[str, str]:
     out = {}
-    if response.headers.get("etag"):
-        out["etag"] = response.headers["etag"]
-    if response.headers.get("last-modified"):
-        out["last_modified"] = response.headers["last-modified"]
+    for header, key in (("etag", "etag"), ("last-modified", "last_modified")):
+        value = response.headers.get(header, "")
+        # Sent back as a header next time: a value we could not send would block the feed for good.
+        if value and len(value) <= 512 and value.isascii() and value.isprintable():
+            out[key] = value
     return out
 
 

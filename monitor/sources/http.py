@@ -1,22 +1,35 @@
-"""HTTP plumbing shared by the network sources: one client shape, one error taxonomy, rate limits."""
+"""HTTP plumbing shared by the network sources and senders: one client shape, one error taxonomy, rate limits.
+
+Everything a peer sends is bounded here, where it enters: waits it asks for (bound_delay), the size of
+a body (MAX_BODY), the time a whole request may take (TOTAL_SECONDS, a drip feed cannot hold us) and
+the nesting of its JSON (MAX_DEPTH). Tokens go only over https, or to loopback (see secure_origin).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import ipaddress
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from monitor.sources.base import SourceContext, SourceError
-from monitor.timeutil import utcnow
+from monitor.timeutil import bound_delay, utcnow
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+TOTAL_SECONDS = 60.0  # a whole request, body included: httpx's timeouts are per read, a drip resets them
+MAX_BODY = 8 * 1024 * 1024  # a page of statuses or a feed is well under 1 MB
+MAX_DEPTH = 64  # JSON nesting; real answers stay under 20
+MAX_LINE = 1024 * 1024  # one line of an endless stream (an SSE event's JSON is a few KB)
 LOW_REMAINING = 0.1  # below 10% of the window left, spread the remaining calls until the reset
 
 
@@ -42,10 +55,12 @@ def _reset_seconds(value: str | None) -> float | None:
             return None
         if when.tzinfo is None:
             return None
-        return max(0.0, (when - now).total_seconds())
+        return bound_delay((when - now).total_seconds())
+    if number != number:  # nan
+        return None
     if number > 1_000_000_000:  # an epoch
-        return max(0.0, number - now.timestamp())
-    return max(0.0, number)
+        return bound_delay(number - now.timestamp())
+    return bound_delay(number)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -53,11 +68,17 @@ def retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     if value:
         try:
-            return max(0.0, float(value))
+            number = float(value)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (ValueError, TypeError, OverflowError):
+                parsed = None
             if parsed is not None and parsed.tzinfo is not None:
-                return max(0.0, (parsed - utcnow()).total_seconds())
+                return bound_delay((parsed - utcnow()).total_seconds())
+        else:
+            if number == number:  # not nan
+                return bound_delay(number)
     return _reset_seconds(response.headers.get("x-ratelimit-reset") or response.headers.get("ratelimit-reset"))
 
 
@@ -73,7 +94,7 @@ def pacing_delay(response: httpx.Response) -> float:
     if limit_n <= 0 or remaining_n / limit_n > LOW_REMAINING:
         return 0.0
     reset = _reset_seconds(h.get("x-ratelimit-reset") or h.get("ratelimit-reset")) or 60.0
-    return reset / max(1.0, remaining_n)
+    return bound_delay(reset / max(1.0, remaining_n)) if remaining_n == remaining_n else 0.0
 
 
 def check(response: httpx.Response, what: str) -> httpx.Response:
@@ -99,7 +120,10 @@ async def send(
     ExpiredToken is a 400 to act on), and must call check() itself.
     """
     try:
-        response = await client.request(method, url, **kwargs)
+        async with asyncio.timeout(TOTAL_SECONDS):
+            response = await _bounded(client, client.build_request(method, url, **kwargs), what)
+    except TimeoutError as exc:
+        raise SourceError(f"{what}: no complete answer in {TOTAL_SECONDS:g}s", "transient") from exc
     except httpx.TimeoutException as exc:
         raise SourceError(f"{what}: timed out", "transient") from exc
     except httpx.HTTPError as exc:  # DNS, refused, reset, protocol errors, truncated bodies
@@ -107,8 +131,97 @@ async def send(
     return check(response, what) if checked else response
 
 
-def json_body(response: httpx.Response, what: str) -> Any:
+async def _bounded(client: httpx.AsyncClient, request: httpx.Request, what: str) -> httpx.Response:
+    """Send and read the body, at most MAX_BODY bytes (decoded: a gzip bomb counts what it inflates to)."""
+    response = await client.send(request, stream=True)
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise SourceError(f"{what}: answer larger than {MAX_BODY // (1024 * 1024)} MB", "transient")
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    # The body is already decoded: drop the headers that describe the encoded one.
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _ENCODED]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=b"".join(chunks),
+        request=response.request,  # after redirects: the last one (feeds resolve links against it)
+        extensions=response.extensions,
+        history=response.history,
+    )
+
+
+_ENCODED = ("content-encoding", "content-length", "transfer-encoding")
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+async def bounded_lines(response: httpx.Response, what: str) -> AsyncIterator[str]:
+    """The lines of a stream that never ends by design (SSE); a line longer than MAX_LINE is an error,
+    where aiter_lines() would buffer a line without end until memory runs out."""
+    parts: list[str] = []
+    size = 0
+    async for text in response.aiter_text():
+        *complete, rest = _NEWLINE.split(text)
+        for piece in complete:
+            parts.append(piece)
+            yield "".join(parts)
+            parts, size = [], 0
+        parts.append(rest)
+        size += len(rest)
+        if size > MAX_LINE:
+            raise SourceError(f"{what}: a line longer than {MAX_LINE // 1024} KB", "transient")
+    if tail := "".join(parts):
+        yield tail
+
+
+def parse_json(data: str | bytes, what: str) -> Any:
+    """JSON from a peer, nested at most MAX_DEPTH deep; anything else is a transient SourceError."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise SourceError(f"{what}: malformed JSON", "transient") from exc
+    if _too_deep(value):
+        raise SourceError(f"{what}: JSON nested deeper than {MAX_DEPTH}", "transient")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def json_body(response: httpx.Response, what: str) -> Any:
+    return parse_json(response.content, what)
+
+
+def secure_origin(url: str, allow_insecure: bool = False) -> bool:
+    """May a credential go to `url`? Over https, or to loopback (a secure context, as browsers define it:
+    the bytes never leave the machine), or anywhere when the watchlist says `allow_insecure: true`."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or allow_insecure:
+        return parts.scheme in ("https", "http")
+    return parts.scheme == "http" and is_loopback(parts.hostname or "")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

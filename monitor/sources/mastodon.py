@@ -16,7 +16,7 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,10 +24,20 @@ import httpx
 import yaml
 
 from monitor.models import Batch, Mention
-from monitor.sanitize import clean, clean_line
+from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext, SourceError, SourceType
-from monitor.sources.http import check, json_body, make_client, pacing_delay, send
+from monitor.sources.http import (
+    bounded_lines,
+    check,
+    json_body,
+    make_client,
+    pacing_delay,
+    parse_json,
+    secure_origin,
+    send,
+)
 from monitor.sources.mastodon_html import html_to_text
+from monitor.timeutil import parse_remote_time
 from monitor.yamlread import Node
 
 log = logging.getLogger(__name__)
@@ -52,6 +62,7 @@ class MastodonOptions:
     notifications: bool = False
     search: tuple[str, ...] = ()
     stream: bool = False
+    allow_insecure: bool = False  # a test server on plain http, not on this machine
 
     @property
     def host(self) -> str:
@@ -86,7 +97,13 @@ def parse_options(fields: dict[str, Node], node: Node) -> MastodonOptions:
         for key, wanted in (("notifications", notifications), ("search", bool(search)), ("stream", stream)):
             if wanted:
                 fields[key].fail(f"{key} needs a logged-in token", "token_env: NAME_OF_A_VARIABLE")
-    return MastodonOptions(instance, token_env, tuple(hashtags), notifications, search, stream)
+    allow_insecure = fields["allow_insecure"].bool() if "allow_insecure" in fields else False
+    if token_env is not None and not secure_origin(instance, allow_insecure):
+        fields["instance"].fail(
+            "the token would cross the network in clear (http)",
+            "an https address, or allow_insecure: true for a test server",
+        )
+    return MastodonOptions(instance, token_env, tuple(hashtags), notifications, search, stream, allow_insecure)
 
 
 def _instance(node: Node) -> str:
@@ -384,13 +401,13 @@ class MastodonSource:
             return self._convert(status, original)
         except KeyError as exc:
             raise _Malformed(f"missing {exc.args[0]!r}") from None
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise _Malformed(f"{type(exc).__name__}: {exc}") from None
 
     def _convert(self, status: dict[str, Any], original: dict[str, Any]) -> tuple[Mention, bool]:
         local_id = _text(original, "id")
         remote_id = clean_line(_text(original, "uri"))
-        published = parse_time(_text(original, "created_at"))
+        published = parse_remote_time(_text(original, "created_at"))
         account = original["account"]
         if not isinstance(account, dict):
             raise _Malformed("account is not an object")
@@ -427,7 +444,7 @@ class MastodonSource:
             author_name=clean_line(_optional_text(account, "display_name") or _optional_text(account, "username")),
             text=clean(text),
             published_at=published,
-            url=clean_line(_optional_text(original, "url") or remote_id),
+            url=safe_url(_optional_text(original, "url")) or safe_url(remote_id),
             lang=clean_line(language) or None,
             reply_to=reply_to or None,
             thread_id=thread_id or None,
@@ -581,10 +598,20 @@ class MastodonStreamingSource(MastodonSource):
             if isinstance(url, str) and url:
                 parts = urlsplit(url)
                 scheme = {"wss": "https", "ws": "http", "https": "https", "http": "http"}.get(parts.scheme)
-                if scheme and parts.netloc:
-                    base = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+                named = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+                if scheme and parts.netloc and self._may_carry_token(named):
+                    base = named
+                elif scheme:
+                    log.warning("%s: streaming host %s not trusted with the token; streaming from %s",
+                                self.name, clean_line(named)[:200], base)  # fmt: skip
         self._streaming_base = base
         return base
+
+    def _may_carry_token(self, url: str) -> bool:
+        """The token goes only to the instance's own host or a subdomain of it (streaming.host), over https."""
+        host = (urlsplit(url).hostname or "").lower()
+        own = (urlsplit(self.options.instance).hostname or "").lower()
+        return (host == own or host.endswith("." + own)) and secure_origin(url, self.options.allow_insecure)
 
     async def _read(self, base: str, feed: Feed, queue: asyncio.Queue[Any], ready: asyncio.Event) -> None:
         """One SSE connection: events into the queue; any failure too, as a SourceError."""
@@ -613,7 +640,7 @@ class MastodonStreamingSource(MastodonSource):
                     raise SourceError(f"{what}: unexpected answer {response.status_code}", "config")
                 ready.set()
                 name, data = "message", []
-                async for line in response.aiter_lines():
+                async for line in bounded_lines(response, what):
                     if not line:
                         if data:
                             queue.put_nowait(_Event(feed, name, "\n".join(data)))
@@ -650,8 +677,8 @@ class MastodonStreamingSource(MastodonSource):
         if event.name not in ("update", "status.update", "notification"):
             return  # filters_changed, announcements, conversation…
         try:
-            payload = json.loads(event.data)
-        except json.JSONDecodeError:
+            payload = parse_json(event.data, f"{self.name}: {feed.label}")
+        except SourceError:
             collect.batch.skipped += 1
             log.warning("%s: %s: malformed %s event skipped", self.name, feed.label, event.name)
             return
@@ -673,14 +700,6 @@ class MastodonStreamingSource(MastodonSource):
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def parse_time(value: str) -> datetime:
-    """Mastodon's ISO 8601 times ('2019-11-26T23:27:31.000Z'), always aware, in UTC."""
-    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def _text(obj: dict[str, Any], key: str) -> str:
@@ -739,7 +758,7 @@ def build(name: str, options: MastodonOptions, context: SourceContext) -> Mastod
 
 
 TYPE = SourceType(
-    option_keys=("instance", "token_env", "hashtags", "notifications", "search", "stream"),
+    option_keys=("instance", "token_env", "hashtags", "notifications", "search", "stream", "allow_insecure"),
     parse_options=parse_options,
     build=build,
     default_interval=timedelta(seconds=60),

@@ -10,6 +10,7 @@ from textual.widgets import Static
 from monitor.collector import SourceStatus
 from monitor.timeutil import fmt_age, fmt_local, now_ms
 
+FAR_MS = 12 * 3600 * 1000
 MARKS = {
     "live": ("●", "green"),
     "polling": ("●", "green"),
@@ -29,7 +30,8 @@ def render_sources(statuses: list[SourceStatus], zone: tzinfo, notice: str = "")
         line.append(f"{mark} ", style=style)
         line.append(st.name, style="bold")
         if st.state == "backoff" and st.until_ms:
-            line.append(f" backing off until {fmt_local(st.until_ms, zone, with_date=False)}", style="yellow")
+            far = st.until_ms - now > FAR_MS  # a server may ask for up to a day: say which day
+            line.append(f" backing off until {fmt_local(st.until_ms, zone, with_date=far)}", style="yellow")
         elif st.state == "failing":
             line.append(" failing", style="bold red")
         else:

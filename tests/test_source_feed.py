@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -429,6 +430,38 @@ async def test_iso_8859_1_feed_with_only_latin_characters_is_read_as_declared(
     url = feed_server.serve("/latin.rss", Reply(body.encode("iso-8859-1")))
     [m] = (await poll(source(url))).mentions
     assert m.text == text
+
+
+# feedparser's own corpus (tests/data/feedparser, BSD licence beside it): feeds in legacy encodings
+# that declare none, each naming in its header comment the encoding it is really in.
+CORPUS = Path(__file__).parent / "data" / "feedparser"
+UNDECLARED = ["eucjp", "euckr", "gb2312", "koi8r", "shiftjis", "tis620", "windows1255"]
+
+
+@pytest.mark.parametrize("name", UNDECLARED)
+async def test_feed_without_declared_encoding_is_detected(feed_server: FeedServer, name: str) -> None:
+    data = (CORPUS / f"chardet_{name}.xml").read_bytes()
+    encoding = re.search(rb"encoding == '([^']+)'", data).group(1).decode()  # type: ignore[union-attr]
+    first = re.search(r"<(title|description)>(.*?)</", data.decode(encoding), re.S).group(2)  # type: ignore[union-attr]
+    url = feed_server.serve(f"/{name}.xml", Reply(data, content_type="application/xml"))
+    [m] = (await poll(source(url))).mentions
+    assert m.text.startswith(first.strip()[:25])
+
+
+async def test_one_stray_byte_spoils_only_itself_not_the_whole_utf8_feed(feed_server: FeedServer) -> None:
+    # bozo_linenoise.xml: valid ’ and ” then one byte that is not UTF-8 (feedparser reads it all as 1252).
+    data = (CORPUS / "bozo_linenoise.xml").read_bytes()
+    url = feed_server.serve("/noise.xml", Reply(data, content_type="application/rss+xml"))
+    [m] = (await poll(source(url))).mentions
+    assert m.text == "’”\ufffd"  # the "<>" is an empty tag to the HTML reader
+
+
+async def test_french_utf8_feed_with_a_stray_byte_keeps_its_accents(feed_server: FeedServer) -> None:
+    body = rss(rss_item("s1", TEXT, "", "Tue, 12 Mar 2024 10:05:00 +0100")).encode("utf-8")
+    body = body.replace("Métro".encode(), b"M\xe9tro", 1)  # one Latin-1 byte in a UTF-8 feed
+    url = feed_server.serve("/stray.rss", Reply(body, content_type="text/xml; charset=ISO-8859-1"))
+    [m] = (await poll(source(url))).mentions
+    assert m.text == TEXT.replace("Métro", "M\ufffdtro")
 
 
 # -- source -> collector -> SQLite -----------------------------------------------------------

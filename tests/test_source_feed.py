@@ -24,6 +24,7 @@ from fakes_feed import (
 from monitor.collector import Collector
 from monitor.config import ConfigError, load_watchlist
 from monitor.sources.base import SourceContext, SourceError
+from monitor.sources.demo import DemoOptions, DemoSource
 from monitor.sources.feed import FeedOptions, FeedSource, html_to_text, unwrap_link
 from monitor.store import Store
 
@@ -142,6 +143,15 @@ async def test_google_alerts_links_are_unwrapped_and_bold_tags_removed(feed_serv
     assert panne.author_name == ""
     assert panne.published_at == datetime(2024, 3, 12, 8, 41, 15, tzinfo=UTC)
     assert batch.mentions[0].url == "https://www.ladepeche.fr/2024/03/11/tarifs-tisseo-11818822.php"
+
+
+async def test_bundled_demo_shows_google_alerts_links_unwrapped_as_the_readme_says() -> None:
+    demo = DemoSource("demo", DemoOptions(loop=False), SourceContext(replay_all=True))
+    wrapped = [it["url"] for it in demo.items if "google.com/url" in (it.get("url") or "")]
+    urls = [m.url for m in (await demo.poll(None)).mentions]
+    assert wrapped  # the file keeps the links as Google sends them
+    assert not [u for u in urls if "google.com/url" in u]
+    assert unwrap_link(wrapped[0]) in urls
 
 
 async def test_reddit_search_feed_keeps_the_user_and_drops_markup(feed_server: FeedServer) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from monitor.models import Batch, Mention
 from monitor.sanitize import clean, clean_line
 from monitor.sources.base import SourceContext, SourceType
+from monitor.sources.feed import unwrap_link
 from monitor.timeutil import utcnow
 from monitor.yamlread import Node
 
@@ -110,7 +111,8 @@ class DemoSource:
                 author=clean_line(item["author"]),
                 author_name=clean_line(item.get("author_name")),
                 text=clean(item["text"]),
-                url=clean_line(item.get("url")),
+                # The file keeps links as Google Alerts sends them; the feed source's unwrapping applies.
+                url=unwrap_link(clean_line(item.get("url"))),
                 lang=item.get("lang"),
                 reply_to=(reply_to + suffix) if reply_to else None,
                 thread_id=(self._root(reply_to) + suffix) if reply_to else None,

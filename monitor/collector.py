@@ -72,7 +72,10 @@ class Collector:
         """Match a batch and store it with its cursor in one transaction; returns how many were new."""
         matched = [(m, r) for m in batch.mentions if (r := self.matcher.match(m)) is not None]
         edits = [(m, self.matcher.match(m)) for m in batch.edits]
-        new = await self.store.ingest(source.name, matched, batch.cursor, edits, batch.deletes, fence=self.fence)
+        deletes = batch.deletes
+        if batch.local_deletes:  # posts seen before a restart: the source no longer knows their uri
+            deletes = deletes + await self.store.mastodon_uris(source.name, batch.local_deletes)
+        new = await self.store.ingest(source.name, matched, batch.cursor, edits, deletes, fence=self.fence)
         st = self.status[source.name]
         self._set(
             replace(

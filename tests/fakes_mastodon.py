@@ -227,6 +227,7 @@ class FakeMastodon:
         self.faults: dict[str, list[Fault]] = {}
         self.rate_headers: dict[str, str] = {}
         self.require_token_for_tags = False
+        self.instance: dict[str, Any] | None = None  # a recorded /api/v2/instance answer instead of ours
         self.heartbeat = heartbeat
         self.streams: list[_Stream] = []
         self.opened = 0  # stream connections ever accepted
@@ -334,6 +335,10 @@ class FakeMastodon:
         streaming = "ws://" + self.streaming_base.split("://", 1)[1]
 
         def build() -> tuple[Any, None]:
+            if self.instance is not None:  # recorded elsewhere: only its streaming address is ours
+                recorded = copy.deepcopy(self.instance)
+                recorded.setdefault("configuration", {}).setdefault("urls", {})["streaming"] = streaming
+                return recorded, None
             return {
                 "domain": HOST,
                 "title": "Mastodon test",

@@ -176,6 +176,7 @@ class _Collect:
 
     batch: Batch = field(default_factory=Batch)
     seen: set[str] = field(default_factory=set)
+    orphans: list[tuple[Mention, str]] = field(default_factory=list)  # replies and their parent's local id
 
     def add(self, mention: Mention, edited: bool = False) -> None:
         if mention.remote_id not in self.seen:
@@ -217,6 +218,8 @@ class MastodonSource:
             *(Feed("search", q) for q in options.search),
         )
         self._known: OrderedDict[str, _Known] = OrderedDict()  # local status id -> what we know
+        self._instance_info: dict[str, Any] | None = None  # /api/v2/instance, read once
+        self._domain = options.host  # of local accounts: the instance's `domain`, may differ from the host
         self._last: httpx.Response | None = None  # the previous answer, for pacing
         self._sleep = asyncio.sleep  # tests record the pacing instead of waiting
 
@@ -233,11 +236,42 @@ class MastodonSource:
 
     async def poll(self, cursor: str | None) -> Batch:
         self._require_token()
+        await self._instance()
         positions = decode_cursor(cursor)
         collect = _Collect()
         await self._poll_feeds(self.feeds, positions, collect)
+        return self._finish(collect, positions)
+
+    def _finish(self, collect: _Collect, positions: dict[str, str]) -> Batch:
+        """The batch with its cursor; replies whose parent came later in the same batch now name it."""
+        # Parents before replies (ids grow with time), so a chain resolves down to its root.
+        for mention, parent in sorted(collect.orphans, key=lambda mp: id_key(_status_id(mp[0].raw) or "")):
+            known = self._known.get(parent)
+            if known is not None:
+                mention.reply_to, mention.thread_id = known.uri, known.root
+                own = self._known.get(_status_id(mention.raw) or "")
+                if own is not None:
+                    own.root = known.root
         collect.batch.cursor = encode_cursor(positions)
         return collect.batch
+
+    async def _instance(self) -> dict[str, Any]:
+        """/api/v2/instance, asked once: the account domain and the streaming host ({} on a 404)."""
+        if self._instance_info is not None:
+            return self._instance_info
+        what = f"{self.name}: instance information"
+        response = await send(self._client, "GET", "/api/v2/instance", what, checked=False)
+        if response.status_code == 404:
+            log.info("%s: no /api/v2/instance; local accounts are shown @%s", self.name, self.options.host)
+            body: Any = {}
+        else:
+            body = json_body(check(response, what), what)
+        info = body if isinstance(body, dict) else {}
+        domain = info.get("domain")
+        if isinstance(domain, str) and re.fullmatch(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?", domain):
+            self._domain = domain.lower()
+        self._instance_info = info
+        return info
 
     async def _poll_feeds(self, feeds: Iterable[Feed], positions: dict[str, str], collect: _Collect) -> None:
         for feed in feeds:
@@ -302,7 +336,8 @@ class MastodonSource:
             if response is None:
                 break
             items = _json_list(response, f"{self.name}: {feed.label}")
-            for item in items:
+            # Pages come newest first: oldest first, a parent is known before its replies.
+            for item in sorted(items, key=lambda i: id_key(str(i.get("id") if isinstance(i, dict) else ""))):
                 item_id = item.get("id") if isinstance(item, dict) else None
                 if isinstance(item_id, str) and item_id:
                     newest = newer(newest, item_id)
@@ -366,12 +401,15 @@ class MastodonSource:
     def _add_status(self, status: Any, feed: Feed, collect: _Collect, edited: bool = False) -> None:
         try:
             mention, is_edit = self.to_mention(status)
+            parent = _optional_text(_original(status), "in_reply_to_id")
         except _Malformed as exc:
             collect.batch.skipped += 1
             sid = status.get("id") if isinstance(status, dict) else None
             log.warning("%s: %s: status %r skipped: %s", self.name, feed.label, sid, exc)
             return
         collect.add(mention, edited or is_edit)
+        if parent is not None and mention.reply_to == clean_line(parent):
+            collect.orphans.append((mention, parent))
 
     def to_mention(self, status: Any) -> tuple[Mention, bool]:
         """A Mention (and whether it is an edit of a status seen before); _Malformed if unusable."""
@@ -417,7 +455,7 @@ class MastodonSource:
         prior = self._known.get(local_id)
         is_edit = prior is not None and edited_at is not None and edited_at != prior.edited_at
         self._remember(local_id, _Known(remote_id, thread_id or remote_id, edited_at))
-        author = acct if "@" in acct else f"{acct}@{self.options.host}"
+        author = acct if "@" in acct else f"{acct}@{self._domain}"
         language = _optional_text(original, "language")
         mention = Mention(
             source=self.name,
@@ -503,8 +541,7 @@ class MastodonStreamingSource(MastodonSource):
             positions = decode_cursor(cursor)
             collect = _Collect()
             await self._poll_feeds(self.feeds, positions, collect)
-            collect.batch.cursor = encode_cursor(positions)
-            yield collect.batch
+            yield self._finish(collect, positions)
             loop = asyncio.get_running_loop()
             next_poll = loop.time() + self.repoll_interval
             while True:
@@ -514,9 +551,8 @@ class MastodonStreamingSource(MastodonSource):
                 except TimeoutError:
                     collect = _Collect()
                     await self._poll_feeds(polled, positions, collect)
-                    collect.batch.cursor = encode_cursor(positions)
                     next_poll = loop.time() + self.repoll_interval
-                    yield collect.batch
+                    yield self._finish(collect, positions)
                     continue
                 # Whatever else is already queued joins this batch: one transaction, not one per event.
                 collect = _Collect()
@@ -530,9 +566,8 @@ class MastodonStreamingSource(MastodonSource):
                         break
                     item = queue.get_nowait()
                 batch = collect.batch
-                if batch.mentions or batch.edits or batch.deletes or batch.skipped:
-                    batch.cursor = encode_cursor(positions)
-                    yield batch  # what arrived before a failure is kept (edits, deletes)
+                if batch.mentions or batch.edits or batch.deletes or batch.local_deletes or batch.skipped:
+                    yield self._finish(collect, positions)  # what arrived before a failure is kept (edits, deletes)
                 if error is not None:
                     raise error
         finally:
@@ -570,14 +605,12 @@ class MastodonStreamingSource(MastodonSource):
         """The streaming host from /api/v2/instance (configuration.urls.streaming, a ws(s) URL)."""
         if self._streaming_base is not None:
             return self._streaming_base
-        what = f"{self.name}: instance information"
-        response = await send(self._client, "GET", "/api/v2/instance", what, checked=False)
         base = self.options.instance
-        if response.status_code == 404:
-            log.info("%s: no /api/v2/instance; streaming from %s", self.name, base)
+        info = await self._instance()
+        if not info:
+            log.info("%s: no streaming address from the instance; streaming from %s", self.name, base)
         else:
-            body = json_body(check(response, what), what)
-            url = _dig(body, "configuration", "urls", "streaming")
+            url = _dig(info, "configuration", "urls", "streaming")
             if isinstance(url, str) and url:
                 parts = urlsplit(url)
                 scheme = {"wss": "https", "ws": "http", "https": "https", "http": "http"}.get(parts.scheme)
@@ -641,11 +674,12 @@ class MastodonStreamingSource(MastodonSource):
         """Turn one SSE event into mentions, edits or deletes, advancing the feed's position."""
         feed = event.feed
         if event.name == "delete":
-            uri = self.resolve_delete(event.data.strip())
-            if uri is None:
-                log.debug("%s: delete of unknown status %r ignored", self.name, event.data.strip())
-            else:
+            local_id = event.data.strip()
+            uri = self.resolve_delete(local_id)
+            if uri is not None:
                 collect.batch.deletes.append(uri)
+            elif local_id.isdigit() and len(local_id) <= 32:
+                collect.batch.local_deletes.append(local_id)  # seen before a restart: the store may know it
             return
         if event.name not in ("update", "status.update", "notification"):
             return  # filters_changed, announcements, conversation…
@@ -702,6 +736,14 @@ def _status_id(status: Any) -> str | None:
     reblog = status.get("reblog")
     value = (reblog if isinstance(reblog, dict) else status).get("id")
     return value if isinstance(value, str) else None
+
+
+def _original(status: Any) -> dict[str, Any]:
+    """The status itself, or the boosted one for a boost."""
+    if not isinstance(status, dict):
+        return {}
+    reblog = status.get("reblog")
+    return reblog if isinstance(reblog, dict) else status
 
 
 def _mention_status(notification: Any) -> Any:

@@ -663,6 +663,47 @@ async def test_the_collector_runs_a_streaming_source_live(tmp_path: Path, server
     assert [r[0].rsplit("/", 1)[1] for r in found] == ["960", "961"]
 
 
+async def test_a_stream_that_dies_at_once_backs_off_and_says_it_loops(
+    tmp_path: Path, server: FakeMastodon, token: str
+) -> None:
+    wl = watchlist(tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nstream: true\n")
+    store = await Store.open(wl.database)
+    collector = Collector(wl, store, context=SourceContext())
+    delays: list[float] = []
+    shown: list[str] = []
+    collector.on_status = lambda st: shown.append(f"{st.state}: {st.detail}")
+
+    async def record(delay: float) -> None:
+        delays.append(delay)
+        await asyncio.sleep(0)
+
+    async def until(condition: Any) -> None:
+        for _ in range(1000):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not met")
+
+    collector._sleep = record  # type: ignore[method-assign]
+    task = asyncio.create_task(collector.run())
+    try:
+        for drop in range(1, 7):  # each time: connected, caught up over REST, then closed by the server
+            await until(lambda: len(server.streams) == 1 and len(server.hits("tag")) >= drop)  # noqa: B023
+            server.streams[0].queue.put_nowait(None)
+            await until(lambda: len(delays) >= drop)  # noqa: B023
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()
+    for n, delay in enumerate(delays, start=1):  # doubles with each drop, whatever the catch-up brought
+        assert 2 ** (n - 1) <= delay <= 2**n, delays
+    assert any(line.startswith("backoff: stream reconnecting in a loop (6 drops in a row)") for line in shown)
+    assert any(line == "live: reconnected after 5 drops in a row" for line in shown)
+    assert len(server.hits("instance")) == 1  # the catch-up asks one page per feed, nothing more
+    assert len(server.hits("tag")) == 6
+
+
 # -- recorded payloads (Mastodon.py's cassettes, tests/data/mastodon_py, MIT licence beside them) --------
 
 MPY = "mastodon_py"

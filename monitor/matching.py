@@ -97,9 +97,12 @@ class Matcher:
         return out
 
     def match(self, mention: Mention) -> MatchResult | None:
-        return self.match_text(mention.text, mention.tags, mention.author)
+        """What a mention matched; one addressed to us is kept without a term (unless ignored as spam)."""
+        return self.match_text(mention.text, mention.tags, mention.author, keep=mention.to_us)
 
-    def match_text(self, text: str, tags: Iterable[str] = (), author: str = "") -> MatchResult | None:
+    def match_text(
+        self, text: str, tags: Iterable[str] = (), author: str = "", keep: bool = False
+    ) -> MatchResult | None:
         folded = fold_case(text)
         if tags:
             folded += " #" + " #".join(fold_case(t) for t in tags)
@@ -119,7 +122,7 @@ class Matcher:
                 if m.lastgroup:
                     hits.add(self._pattern_terms[int(m.lastgroup[1:])])
         if not hits:
-            return None
+            return MatchResult((), Priority.NORMAL if priority is None else priority) if keep else None
         # The primary term (shown in the pane) is the most urgent one, then the first in the file.
         ordered = sorted(hits, key=self._rank.__getitem__) if len(hits) > 1 else list(hits)
         for i in ordered:

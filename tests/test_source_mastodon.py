@@ -700,8 +700,9 @@ async def test_a_stream_that_dies_at_once_backs_off_and_says_it_loops(
         assert 2 ** (n - 1) <= delay <= 2**n, delays
     assert any(line.startswith("backoff: stream reconnecting in a loop (6 drops in a row)") for line in shown)
     assert any(line == "live: reconnected after 5 drops in a row" for line in shown)
-    assert len(server.hits("instance")) == 1  # the catch-up asks one page per feed, nothing more
-    assert len(server.hits("tag")) == 6
+    # Instance and account are asked once; each catch-up asks one page per feed, nothing more.
+    assert len(server.hits("instance")) == 1 and len(server.hits("me")) == 1
+    assert len(server.hits("tag")) <= len(server.hits("stream:hashtag"))
 
 
 # -- recorded payloads (Mastodon.py's cassettes, tests/data/mastodon_py, MIT licence beside them) --------
@@ -771,3 +772,26 @@ async def test_a_delete_after_a_restart_marks_the_post_seen_before_it(
     await store.close()
     await restarted.aclose()
     assert rows(wl.database)[0][4] is not None  # deleted_at
+
+
+async def test_mentions_and_replies_to_our_account_are_kept_without_a_term_and_marked_to_us(
+    tmp_path: Path, server: FakeMastodon, token: str
+) -> None:
+    # A mention notification ("@mastodonpy_test hello!") and, on a hashtag, a reply to our post.
+    server.notifications = answer(MPY, "test_notifications_mentions_only", "GET", "/api/v1/notifications").json()
+    ours, reply = recorded_statuses("test_status_reply")  # "Toot, finally!" and "@mastodonpy_test_2 same!"
+    server.me = ours["account"]  # we are mastodonpy_test_2 here
+    server.add_tag_status("toulouse", ours)
+    server.add_tag_status("toulouse", reply)
+    wl = watchlist(tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nnotifications: true\n")
+    store = await Store.open(wl.database)
+    source = m.MastodonSource("masto", options(wl), SourceContext())
+    try:
+        assert await Collector(wl, store, sources=[source]).run_once() == {"masto": None}
+    finally:
+        await source.aclose()
+        await store.close()
+    with contextlib.closing(sqlite3.connect(wl.database)) as conn:
+        stored = dict(conn.execute("SELECT text, to_us FROM mentions").fetchall())
+    assert stored == {"@mastodonpy_test hello!": 1, "@mastodonpy_test_2 same!": 1}  # not our own post
+    assert len(server.hits("me")) == 1

@@ -119,6 +119,7 @@ class DemoSource:
                 tags=tuple(clean_line(t) for t in item.get("tags") or ()),
                 published_at=utcnow() - timedelta(seconds=float(item.get("published_ago") or 0)),
                 raw=None,  # the bundled file is its own audit trail
+                to_us=bool(item.get("to_us")),  # a mention of, or reply to, the city's own account
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("demo item %s skipped: %r", item.get("id"), exc)

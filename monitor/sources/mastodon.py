@@ -175,13 +175,15 @@ class _Collect:
     """One batch being built: mentions deduplicated by remote id, in arrival order."""
 
     batch: Batch = field(default_factory=Batch)
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, Mention] = field(default_factory=dict)
     orphans: list[tuple[Mention, str]] = field(default_factory=list)  # replies and their parent's local id
 
     def add(self, mention: Mention, edited: bool = False) -> None:
-        if mention.remote_id not in self.seen:
-            self.seen.add(mention.remote_id)
+        first = self.seen.setdefault(mention.remote_id, mention)
+        if first is mention:
             self.batch.mentions.append(mention)
+        else:
+            first.to_us = first.to_us or mention.to_us  # found by a hashtag, and as a mention of us
         if edited:
             self.batch.edits.append(mention)
 
@@ -220,6 +222,8 @@ class MastodonSource:
         self._known: OrderedDict[str, _Known] = OrderedDict()  # local status id -> what we know
         self._instance_info: dict[str, Any] | None = None  # /api/v2/instance, read once
         self._domain = options.host  # of local accounts: the instance's `domain`, may differ from the host
+        self._me: str | None = None  # the token's account id: what is addressed to it is addressed to us
+        self._me_asked = False
         self._last: httpx.Response | None = None  # the previous answer, for pacing
         self._sleep = asyncio.sleep  # tests record the pacing instead of waiting
 
@@ -237,6 +241,7 @@ class MastodonSource:
     async def poll(self, cursor: str | None) -> Batch:
         self._require_token()
         await self._instance()
+        await self._account()
         positions = decode_cursor(cursor)
         collect = _Collect()
         await self._poll_feeds(self.feeds, positions, collect)
@@ -254,6 +259,31 @@ class MastodonSource:
                     own.root = known.root
         collect.batch.cursor = encode_cursor(positions)
         return collect.batch
+
+    async def _account(self) -> None:
+        """The token's own account id, asked once (the city's account, for `to_us`)."""
+        if self._me_asked or not self._token:
+            return
+        what = f"{self.name}: own account"
+        response = await send(self._client, "GET", "/api/v1/accounts/verify_credentials", what, checked=False)
+        if response.status_code != 404:
+            body = json_body(check(response, what), what)
+            me = body.get("id") if isinstance(body, dict) else None
+            self._me = me if isinstance(me, str) and me else None
+        self._me_asked = True
+
+    def _addressed(self, original: dict[str, Any]) -> bool:
+        """A reply to, a mention of or a quote of the city's account (and not by it)."""
+        me = self._me
+        if me is None or _dig(original, "account", "id") == me:
+            return False
+        mentioned = original.get("mentions")
+        mentioned = mentioned if isinstance(mentioned, list) else ()
+        return (
+            original.get("in_reply_to_account_id") == me
+            or any(isinstance(x, dict) and x.get("id") == me for x in mentioned)
+            or _dig(original, "quote", "quoted_status", "account", "id") == me
+        )
 
     async def _instance(self) -> dict[str, Any]:
         """/api/v2/instance, asked once: the account domain and the streaming host ({} on a 404)."""
@@ -344,7 +374,8 @@ class MastodonSource:
                 if feed.kind == "tag":
                     self._add_status(item, feed, collect)
                 elif not isinstance(item, dict) or item.get("type") == "mention":
-                    self._add_status(item.get("status") if isinstance(item, dict) else item, feed, collect)
+                    status = item.get("status") if isinstance(item, dict) else item
+                    self._add_status(status, feed, collect, to_us=True)
             # Without a position, the newest page is the start; older posts are not backfilled.
             if position is None or len(items) < limit:
                 break
@@ -398,9 +429,12 @@ class MastodonSource:
 
     # -- statuses -> mentions ---------------------------------------------------------------
 
-    def _add_status(self, status: Any, feed: Feed, collect: _Collect, edited: bool = False) -> None:
+    def _add_status(
+        self, status: Any, feed: Feed, collect: _Collect, edited: bool = False, to_us: bool = False
+    ) -> None:
         try:
             mention, is_edit = self.to_mention(status)
+            mention.to_us = to_us or self._addressed(_original(status))
             parent = _optional_text(_original(status), "in_reply_to_id")
         except _Malformed as exc:
             collect.batch.skipped += 1
@@ -526,6 +560,7 @@ class MastodonStreamingSource(MastodonSource):
     async def _stream(self, cursor: str | None) -> AsyncIterator[Batch]:
         self._require_token()
         base = await self._discover_streaming()
+        await self._account()
         queue: asyncio.Queue[_Event | BaseException] = asyncio.Queue()
         live = [f for f in self.feeds if f.kind != "search"]
         polled = [f for f in self.feeds if f.kind == "search"]
@@ -703,7 +738,8 @@ class MastodonStreamingSource(MastodonSource):
             # not compared with the position: a post fetched late can carry an older id.
             if _status_id(status) in self._known:
                 return
-        self._add_status(status, feed, collect, edited=event.name == "status.update")
+        to_us = event.name == "notification"  # a mention notification: addressed to us by definition
+        self._add_status(status, feed, collect, edited=event.name == "status.update", to_us=to_us)
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from fakes_xrpc import (
     Account,
     FakeXrpc,
@@ -734,3 +735,61 @@ async def test_authors_whose_handle_does_not_verify_are_told_apart_and_never_sho
     assert len(set(authors)) == 2 and "handle.invalid" not in authors
     assert sorted(authors) == sorted(short_did(a.did) for a in (one, two))
     assert all(a.startswith("did:") for a in authors)
+
+
+async def test_the_account_pds_comes_from_its_did_document_via_the_plc_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A real session answer (MarshalX/atproto's test data): test.marshal.dev, did:plc:kvwvcn…, whose DID
+    # document names its PDS. Only that endpoint is rewritten, to the fake PDS on this machine.
+    recorded = json.loads((Path(__file__).parent / "data" / "atproto_marshalx" / "did_doc.json").read_text())
+    did, handle, document = recorded["did"], recorded["handle"], recorded["didDoc"]
+    plc_hits: list[str] = []
+
+    async def plc(request: web.Request) -> web.Response:
+        plc_hits.append(request.path)
+        if request.path != f"/{did}":
+            return web.json_response({"message": "DID not registered"}, status=404)
+        return web.json_response(document)
+
+    monkeypatch.setenv(ENV, APP_PASSWORD)
+    app = web.Application()
+    app.router.add_get("/{did}", plc)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    plc_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with FakeXrpc() as entry, FakeXrpc() as home:
+        entry.route("com.atproto.identity.resolveHandle", "GET", resolve_to(did), auth=False)
+        home.accounts[did] = Account(did, handle, APP_PASSWORD, "Python SDK")
+        document["service"][0]["serviceEndpoint"] = home.url
+        home.add_posts(post_view(home.accounts[did], "Toulouse", NOW))
+        options = BlueskyOptions(handle, ENV, entry.url, ("Toulouse",), False, plc=plc_url)
+        source = BlueskySource("bluesky", options, SourceContext(state_dir=tmp_path))
+        try:
+            [mention] = (await source.poll(None)).mentions
+        finally:
+            await source.aclose()
+            await runner.cleanup()
+        assert mention.author == handle
+        assert plc_hits == [f"/{did}"]
+        assert entry.calls == {"com.atproto.identity.resolveHandle": 1}  # nothing else at the entry
+        assert home.calls["com.atproto.server.createSession"] == 1 and home.calls["app.bsky.feed.searchPosts"] == 1
+        saved = json.loads(session_path(tmp_path, "bluesky").read_text())  # type: ignore[union-attr]
+        assert saved["pds"] == home.url
+
+
+def resolve_to(did: str) -> Any:
+    async def handler(fake: FakeXrpc, request: web.Request, params: Any, body: Any, caller: str | None) -> Any:
+        return {"did": did}
+
+    return handler
+
+
+def test_an_explicit_pds_is_used_as_it_is_and_none_is_resolved(tmp_path: Path) -> None:
+    spec = load_watchlist(write_watchlist(tmp_path)).sources[0]
+    assert spec.options.plc is None
+    path = write_watchlist(tmp_path)
+    path.write_text(path.read_text().replace("    pds: https://bsky.social\n", ""))
+    assert load_watchlist(path).sources[0].options.plc == "https://plc.directory"

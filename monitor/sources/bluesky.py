@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from monitor.models import Batch, Mention
 from monitor.sanitize import clean, clean_line
 from monitor.sources.base import SourceContext, SourceError, SourceType
-from monitor.sources.bluesky_xrpc import XrpcClient
+from monitor.sources.bluesky_xrpc import PLC_DIRECTORY, XrpcClient
 from monitor.yamlread import Node
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ class BlueskyOptions:
     search: tuple[str, ...] = ()
     notifications: bool = True
     max_pages: int = DEFAULT_MAX_PAGES
+    # Without `pds:` in the watchlist, the account's PDS comes from its DID document, found from here.
+    plc: str | None = None
 
 
 def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
@@ -85,7 +87,8 @@ def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
     if not search and not notifications:
         node.fail("this bluesky source watches nothing", "search terms, or notifications: true")
     max_pages = fields["max_pages"].int(minimum=1) if "max_pages" in fields else DEFAULT_MAX_PAGES
-    return BlueskyOptions(handle, env, pds, tuple(search), notifications, max_pages)
+    plc = None if "pds" in fields else PLC_DIRECTORY  # an explicit pds is used as it is
+    return BlueskyOptions(handle, env, pds, tuple(search), notifications, max_pages, plc)
 
 
 def _pds(node: Node) -> str:
@@ -182,6 +185,7 @@ class BlueskySource:
             options.app_password_env,
             session_path(context.state_dir, name),
             label=name,
+            plc=options.plc,
         )
 
     async def aclose(self) -> None:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from monitor.models import Batch, Mention
 from monitor.sanitize import clean, clean_line
 from monitor.sources.base import SourceContext, SourceError, SourceType
-from monitor.sources.bluesky_xrpc import PLC_DIRECTORY, XrpcClient
+from monitor.sources.bluesky_xrpc import PLC_DIRECTORY, XrpcClient, dig
 from monitor.yamlread import Node
 
 log = logging.getLogger(__name__)
@@ -279,12 +279,12 @@ class BlueskySource:
         """A post found by search that replies to, quotes or mentions the city's account (not its own)."""
         me = self.xrpc.session.did if self.xrpc.session else None
         record = view.get("record")
-        if me is None or not isinstance(record, dict) or _dig(view, "author", "did") == me:
+        if me is None or not isinstance(record, dict) or dig(view, "author", "did") == me:
             return False
         reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
         embed = record.get("embed") if isinstance(record.get("embed"), dict) else {}
         targets = [_ref_uri(reply.get("parent")), _ref_uri(reply.get("root")), _ref_uri(embed.get("record"))]
-        targets.append(_ref_uri(_dig(embed, "record", "record")))  # recordWithMedia: a quote with pictures
+        targets.append(_ref_uri(dig(embed, "record", "record")))  # recordWithMedia: a quote with pictures
         if any(uri and uri.startswith(f"at://{me}/") for uri in targets):
             return True
         facets = record.get("facets")
@@ -417,12 +417,6 @@ def _bare(url: str) -> str:
         if url.lower().startswith(prefix):
             url = url[len(prefix) :]
     return url.rstrip("/")
-
-
-def _dig(obj: Any, *keys: str) -> Any:
-    for key in keys:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
 
 
 def _ref_uri(ref: Any) -> str | None:

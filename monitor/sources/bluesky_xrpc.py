@@ -113,12 +113,12 @@ class SessionFile:
 
 def pds_endpoint(doc: Any, did: str) -> str:
     """The #atproto_pds service of a DID document: an https origin (http only on this machine)."""
-    if _dig(doc, "id") != did:
+    if dig(doc, "id") != did:
         raise SourceError("DID document of another DID")
-    services = _dig(doc, "service")
+    services = dig(doc, "service")
     for service in services if isinstance(services, list) else ():
-        if _dig(service, "id") in ("#atproto_pds", f"{did}#atproto_pds"):
-            url = _dig(service, "serviceEndpoint")
+        if dig(service, "id") in ("#atproto_pds", f"{did}#atproto_pds"):
+            url = dig(service, "serviceEndpoint")
             parts = urlsplit(url if isinstance(url, str) else "")
             loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
             if parts.hostname and (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
@@ -129,7 +129,8 @@ def pds_endpoint(doc: Any, did: str) -> str:
     raise SourceError("no usable #atproto_pds service in the DID document")
 
 
-def _dig(obj: Any, *keys: str) -> Any:
+def dig(obj: Any, *keys: str) -> Any:
+    """obj[k1][k2]..., or None where a level is missing or not an object."""
     for key in keys:
         obj = obj.get(key) if isinstance(obj, dict) else None
     return obj
@@ -239,7 +240,7 @@ class XrpcClient:
         response = await send(
             self.client, "GET", f"/xrpc/{RESOLVE_HANDLE}", RESOLVE_HANDLE, params={"handle": self.identifier}
         )
-        did = _dig(json_body(response, RESOLVE_HANDLE), "did")
+        did = dig(json_body(response, RESOLVE_HANDLE), "did")
         if not isinstance(did, str) or not _DID.match(did):
             raise SourceError(f"{RESOLVE_HANDLE}: no DID in the answer")
         return did

@@ -39,6 +39,7 @@ SEARCH_LIMIT = 40
 MAX_PAGES = 10  # per feed and poll; the cursor resumes where a poll stopped
 MAX_PACING = 30.0  # never wait longer than this between two calls to spare the rate limit
 SILENCE_TIMEOUT = 45.0  # the streaming server sends ":thump" every 15 s: three missed means dead
+NOTIFIED = ("mention", "quote")  # notifications kept: addressed to us (quotes of our posts: Mastodon 4.5+)
 KNOWN_LIMIT = 20_000  # statuses remembered (id -> uri, a few MB) to resolve deletes and replies
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG = re.compile(r"^\w+$")
@@ -356,7 +357,7 @@ class MastodonSource:
             limit = TAG_LIMIT
         else:
             url = "/api/v1/notifications"
-            params = {"types[]": "mention", "limit": NOTIFICATION_LIMIT}
+            params = {"types[]": list(NOTIFIED), "limit": NOTIFICATION_LIMIT}
             limit = NOTIFICATION_LIMIT
         if position is not None and params is not None:
             params["min_id"] = position
@@ -373,7 +374,7 @@ class MastodonSource:
                     newest = newer(newest, item_id)
                 if feed.kind == "tag":
                     self._add_status(item, feed, collect)
-                elif not isinstance(item, dict) or item.get("type") == "mention":
+                elif not isinstance(item, dict) or item.get("type") in NOTIFIED:
                     status = item.get("status") if isinstance(item, dict) else item
                     self._add_status(status, feed, collect, to_us=True)
             # Without a position, the newest page is the start; older posts are not backfilled.
@@ -784,7 +785,7 @@ def _original(status: Any) -> dict[str, Any]:
 
 def _mention_status(notification: Any) -> Any:
     """The status of a `mention` notification; None for any other kind."""
-    if not isinstance(notification, dict) or notification.get("type") != "mention":
+    if not isinstance(notification, dict) or notification.get("type") not in NOTIFIED:
         return None
     return notification.get("status")
 

@@ -666,7 +666,12 @@ async def test_the_collector_runs_a_streaming_source_live(tmp_path: Path, server
 async def test_a_stream_that_dies_at_once_backs_off_and_says_it_loops(
     tmp_path: Path, server: FakeMastodon, token: str
 ) -> None:
-    wl = watchlist(tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nstream: true\n")
+    server.search_results["Toulouse Métropole"] = [toulouse("970")]
+    wl = watchlist(
+        tmp_path,
+        server.base,
+        'token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nsearch: ["Toulouse Métropole"]\nstream: true\n',
+    )
     store = await Store.open(wl.database)
     collector = Collector(wl, store, context=SourceContext())
     delays: list[float] = []
@@ -703,6 +708,7 @@ async def test_a_stream_that_dies_at_once_backs_off_and_says_it_loops(
     # Instance and account are asked once; each catch-up asks one page per feed, nothing more.
     assert len(server.hits("instance")) == 1 and len(server.hits("me")) == 1
     assert len(server.hits("tag")) <= len(server.hits("stream:hashtag"))
+    assert len(server.hits("search")) == 1  # not streamed: no gap to fill, polled at its own pace
 
 
 # -- recorded payloads (Mastodon.py's cassettes, tests/data/mastodon_py, MIT licence beside them) --------

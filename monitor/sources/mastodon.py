@@ -554,6 +554,7 @@ class MastodonStreamingSource(MastodonSource):
         self.repoll_interval = repoll_interval
         self.connect_timeout = connect_timeout
         self._streaming_base: str | None = None
+        self._searched_at: float | None = None  # loop time of the last search poll, across reconnects
 
     def stream(self, cursor: str | None) -> AsyncIterator[Batch]:
         return self._stream(cursor)
@@ -576,10 +577,15 @@ class MastodonStreamingSource(MastodonSource):
             await self._until_connected(connected, queue)
             positions = decode_cursor(cursor)
             collect = _Collect()
-            await self._poll_feeds(self.feeds, positions, collect)
-            yield self._finish(collect, positions)
             loop = asyncio.get_running_loop()
-            next_poll = loop.time() + self.repoll_interval
+            # Searches have no stream, so a reconnect left no gap in them: they keep their own pace, and
+            # a stream that keeps reconnecting does not spend the rate limit on them.
+            due = self._searched_at is None or loop.time() - self._searched_at >= self.repoll_interval
+            await self._poll_feeds([*live, *(polled if due else ())], positions, collect)
+            if due:
+                self._searched_at = loop.time()
+            yield self._finish(collect, positions)
+            next_poll = (self._searched_at or loop.time()) + self.repoll_interval
             while True:
                 wait = max(0.0, next_poll - loop.time()) if polled else None
                 try:
@@ -587,7 +593,8 @@ class MastodonStreamingSource(MastodonSource):
                 except TimeoutError:
                     collect = _Collect()
                     await self._poll_feeds(polled, positions, collect)
-                    next_poll = loop.time() + self.repoll_interval
+                    self._searched_at = loop.time()
+                    next_poll = self._searched_at + self.repoll_interval
                     yield self._finish(collect, positions)
                     continue
                 # Whatever else is already queued joins this batch: one transaction, not one per event.

@@ -267,6 +267,8 @@ class MastodonSource:
             return
         what = f"{self.name}: own account"
         response = await send(self._client, "GET", "/api/v1/accounts/verify_credentials", what, checked=False)
+        if response.status_code in (401, 403):
+            return  # a rejected token: the feeds' own calls say so, naming its variable
         if response.status_code != 404:
             body = json_body(check(response, what), what)
             me = body.get("id") if isinstance(body, dict) else None

@@ -334,7 +334,10 @@ class FakeMastodon:
         return await self._answer("search", request, build)
 
     async def _verify_credentials(self, request: web.Request) -> web.StreamResponse:
-        if self.me is None or not self._authorised(request):
+        if not self._authorised(request):
+            self.requests.append(("me", request.url, dict(request.headers)))
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        if self.me is None:
             self.requests.append(("me", request.url, dict(request.headers)))
             return web.json_response({"error": "Record not found"}, status=404)
         return await self._answer("me", request, lambda: (self.me, None))

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 300.0
 AUTH_BACKOFF = 900.0
+# A stream up this long has recovered. Before that, a drop counts as another failure in a row, even
+# after its catch-up batch: a server that accepts and closes at once is backed off like any failure.
+STREAM_STABLE = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,17 @@ class Collector:
         self.status = {s.name: SourceStatus(s.name) for s in self.sources}
         # Set by whoever runs this collector under a lease: refuses writes once the lease is lost.
         self.fence: Callable[[sqlite3.Connection], None] | None = None
+        self.stream_stable = STREAM_STABLE
+        self._sleep = asyncio.sleep  # tests record the backoff instead of waiting
 
     async def ingest(self, source: Source, batch: Batch) -> int:
         """Match a batch and store it with its cursor in one transaction; returns how many were new."""
         matched = [(m, r) for m in batch.mentions if (r := self.matcher.match(m)) is not None]
         edits = [(m, self.matcher.match(m)) for m in batch.edits]
-        new = await self.store.ingest(source.name, matched, batch.cursor, edits, batch.deletes, fence=self.fence)
+        deletes = batch.deletes
+        if batch.local_deletes:  # posts seen before a restart: the source no longer knows their uri
+            deletes = deletes + await self.store.mastodon_uris(source.name, batch.local_deletes)
+        new = await self.store.ingest(source.name, matched, batch.cursor, edits, deletes, fence=self.fence)
         st = self.status[source.name]
         self._set(
             replace(
@@ -154,37 +162,41 @@ class Collector:
             try:
                 if isinstance(source, StreamingSource) and hasattr(source, "stream"):
                     cursor = await self.store.cursor(source.name)
-                    await self._ok(source.name, "live")
+                    await self._ok(source.name, "live", failures)
+                    connected = asyncio.get_running_loop().time()
                     async for batch in source.stream(cursor):
                         await self.ingest(source, batch)
-                        failures = 0
-                        await self._ok(source.name, "live")
+                        if asyncio.get_running_loop().time() - connected >= self.stream_stable:
+                            failures = 0
+                        await self._ok(source.name, "live", failures)
                     continue
                 await self.poll_once(source)
                 failures = 0
                 await self._ok(source.name, "polling")
-                await asyncio.sleep(interval)
+                await self._sleep(interval)
             except asyncio.CancelledError:
                 raise
             except SourceError as exc:
                 failures += 1
-                await asyncio.sleep(await self._failed(source.name, exc, failures))
+                await self._sleep(await self._failed(source.name, exc, failures, looping=hasattr(source, "stream")))
             except StoreGone:
                 raise  # the file was deleted or replaced: stop writing (the app or service says so)
             except StoreUnavailable as exc:  # locked, read-only, full: a state of the source, retried
                 failures += 1
-                await asyncio.sleep(await self._failed(source.name, SourceError(str(exc)), failures))
+                await self._sleep(await self._failed(source.name, SourceError(str(exc)), failures))
             except Exception as exc:
                 log.exception("source %s crashed; retrying", source.name)
                 failures += 1
-                await asyncio.sleep(await self._failed(source.name, SourceError(repr(exc)), failures))
+                await self._sleep(await self._failed(source.name, SourceError(repr(exc)), failures))
 
-    async def _ok(self, name: str, state: str) -> None:
+    async def _ok(self, name: str, state: str, failures: int = 0) -> None:
         st = self.status[name]
         now = now_ms()
         detail = self._partial(name)
+        if failures:  # live again, but not yet for long: the bar must not look healthy
+            detail = f"reconnected after {failures} drop{'s' if failures > 1 else ''} in a row"
         changed = st.state != state or st.detail != detail
-        self._set(replace(st, state=state, detail=detail, until_ms=None, last_ok_ms=now, failures=0))
+        self._set(replace(st, state=state, detail=detail, until_ms=None, last_ok_ms=now, failures=failures))
         # Persist for other processes, but not on every poll of a quiet, healthy source.
         if changed or st.last_ok_ms is None or now - st.last_ok_ms > 30_000:
             await self._persist(name, ok=True)
@@ -198,10 +210,12 @@ class Collector:
         first = next(iter(problems.values()))
         return f"{len(problems)} failing: {first}"
 
-    async def _failed(self, name: str, error: SourceError, failures: int) -> float:
+    async def _failed(self, name: str, error: SourceError, failures: int, looping: bool = False) -> float:
         delay = backoff_delay(failures, error)
         st = self.status[name]
         label = "credentials rejected" if error.kind == "auth" else clean_line(str(error))[:300]
+        if looping and failures > 1 and error.kind not in ("auth", "config"):
+            label = f"stream reconnecting in a loop ({failures} drops in a row): {label}"
         state = "failing" if error.kind in ("auth", "config") else "backoff"
         self._set(replace(st, state=state, detail=label, until_ms=now_ms() + int(delay * 1000), failures=failures))
         log.warning("source %s: %s (retry in %.0fs)", name, label, delay)

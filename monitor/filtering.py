@@ -1,4 +1,4 @@
-"""The operator's pane filter: `/` then words, with optional source:, term:, prio: and by: fields."""
+"""The operator's pane filter: `/` then words, with optional source:, term:, prio:, by: and to:us fields."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from monitor.matching import fold
 from monitor.models import MentionRow, Priority
 
-_FIELDS = {"source": "source", "src": "source", "term": "term", "prio": "priority", "priority": "priority"}
+_FIELDS = {"source": "source", "src": "source", "term": "term", "prio": "priority", "priority": "priority", "to": "to"}
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class PaneFilter:
     source: str = ""
     term: str = ""
     priority: Priority | None = None
+    to_us: bool = False  # to:us: only what is addressed to the city's own accounts
 
     @classmethod
     def parse(cls, query: str) -> PaneFilter:
@@ -34,14 +35,18 @@ class PaneFilter:
             if not matches:
                 raise ValueError(f"unknown priority {fields['priority']!r}: urgent, high, normal or low")
             priority = matches[0]
-        return cls(" ".join(words), fields.get("source", ""), fields.get("term", ""), priority)
+        if "to" in fields and fields["to"].lower() != "us":
+            raise ValueError(f"unknown to:{fields['to']}: only to:us")
+        return cls(" ".join(words), fields.get("source", ""), fields.get("term", ""), priority, "to" in fields)
 
     @property
     def active(self) -> bool:
-        return bool(self.text or self.source or self.term or self.priority is not None)
+        return bool(self.text or self.source or self.term or self.priority is not None or self.to_us)
 
     def matches(self, row: MentionRow) -> bool:
         if self.priority is not None and row.priority != self.priority:
+            return False
+        if self.to_us and not row.to_us:
             return False
         if self.source and fold(self.source) not in fold(row.source):
             return False
@@ -57,4 +62,5 @@ class PaneFilter:
         parts += [f"source:{self.source}"] if self.source else []
         parts += [f"term:{self.term}"] if self.term else []
         parts += [f"prio:{self.priority.label}"] if self.priority is not None else []
+        parts += ["to:us"] if self.to_us else []
         return " ".join(parts)

@@ -96,9 +96,12 @@ class Matcher:
         return out
 
     def match(self, mention: Mention) -> MatchResult | None:
-        return self.match_text(mention.text, mention.tags, mention.author)
+        """What a mention matched; one addressed to us is kept without a term (unless ignored as spam)."""
+        return self.match_text(mention.text, mention.tags, mention.author, keep=mention.to_us)
 
-    def match_text(self, text: str, tags: Iterable[str] = (), author: str = "") -> MatchResult | None:
+    def match_text(
+        self, text: str, tags: Iterable[str] = (), author: str = "", keep: bool = False
+    ) -> MatchResult | None:
         folded = fold_case(text)
         if tags:
             folded += " #" + " #".join(fold_case(t) for t in tags)
@@ -116,7 +119,7 @@ class Matcher:
         if self._patterns:
             hits.update(self._pattern_terms[n] for n in self._patterns.search(text))
         if not hits:
-            return None
+            return MatchResult((), Priority.NORMAL if priority is None else priority) if keep else None
         # The primary term (shown in the pane) is the most urgent one, then the first in the file.
         ordered = sorted(hits, key=self._rank.__getitem__) if len(hits) > 1 else list(hits)
         for i in ordered:

@@ -134,4 +134,13 @@ MIGRATIONS: list[str] = [
         expires_at INTEGER NOT NULL
     );
     """,
+    # 5: real networks. to_us: a mention, reply or quote addressed to the city's own account, kept
+    # whatever the terms. Mastodon deletes name a status by its server-local id, which is only in
+    # the raw payload: an index on it lets a delete find a post seen before a restart.
+    """
+    ALTER TABLE mentions ADD COLUMN to_us INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX mentions_mastodon_local_id
+        ON mentions (source, coalesce(json_extract(raw, '$.reblog.id'), json_extract(raw, '$.id')))
+        WHERE network = 'mastodon';
+    """,
 ]

@@ -66,6 +66,7 @@ class Mention:
     thread_id: str | None = None
     tags: tuple[str, ...] = ()
     raw: dict[str, Any] | None = None
+    to_us: bool = False  # a mention of, reply or quote to the city's own account: kept whatever the terms
 
 
 @dataclass(slots=True)
@@ -77,6 +78,8 @@ class Batch:
     edits: list[Mention] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     skipped: int = 0  # malformed items logged and dropped by the source
+    # Deletes the source could not map to a remote id (Mastodon sends local ids): the store may know them.
+    local_deletes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,7 @@ class MentionRow:
     edited_at: int | None
     deleted_at: int | None
     rev: int
+    to_us: bool = False
 
     @property
     def term(self) -> str:

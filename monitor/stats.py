@@ -94,6 +94,13 @@ Within target
     target (targets.first_response, targets.resolution) applies to calendar
     and business time.
 
+Addressed to us
+    Mentions of, replies to and quotes of the city's own accounts (the
+    Mastodon token's account, the Bluesky source's handle): the network says
+    so (a mention notification, a reply or quote of our post), whatever the
+    text. They are kept even when no watch term matches. Share: addressed to
+    us / all mentions of the period.
+
 Backlog and volume
     For each hour of the period, how many mentions were waiting for a first
     response at the end of that hour (or now, for the current hour), including
@@ -461,18 +468,18 @@ def _load(reader: _Reader, since: int, until: int, names: list[_Names]) -> Calla
             "SELECT count(*), group_concat(id), group_concat(first_seen_at * 16 + (priority & 15)),"
             f" group_concat(ifnull(first_response_at, -1)), group_concat({_CLOSED}), group_concat({code}),"
             " group_concat(CASE WHEN deleted_at IS NOT NULL THEN id || ',' || deleted_at END),"
-            " total(status = 'new'), total(status = 'escalated'), count(edited_at)" + _PERIOD
+            " total(status = 'new'), total(status = 'escalated'), count(edited_at), total(to_us)" + _PERIOD
         )
         return sql, [*op_p, *tp, *sp], radix
 
     def decode(result: tuple[Any, ...], radix: tuple[int, int, int]) -> tuple[Any, ...]:
-        count, ids, seen_priority, fr, closed, code, pairs, new, escalated, edited = result
+        count, ids, seen_priority, fr, closed, code, pairs, new, escalated, edited, to_us = result
         packed = _ints(code, count)
         rest, src = np.divmod(packed, radix[0])
         op, term = np.divmod(rest, radix[1])
         ints = [_ints(x, count) for x in (ids, seen_priority, fr, closed)]
         deleted_pairs = np.fromstring(pairs or "", dtype=np.int64, sep=",")
-        return (*ints, src - 1, term - 1, op - 1, deleted_pairs, (new, escalated, edited))
+        return (*ints, src - 1, term - 1, op - 1, deleted_pairs, (new, escalated, edited, to_us))
 
     sql, params, radix = query()
     bounds = [(s, min(until, s + SLICE_MS)) for s in range(since, until, SLICE_MS)]
@@ -508,7 +515,7 @@ def _collect(
             parts.append(part)
     columns = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(8)]
     ids, seen_priority, fr, closed2, src, term, op, pairs = columns
-    tallies = [sum(int(p[8][i]) for p in parts) for i in range(3)]  # new, escalated, edited
+    tallies = [sum(int(p[8][i]) for p in parts) for i in range(4)]  # new, escalated, edited, to us
     deleted = np.full(ids.size, -1, dtype=np.int64)
     if pairs.size:
         found, rows_of = _lookup(ids, pairs[0::2])
@@ -522,7 +529,7 @@ def _collect(
     rows = _Rows(
         ids, seen_priority >> 4, seen_priority & 15, fr, closed, deleted, src, term, op, *lists,
     )  # fmt: skip
-    return rows, [tallies[0], tallies[1], closed_n - dismissed, dismissed, tallies[2]]
+    return rows, [tallies[0], tallies[1], closed_n - dismissed, dismissed, tallies[2], tallies[3]]
 
 
 def _lookup(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -686,7 +693,7 @@ def compute(
         lo, hi = conn.execute(_IDS_SQL, (since, until)).fetchone()
         esc_f = reader.submit(_ESC_SQL, (lo, hi, lo, hi)) if lo is not None else None
         carry_f = reader.submit(_CARRY_SQL, (since, since, since), one=False)
-        rows, (*by_status, edited_n) = loading()
+        rows, (*by_status, edited_n, to_us_n) = loading()
         esc_at, esc_service, services = _escalations(esc_f, reader, rows, (lo or 0, hi or 0))
         carried = carry_f.result()
     finally:
@@ -763,6 +770,7 @@ def compute(
         "deleted": int(np.count_nonzero(is_deleted)),
         "deleted_before_response": int(np.count_nonzero(deleted_unanswered)),
         "closed_without_response": int(np.count_nonzero(closed_unanswered)),
+        "to_us": int(to_us_n),
     }
 
     groups = _Groups(rows, esc_service, services, how_table[k], first_response, resolution, (t_fr, t_res))
@@ -937,6 +945,7 @@ def render_table(report: Report) -> str:
         f"dismissed {c['dismissed']}",
         f"  edited {c['edited']}, deleted {c['deleted']} ({c['deleted_before_response']} before any"
         f" response), closed without response {c['closed_without_response']}",
+        f"  addressed to us {c['to_us']} ({fmt_share(c['to_us'] / c['mentions'] if c['mentions'] else None)})",
         "",
         *clock_lines("First response", report.first_response, report.target_first_response),
         "",

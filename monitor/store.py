@@ -42,7 +42,7 @@ TERM_SEP = "\x1f"
 MENTION_COLUMNS = (
     "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
     " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"
-    " deleted_at, rev"
+    " deleted_at, rev, to_us"
 )
 BUSY_TIMEOUT_MS = 10_000
 
@@ -175,6 +175,7 @@ def row_to_mention(r: Sequence[Any]) -> MentionRow:
         terms=tuple(r[11].split(TERM_SEP)) if r[11] else (),
         priority=Priority(r[12]), status=Status(r[13]), published_at=r[14], first_seen_at=r[15],
         status_at=r[16], first_response_at=r[17], edited_at=r[18], deleted_at=r[19], rev=r[20],
+        to_us=bool(r[21]),
     )  # fmt: skip
 
 
@@ -289,6 +290,24 @@ class Store:
             return ingest_sync(c, source, matched, cursor, edits, deletes, seen)
 
         return await self._write(write, "ingest")
+
+    async def mastodon_uris(self, source: str, local_ids: Iterable[str]) -> list[str]:
+        """The remote ids (uris) of stored Mastodon statuses known by their server-local ids."""
+        ids = list(local_ids)
+
+        def q(c: sqlite3.Connection) -> list[str]:
+            found = []
+            for local_id in ids:
+                row = c.execute(
+                    "SELECT remote_id FROM mentions WHERE source = ? AND network = 'mastodon'"
+                    " AND coalesce(json_extract(raw, '$.reblog.id'), json_extract(raw, '$.id')) = ?",
+                    (source, local_id),
+                ).fetchone()
+                if row is not None:
+                    found.append(row[0])
+            return found
+
+        return await self._read(q) if ids else []
 
     async def cursor(self, source: str) -> str | None:
         def q(c: sqlite3.Connection) -> str | None:
@@ -430,8 +449,8 @@ def ingest_sync(
     before = c.total_changes
     c.executemany(
         "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
-        " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)"
+        " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (source, remote_id) DO NOTHING",
         [
             (
@@ -452,6 +471,7 @@ def ingest_sync(
                 seen,
                 rev + i + 1,
                 json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
+                int(m.to_us),
             )  # fmt: skip
             for i, (m, r) in enumerate(matched)
         ],

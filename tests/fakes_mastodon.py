@@ -227,6 +227,8 @@ class FakeMastodon:
         self.faults: dict[str, list[Fault]] = {}
         self.rate_headers: dict[str, str] = {}
         self.require_token_for_tags = False
+        self.instance: dict[str, Any] | None = None  # a recorded /api/v2/instance answer instead of ours
+        self.me: dict[str, Any] | None = None  # the token's account (verify_credentials); None: 404
         self.heartbeat = heartbeat
         self.streams: list[_Stream] = []
         self.opened = 0  # stream connections ever accepted
@@ -255,6 +257,7 @@ class FakeMastodon:
         app.router.add_get("/api/v1/notifications", self._notifications)
         app.router.add_get("/api/v2/search", self._search)
         app.router.add_get("/api/v2/instance", self._instance)
+        app.router.add_get("/api/v1/accounts/verify_credentials", self._verify_credentials)
         app.router.add_get("/api/v1/streaming/hashtag", self._stream_hashtag)
         app.router.add_get("/api/v1/streaming/user/notification", self._stream_notification)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
@@ -330,10 +333,23 @@ class FakeMastodon:
 
         return await self._answer("search", request, build)
 
+    async def _verify_credentials(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            self.requests.append(("me", request.url, dict(request.headers)))
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        if self.me is None:
+            self.requests.append(("me", request.url, dict(request.headers)))
+            return web.json_response({"error": "Record not found"}, status=404)
+        return await self._answer("me", request, lambda: (self.me, None))
+
     async def _instance(self, request: web.Request) -> web.StreamResponse:
         streaming = "ws://" + self.streaming_base.split("://", 1)[1]
 
         def build() -> tuple[Any, None]:
+            if self.instance is not None:  # recorded elsewhere: only its streaming address is ours
+                recorded = copy.deepcopy(self.instance)
+                recorded.setdefault("configuration", {}).setdefault("urls", {})["streaming"] = streaming
+                return recorded, None
             return {
                 "domain": HOST,
                 "title": "Mastodon test",

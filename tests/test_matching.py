@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.config import load_watchlist
+from monitor.filtering import PaneFilter
 from monitor.matching import Matcher
-from monitor.models import Priority
+from monitor.models import Mention, MentionRow, Priority, Status
 from tests.conftest import ROOT
 
 
@@ -139,3 +141,27 @@ def test_a_pattern_with_an_inline_flag_or_a_group_named_p0_works_beside_others(t
     assert m.match_text("tram tram").terms == ("group",)  # type: ignore[union-attr]
     assert m.match_text("le 33").terms == ("group",)  # back-reference numbering is the pattern's own
     assert m.match_text("le 34") is None
+
+
+def test_a_mention_addressed_to_us_is_kept_without_a_term_but_spam_is_not(matcher: Matcher) -> None:
+    def post(text: str, to_us: bool) -> Mention:
+        return Mention("bsky", "at://x", "bluesky", "someone.bsky.social", text, datetime.now(UTC), to_us=to_us)
+
+    assert matcher.match(post("Toujours rien depuis hier ?", to_us=False)) is None
+    kept = matcher.match(post("Toujours rien depuis hier ?", to_us=True))
+    assert kept is not None and kept.terms == () and kept.priority == Priority.NORMAL
+    urgent = matcher.match(post("Un accident devant chez moi", to_us=True))
+    assert urgent is not None and urgent.priority == Priority.URGENT  # priority words still count
+    assert matcher.match(post("free bitcoin airdrop", to_us=True)) is None  # `ignore` still drops spam
+
+
+def test_the_to_us_filter_keeps_only_what_is_addressed_to_us() -> None:
+    def row(to_us: bool) -> MentionRow:
+        return MentionRow(1, "bsky", "bluesky", "at://x", "a", "", "Bonjour", "", None, None, None, (), Priority.NORMAL,
+                          Status.NEW, 0, 0, 0, None, None, None, 1, to_us=to_us)  # fmt: skip
+
+    wanted = PaneFilter.parse("to:us bonjour")
+    assert wanted.active and wanted.describe() == "“bonjour” to:us"
+    assert wanted.matches(row(True)) and not wanted.matches(row(False))
+    with pytest.raises(ValueError, match="only to:us"):
+        PaneFilter.parse("to:them")

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from fakes_xrpc import (
     Account,
     FakeXrpc,
@@ -28,7 +29,7 @@ from fakes_xrpc import (
 from monitor.collector import Collector
 from monitor.config import ConfigError, load_watchlist
 from monitor.sources import SOURCE_TYPES, SourceContext, SourceError
-from monitor.sources.bluesky import LOOKBACK, BlueskyOptions, BlueskySource, session_path
+from monitor.sources.bluesky import LOOKBACK, BlueskyOptions, BlueskySource, session_path, short_did
 from monitor.store import Store
 
 ENV = "TEST_BLUESKY_APP_PASSWORD"
@@ -684,3 +685,111 @@ async def test_fake_pds_create_record_then_get_record_round_trip(pds: FakeXrpc, 
         )
     assert created.status_code == 200 and got.json()["value"] == record
     assert got.json()["uri"] == created.json()["uri"]
+
+
+# -- addressed to us, identity ---------------------------------------------------------------
+
+
+async def test_replies_and_quotes_to_the_desk_are_kept_without_a_term_and_marked_to_us(
+    pds: FakeXrpc, alice: Account, desk: Account, tmp_path: Path
+) -> None:
+    bob = pds.add_account("bob.example.fr", display_name="Bob")
+    ours = post_view(desk, "Fermeture du pont Neuf ce soir", NOW - timedelta(hours=1))
+    reply = post_view(bob, "Et on passe par où ?", NOW - timedelta(minutes=3), reply_to=ours)  # no term, no @
+    quote = post_view(alice, "Enfin une bonne nouvelle", NOW - timedelta(minutes=2), embed=True)
+    spam = post_view(bob, "free bitcoin for you", NOW - timedelta(minutes=2), reply_to=ours)
+    pds.notify(
+        desk,
+        notification(reply, bob, "reply", subject=ours["uri"]),
+        notification(quote, alice, "quote", subject=ours["uri"]),
+        notification(spam, bob, "reply", subject=ours["uri"]),
+    )
+    found = post_view(alice, "Toulouse : même question que Bob", NOW - timedelta(minutes=1), reply_to=ours)
+    other = post_view(alice, "Toulouse sous la pluie", NOW)
+    pds.add_posts(found, other)
+    path = write_watchlist(tmp_path, pds=pds.url)
+    path.write_text(path.read_text() + "ignore: [free bitcoin]\n")
+    watchlist = load_watchlist(path)
+    store = await Store.open(watchlist.database)
+    collector = Collector(watchlist, store, SourceContext(state_dir=tmp_path))
+    try:
+        assert await collector.run_once() == {"bluesky": None}
+        assert await collector.run_once() == {"bluesky": None}  # nothing twice
+    finally:
+        await collector.aclose()
+        await store.close()
+    conn = sqlite3.connect(watchlist.database)
+    stored = dict(conn.execute("SELECT remote_id, to_us FROM mentions").fetchall())
+    conn.close()
+    assert stored == {reply["uri"]: 1, quote["uri"]: 1, found["uri"]: 1, other["uri"]: 0}
+
+
+async def test_authors_whose_handle_does_not_verify_are_told_apart_and_never_shown_as_verified(
+    pds: FakeXrpc, make: Sources
+) -> None:
+    # Two real DIDs (from MarshalX/atproto's recorded test data) whose handles no longer verify.
+    one = Account("did:plc:kvwvcn5iqfooopmyzvb4qzba", "handle.invalid")
+    two = Account("did:plc:z72i7hdynmk6r22z27h6tvur", "handle.invalid")
+    pds.add_posts(post_view(one, "Toulouse 1", NOW), post_view(two, "Toulouse 2", NOW - timedelta(seconds=1)))
+    authors = [m.author for m in (await make().poll(None)).mentions]
+    assert len(set(authors)) == 2 and "handle.invalid" not in authors
+    assert sorted(authors) == sorted(short_did(a.did) for a in (one, two))
+    assert all(a.startswith("did:") for a in authors)
+
+
+async def test_the_account_pds_comes_from_its_did_document_via_the_plc_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A real session answer (MarshalX/atproto's test data): test.marshal.dev, did:plc:kvwvcn…, whose DID
+    # document names its PDS. Only that endpoint is rewritten, to the fake PDS on this machine.
+    recorded = json.loads((Path(__file__).parent / "data" / "atproto_marshalx" / "did_doc.json").read_text())
+    did, handle, document = recorded["did"], recorded["handle"], recorded["didDoc"]
+    plc_hits: list[str] = []
+
+    async def plc(request: web.Request) -> web.Response:
+        plc_hits.append(request.path)
+        if request.path != f"/{did}":
+            return web.json_response({"message": "DID not registered"}, status=404)
+        return web.json_response(document)
+
+    monkeypatch.setenv(ENV, APP_PASSWORD)
+    app = web.Application()
+    app.router.add_get("/{did}", plc)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    plc_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with FakeXrpc() as entry, FakeXrpc() as home:
+        entry.route("com.atproto.identity.resolveHandle", "GET", resolve_to(did), auth=False)
+        home.accounts[did] = Account(did, handle, APP_PASSWORD, "Python SDK")
+        document["service"][0]["serviceEndpoint"] = home.url
+        home.add_posts(post_view(home.accounts[did], "Toulouse", NOW))
+        options = BlueskyOptions(handle, ENV, entry.url, ("Toulouse",), False, plc=plc_url)
+        source = BlueskySource("bluesky", options, SourceContext(state_dir=tmp_path))
+        try:
+            [mention] = (await source.poll(None)).mentions
+        finally:
+            await source.aclose()
+            await runner.cleanup()
+        assert mention.author == handle
+        assert plc_hits == [f"/{did}"]
+        assert entry.calls == {"com.atproto.identity.resolveHandle": 1}  # nothing else at the entry
+        assert home.calls["com.atproto.server.createSession"] == 1 and home.calls["app.bsky.feed.searchPosts"] == 1
+        saved = json.loads(session_path(tmp_path, "bluesky").read_text())  # type: ignore[union-attr]
+        assert saved["pds"] == home.url
+
+
+def resolve_to(did: str) -> Any:
+    async def handler(fake: FakeXrpc, request: web.Request, params: Any, body: Any, caller: str | None) -> Any:
+        return {"did": did}
+
+    return handler
+
+
+def test_an_explicit_pds_is_used_as_it_is_and_none_is_resolved(tmp_path: Path) -> None:
+    spec = load_watchlist(write_watchlist(tmp_path)).sources[0]
+    assert spec.options.plc is None
+    path = write_watchlist(tmp_path)
+    path.write_text(path.read_text().replace("    pds: https://bsky.social\n", ""))
+    assert load_watchlist(path).sources[0].options.plc == "https://plc.directory"

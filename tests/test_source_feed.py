@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from fakes_feed import (
 from monitor.collector import Collector
 from monitor.config import ConfigError, load_watchlist
 from monitor.sources.base import SourceContext, SourceError
+from monitor.sources.demo import DemoOptions, DemoSource
 from monitor.sources.feed import FeedOptions, FeedSource, html_to_text, unwrap_link
 from monitor.store import Store
 
@@ -141,6 +143,15 @@ async def test_google_alerts_links_are_unwrapped_and_bold_tags_removed(feed_serv
     assert panne.author_name == ""
     assert panne.published_at == datetime(2024, 3, 12, 8, 41, 15, tzinfo=UTC)
     assert batch.mentions[0].url == "https://www.ladepeche.fr/2024/03/11/tarifs-tisseo-11818822.php"
+
+
+async def test_bundled_demo_shows_google_alerts_links_unwrapped_as_the_readme_says() -> None:
+    demo = DemoSource("demo", DemoOptions(loop=False), SourceContext(replay_all=True))
+    wrapped = [it["url"] for it in demo.items if "google.com/url" in (it.get("url") or "")]
+    urls = [m.url for m in (await demo.poll(None)).mentions]
+    assert wrapped  # the file keeps the links as Google sends them
+    assert not [u for u in urls if "google.com/url" in u]
+    assert unwrap_link(wrapped[0]) in urls
 
 
 async def test_reddit_search_feed_keeps_the_user_and_drops_markup(feed_server: FeedServer) -> None:
@@ -429,6 +440,38 @@ async def test_iso_8859_1_feed_with_only_latin_characters_is_read_as_declared(
     url = feed_server.serve("/latin.rss", Reply(body.encode("iso-8859-1")))
     [m] = (await poll(source(url))).mentions
     assert m.text == text
+
+
+# feedparser's own corpus (tests/data/feedparser, BSD licence beside it): feeds in legacy encodings
+# that declare none, each naming in its header comment the encoding it is really in.
+CORPUS = Path(__file__).parent / "data" / "feedparser"
+UNDECLARED = ["eucjp", "euckr", "gb2312", "koi8r", "shiftjis", "tis620", "windows1255"]
+
+
+@pytest.mark.parametrize("name", UNDECLARED)
+async def test_feed_without_declared_encoding_is_detected(feed_server: FeedServer, name: str) -> None:
+    data = (CORPUS / f"chardet_{name}.xml").read_bytes()
+    encoding = re.search(rb"encoding == '([^']+)'", data).group(1).decode()  # type: ignore[union-attr]
+    first = re.search(r"<(title|description)>(.*?)</", data.decode(encoding), re.S).group(2)  # type: ignore[union-attr]
+    url = feed_server.serve(f"/{name}.xml", Reply(data, content_type="application/xml"))
+    [m] = (await poll(source(url))).mentions
+    assert m.text.startswith(first.strip()[:25])
+
+
+async def test_one_stray_byte_spoils_only_itself_not_the_whole_utf8_feed(feed_server: FeedServer) -> None:
+    # bozo_linenoise.xml: valid ’ and ” then one byte that is not UTF-8 (feedparser reads it all as 1252).
+    data = (CORPUS / "bozo_linenoise.xml").read_bytes()
+    url = feed_server.serve("/noise.xml", Reply(data, content_type="application/rss+xml"))
+    [m] = (await poll(source(url))).mentions
+    assert m.text == "’”\ufffd"  # the "<>" is an empty tag to the HTML reader
+
+
+async def test_french_utf8_feed_with_a_stray_byte_keeps_its_accents(feed_server: FeedServer) -> None:
+    body = rss(rss_item("s1", TEXT, "", "Tue, 12 Mar 2024 10:05:00 +0100")).encode("utf-8")
+    body = body.replace("Métro".encode(), b"M\xe9tro", 1)  # one Latin-1 byte in a UTF-8 feed
+    url = feed_server.serve("/stray.rss", Reply(body, content_type="text/xml; charset=ISO-8859-1"))
+    [m] = (await poll(source(url))).mentions
+    assert m.text == TEXT.replace("Métro", "M\ufffdtro")
 
 
 # -- source -> collector -> SQLite -----------------------------------------------------------

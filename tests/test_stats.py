@@ -460,3 +460,15 @@ def test_an_in_memory_database_is_read_serially_with_the_same_result(desk, tmp_p
     in_memory = compute(memory, wl, since=paris(2025, 7, 7, 10), until=paris(2025, 7, 7, 12, 30),
                         now=paris(2025, 7, 7, 12, 30)).as_dict()  # fmt: skip
     assert in_memory == on_file
+
+
+def test_mentions_addressed_to_us_are_counted_with_their_share(desk, tmp_path, capsys):
+    ids = [desk.mention(paris(2025, 7, 7, 10, m)) for m in range(4)]
+    desk.conn.execute("UPDATE mentions SET to_us = 1 WHERE id = ?", (ids[1],))  # a reply to the city
+    wl = write_watchlist(tmp_path)
+    r = compute(desk.conn, wl, since=paris(2025, 7, 7, 9), until=paris(2025, 7, 7, 12), now=paris(2025, 7, 7, 12))
+    assert r.counts["to_us"] == 1 and r.counts["mentions"] == 4
+    assert "addressed to us 1 (25.0%)" in render(r)
+    assert json.loads(render(r, "json"))["counts"]["to_us"] == 1
+    assert main(["stats", "--watchlist", str(wl.path), "--db", str(desk.path), "--explain"]) == 0
+    assert "Addressed to us" in capsys.readouterr().out

@@ -74,7 +74,7 @@ class BlueskySender:
         # since createSession is limited to 30 per 5 minutes.
         self.xrpc = XrpcClient(
             context, pds, identifier, option(o, "password_env", "app_password_env") or "",
-            session_path(context.state_dir, spec.name), label=f"{spec.name} (replies)",
+            session_path(context.state_dir, spec.name), label=f"{spec.name} (replies)", plc=getattr(o, "plc", None),
         )  # fmt: skip
 
     async def aclose(self) -> None:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from monitor.models import Batch, Mention
 from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext, SourceError, SourceType
-from monitor.sources.bluesky_xrpc import XrpcClient
+from monitor.sources.bluesky_xrpc import PLC_DIRECTORY, XrpcClient, dig
 from monitor.sources.http import secure_origin
 from monitor.timeutil import parse_remote_time
 from monitor.yamlread import Node
@@ -37,7 +37,9 @@ LIST_NOTIFICATIONS = "app.bsky.notification.listNotifications"
 POST_TYPE = "app.bsky.feed.post"
 LINK_FEATURE = "app.bsky.richtext.facet#link"
 TAG_FEATURE = "app.bsky.richtext.facet#tag"
+MENTION_FEATURE = "app.bsky.richtext.facet#mention"
 NOTIFY_REASONS = ("mention", "reply", "quote")
+INVALID_HANDLE = "handle.invalid"  # what the AppView says when a handle does not resolve back to its DID
 PAGE_SIZE = 100  # the most both endpoints allow: the lookback re-reads a few minutes each poll
 DEFAULT_MAX_PAGES = 5
 LOOKBACK = timedelta(minutes=5)
@@ -58,6 +60,8 @@ class BlueskyOptions:
     notifications: bool = True
     max_pages: int = DEFAULT_MAX_PAGES
     allow_insecure: bool = False  # a test PDS on plain http, not on this machine
+    # Without `pds:` in the watchlist, the account's PDS comes from its DID document, found from here.
+    plc: str | None = None
 
 
 def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
@@ -87,7 +91,8 @@ def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
     if not search and not notifications:
         node.fail("this bluesky source watches nothing", "search terms, or notifications: true")
     max_pages = fields["max_pages"].int(minimum=1) if "max_pages" in fields else DEFAULT_MAX_PAGES
-    return BlueskyOptions(handle, env, pds, tuple(search), notifications, max_pages, allow_insecure)
+    plc = None if "pds" in fields else PLC_DIRECTORY  # an explicit pds is used as it is
+    return BlueskyOptions(handle, env, pds, tuple(search), notifications, max_pages, allow_insecure, plc)
 
 
 def _pds(node: Node, allow_insecure: bool = False) -> str:
@@ -183,6 +188,7 @@ class BlueskySource:
             options.app_password_env,
             session_path(context.state_dir, name),
             label=name,
+            plc=options.plc,
         )
 
     async def aclose(self) -> None:
@@ -200,15 +206,15 @@ class BlueskySource:
             if position is not None:
                 search[query] = position
             for view in items:
-                self._take(batch, taken, view, view.get("record"), view.get("author"))
+                self._take(batch, taken, view, view.get("record"), view.get("author"), self._addressed(view))
         notifications = old_notifications
         if self.options.notifications:
             items, notifications = await self._read(
                 self._notifications_page, "notifications", old_notifications, "notifications", batch
             )
             for item in items:
-                if item.get("reason") in NOTIFY_REASONS:
-                    self._take(batch, taken, item, item.get("record"), item.get("author"))
+                if item.get("reason") in NOTIFY_REASONS:  # a mention, reply or quote: to us, whatever it says
+                    self._take(batch, taken, item, item.get("record"), item.get("author"), True)
         batch.cursor = _dump_cursor(search, notifications)
         return batch
 
@@ -272,14 +278,38 @@ class BlueskySource:
                 )  # fmt: skip
         return fresh, Position.after(position, read)
 
-    def _take(self, batch: Batch, taken: set[str], view: dict[str, Any], record: Any, author: Any) -> None:
+    def _addressed(self, view: dict[str, Any]) -> bool:
+        """A post found by search that replies to, quotes or mentions the city's account (not its own)."""
+        me = self.xrpc.session.did if self.xrpc.session else None
+        record = view.get("record")
+        if me is None or not isinstance(record, dict) or dig(view, "author", "did") == me:
+            return False
+        reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+        embed = record.get("embed") if isinstance(record.get("embed"), dict) else {}
+        targets = [_ref_uri(reply.get("parent")), _ref_uri(reply.get("root")), _ref_uri(embed.get("record"))]
+        targets.append(_ref_uri(dig(embed, "record", "record")))  # recordWithMedia: a quote with pictures
+        if any(uri and uri.startswith(f"at://{me}/") for uri in targets):
+            return True
+        facets = record.get("facets")
+        return any(
+            isinstance(f, dict) and feature.get("$type") == MENTION_FEATURE and feature.get("did") == me
+            for f in (facets if isinstance(facets, list) else ())
+            for feature in (f.get("features") if isinstance(f.get("features"), list) else ())
+            if isinstance(feature, dict)
+        )
+
+    def _take(self, batch: Batch, taken: set[str], view: dict[str, Any], record: Any, author: Any, to_us: bool) -> None:
         uri = view["uri"]
         if uri in taken:
+            if to_us:  # found by a search, and as a notification: addressed to us
+                for m in batch.mentions:
+                    m.to_us = m.to_us or m.remote_id == uri
             return
         mention = self.mention(view, record, author)
         if mention is None:
             batch.skipped += 1
             return
+        mention.to_us = to_us
         taken.add(uri)
         batch.mentions.append(mention)
 
@@ -311,13 +341,16 @@ class BlueskySource:
             reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
             langs = record.get("langs")
             lang = clean_line(langs[0]) if isinstance(langs, list) and langs and isinstance(langs[0], str) else ""
-            actor = handle if _HANDLE.match(handle) and handle != "handle.invalid" else None
-            actor = actor or (did if isinstance(did, str) and _DID.match(did) else repo)
+            verified = _HANDLE.match(handle) is not None and handle != INVALID_HANDLE
+            true_did = did if isinstance(did, str) and _DID.match(did) else repo
+            actor = handle if verified else true_did
             return Mention(
                 source=self.name,
                 remote_id=uri,
                 network=NETWORK,
-                author=clean_line(handle),
+                # A handle that does not verify is shown as nothing of the kind: the (shortened) DID
+                # tells two such authors apart, where "handle.invalid" made them look the same.
+                author=clean_line(handle) if verified else short_did(true_did),
                 author_name=clean_line(author.get("displayName") if isinstance(author.get("displayName"), str) else ""),
                 text=body,
                 published_at=published,
@@ -331,6 +364,12 @@ class BlueskySource:
         except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
             log.warning("%s: post %s skipped: %s", self.name, clean_line(str(uri))[:200], exc)
             return None
+
+
+def short_did(did: str) -> str:
+    """did:plc:ewvi7nxzyoun6zhxrhs64oiz -> did:plc:ewvi7nxzyo… (enough to tell accounts apart)."""
+    did = clean_line(did)
+    return did if len(did) <= 20 else did[:18] + "…"
 
 
 def _rich_text(text: str, record: dict[str, Any]) -> tuple[str, list[str], tuple[str, ...]]:

@@ -17,22 +17,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from monitor import safefile
 from monitor.sources.base import SourceContext, SourceError
-from monitor.sources.http import check, json_body, make_client, pacing_delay, parse_json, send
+from monitor.sources.http import check, json_body, make_client, pacing_delay, parse_json, secure_origin, send
 
 log = logging.getLogger(__name__)
 
 CREATE_SESSION = "com.atproto.server.createSession"
+RESOLVE_HANDLE = "com.atproto.identity.resolveHandle"
+PLC_DIRECTORY = "https://plc.directory"
 REFRESH_SESSION = "com.atproto.server.refreshSession"
 # Access-token errors that a new token cures (the PDS sends them as 400 InvalidRequest).
 TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 CONFIG_ERRORS = frozenset({"BadQueryString"})
 MAX_PACING = 30.0  # never stall a poll longer than this to spread calls before a rate-limit reset
 _ERROR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+_DID = re.compile(r"^did:(plc:[a-z2-7]{24}|web:[A-Za-z0-9.-]{1,253})$")
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,30 @@ class SessionFile:
         safefile.write_text(self.path, json.dumps(data), safefile.PRIVATE)
 
 
+def pds_endpoint(doc: Any, did: str) -> str:
+    """The #atproto_pds service of a DID document: an https origin (http only on this machine)."""
+    if dig(doc, "id") != did:
+        raise SourceError("DID document of another DID")
+    services = dig(doc, "service")
+    for service in services if isinstance(services, list) else ():
+        if dig(service, "id") in ("#atproto_pds", f"{did}#atproto_pds"):
+            url = dig(service, "serviceEndpoint")
+            parts = urlsplit(url if isinstance(url, str) else "")
+            if parts.hostname and secure_origin(parts.geturl()):
+                if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+                    break
+                return f"{parts.scheme}://{parts.netloc}"
+            break
+    raise SourceError("no usable #atproto_pds service in the DID document")
+
+
+def dig(obj: Any, *keys: str) -> Any:
+    """obj[k1][k2]..., or None where a level is missing or not an object."""
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
 def xrpc_error(response: httpx.Response) -> str:
     """The XRPC error name of an error answer (`{"error": "ExpiredToken", "message": ...}`), or ''."""
     try:
@@ -135,7 +163,11 @@ class XrpcClient:
         password_env: str,
         session_path: Path | None,
         label: str,
+        plc: str | None = None,
     ) -> None:
+        self.context = context
+        self.plc = plc  # None: use `pds` as configured; else find the account's own PDS first
+        self._resolved = False
         self.identifier = identifier
         self.password_env = password_env
         self.label = label
@@ -160,6 +192,7 @@ class XrpcClient:
         """The session: this process's, else the saved one, else a new one (createSession is rate-limited)."""
         self._require_password()  # fail as a config error even while a saved session still works
         async with self._opening:  # concurrent sends share one createSession
+            await self._resolve_pds()
             self.session = self.session or self.store.load() or await self._create()
         return self.session
 
@@ -173,6 +206,43 @@ class XrpcClient:
             if _is_token_error(response):
                 raise SourceError(f"{nsid}: session rejected right after renewal", "auth")
         return response
+
+    async def _resolve_pds(self) -> None:
+        """Move to the PDS named in the account's DID document (did:plc at the PLC directory, did:web
+        at its /.well-known/did.json); the configured one answers for its own accounts only."""
+        if self.plc is None or self._resolved:
+            return
+        self._resolved = True
+        try:
+            did = self.identifier if self.identifier.startswith("did:") else await self._resolve_handle()
+            endpoint = pds_endpoint(await self._did_document(did), did)
+        except SourceError as exc:
+            log.warning("%s: the account's PDS is unknown (%s); using %s", self.label, exc, self.store.pds)
+            return
+        if endpoint != self.store.pds:
+            log.info("%s: the account lives on %s", self.label, endpoint)
+            await self.client.aclose()
+            self.client = make_client(self.context, base_url=endpoint)
+            self.store.pds = endpoint  # a session saved for another PDS is not reused
+
+    async def _resolve_handle(self) -> str:
+        response = await send(
+            self.client, "GET", f"/xrpc/{RESOLVE_HANDLE}", RESOLVE_HANDLE, params={"handle": self.identifier}
+        )
+        did = dig(json_body(response, RESOLVE_HANDLE), "did")
+        if not isinstance(did, str) or not _DID.match(did):
+            raise SourceError(f"{RESOLVE_HANDLE}: no DID in the answer")
+        return did
+
+    async def _did_document(self, did: str) -> Any:
+        if did.startswith("did:plc:"):
+            url = f"{(self.plc or PLC_DIRECTORY).rstrip('/')}/{did}"
+        elif did.startswith("did:web:") and re.fullmatch(r"[A-Za-z0-9.-]+", did[8:]):
+            url = f"https://{did[8:]}/.well-known/did.json"
+        else:
+            raise SourceError(f"{did[:40]}: a DID method without a known document")
+        async with make_client(self.context) as client:
+            return json_body(await send(client, "GET", url, "DID document"), "DID document")
 
     async def _call(self, method: str, nsid: str, **kwargs: Any) -> Any:
         response = await self.raw(method, nsid, **kwargs)

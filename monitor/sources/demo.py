@@ -14,6 +14,7 @@ from typing import Any
 from monitor.models import Batch, Mention
 from monitor.sanitize import clean, clean_line, safe_url
 from monitor.sources.base import SourceContext, SourceType
+from monitor.sources.feed import unwrap_link
 from monitor.timeutil import utcnow
 from monitor.yamlread import Node
 
@@ -110,13 +111,15 @@ class DemoSource:
                 author=clean_line(item["author"]),
                 author_name=clean_line(item.get("author_name")),
                 text=clean(item["text"]),
-                url=safe_url(item.get("url")),
+                # The file keeps links as Google Alerts sends them; the feed source's unwrapping applies.
+                url=unwrap_link(safe_url(item.get("url"))),
                 lang=item.get("lang"),
                 reply_to=(reply_to + suffix) if reply_to else None,
                 thread_id=(self._root(reply_to) + suffix) if reply_to else None,
                 tags=tuple(clean_line(t) for t in item.get("tags") or ()),
                 published_at=utcnow() - timedelta(seconds=float(item.get("published_ago") or 0)),
                 raw=None,  # the bundled file is its own audit trail
+                to_us=bool(item.get("to_us")),  # a mention of, or reply to, the city's own account
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("demo item %s skipped: %r", item.get("id"), exc)

@@ -91,6 +91,25 @@ def unwrap_link(link: str) -> str:
     return link
 
 
+def utf8_with_stray_bytes(content: bytes) -> bytes | None:
+    """UTF-8 spoiled by a few invalid bytes: the same with only those bytes replaced (U+FFFD).
+
+    None for valid UTF-8, UTF-16/32, and text in another encoding (left to feedparser and chardet):
+    a legacy encoding forms valid UTF-8 sequences only by accident, far fewer than its invalid ones.
+    """
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in content[:4]:
+        return None
+    try:
+        content.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    text = content.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - content.count("\ufffd".encode())
+    good = sum(1 for ch in text if ord(ch) > 0x7F) - bad
+    return text.encode("utf-8") if good >= 2 * bad else None
+
+
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: block elements and <br> become line breaks, spaces collapse."""
     soup = BeautifulSoup(html, "html.parser")
@@ -237,6 +256,11 @@ class FeedSource:
         # feeds that lie (UTF-8 declared as ISO-8859-1, Windows-1252 declared as UTF-8).
         content_type = response.headers.get("content-type")
         headers_for_parser = {"content-type": content_type} if content_type else {}
+        repaired = utf8_with_stray_bytes(content)
+        if repaired is not None:
+            # Otherwise feedparser reads the whole document as Windows-1252 for one bad byte.
+            log.info("feed %s: invalid UTF-8 bytes replaced", label(url))
+            content, headers_for_parser = repaired, {"content-type": "application/xml; charset=utf-8"}
         mentions, skipped = await asyncio.to_thread(self._parse, url, str(response.url), content, headers_for_parser)
         # Validators are stored only for a document we could read, so a 304 never hides unread entries.
         return FetchResult(url, _validators(response), mentions, skipped)

@@ -49,6 +49,7 @@ SEARCH_LIMIT = 40
 MAX_PAGES = 10  # per feed and poll; the cursor resumes where a poll stopped
 MAX_PACING = 30.0  # never wait longer than this between two calls to spare the rate limit
 SILENCE_TIMEOUT = 45.0  # the streaming server sends ":thump" every 15 s: three missed means dead
+NOTIFIED = ("mention", "quote")  # notifications kept: addressed to us (quotes of our posts: Mastodon 4.5+)
 KNOWN_LIMIT = 20_000  # statuses remembered (id -> uri, a few MB) to resolve deletes and replies
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG = re.compile(r"^\w+$")
@@ -192,12 +193,15 @@ class _Collect:
     """One batch being built: mentions deduplicated by remote id, in arrival order."""
 
     batch: Batch = field(default_factory=Batch)
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, Mention] = field(default_factory=dict)
+    orphans: list[tuple[Mention, str]] = field(default_factory=list)  # replies and their parent's local id
 
     def add(self, mention: Mention, edited: bool = False) -> None:
-        if mention.remote_id not in self.seen:
-            self.seen.add(mention.remote_id)
+        first = self.seen.setdefault(mention.remote_id, mention)
+        if first is mention:
             self.batch.mentions.append(mention)
+        else:
+            first.to_us = first.to_us or mention.to_us  # found by a hashtag, and as a mention of us
         if edited:
             self.batch.edits.append(mention)
 
@@ -234,6 +238,10 @@ class MastodonSource:
             *(Feed("search", q) for q in options.search),
         )
         self._known: OrderedDict[str, _Known] = OrderedDict()  # local status id -> what we know
+        self._instance_info: dict[str, Any] | None = None  # /api/v2/instance, read once
+        self._domain = options.host  # of local accounts: the instance's `domain`, may differ from the host
+        self._me: str | None = None  # the token's account id: what is addressed to it is addressed to us
+        self._me_asked = False
         self._last: httpx.Response | None = None  # the previous answer, for pacing
         self._sleep = asyncio.sleep  # tests record the pacing instead of waiting
 
@@ -250,11 +258,70 @@ class MastodonSource:
 
     async def poll(self, cursor: str | None) -> Batch:
         self._require_token()
+        await self._instance()
+        await self._account()
         positions = decode_cursor(cursor)
         collect = _Collect()
         await self._poll_feeds(self.feeds, positions, collect)
+        return self._finish(collect, positions)
+
+    def _finish(self, collect: _Collect, positions: dict[str, str]) -> Batch:
+        """The batch with its cursor; replies whose parent came later in the same batch now name it."""
+        # Parents before replies (ids grow with time), so a chain resolves down to its root.
+        for mention, parent in sorted(collect.orphans, key=lambda mp: id_key(_status_id(mp[0].raw) or "")):
+            known = self._known.get(parent)
+            if known is not None:
+                mention.reply_to, mention.thread_id = known.uri, known.root
+                own = self._known.get(_status_id(mention.raw) or "")
+                if own is not None:
+                    own.root = known.root
         collect.batch.cursor = encode_cursor(positions)
         return collect.batch
+
+    async def _account(self) -> None:
+        """The token's own account id, asked once (the city's account, for `to_us`)."""
+        if self._me_asked or not self._token:
+            return
+        what = f"{self.name}: own account"
+        response = await send(self._client, "GET", "/api/v1/accounts/verify_credentials", what, checked=False)
+        if response.status_code in (401, 403):
+            return  # a rejected token: the feeds' own calls say so, naming its variable
+        if response.status_code != 404:
+            body = json_body(check(response, what), what)
+            me = body.get("id") if isinstance(body, dict) else None
+            self._me = me if isinstance(me, str) and me else None
+        self._me_asked = True
+
+    def _addressed(self, original: dict[str, Any]) -> bool:
+        """A reply to, a mention of or a quote of the city's account (and not by it)."""
+        me = self._me
+        if me is None or _dig(original, "account", "id") == me:
+            return False
+        mentioned = original.get("mentions")
+        mentioned = mentioned if isinstance(mentioned, list) else ()
+        return (
+            original.get("in_reply_to_account_id") == me
+            or any(isinstance(x, dict) and x.get("id") == me for x in mentioned)
+            or _dig(original, "quote", "quoted_status", "account", "id") == me
+        )
+
+    async def _instance(self) -> dict[str, Any]:
+        """/api/v2/instance, asked once: the account domain and the streaming host ({} on a 404)."""
+        if self._instance_info is not None:
+            return self._instance_info
+        what = f"{self.name}: instance information"
+        response = await send(self._client, "GET", "/api/v2/instance", what, checked=False)
+        if response.status_code in (401, 403, 404, 410):  # an old or closed server: the host will do
+            log.info("%s: no /api/v2/instance; local accounts are shown @%s", self.name, self.options.host)
+            body: Any = {}
+        else:
+            body = json_body(check(response, what), what)
+        info = body if isinstance(body, dict) else {}
+        domain = info.get("domain")
+        if isinstance(domain, str) and re.fullmatch(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?", domain):
+            self._domain = domain.lower()
+        self._instance_info = info
+        return info
 
     async def _poll_feeds(self, feeds: Iterable[Feed], positions: dict[str, str], collect: _Collect) -> None:
         for feed in feeds:
@@ -309,7 +376,7 @@ class MastodonSource:
             limit = TAG_LIMIT
         else:
             url = "/api/v1/notifications"
-            params = {"types[]": "mention", "limit": NOTIFICATION_LIMIT}
+            params = {"types[]": list(NOTIFIED), "limit": NOTIFICATION_LIMIT}
             limit = NOTIFICATION_LIMIT
         if position is not None and params is not None:
             params["min_id"] = position
@@ -319,14 +386,16 @@ class MastodonSource:
             if response is None:
                 break
             items = _json_list(response, f"{self.name}: {feed.label}")
-            for item in items:
+            # Pages come newest first: oldest first, a parent is known before its replies.
+            for item in sorted(items, key=lambda i: id_key(str(i.get("id") if isinstance(i, dict) else ""))):
                 item_id = item.get("id") if isinstance(item, dict) else None
                 if isinstance(item_id, str) and item_id:
                     newest = newer(newest, item_id)
                 if feed.kind == "tag":
                     self._add_status(item, feed, collect)
-                elif not isinstance(item, dict) or item.get("type") == "mention":
-                    self._add_status(item.get("status") if isinstance(item, dict) else item, feed, collect)
+                elif not isinstance(item, dict) or item.get("type") in NOTIFIED:
+                    status = item.get("status") if isinstance(item, dict) else item
+                    self._add_status(status, feed, collect, to_us=True)
             # Without a position, the newest page is the start; older posts are not backfilled.
             if position is None or len(items) < limit:
                 break
@@ -380,15 +449,21 @@ class MastodonSource:
 
     # -- statuses -> mentions ---------------------------------------------------------------
 
-    def _add_status(self, status: Any, feed: Feed, collect: _Collect, edited: bool = False) -> None:
+    def _add_status(
+        self, status: Any, feed: Feed, collect: _Collect, edited: bool = False, to_us: bool = False
+    ) -> None:
         try:
             mention, is_edit = self.to_mention(status)
+            mention.to_us = to_us or self._addressed(_original(status))
+            parent = _optional_text(_original(status), "in_reply_to_id")
         except _Malformed as exc:
             collect.batch.skipped += 1
             sid = status.get("id") if isinstance(status, dict) else None
             log.warning("%s: %s: status %r skipped: %s", self.name, feed.label, sid, exc)
             return
         collect.add(mention, edited or is_edit)
+        if parent is not None and mention.reply_to == clean_line(parent):
+            collect.orphans.append((mention, parent))
 
     def to_mention(self, status: Any) -> tuple[Mention, bool]:
         """A Mention (and whether it is an edit of a status seen before); _Malformed if unusable."""
@@ -434,7 +509,7 @@ class MastodonSource:
         prior = self._known.get(local_id)
         is_edit = prior is not None and edited_at is not None and edited_at != prior.edited_at
         self._remember(local_id, _Known(remote_id, thread_id or remote_id, edited_at))
-        author = acct if "@" in acct else f"{acct}@{self.options.host}"
+        author = acct if "@" in acct else f"{acct}@{self._domain}"
         language = _optional_text(original, "language")
         mention = Mention(
             source=self.name,
@@ -498,6 +573,7 @@ class MastodonStreamingSource(MastodonSource):
         self.repoll_interval = repoll_interval
         self.connect_timeout = connect_timeout
         self._streaming_base: str | None = None
+        self._searched_at: float | None = None  # loop time of the last search poll, across reconnects
 
     def stream(self, cursor: str | None) -> AsyncIterator[Batch]:
         return self._stream(cursor)
@@ -505,6 +581,7 @@ class MastodonStreamingSource(MastodonSource):
     async def _stream(self, cursor: str | None) -> AsyncIterator[Batch]:
         self._require_token()
         base = await self._discover_streaming()
+        await self._account()
         queue: asyncio.Queue[_Event | BaseException] = asyncio.Queue()
         live = [f for f in self.feeds if f.kind != "search"]
         polled = [f for f in self.feeds if f.kind == "search"]
@@ -519,11 +596,15 @@ class MastodonStreamingSource(MastodonSource):
             await self._until_connected(connected, queue)
             positions = decode_cursor(cursor)
             collect = _Collect()
-            await self._poll_feeds(self.feeds, positions, collect)
-            collect.batch.cursor = encode_cursor(positions)
-            yield collect.batch
             loop = asyncio.get_running_loop()
-            next_poll = loop.time() + self.repoll_interval
+            # Searches have no stream, so a reconnect left no gap in them: they keep their own pace, and
+            # a stream that keeps reconnecting does not spend the rate limit on them.
+            due = self._searched_at is None or loop.time() - self._searched_at >= self.repoll_interval
+            await self._poll_feeds([*live, *(polled if due else ())], positions, collect)
+            if due:
+                self._searched_at = loop.time()
+            yield self._finish(collect, positions)
+            next_poll = (self._searched_at or loop.time()) + self.repoll_interval
             while True:
                 wait = max(0.0, next_poll - loop.time()) if polled else None
                 try:
@@ -531,9 +612,9 @@ class MastodonStreamingSource(MastodonSource):
                 except TimeoutError:
                     collect = _Collect()
                     await self._poll_feeds(polled, positions, collect)
-                    collect.batch.cursor = encode_cursor(positions)
-                    next_poll = loop.time() + self.repoll_interval
-                    yield collect.batch
+                    self._searched_at = loop.time()
+                    next_poll = self._searched_at + self.repoll_interval
+                    yield self._finish(collect, positions)
                     continue
                 # Whatever else is already queued joins this batch: one transaction, not one per event.
                 collect = _Collect()
@@ -547,9 +628,8 @@ class MastodonStreamingSource(MastodonSource):
                         break
                     item = queue.get_nowait()
                 batch = collect.batch
-                if batch.mentions or batch.edits or batch.deletes or batch.skipped:
-                    batch.cursor = encode_cursor(positions)
-                    yield batch  # what arrived before a failure is kept (edits, deletes)
+                if batch.mentions or batch.edits or batch.deletes or batch.local_deletes or batch.skipped:
+                    yield self._finish(collect, positions)  # what arrived before a failure is kept (edits, deletes)
                 if error is not None:
                     raise error
         finally:
@@ -587,14 +667,12 @@ class MastodonStreamingSource(MastodonSource):
         """The streaming host from /api/v2/instance (configuration.urls.streaming, a ws(s) URL)."""
         if self._streaming_base is not None:
             return self._streaming_base
-        what = f"{self.name}: instance information"
-        response = await send(self._client, "GET", "/api/v2/instance", what, checked=False)
         base = self.options.instance
-        if response.status_code == 404:
-            log.info("%s: no /api/v2/instance; streaming from %s", self.name, base)
+        info = await self._instance()
+        if not info:
+            log.info("%s: no streaming address from the instance; streaming from %s", self.name, base)
         else:
-            body = json_body(check(response, what), what)
-            url = _dig(body, "configuration", "urls", "streaming")
+            url = _dig(info, "configuration", "urls", "streaming")
             if isinstance(url, str) and url:
                 parts = urlsplit(url)
                 scheme = {"wss": "https", "ws": "http", "https": "https", "http": "http"}.get(parts.scheme)
@@ -668,11 +746,12 @@ class MastodonStreamingSource(MastodonSource):
         """Turn one SSE event into mentions, edits or deletes, advancing the feed's position."""
         feed = event.feed
         if event.name == "delete":
-            uri = self.resolve_delete(event.data.strip())
-            if uri is None:
-                log.debug("%s: delete of unknown status %r ignored", self.name, event.data.strip())
-            else:
+            local_id = event.data.strip()
+            uri = self.resolve_delete(local_id)
+            if uri is not None:
                 collect.batch.deletes.append(uri)
+            elif local_id.isdigit() and len(local_id) <= 32:
+                collect.batch.local_deletes.append(local_id)  # seen before a restart: the store may know it
             return
         if event.name not in ("update", "status.update", "notification"):
             return  # filters_changed, announcements, conversation…
@@ -696,7 +775,8 @@ class MastodonStreamingSource(MastodonSource):
             # not compared with the position: a post fetched late can carry an older id.
             if _status_id(status) in self._known:
                 return
-        self._add_status(status, feed, collect, edited=event.name == "status.update")
+        to_us = event.name == "notification"  # a mention notification: addressed to us by definition
+        self._add_status(status, feed, collect, edited=event.name == "status.update", to_us=to_us)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -723,9 +803,17 @@ def _status_id(status: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _original(status: Any) -> dict[str, Any]:
+    """The status itself, or the boosted one for a boost."""
+    if not isinstance(status, dict):
+        return {}
+    reblog = status.get("reblog")
+    return reblog if isinstance(reblog, dict) else status
+
+
 def _mention_status(notification: Any) -> Any:
     """The status of a `mention` notification; None for any other kind."""
-    if not isinstance(notification, dict) or notification.get("type") != "mention":
+    if not isinstance(notification, dict) or notification.get("type") not in NOTIFIED:
         return None
     return notification.get("status")
 

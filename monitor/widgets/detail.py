@@ -74,6 +74,8 @@ def render_detail(
     head.append(row.priority.label, style="bold red" if row.priority == 0 else "")
     head.append("  ")
     head.append(row.status.value, style=STATUS_STYLE.get(row.status.value, ""))
+    if row.to_us:
+        head.append("  addressed to us", style="bold cyan")
     if row.deleted_at:
         head.append("  DELETED by its author " + fmt_local(row.deleted_at, zone), style="bold red")
     if row.edited_at:

@@ -106,7 +106,8 @@ class MentionTable(DataTable[Any]):
             Text(NETWORK_SHORT.get(row.network, row.network), overflow="ellipsis", no_wrap=True),
             Text(row.author, overflow="ellipsis", no_wrap=True),
             self._age_cell(row, now),
-            Text(row.term, overflow="ellipsis", no_wrap=True),
+            # Addressed to the city's own account (a mention, reply or quote), with or without a term.
+            Text(f"→us {row.term}".strip() if row.to_us else row.term, overflow="ellipsis", no_wrap=True),
             Text(row.first_line, style=text_style, overflow="ellipsis", no_wrap=True),
         ]
 

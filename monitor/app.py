@@ -23,6 +23,7 @@ from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
 from monitor.models import ActionKind, Status
 from monitor.presence import HEARTBEAT_S, Presence
+from monitor.sanitize import clean_line
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
 from monitor.store import Store, StoreError
@@ -70,6 +71,7 @@ class MonitorApp(App[int]):
         self.delivery: DeliveryWorker | None = None
         self.presence: Presence
         self.leading = False  # this process holds the collector lease
+        self.fault = ""  # a failing database or network call, shown until the next refresh succeeds
 
     async def on_mount(self) -> None:
         if self.console.color_system in ("standard", "windows"):
@@ -81,7 +83,7 @@ class MonitorApp(App[int]):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         self.presence = Presence(self.store, self.operator)
-        await self.presence.heartbeat()
+        self.heartbeat()
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
         await self.push_screen(MainScreen())
         if self.collect:
@@ -108,6 +110,8 @@ class MonitorApp(App[int]):
         if hasattr(self, "store"):
             try:
                 await self.presence.leave()
+            except Exception:  # claims and presence then expire as designed
+                log.exception("could not record leaving")
             finally:
                 await self.store.close()
 
@@ -134,10 +138,35 @@ class MonitorApp(App[int]):
         self.source_statuses[message.status.name] = message.status
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place where background failures become a visible notice instead of a crash."""
-        if event.state is WorkerState.ERROR:
-            log.error("worker %s failed: %r", event.worker.name, event.worker.error)
-            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", markup=False, timeout=10)
+        """Background failures go to the one handler instead of ending the app."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.failed(event.worker.name or "background work", event.worker.error)
+
+    def failed(self, what: str, exc: BaseException, loud: bool = True) -> None:
+        """The one place a failed database or network call becomes a notice, and a state kept on screen.
+
+        The desk keeps running; the next refresh tick retries, and `recovered` clears the state.
+        `loud=False` (timers) notifies only when the fault starts or changes, not on every tick.
+        """
+        text = clean_line(str(exc)) or type(exc).__name__  # an error may quote data: sanitised, never markup
+        changed = text != self.fault
+        if loud or changed:  # a tick failing five times a second logs its traceback once
+            log.error("%s failed: %r", what, exc, exc_info=exc)
+        self.fault = text
+        if loud or changed:
+            self.notify(f"{what}: {text} — retrying", severity="error", markup=False, timeout=10)
+        self._show_fault()
+
+    def recovered(self) -> None:
+        if self.fault:
+            self.fault = ""
+            self.notify("The database answers again.", markup=False)
+            self._show_fault()
+
+    def _show_fault(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.render_sources()
 
     async def act(
         self, mention_id: int, kind: ActionKind, payload: dict[str, Any], expect_status: Status | None = None
@@ -153,6 +182,9 @@ class MonitorApp(App[int]):
             )  # fmt: skip
         except StoreError as exc:
             self.notify(str(exc), severity="warning", markup=False)
+            return False
+        except Exception as exc:  # locked, full, gone: not a refusal, a fault the desk survives
+            self.failed("action not saved", exc)
             return False
         self._wake_delivery()
         return True

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Tab, Tabs
+from textual.worker import Worker
 
 from monitor import templates as tpl
 from monitor.collector import SourceStatus
@@ -29,6 +30,7 @@ from monitor.screens.dialogs import (
     NoteDialog,
     ReplyResult,
 )
+from monitor.screens.guard import guarded
 from monitor.screens.handover import HandoverScreen
 from monitor.screens.help import HelpScreen, binding_rows
 from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, thread_sync
@@ -89,10 +91,15 @@ class MainScreen(Screen[None]):
         self._counted_at = 0
         self._count_now = False  # an operator's own action: show its effect on the tabs at once
         self._counts_stale = False
+        self._ready = False  # the first load succeeded (a locked database at start is retried)
 
     @property
     def monitor(self) -> MonitorApp:
         return self.app  # type: ignore[return-value]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker's state change does not bubble: the screen's go to the app's one handler."""
+        self.monitor.on_worker_state_changed(event)
 
     def compose(self) -> ComposeResult:
         w = self.monitor.watchlist
@@ -113,15 +120,21 @@ class MainScreen(Screen[None]):
         self.sub_title = f"{self.monitor.watchlist.city} · {self.monitor.operator}" + (
             " · READ-ONLY" if self.monitor.read_only else ""
         )
-        self.last_rev = await self.monitor.store.max_rev()
-        self.counts = await self.monitor.store.counts()
-        await self._load(Status.NEW)
-        await self._load(Status.ESCALATED)
-        self._update_tabs()
         self.pane().focus()
+        await self._first_load()
         self.set_interval(REFRESH_SECONDS, self.refresh_panes, name="refresh")
         self.set_interval(1.0, self._tick, name="clock")
         self.render_sources()
+
+    @guarded("loading the desk", loud=False)
+    async def _first_load(self) -> None:
+        last_rev = await self.monitor.store.max_rev()
+        self.counts = await self.monitor.store.counts()
+        await self._load(Status.NEW)
+        await self._load(Status.ESCALATED)
+        self.last_rev = last_rev  # only once the panes hold everything up to it
+        self._ready = True
+        self._update_tabs()
 
     # -- panes ----------------------------------------------------------------------------
 
@@ -142,14 +155,20 @@ class MainScreen(Screen[None]):
         self.pane(status).load(rows, now_ms())
         self.loaded.add(status)
 
+    @guarded("refresh", loud=False)
     async def refresh_panes(self) -> None:
         """Poll the change sequence and apply what moved, in one batch per tick."""
         if self._refreshing:
             return
+        if not self._ready:
+            await self._first_load()
+            return
         self._refreshing = True
         try:
             store = self.monitor.store
-            if await store.max_rev() <= self.last_rev:
+            newest = await store.max_rev()
+            self.monitor.recovered()  # the tick is the retry: the database answers again
+            if newest <= self.last_rev:
                 return
             changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
             if not changes:
@@ -213,6 +232,7 @@ class MainScreen(Screen[None]):
         self.counts = await self.monitor.store.counts()
         self._counted_at, self._count_now, self._counts_stale = now_ms(), False, False
 
+    @guarded("clock", loud=False)
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
         if self._counts_stale and not self._refreshing:
@@ -241,6 +261,8 @@ class MainScreen(Screen[None]):
     def render_sources(self) -> None:
         app = self.monitor
         notice = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
+        if app.fault:
+            notice = f"⚠ {app.fault} — retrying " + notice
         if app.read_only:
             notice = "READ-ONLY " + notice
         elif getattr(app, "dry_run", False):
@@ -254,6 +276,7 @@ class MainScreen(Screen[None]):
 
     # -- navigation -----------------------------------------------------------------------
 
+    @guarded("switching pane")
     async def action_pane(self, name: str) -> None:
         status = Status(name)
         self.query_one(ContentSwitcher).current = f"pane-{status.value}"
@@ -276,6 +299,7 @@ class MainScreen(Screen[None]):
             await self.action_pane(event.tab.id)
 
     @on(DataTable.RowHighlighted)
+    @guarded("loading more")
     async def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         table = event.data_table
         if not isinstance(table, MentionTable) or table is not self.pane():
@@ -290,7 +314,7 @@ class MainScreen(Screen[None]):
             if more:
                 table.apply(more, (), now_ms())
 
-    @work(group="detail", exclusive=True, exit_on_error=False)
+    @work(group="detail", exclusive=True, exit_on_error=False, name="detail")
     async def load_detail(self, row: MentionRow | None) -> None:
         detail = self.query_one(MentionDetail)
         if row is None:
@@ -314,6 +338,7 @@ class MainScreen(Screen[None]):
     def action_filter(self) -> None:
         self.app.push_screen(FilterDialog(self.filter_query), self._filter_chosen)
 
+    @guarded("filter")
     async def _filter_chosen(self, query: str | None) -> None:
         if query is None:
             return
@@ -349,6 +374,7 @@ class MainScreen(Screen[None]):
             return None
         return row
 
+    @guarded("action")
     async def _act(self, row: MentionRow, kind: ActionKind, payload: dict[str, Any], check: bool = True) -> bool:
         """Act on what the operator saw: if another operator moved the mention first, nothing happens."""
         ok = await self.monitor.act(row.id, kind, payload, expect_status=row.status if check else None)
@@ -362,7 +388,7 @@ class MainScreen(Screen[None]):
         if row is not None:
             self._compose_flow(row, resolve=False)
 
-    @work(group="compose", exclusive=True, exit_on_error=False)
+    @work(group="compose", exclusive=True, exit_on_error=False, name="reply")
     async def _compose_flow(self, row: MentionRow, resolve: bool) -> None:
         """Reply or resolve: claim the mention, write, and check nobody acted meanwhile before sending."""
         app = self.monitor
@@ -458,6 +484,7 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(StatsScreen(self.monitor.db_path, self.monitor.watchlist))
 
+    @guarded("handover")
     async def action_handover(self) -> None:
         """What happened since I last left (or the last 12 hours, on a first shift)."""
         app = self.monitor
@@ -478,6 +505,7 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(NoteDialog(f"Internal note on {row.author}'s mention"), done)  # type: ignore[arg-type]
 
+    @guarded("reopen")
     async def action_reopen(self) -> None:
         row = self._target()
         if row is None:
@@ -486,12 +514,14 @@ class MainScreen(Screen[None]):
             fresh = await self.monitor.store.mention(row.id)
             self.notify(f"Reopened: back to {fresh.status.value}.", markup=False)
 
+    @guarded("retry send")
     async def action_retry_delivery(self) -> None:
         row = self._target()
         if row is not None:
             n = await self.monitor.retry_outbox(row.id)
             self.notify(f"{n} failed send(s) queued again." if n else "Nothing to retry.", markup=False)
 
+    @guarded("cancel send")
     async def action_cancel_delivery(self) -> None:
         row = self._target()
         if row is not None:

@@ -33,6 +33,7 @@ from monitor.screens.dialogs import (
 from monitor.screens.guard import guarded
 from monitor.screens.handover import HandoverScreen
 from monitor.screens.help import HelpScreen, binding_rows
+from monitor.screens.view import MentionView
 from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, thread_sync
 from monitor.timeutil import fmt_local, now_ms, td_ms
 from monitor.widgets.detail import MentionDetail, describe_action
@@ -69,8 +70,12 @@ class MainScreen(Screen[None]):
         Binding("3", "pane('done')", "Done", show=False, id="pane.done"),
         Binding("4", "pane('dismissed')", "Dismissed", show=False, id="pane.dismissed"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="filter.clear"),
-        Binding("s", "stats", "Stats", id="stats"),
-        Binding("h", "handover", "Handover", id="handover"),
+        Binding("v", "view", "View", show=False, id="view"),
+        Binding("J,ctrl+d", "scroll_detail(1)", "Scroll the detail down", show=False, id="detail.down"),
+        Binding("K,ctrl+u", "scroll_detail(-1)", "Scroll the detail up", show=False, id="detail.up"),
+        # Stats and handover stay off the footer so that `?` and `q` fit at 80 columns (help lists them).
+        Binding("s", "stats", "Stats", show=False, id="stats"),
+        Binding("h", "handover", "Handover", show=False, id="handover"),
         Binding("question_mark", "help", "Help", id="help"),
     ]
 
@@ -82,6 +87,7 @@ class MainScreen(Screen[None]):
         self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
         self.loaded: set[Status] = set()
         self.detail_for: MentionRow | None = None
+        self.shown: dict[str, Any] = {}  # what the detail panel shows (`v` shows the same, full screen)
         self._refreshing = False
         self.claims: dict[int, Claim] = {}
         self.on_duty: list[str] = []
@@ -331,7 +337,20 @@ class MainScreen(Screen[None]):
         self.detail_for = fresh
         claim = self.claims.get(fresh.id)
         claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
-        detail.show(fresh, actions, thread, self.monitor.zone, deliveries, claimed=claimed, related=related)
+        self.shown = dict(row=fresh, actions=actions, thread=thread, zone=self.monitor.zone, deliveries=deliveries,
+                          claimed=claimed, related=related)  # fmt: skip
+        detail.show(**self.shown)
+
+    def action_scroll_detail(self, step: int) -> None:
+        """Half a panel at a time, as ctrl+d/ctrl+u in less and vi."""
+        box = self.query_one("#detail-box", VerticalScroll)
+        box.scroll_relative(y=step * max(1, box.scrollable_content_region.height // 2), animate=False)
+
+    def action_view(self) -> None:
+        if self.detail_for is None or self.current_row() is None:
+            self.notify("No mention selected.", severity="warning", markup=False)
+            return
+        self.app.push_screen(MentionView(self.shown))
 
     # -- filter ---------------------------------------------------------------------------
 

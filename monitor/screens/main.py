@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -13,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Tab, Tabs
 from textual.worker import Worker
 
+from monitor import export
 from monitor import templates as tpl
 from monitor.collector import SourceStatus
 from monitor.filtering import PaneFilter
@@ -21,6 +24,7 @@ from monitor.models import ActionKind, MentionRow, Status
 from monitor.outbox import for_mention_sync
 from monitor.presence import Claim
 from monitor.related import related_sync
+from monitor.screens.commands import DeskCommands
 from monitor.screens.dialogs import (
     ChoiceDialog,
     ChoiceResult,
@@ -34,7 +38,7 @@ from monitor.screens.guard import guarded
 from monitor.screens.handover import HandoverScreen
 from monitor.screens.help import HelpScreen, binding_rows
 from monitor.screens.view import MentionView
-from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, thread_sync
+from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, open_sync, thread_sync
 from monitor.timeutil import fmt_local, now_ms, td_ms
 from monitor.widgets.detail import MentionDetail, describe_action
 from monitor.widgets.pane import MentionTable, sort_key
@@ -53,6 +57,7 @@ COUNTS_EVERY_MS = 1000
 
 
 class MainScreen(Screen[None]):
+    COMMANDS = {DeskCommands}
     BINDINGS = [
         Binding("r", "reply", "Reply", id="reply"),
         Binding("e", "escalate", "Escalate", id="escalate"),
@@ -373,9 +378,41 @@ class MainScreen(Screen[None]):
         self.render_sources()
         self.load_detail(self.current_row())
 
+    async def apply_filter(self, query: str) -> None:
+        """A filter from the command palette, as if typed after `/`."""
+        await self._filter_chosen(query)
+
     async def action_clear_filter(self) -> None:
         if self.filter.active:
             await self._filter_chosen("")
+
+    # -- export ---------------------------------------------------------------------------
+
+    def export_pane(self) -> None:
+        table = self.pane()
+        ids = [int(key.value) for key in table.rows if key.value is not None]
+        self._export(table.status, ids)
+
+    @work(thread=True, group="export", exclusive=True, exit_on_error=False, name="export")
+    def _export(self, status: Status, ids: list[int]) -> None:
+        """The pane's rows, as shown, to a CSV file here (or beside the database if here is not writable)."""
+        app = self.monitor
+        stamp = datetime.fromtimestamp(now_ms() / 1000, app.zone).strftime("%Y%m%d-%H%M%S")
+        name = f"monitor-{status.value}-{stamp}.csv"
+        conn = open_sync(app.db_path, readonly=True)
+        try:
+            for folder in (Path.cwd(), app.db_path.parent):
+                try:
+                    with open(folder / name, "x", encoding="utf-8", newline="") as out:
+                        n = export.write(conn, "mentions", "csv", out, ids=ids)
+                    break
+                except OSError:  # not writable here (the exact name exists: the state dir then)
+                    continue
+            else:
+                raise PermissionError(f"cannot write {name} here nor in {app.db_path.parent}")
+        finally:
+            conn.close()
+        self.app.call_from_thread(self.notify, f"Exported {n} mention(s) to {folder / name}", markup=False, timeout=10)
 
     # -- operator actions -----------------------------------------------------------------
 

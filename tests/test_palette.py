@@ -16,6 +16,15 @@ from monitor.screens.main import MainScreen
 from tests.test_app import make_app, started, wait_for
 
 
+def exported(folder: Path) -> list[Path]:
+    return list(folder.glob("monitor-new-*.csv"))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def first_command(app: Any) -> str:
     found = app.screen.query(CommandList)
     if not found or not found.first().option_count:
@@ -61,10 +70,10 @@ async def test_the_palette_runs_the_desks_commands(
         await wait_for(pilot, lambda: screen.filter_query == "jaures" and screen.pane().row_count == 1)
 
         await run_command(pilot, "export", "Export this pane")
-        await wait_for(pilot, lambda: len(list(tmp_path.glob("monitor-new-*.csv"))) == 1)
-        path = next(tmp_path.glob("monitor-new-*.csv"))
+        await wait_for(pilot, lambda: len(exported(tmp_path)) == 1)
+        path = exported(tmp_path)[0]
         await wait_for(pilot, lambda: any(str(path) in n.message for n in app._notifications))
-        rows = list(csv.DictReader(path.open(encoding="utf-8")))
+        rows = read_csv(path)
         assert [int(r["id"]) for r in rows] == list(screen.pane().mentions)
         assert "métro" in rows[0]["text"]
 

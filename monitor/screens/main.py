@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Tab, Tabs
+from textual.widgets import ContentSwitcher, DataTable, Footer, Tab, Tabs
 from textual.worker import Worker
 
 from monitor import export
@@ -41,6 +41,7 @@ from monitor.screens.view import MentionView
 from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, open_sync, thread_sync
 from monitor.timeutil import fmt_local, now_ms, td_ms
 from monitor.widgets.detail import MentionDetail, describe_action
+from monitor.widgets.header import CityHeader
 from monitor.widgets.pane import MentionTable, sort_key
 from monitor.widgets.sources_bar import SourcesBar, render_sources
 
@@ -115,7 +116,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         w = self.monitor.watchlist
         warning, target = td_ms(w.targets.warning), td_ms(w.targets.first_response)
-        yield Header(show_clock=True, icon="◉")
+        yield CityHeader(show_clock=True, icon="◉")
         yield SourcesBar(id="sources")
         yield Tabs(*[Tab(s.value.title(), id=s.value) for s in PANES], id="tabs")
         with ContentSwitcher(initial="pane-new", id="panes"):
@@ -271,19 +272,21 @@ class MainScreen(Screen[None]):
 
     def render_sources(self) -> None:
         app = self.monitor
-        notice = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
+        # What changes what the operator sees comes first, so that it is never cut at 80 columns.
+        lead = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
         if app.fault:
-            notice = f"⚠ {app.fault} — retrying " + notice
+            lead = f"⚠ {app.fault} — retrying " + lead
+        notice = ""
         if app.read_only:
-            notice = "READ-ONLY " + notice
+            notice = "READ-ONLY "
         elif getattr(app, "dry_run", False):
-            notice = "DRY-RUN: nothing is sent " + notice
+            notice = "DRY-RUN: nothing is sent "
         statuses = list(app.source_statuses.values()) if app.leading else self.remote_states
         if not app.leading:
             # Who collects matters: with nobody holding the lease, no mention arrives at all.
             elsewhere = self.collector_elsewhere
             notice = (f"collected by {elsewhere} " if elsewhere else "NOBODY IS COLLECTING ") + notice
-        self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice))
+        self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice, lead=lead.strip()))
 
     # -- navigation -----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,10 +265,11 @@ class MainScreen(Screen[None]):
             if not app.leading:
                 held = await app.presence.lease_holder()
                 self.collector_elsewhere = held[0] if held else ""
-                self.remote_states = [
-                    SourceStatus(name, state, detail, until, last_ok)
-                    for name, state, detail, until, last_ok in await app.store.source_states()
-                ]
+            # Read even when collecting here: a new leader's sources know only their own (maybe no) success.
+            self.remote_states = [
+                SourceStatus(name, state, detail, until, last_ok)
+                for name, state, detail, until, last_ok in await app.store.source_states()
+            ]
         self.render_sources()
 
     def render_sources(self) -> None:
@@ -281,7 +283,11 @@ class MainScreen(Screen[None]):
             notice = "READ-ONLY "
         elif getattr(app, "dry_run", False):
             notice = "DRY-RUN: nothing is sent "
-        statuses = list(app.source_statuses.values()) if app.leading else self.remote_states
+        statuses = self.remote_states  # a follower: the collector's states and last successes, from SQLite
+        if app.leading:
+            stored = {s.name: s.last_ok_ms or 0 for s in self.remote_states}
+            statuses = [replace(s, last_ok_ms=max(s.last_ok_ms or 0, stored.get(s.name, 0)) or None)
+                        for s in app.source_statuses.values()]  # fmt: skip
         if not app.leading:
             # Who collects matters: with nobody holding the lease, no mention arrives at all.
             elsewhere = self.collector_elsewhere

@@ -149,12 +149,10 @@ class MonitorApp(App[int]):
         `loud=False` (timers) notifies only when the fault starts or changes, not on every tick.
         """
         text = clean_line(str(exc)) or type(exc).__name__  # an error may quote data: sanitised, never markup
-        changed = text != self.fault
-        if loud or changed:  # a tick failing five times a second logs its traceback once
+        if loud or text != self.fault:  # a tick failing five times a second says so once
             log.error("%s failed: %r", what, exc, exc_info=exc)
-        self.fault = text
-        if loud or changed:
             self.notify(f"{what}: {text} — retrying", severity="error", markup=False, timeout=10)
+        self.fault = text
         self._show_fault()
 
     def recovered(self) -> None:

@@ -173,11 +173,11 @@ class MainScreen(Screen[None]):
         """Poll the change sequence and apply what moved, in one batch per tick."""
         if self._refreshing:
             return
-        if not self._ready:
-            await self._first_load()
-            return
         self._refreshing = True
         try:
+            if not self._ready:  # the database failed at start: load the desk now
+                await self._first_load()
+                return
             store = self.monitor.store
             newest = await store.max_rev()
             self.monitor.recovered()  # the tick is the retry: the database answers again

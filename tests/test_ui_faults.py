@@ -9,6 +9,7 @@ import pytest
 
 from monitor import stats
 from monitor.config import Watchlist
+from monitor.models import Status
 from monitor.screens.main import MainScreen
 from monitor.store import Store
 from monitor.widgets.sources_bar import SourcesBar
@@ -53,7 +54,7 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
             (("j",), "detail"),  # highlight: the detail panel
             (("u",), "action not saved"),  # reopen
             (("h",), "handover"),
-            (("slash", *"metro", "enter"), "filter"),
+            (("slash", *"jaures", "enter"), "filter"),
             (("d", "enter"), "action not saved"),  # act
             (("n", *"appel", "ctrl+s"), "action not saved"),
             (("r",), "reply"),  # the claim before writing
@@ -81,6 +82,8 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
         monkeypatch.undo()
         await wait_for(pilot, lambda: app.fault == "" and "retrying" not in bar(screen))
         assert "The database answers again." in notices(app)
+        # The filter asked for while the database was locked now holds in the panes.
+        await wait_for(pilot, lambda: screen.filter_query == "jaures" and screen.pane(Status.NEW).row_count == 1)
         await pilot.press("1")
         await wait_for(pilot, lambda: screen.current_row() is not None)
         await pilot.press("d", "enter")

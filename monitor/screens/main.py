@@ -104,7 +104,7 @@ class MainScreen(Screen[None]):
         self._counted_at = 0
         self._count_now = False  # an operator's own action: show its effect on the tabs at once
         self._counts_stale = False
-        self._ready = False  # the first load succeeded (a locked database at start is retried)
+        self._ready = False  # the panes are loaded (not yet, or a reload failed: the refresh tick retries)
 
     @property
     def monitor(self) -> MonitorApp:
@@ -143,8 +143,8 @@ class MainScreen(Screen[None]):
     async def _first_load(self) -> None:
         last_rev = await self.monitor.store.max_rev()
         self.counts = await self.monitor.store.counts()
-        await self._load(Status.NEW)
-        await self._load(Status.ESCALATED)
+        for status in dict.fromkeys((Status.NEW, Status.ESCALATED, *self.loaded)):
+            await self._load(status)
         self.last_rev = last_rev  # only once the panes hold everything up to it
         self._ready = True
         self._update_tabs()
@@ -175,7 +175,7 @@ class MainScreen(Screen[None]):
             return
         self._refreshing = True
         try:
-            if not self._ready:  # the database failed at start: load the desk now
+            if not self._ready:  # the database failed at start or mid-reload: load the panes now
                 await self._first_load()
                 return
             store = self.monitor.store
@@ -381,8 +381,13 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), severity="error", markup=False)
             return
         self.filter, self.filter_query = new, query
-        for status in list(self.loaded):
-            await self._load(status)
+        self.render_sources()
+        try:
+            for status in list(self.loaded):
+                await self._load(status)
+        except Exception:
+            self._ready = False  # the filter stands: the panes reload with it once the database answers
+            raise
         self._update_tabs()
         self.render_sources()
         self.load_detail(self.current_row())

@@ -9,9 +9,11 @@ import pytest
 
 from monitor import stats
 from monitor.config import Watchlist
-from monitor.models import Status
+from monitor.models import MatchResult, Mention, Priority, Status
+from monitor.presence import Presence
 from monitor.screens.main import MainScreen
-from monitor.store import Store
+from monitor.store import Store, ingest_sync, open_sync
+from monitor.timeutil import now_ms, utcnow
 from monitor.widgets.sources_bar import SourcesBar
 from tests.test_app import actions, make_app, selected, wait_for
 
@@ -88,3 +90,27 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
         await wait_for(pilot, lambda: screen.current_row() is not None)
         await pilot.press("d", "enter")
         await wait_for(pilot, lambda: [a[1] for a in actions(watchlist.database)] == ["dismiss"])
+
+
+async def test_changes_read_during_a_failing_refresh_are_not_lost(
+    watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+
+        async def locked(*args: Any, **kwargs: Any) -> Any:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(Presence, "claims", locked)  # fails after the changes were read
+        conn = open_sync(watchlist.database)
+        conn.execute("BEGIN IMMEDIATE")
+        mention = Mention("other", "x1", "mastodon", "@b", "Toulouse: feu rouge en panne", utcnow())
+        ingest_sync(conn, "other", [(mention, MatchResult(("ville",), Priority.NORMAL))], None, [], [], now_ms())
+        conn.execute("COMMIT")
+        conn.close()
+        await wait_for(pilot, lambda: "database is locked — retrying" in bar(screen))
+        monkeypatch.undo()
+        await wait_for(pilot, lambda: any("feu rouge" in r.text for r in screen.pane(Status.NEW).mentions.values()))

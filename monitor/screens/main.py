@@ -186,7 +186,6 @@ class MainScreen(Screen[None]):
             changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
             if not changes:
                 return
-            self.last_rev = changes[-1].rev
             # Counting scans the status index: at most once a second while mentions pour in.
             if now_ms() - self._counted_at >= COUNTS_EVERY_MS or self._count_now:
                 await self._recount()
@@ -196,6 +195,7 @@ class MainScreen(Screen[None]):
             with self.app.batch_update():
                 self._apply(changes)
                 self._update_tabs()
+            self.last_rev = changes[-1].rev  # only once applied: a read that failed above is retried whole
             if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
                 self.load_detail(self.current_row())
         finally:

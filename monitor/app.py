@@ -135,7 +135,11 @@ class MonitorApp(App[int]):
 
     @on(SourceStatusChanged)
     def _source_status(self, message: SourceStatusChanged) -> None:
-        self.source_statuses[message.status.name] = message.status
+        status = message.status
+        before = self.source_statuses.get(status.name)
+        self.source_statuses[status.name] = status
+        if before is None or (before.state, before.detail) != (status.state, status.detail):
+            self._show_sources()  # a source failing or recovering shows at once, not at the next clock tick
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Background failures go to the one handler instead of ending the app."""
@@ -153,15 +157,15 @@ class MonitorApp(App[int]):
             log.error("%s failed: %r", what, exc, exc_info=exc)
             self.notify(f"{what}: {text} — retrying", severity="error", markup=False, timeout=10)
         self.fault = text
-        self._show_fault()
+        self._show_sources()
 
     def recovered(self) -> None:
         if self.fault:
             self.fault = ""
             self.notify("The database answers again.", markup=False)
-            self._show_fault()
+            self._show_sources()
 
-    def _show_fault(self) -> None:
+    def _show_sources(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 screen.render_sources()

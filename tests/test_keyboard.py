@@ -55,7 +55,14 @@ async def test_the_footer_shows_help_and_quit_at_80_columns_and_help_shows_keys_
     app = make_app(watchlist)  # type: ignore[arg-type]
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, 5)
-        shown = {k.action: k for k in app.screen.query(FooterKey)}
+
+        # The footer composes its keys after the bindings settle: wait for them, then measure.
+        def laid_out() -> dict[str, FooterKey]:
+            keys = {k.action: k for k in app.screen.query(FooterKey) if k.region.width > 0}
+            return keys if {"help", "quit"} <= keys.keys() else {}
+
+        await wait_for(pilot, lambda: bool(laid_out()))
+        shown = laid_out()
         for action in ("help", "quit"):
             region = shown[action].region
             assert region.width > 0 and region.right <= 80, (action, region)

@@ -25,6 +25,7 @@ from monitor.messages import SourceStatusChanged
 from monitor.models import ActionKind, Status
 from monitor.paths import state_dir, stylesheet
 from monitor.presence import HEARTBEAT_S, Presence
+from monitor.sanitize import clean_line
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
 from monitor.store import Store, StoreError, StoreGone, StoreLocked, StoreUnavailable, first_cause
@@ -82,6 +83,7 @@ class MonitorApp(App[int]):
         self.unsaved = 0  # actions still waiting when the desk closed: the CLI says so on exit
         self.closing = False
         self.save_give_up_s = SAVE_GIVE_UP_S
+        self.fault = ""  # a failing database or network call, shown until the next refresh succeeds
 
     async def on_mount(self) -> None:
         if self.console.color_system in ("standard", "windows"):
@@ -139,6 +141,8 @@ class MonitorApp(App[int]):
                     await self.presence.leave()
             except StoreUnavailable as exc:  # leaving is best effort: the state was already on screen
                 log.warning("could not record leaving: %s", exc)
+            except Exception:  # claims and presence then expire as designed
+                log.exception("could not record leaving")
             finally:
                 await self.store.close()
 
@@ -188,17 +192,45 @@ class MonitorApp(App[int]):
 
     @on(SourceStatusChanged)
     def _source_status(self, message: SourceStatusChanged) -> None:
-        self.source_statuses[message.status.name] = message.status
+        status = message.status
+        before = self.source_statuses.get(status.name)
+        self.source_statuses[status.name] = status
+        if before is None or (before.state, before.detail) != (status.state, status.detail):
+            self._show_sources()  # a source failing or recovering shows at once, not at the next clock tick
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place where background failures become a visible notice instead of a crash."""
-        if event.state is WorkerState.ERROR:
-            log.error("worker %s failed: %r", event.worker.name, event.worker.error)
-            error = first_cause(event.worker.error) if event.worker.error else None
-            if isinstance(error, StoreUnavailable):  # a database state (deleted, say): the title bar keeps it
-                self.show_storage(error)
-                return
-            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", markup=False, timeout=10)
+        """Background failures go to the one handler instead of ending the app."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.failed(event.worker.name or "background work", event.worker.error)
+
+    def failed(self, what: str, exc: BaseException, loud: bool = True) -> None:
+        """The one place a failed database or network call becomes a notice, and a state kept on screen.
+
+        The desk keeps running; the next refresh tick retries, and `recovered` clears the state.
+        `loud=False` (timers) notifies only when the fault starts or changes, not on every tick.
+        """
+        cause = first_cause(exc)
+        if isinstance(cause, StoreUnavailable):  # a state of the database: the title bar keeps it until it clears
+            log.warning("%s failed: %s", what, cause)
+            self.show_storage(cause)
+            return
+        text = clean_line(str(exc)) or type(exc).__name__  # an error may quote data: sanitised, never markup
+        if loud or text != self.fault:  # a tick failing five times a second says so once
+            log.error("%s failed: %r", what, exc, exc_info=exc)
+            self.notify(f"{what}: {text} — retrying", severity="error", markup=False, timeout=10)
+        self.fault = text
+        self._show_sources()
+
+    def recovered(self) -> None:
+        if self.fault:
+            self.fault = ""
+            self.notify("The database answers again.", markup=False)
+            self._show_sources()
+
+    def _show_sources(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.render_sources()
 
     async def act(
         self, mention_id: int, kind: ActionKind, payload: dict[str, Any], expect_status: Status | None = None
@@ -219,6 +251,9 @@ class MonitorApp(App[int]):
             return False
         except StoreError as exc:
             self.notify(str(exc), severity="warning", markup=False)
+            return False
+        except Exception as exc:  # locked, full, gone: not a refusal, a fault the desk survives
+            self.failed("action not saved", exc)
             return False
         self._wake_delivery()
         return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from monitor.models import Priority
@@ -63,22 +63,30 @@ def _action(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def rows(
-    conn: sqlite3.Connection, what: str, since: int | None = None, until: int | None = None
+    conn: sqlite3.Connection,
+    what: str,
+    since: int | None = None,
+    until: int | None = None,
+    ids: Sequence[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The rows to export, one dict at a time, in id order."""
+    """The rows to export, one dict at a time, in id order (only `ids`, when given: a pane's rows)."""
     if what == "mentions":
         sql, column, convert = _MENTION_SQL, "first_seen_at", _mention
     elif what == "actions":
         sql, column, convert = _ACTION_SQL, "at", _action
     else:
         raise ValueError(f"nothing called {what!r} to export: mentions or actions")
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if since is not None:
         where.append(f"{column} >= ?")
         params.append(since)
     if until is not None:
         where.append(f"{column} < ?")
         params.append(until)
+    if ids is not None:
+        where.append("id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(ids)))
     if where:
         sql += " WHERE " + " AND ".join(where)
     cursor = conn.execute(sql + " ORDER BY id", params)
@@ -95,6 +103,7 @@ def write(
     since: int | None = None,
     until: int | None = None,
     raw_csv: bool = False,
+    ids: Sequence[int] | None = None,
 ) -> int:
     """Stream `what` to `out` as jsonl or csv; returns how many rows were written.
 
@@ -117,7 +126,7 @@ def write(
     else:
         raise ValueError(f"unknown export format {fmt!r}: jsonl or csv")
     count = 0
-    for row in rows(conn, what, since, until):
+    for row in rows(conn, what, since, until, ids):
         emit(row)
         count += 1
     return count

@@ -48,8 +48,8 @@ class PaneFilter:
             return False
         if self.to_us and not row.to_us:
             return False
-        if self.source and fold(self.source) not in fold(row.source):
-            return False
+        if self.source and not (fold(self.source) in fold(row.source) or fold(self.source) in row.network):
+            return False  # by source name or by network as shown (mastodon, bluesky, feed)
         if self.term and not any(fold(self.term) in fold(t) for t in row.terms):
             return False
         if self.text:

@@ -20,6 +20,13 @@ class Handover:
     by_operator: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+# Actions a later reopen undid did not happen, as far as a handover is concerned.
+_DONE = (
+    " AND id NOT IN (SELECT json_extract(payload, '$.undid') FROM actions"
+    " WHERE kind = 'reopen' AND json_extract(payload, '$.undid') IS NOT NULL)"
+)
+
+
 def summary_sync(c: sqlite3.Connection, since: int, now: int, target_ms: int, limit: int = 20) -> Handover:
     h = Handover(since)
     h.new = c.execute("SELECT count(*) FROM mentions WHERE first_seen_at >= ?", (since,)).fetchone()[0]
@@ -32,7 +39,9 @@ def summary_sync(c: sqlite3.Connection, since: int, now: int, target_ms: int, li
         )
     ]
     for kind, n in c.execute(
-        "SELECT kind, count(*) FROM actions WHERE at >= ? AND kind IN ('escalate', 'resolve') GROUP BY kind",
+        "SELECT kind, count(*) FROM actions WHERE at >= ? AND kind IN ('escalate', 'resolve')"
+        + _DONE
+        + " GROUP BY kind",
         (since,),
     ):
         if kind == "escalate":
@@ -49,7 +58,8 @@ def summary_sync(c: sqlite3.Connection, since: int, now: int, target_ms: int, li
         )
     ]
     for operator, kind, n in c.execute(
-        "SELECT operator, kind, count(*) FROM actions WHERE at >= ? GROUP BY operator, kind ORDER BY operator",
+        "SELECT operator, kind, count(*) FROM actions WHERE at >= ?" + _DONE + " GROUP BY operator, kind"
+        " ORDER BY operator",
         (since,),
     ):
         h.by_operator.setdefault(operator, {})[kind] = n

@@ -533,8 +533,10 @@ def act_sync(
             raise StoreError("nothing to reopen or undo")
         after = undone[1]
         payload = {**payload, "undid": undone[0], "from": status_before.value}
+        since = _entered_at(c, mention_id, after, undone[0])  # the age clock resumes, it does not restart
     else:
         after = STATUS_AFTER[kind] or status_before
+        since = at
     cur = c.execute(
         "INSERT INTO actions (mention_id, kind, operator, at, status_before, status_after, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -547,7 +549,7 @@ def act_sync(
         "UPDATE mentions SET status = ?, status_at = CASE WHEN status != ? THEN ? ELSE status_at END, rev = ?,"
         " first_response_at = CASE WHEN ? THEN ? ELSE first_response_at END,"
         " first_response_by = CASE WHEN ? THEN ? ELSE first_response_by END WHERE id = ?",
-        (after.value, after.value, at, rev, first, at, first, operator, mention_id),
+        (after.value, after.value, since, rev, first, at, first, operator, mention_id),
     )
     action_id = int(cur.lastrowid or 0)
     if then is not None:
@@ -568,6 +570,18 @@ def _last_undoable(c: sqlite3.Connection, mention_id: int) -> tuple[int, Status]
         elif action_id not in undone:
             return action_id, Status(before)
     return None
+
+
+def _entered_at(c: sqlite3.Connection, mention_id: int, status: Status, before_action: int) -> int:
+    """When the mention last entered `status` by an action (not a reopen) before `before_action`."""
+    row = c.execute(
+        "SELECT max(at) FROM actions WHERE mention_id = ? AND id < ? AND status_after = ?"
+        " AND status_before != status_after AND kind != 'reopen'",
+        (mention_id, before_action, status.value),
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    return int(c.execute("SELECT first_seen_at FROM mentions WHERE id = ?", (mention_id,)).fetchone()[0])
 
 
 def actions_sync(c: sqlite3.Connection, mention_id: int) -> list[ActionRow]:

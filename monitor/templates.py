@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 
@@ -22,12 +23,18 @@ class _Keep(dict[str, str]):
         return "{" + key + "}"
 
 
+_EMPTY = "\x00"  # where an empty variable was: removed with one of the spaces around it
+_HOLE = re.compile(r"(?m)^\x00[ \t]?|[ \t]?\x00")
+
+
 def render(text: str, variables: Mapping[str, str]) -> str:
-    """Fill {variables}; unknown ones stay visible rather than raising."""
+    """Fill {variables}; unknown ones stay visible rather than raising; an empty one leaves no double space."""
+    filled = _Keep({name: value.strip() or _EMPTY for name, value in variables.items()})
     try:
-        return string.Formatter().vformat(text, (), _Keep(variables))
+        out = string.Formatter().vformat(text.replace(_EMPTY, ""), (), filled)
     except (ValueError, IndexError, AttributeError, KeyError):  # checked at load (template_problem): belt and braces
         return text
+    return _HOLE.sub("", out)
 
 
 def template_problem(text: str) -> str | None:

@@ -28,7 +28,7 @@ from textual.pilot import Pilot
 from monitor.app import MonitorApp
 from monitor.config import load_watchlist
 from monitor.models import ActionKind, MentionRow, Status
-from monitor.screens.dialogs import ChoiceDialog, ComposeDialog, ConfirmDialog, NoteDialog
+from monitor.screens.dialogs import ChoiceDialog, ComposeDialog, ConfirmDialog, DiscardDialog, NoteDialog
 from monitor.screens.main import MainScreen
 from monitor.sources import SourceContext
 
@@ -103,7 +103,7 @@ async def back_to_main(pilot: Pilot[Any]) -> None:
     for _ in range(5):
         if isinstance(app.screen, MainScreen):
             return
-        await pilot.press("escape")
+        await pilot.press("y" if isinstance(app.screen, DiscardDialog) else "escape")  # Esc on a draft asks
         await pilot.pause(0.05)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -33,11 +33,27 @@ class ChoiceResult:
 
 
 class Dialog(ModalScreen[object]):
-    """Esc cancels with nothing changed."""
+    """Esc cancels with nothing changed; a changed draft is thrown away only once the operator says so."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    KEEPS_DRAFTS = True  # the filter's query is no draft: Esc simply cancels it
+
+    @on(events.Mount)
+    def _remember_draft(self) -> None:
+        self._pristine = self._draft()
+
+    def _draft(self) -> tuple[str, ...]:
+        return tuple(a.text for a in self.query(TextArea)) + tuple(i.value for i in self.query(Input))
 
     def action_cancel(self) -> None:
+        if self.KEEPS_DRAFTS and self._draft() != getattr(self, "_pristine", self._draft()):
+
+            def answered(discard: bool | None) -> None:
+                if discard:
+                    self.dismiss(None)
+
+            self.app.push_screen(DiscardDialog(), answered)
+            return
         self.dismiss(None)
 
 
@@ -123,8 +139,8 @@ class ComposeDialog(Dialog):
         if self.limit is not None and tpl.length(text, self.row.network) > self.limit:
             self.notify("Too long for this network: shorten it first.", severity="error", markup=False)
             return
-        if not text and not self.with_note:
-            self.notify("Nothing to send.", severity="warning", markup=False)
+        if not self.with_note and text in ("", self.prefill.strip()):  # only the @handle: nothing to send
+            self.notify("Nothing to send: write the reply first.", severity="warning", markup=False)
             return
         if self.elsewhere and not elsewhere and not self.with_note:
             self.notify("Say where it was answered (a URL or a note).", severity="warning", markup=False)
@@ -208,6 +224,8 @@ class NoteDialog(Dialog):
 class FilterDialog(Dialog):
     """A one-line query: words, plus source:, term:, prio: fields. Empty clears."""
 
+    KEEPS_DRAFTS = False
+
     def __init__(self, current: str) -> None:
         super().__init__()
         self.current = current
@@ -249,3 +267,18 @@ class ConfirmDialog(Dialog):
 
     def action_yes(self) -> None:
         self.dismiss(True)
+
+
+class DiscardDialog(ConfirmDialog):
+    """Esc on a changed draft: only `y` throws it away; Esc, `n` or Enter go back to editing."""
+
+    BINDINGS = [Binding("enter", "cancel", show=False, id="discard.keep")]
+
+    def __init__(self) -> None:
+        super().__init__("Discard this draft?", "What you wrote will be lost.")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm"):
+            yield Label(Text(self.title_text, style="bold"), id="dialog-title")
+            yield Label(Text(self.body))
+            yield Label(Text("y: discard · n / Esc: keep editing", style="dim"))

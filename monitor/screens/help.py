@@ -8,17 +8,22 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
 class ReadingScreen(ModalScreen[None]):
-    """A page to read and close: a title, a body, a hint; j/k scroll, Esc or q closes."""
+    """A page to read and close: a title, a body, a hint; j/k, arrows, space/b scroll, Esc or q closes."""
 
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="page.close"),
-        Binding("j", "scroll_down", show=False, id="page.down"),
-        Binding("k", "scroll_up", show=False, id="page.up"),
+        Binding("j,down", "scroll_down", show=False, id="page.down"),
+        Binding("k,up", "scroll_up", show=False, id="page.up"),
+        Binding("space,pagedown", "page(1)", show=False, id="page.next"),
+        Binding("b,pageup", "page(-1)", show=False, id="page.previous"),
+        Binding("g,home", "scroll_home", show=False, id="page.top"),
+        Binding("G,end", "scroll_end", show=False, id="page.bottom"),
     ]
     TITLE_TEXT = ""
     HINT = "Esc closes."
@@ -40,6 +45,16 @@ class ReadingScreen(ModalScreen[None]):
 
     def action_scroll_up(self) -> None:
         self.query_one(VerticalScroll).scroll_up()
+
+    def action_page(self, step: int) -> None:
+        box = self.query_one(VerticalScroll)
+        box.scroll_relative(y=step * max(1, box.scrollable_content_region.height - 1), animate=False)
+
+    def action_scroll_home(self) -> None:
+        self.query_one(VerticalScroll).scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self.query_one(VerticalScroll).scroll_end(animate=False)
 
 
 class HelpScreen(ReadingScreen):
@@ -63,6 +78,11 @@ class HelpScreen(ReadingScreen):
         return table
 
 
+def key_display(key: str) -> str:
+    """A key as people type it: `/` and `?`, not `slash` and `question_mark`."""
+    return {"enter": "Enter", "escape": "Esc"}.get(key) or format_key(key)
+
+
 def binding_rows(groups: list[list[Binding]], keymap: dict[str, str]) -> list[tuple[str, str, str]]:
     rows, seen = [], set()
     for bindings in groups:
@@ -71,6 +91,6 @@ def binding_rows(groups: list[list[Binding]], keymap: dict[str, str]) -> list[tu
                 continue
             seen.add(b.id)
             keys = keymap.get(b.id, b.key)
-            label = ", ".join(Binding(k.strip(), "").key_display or k.strip() for k in keys.split(","))
+            label = ", ".join(key_display(k.strip()) for k in keys.split(","))
             rows.append((label, b.description or b.action.replace("_", " "), b.id))
     return rows

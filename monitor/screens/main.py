@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -10,8 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Tab, Tabs
+from textual.widgets import ContentSwitcher, DataTable, Footer, Tab, Tabs
+from textual.worker import Worker
 
+from monitor import export
 from monitor import templates as tpl
 from monitor.collector import SourceStatus
 from monitor.filtering import PaneFilter
@@ -20,6 +25,7 @@ from monitor.models import ActionKind, MentionRow, Status
 from monitor.outbox import for_mention_sync
 from monitor.presence import Claim
 from monitor.related import related_sync
+from monitor.screens.commands import DeskCommands
 from monitor.screens.dialogs import (
     ChoiceDialog,
     ChoiceResult,
@@ -29,11 +35,14 @@ from monitor.screens.dialogs import (
     NoteDialog,
     ReplyResult,
 )
+from monitor.screens.guard import guarded
 from monitor.screens.handover import HandoverScreen
 from monitor.screens.help import HelpScreen, binding_rows
-from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, thread_sync
+from monitor.screens.view import MentionView
+from monitor.store import OPEN_STATUSES, actions_sync, mention_sync, open_sync, thread_sync
 from monitor.timeutil import fmt_local, now_ms, td_ms
 from monitor.widgets.detail import MentionDetail, describe_action
+from monitor.widgets.header import CityHeader
 from monitor.widgets.pane import MentionTable, sort_key
 from monitor.widgets.sources_bar import SourcesBar, render_sources
 
@@ -50,6 +59,7 @@ COUNTS_EVERY_MS = 1000
 
 
 class MainScreen(Screen[None]):
+    COMMANDS = {DeskCommands}
     BINDINGS = [
         Binding("r", "reply", "Reply", id="reply"),
         Binding("e", "escalate", "Escalate", id="escalate"),
@@ -67,8 +77,12 @@ class MainScreen(Screen[None]):
         Binding("3", "pane('done')", "Done", show=False, id="pane.done"),
         Binding("4", "pane('dismissed')", "Dismissed", show=False, id="pane.dismissed"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="filter.clear"),
-        Binding("s", "stats", "Stats", id="stats"),
-        Binding("h", "handover", "Handover", id="handover"),
+        Binding("v", "view", "View", show=False, id="view"),
+        Binding("J,ctrl+d", "scroll_detail(1)", "Scroll the detail down", show=False, id="detail.down"),
+        Binding("K,ctrl+u", "scroll_detail(-1)", "Scroll the detail up", show=False, id="detail.up"),
+        # Stats and handover stay off the footer so that `?` and `q` fit at 80 columns (help lists them).
+        Binding("s", "stats", "Stats", show=False, id="stats"),
+        Binding("h", "handover", "Handover", show=False, id="handover"),
         Binding("question_mark", "help", "Help", id="help"),
     ]
 
@@ -80,6 +94,7 @@ class MainScreen(Screen[None]):
         self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
         self.loaded: set[Status] = set()
         self.detail_for: MentionRow | None = None
+        self.shown: dict[str, Any] = {}  # what the detail panel shows (`v` shows the same, full screen)
         self._refreshing = False
         self.claims: dict[int, Claim] = {}
         self.on_duty: list[str] = []
@@ -89,15 +104,20 @@ class MainScreen(Screen[None]):
         self._counted_at = 0
         self._count_now = False  # an operator's own action: show its effect on the tabs at once
         self._counts_stale = False
+        self._ready = False  # the panes are loaded (not yet, or a reload failed: the refresh tick retries)
 
     @property
     def monitor(self) -> MonitorApp:
         return self.app  # type: ignore[return-value]
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker's state change does not bubble: the screen's go to the app's one handler."""
+        self.monitor.on_worker_state_changed(event)
+
     def compose(self) -> ComposeResult:
         w = self.monitor.watchlist
         warning, target = td_ms(w.targets.warning), td_ms(w.targets.first_response)
-        yield Header(show_clock=True, icon="◉")
+        yield CityHeader(show_clock=True, icon="◉")
         yield SourcesBar(id="sources")
         yield Tabs(*[Tab(s.value.title(), id=s.value) for s in PANES], id="tabs")
         with ContentSwitcher(initial="pane-new", id="panes"):
@@ -113,15 +133,21 @@ class MainScreen(Screen[None]):
         self.sub_title = f"{self.monitor.watchlist.city} · {self.monitor.operator}" + (
             " · READ-ONLY" if self.monitor.read_only else ""
         )
-        self.last_rev = await self.monitor.store.max_rev()
-        self.counts = await self.monitor.store.counts()
-        await self._load(Status.NEW)
-        await self._load(Status.ESCALATED)
-        self._update_tabs()
         self.pane().focus()
+        await self._first_load()
         self.set_interval(REFRESH_SECONDS, self.refresh_panes, name="refresh")
         self.set_interval(1.0, self._tick, name="clock")
         self.render_sources()
+
+    @guarded("loading the desk", loud=False)
+    async def _first_load(self) -> None:
+        last_rev = await self.monitor.store.max_rev()
+        self.counts = await self.monitor.store.counts()
+        for status in dict.fromkeys((Status.NEW, Status.ESCALATED, *self.loaded)):
+            await self._load(status)
+        self.last_rev = last_rev  # only once the panes hold everything up to it
+        self._ready = True
+        self._update_tabs()
 
     # -- panes ----------------------------------------------------------------------------
 
@@ -142,19 +168,24 @@ class MainScreen(Screen[None]):
         self.pane(status).load(rows, now_ms())
         self.loaded.add(status)
 
+    @guarded("refresh", loud=False)
     async def refresh_panes(self) -> None:
         """Poll the change sequence and apply what moved, in one batch per tick."""
         if self._refreshing:
             return
         self._refreshing = True
         try:
+            if not self._ready:  # the database failed at start or mid-reload: load the panes now
+                await self._first_load()
+                return
             store = self.monitor.store
-            if await store.max_rev() <= self.last_rev:
+            newest = await store.max_rev()
+            self.monitor.recovered()  # the tick is the retry: the database answers again
+            if newest <= self.last_rev:
                 return
             changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
             if not changes:
                 return
-            self.last_rev = changes[-1].rev
             # Counting scans the status index: at most once a second while mentions pour in.
             if now_ms() - self._counted_at >= COUNTS_EVERY_MS or self._count_now:
                 await self._recount()
@@ -164,6 +195,7 @@ class MainScreen(Screen[None]):
             with self.app.batch_update():
                 self._apply(changes)
                 self._update_tabs()
+            self.last_rev = changes[-1].rev  # only once applied: a read that failed above is retried whole
             if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
                 self.load_detail(self.current_row())
         finally:
@@ -213,6 +245,7 @@ class MainScreen(Screen[None]):
         self.counts = await self.monitor.store.counts()
         self._counted_at, self._count_now, self._counts_stale = now_ms(), False, False
 
+    @guarded("clock", loud=False)
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
         if self._counts_stale and not self._refreshing:
@@ -232,28 +265,38 @@ class MainScreen(Screen[None]):
             if not app.leading:
                 held = await app.presence.lease_holder()
                 self.collector_elsewhere = held[0] if held else ""
-                self.remote_states = [
-                    SourceStatus(name, state, detail, until, last_ok)
-                    for name, state, detail, until, last_ok in await app.store.source_states()
-                ]
+            # Read even when collecting here: a new leader's sources know only their own (maybe no) success.
+            self.remote_states = [
+                SourceStatus(name, state, detail, until, last_ok)
+                for name, state, detail, until, last_ok in await app.store.source_states()
+            ]
         self.render_sources()
 
     def render_sources(self) -> None:
         app = self.monitor
-        notice = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
+        # What changes what the operator sees comes first, so that it is never cut at 80 columns.
+        lead = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
+        if app.fault:
+            lead = f"⚠ {app.fault} — retrying " + lead
+        notice = ""
         if app.read_only:
-            notice = "READ-ONLY " + notice
+            notice = "READ-ONLY "
         elif getattr(app, "dry_run", False):
-            notice = "DRY-RUN: nothing is sent " + notice
-        statuses = list(app.source_statuses.values()) if app.leading else self.remote_states
+            notice = "DRY-RUN: nothing is sent "
+        statuses = self.remote_states  # a follower: the collector's states and last successes, from SQLite
+        if app.leading:
+            stored = {s.name: s.last_ok_ms or 0 for s in self.remote_states}
+            statuses = [replace(s, last_ok_ms=max(s.last_ok_ms or 0, stored.get(s.name, 0)) or None)
+                        for s in app.source_statuses.values()]  # fmt: skip
         if not app.leading:
             # Who collects matters: with nobody holding the lease, no mention arrives at all.
             elsewhere = self.collector_elsewhere
             notice = (f"collected by {elsewhere} " if elsewhere else "NOBODY IS COLLECTING ") + notice
-        self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice))
+        self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice, lead=lead.strip()))
 
     # -- navigation -----------------------------------------------------------------------
 
+    @guarded("switching pane")
     async def action_pane(self, name: str) -> None:
         status = Status(name)
         self.query_one(ContentSwitcher).current = f"pane-{status.value}"
@@ -276,6 +319,7 @@ class MainScreen(Screen[None]):
             await self.action_pane(event.tab.id)
 
     @on(DataTable.RowHighlighted)
+    @guarded("loading more")
     async def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         table = event.data_table
         if not isinstance(table, MentionTable) or table is not self.pane():
@@ -290,7 +334,7 @@ class MainScreen(Screen[None]):
             if more:
                 table.apply(more, (), now_ms())
 
-    @work(group="detail", exclusive=True, exit_on_error=False)
+    @work(group="detail", exclusive=True, exit_on_error=False, name="detail")
     async def load_detail(self, row: MentionRow | None) -> None:
         detail = self.query_one(MentionDetail)
         if row is None:
@@ -307,13 +351,27 @@ class MainScreen(Screen[None]):
         self.detail_for = fresh
         claim = self.claims.get(fresh.id)
         claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
-        detail.show(fresh, actions, thread, self.monitor.zone, deliveries, claimed=claimed, related=related)
+        self.shown = dict(row=fresh, actions=actions, thread=thread, zone=self.monitor.zone, deliveries=deliveries,
+                          claimed=claimed, related=related)  # fmt: skip
+        detail.show(**self.shown)
+
+    def action_scroll_detail(self, step: int) -> None:
+        """Half a panel at a time, as ctrl+d/ctrl+u in less and vi."""
+        box = self.query_one("#detail-box", VerticalScroll)
+        box.scroll_relative(y=step * max(1, box.scrollable_content_region.height // 2), animate=False)
+
+    def action_view(self) -> None:
+        if self.detail_for is None or self.current_row() is None:
+            self.notify("No mention selected.", severity="warning", markup=False)
+            return
+        self.app.push_screen(MentionView(self.shown))
 
     # -- filter ---------------------------------------------------------------------------
 
     def action_filter(self) -> None:
         self.app.push_screen(FilterDialog(self.filter_query), self._filter_chosen)
 
+    @guarded("filter")
     async def _filter_chosen(self, query: str | None) -> None:
         if query is None:
             return
@@ -323,15 +381,52 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), severity="error", markup=False)
             return
         self.filter, self.filter_query = new, query
-        for status in list(self.loaded):
-            await self._load(status)
+        self.render_sources()
+        try:
+            for status in list(self.loaded):
+                await self._load(status)
+        except Exception:
+            self._ready = False  # the filter stands: the panes reload with it once the database answers
+            raise
         self._update_tabs()
         self.render_sources()
         self.load_detail(self.current_row())
 
+    async def apply_filter(self, query: str) -> None:
+        """A filter from the command palette, as if typed after `/`."""
+        await self._filter_chosen(query)
+
     async def action_clear_filter(self) -> None:
         if self.filter.active:
             await self._filter_chosen("")
+
+    # -- export ---------------------------------------------------------------------------
+
+    def export_pane(self) -> None:
+        table = self.pane()
+        ids = [int(key.value) for key in table.rows if key.value is not None]
+        self._export(table.status, ids)
+
+    @work(thread=True, group="export", exclusive=True, exit_on_error=False, name="export")
+    def _export(self, status: Status, ids: list[int]) -> None:
+        """The pane's rows, as shown, to a CSV file here (or beside the database if here is not writable)."""
+        app = self.monitor
+        stamp = datetime.fromtimestamp(now_ms() / 1000, app.zone).strftime("%Y%m%d-%H%M%S")
+        name = f"monitor-{status.value}-{stamp}.csv"
+        conn = open_sync(app.db_path, readonly=True)
+        try:
+            for folder in (Path.cwd(), app.db_path.parent):
+                try:
+                    with open(folder / name, "x", encoding="utf-8", newline="") as out:
+                        n = export.write(conn, "mentions", "csv", out, ids=ids)
+                    break
+                except OSError:  # not writable here (the exact name exists: the state dir then)
+                    continue
+            else:
+                raise PermissionError(f"cannot write {name} here nor in {app.db_path.parent}")
+        finally:
+            conn.close()
+        self.app.call_from_thread(self.notify, f"Exported {n} mention(s) to {folder / name}", markup=False, timeout=10)
 
     # -- operator actions -----------------------------------------------------------------
 
@@ -349,6 +444,7 @@ class MainScreen(Screen[None]):
             return None
         return row
 
+    @guarded("action")
     async def _act(self, row: MentionRow, kind: ActionKind, payload: dict[str, Any], check: bool = True) -> bool:
         """Act on what the operator saw: if another operator moved the mention first, nothing happens."""
         ok = await self.monitor.act(row.id, kind, payload, expect_status=row.status if check else None)
@@ -362,7 +458,7 @@ class MainScreen(Screen[None]):
         if row is not None:
             self._compose_flow(row, resolve=False)
 
-    @work(group="compose", exclusive=True, exit_on_error=False)
+    @work(group="compose", exclusive=True, exit_on_error=False, name="reply")
     async def _compose_flow(self, row: MentionRow, resolve: bool) -> None:
         """Reply or resolve: claim the mention, write, and check nobody acted meanwhile before sending."""
         app = self.monitor
@@ -458,6 +554,7 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(StatsScreen(self.monitor.db_path, self.monitor.watchlist))
 
+    @guarded("handover")
     async def action_handover(self) -> None:
         """What happened since I last left (or the last 12 hours, on a first shift)."""
         app = self.monitor
@@ -478,6 +575,7 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(NoteDialog(f"Internal note on {row.author}'s mention"), done)  # type: ignore[arg-type]
 
+    @guarded("reopen")
     async def action_reopen(self) -> None:
         row = self._target()
         if row is None:
@@ -486,12 +584,14 @@ class MainScreen(Screen[None]):
             fresh = await self.monitor.store.mention(row.id)
             self.notify(f"Reopened: back to {fresh.status.value}.", markup=False)
 
+    @guarded("retry send")
     async def action_retry_delivery(self) -> None:
         row = self._target()
         if row is not None:
             n = await self.monitor.retry_outbox(row.id)
             self.notify(f"{n} failed send(s) queued again." if n else "Nothing to retry.", markup=False)
 
+    @guarded("cancel send")
     async def action_cancel_delivery(self) -> None:
         row = self._target()
         if row is not None:

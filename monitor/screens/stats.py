@@ -94,6 +94,11 @@ class StatsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if "ansi" in (self.app.current_theme.foreground or ""):
+            # 16 colours: plotext's "auto" theme turns ansi_default into black on black. "pro" draws frames,
+            # titles and labels in the terminal's own colours.
+            for plot in self.query(PlotextPlot):
+                plot.theme = "pro"
         self.refresh_stats()
 
     # -- actions --------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ PRIORITY_MARK = {
     Priority.LOW: Text("· ", style="dim"),
 }
 NETWORK_SHORT = {"mastodon": "mastdn", "bluesky": "bsky", "feed": "feed", "demo": "demo"}
-FIXED_WIDTHS = {"prio": 2, "source": 7, "author": 14, "age": 5, "term": 9}
+FIXED_WIDTHS = {"prio": 3, "source": 7, "author": 14, "age": 5, "term": 9}
 
 
 class SortCell(Text):
@@ -95,10 +95,9 @@ class MentionTable(DataTable[Any]):
 
     def _cells(self, row: MentionRow, now: int) -> list[Any]:
         mark = PRIORITY_MARK[row.priority]
-        if row.id in self.claimed:  # another operator is writing to this citizen right now
-            prio = SortCell(mark.plain[0] + "✎", style="bold magenta")
-        else:
-            prio = SortCell(mark.plain, style=mark.style)
+        prio = SortCell(mark.plain, style=mark.style)
+        if row.id in self.claimed:  # another operator is writing to this citizen right now: the mark stays
+            prio.append("✎", style="bold magenta")
         prio.sort_key = sort_key(row)
         text_style = "strike dim" if row.deleted_at else ""
         return [

@@ -20,8 +20,12 @@ MARKS = {
 }
 
 
-def render_sources(statuses: list[SourceStatus], zone: tzinfo, notice: str = "") -> Text:
+def render_sources(statuses: list[SourceStatus], zone: tzinfo, notice: str = "", lead: str = "") -> Text:
+    """`lead` (the active filter, a fault) comes first: it must stay visible when the line is cut."""
     line = Text(no_wrap=True, overflow="ellipsis")
+    if lead:
+        line.append(lead, style="bold reverse")
+        line.append("  │ " if statuses or notice else "", style="dim")
     now = now_ms()
     for i, st in enumerate(statuses):
         if i:

@@ -273,6 +273,9 @@ class MainScreen(Screen[None]):
         self.render_sources()
 
     def render_sources(self) -> None:
+        bars = self.query(SourcesBar)
+        if not bars:  # a status that arrives while the screen is composed or torn down: nothing to draw on
+            return
         app = self.monitor
         # What changes what the operator sees comes first, so that it is never cut at 80 columns.
         lead = f"filter: {self.filter.describe()} (Esc clears)" if self.filter.active else ""
@@ -292,7 +295,7 @@ class MainScreen(Screen[None]):
             # Who collects matters: with nobody holding the lease, no mention arrives at all.
             elsewhere = self.collector_elsewhere
             notice = (f"collected by {elsewhere} " if elsewhere else "NOBODY IS COLLECTING ") + notice
-        self.query_one(SourcesBar).update(render_sources(statuses, app.zone, notice, lead=lead.strip()))
+        bars.first().update(render_sources(statuses, app.zone, notice, lead=lead.strip()))
 
     # -- navigation -----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
@@ -19,6 +19,7 @@ from monitor import outbox
 from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
+from monitor.keygate import KeyGate
 from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
 from monitor.models import ActionKind, Status
@@ -70,6 +71,16 @@ class MonitorApp(App[int]):
         self.delivery: DeliveryWorker | None = None
         self.presence: Presence
         self.leading = False  # this process holds the collector lease
+        self.keys = KeyGate(self)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys and pastes from the terminal are handled one at a time, in order (see keygate.py).
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded and self.keys.take(event):
+            return
+        await super().on_event(event)
+
+    def keys_idle(self) -> bool:
+        return self.keys.idle()
 
     async def on_mount(self) -> None:
         if self.console.color_system in ("standard", "windows"):
@@ -99,6 +110,7 @@ class MonitorApp(App[int]):
             self.run_duty("delivery", self.delivery.run)
 
     async def on_unmount(self) -> None:
+        self.keys.close()
         # Stop collecting and delivering before the store closes: the leader hands its lease back through it.
         for worker in self.workers.cancel_group(self, "duty"):
             try:

@@ -20,7 +20,6 @@ database) stops holding the keyboard, so the desk can always be quit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -145,16 +144,11 @@ class KeyGate:
         blocking = [w for w, d in self._held.items() if len(self.app.screen_stack) <= d]
         if not blocking:
             return False
-        waits = [asyncio.ensure_future(_finished(w)) for w in blocking]
+        # asyncio.wait never cancels what it waits on (awaiting a worker's task from a task we then cancel would).
+        tasks: list[asyncio.Future[Any]] = [w._task for w in blocking if w._task is not None]
         changed = asyncio.ensure_future(self._screen_changed.wait())
         try:
-            await asyncio.wait([*waits, changed], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([*tasks, changed], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in [*waits, changed]:
-                task.cancel()
+            changed.cancel()
         return True
-
-
-async def _finished(worker: Worker[Any]) -> None:
-    with contextlib.suppress(Exception):  # failed or cancelled: finished all the same
-        await worker.wait()

@@ -98,4 +98,3 @@ async def test_escalate_filter_and_reply_bursts(watchlist: Watchlist) -> None:
 async def settled(pilot: Pilot[Any], app: MonitorApp) -> None:
     """Until the app has handled every key it was given."""
     await wait_for(pilot, app.keys_idle, within=WAIT)
-

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from monitor import outbox
 from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
+from monitor.hangup import HangUp
 from monitor.keygate import KeyGate
 from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
@@ -88,10 +86,9 @@ class MonitorApp(App[int]):
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
         self.store = await Store.open(self.db_path)
-        # An SSH session that drops sends SIGHUP: leave cleanly (release the lease and claims) and exit.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         self.presence = Presence(self.store, self.operator)
+        # An SSH session that drops sends SIGHUP: leave cleanly if possible, and in any case within seconds.
+        HangUp(self, self.db_path, self.presence.holder).install()
         await self.presence.heartbeat()
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
         await self.push_screen(MainScreen())

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests._pty_app import CTRL_S, CTRL_U, ENTER, PtyApp, collect_once, db_actions, demo_file, wait_until
+from tests._pty_app import CTRL_S, CTRL_U, ENTER, ROOT, PtyApp, collect_once, db_actions, demo_file, wait_until
 from tests.conftest import write_watchlist
 
 MENTIONS = 40
 WAIT = 120.0  # generous: the suite must pass with both cores busy
+HANG_UP_EXIT = 30.0  # the app's own deadline is a few seconds; this bound only has to tell it from "minutes"
 
 
 @pytest.fixture
@@ -77,3 +80,42 @@ def test_bursts_typed_ahead_in_a_terminal_log_every_text_exactly(desk: tuple[Pat
             assert payload["text"] == f"{authors[mention_id]} {text}"
         else:
             assert (payload["service"], payload["note"]) == ("voirie", text)
+
+
+@pytest.fixture
+def storm(desk: tuple[Path, Path]) -> Iterator[subprocess.Popen[str]]:
+    """Another process writing ~1,000 mentions a second into the database through the collector path."""
+    watchlist, db = desk
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "_storm_proc.py"), str(db), str(watchlist)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "storming"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_hang_up_during_a_storm_with_a_reply_open_ends_the_app(
+    desk: tuple[Path, Path], launch: PtyApp, storm: subprocess.Popen[str]
+) -> None:
+    _, db = desk
+    launch.write("r" + "Bonjour, nous regardons")  # a claim is taken, the dialog is open with a draft
+    wait_until(lambda: claims(db), WAIT, "the reply's claim in the database")
+    wait_until(lambda: mentions(db) > MENTIONS + 5000, WAIT, "the storm well under way")
+    launch.hang_up()
+    wait_until(lambda: not launch.alive(), HANG_UP_EXIT, "the app gone after the hang-up")
+    assert launch.session_processes() == []  # nothing it started is left behind
+    assert claims(db) == []  # released on the way out: nobody waits 3 minutes for it to expire
+    ended = sqlite3.connect(db).execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL").fetchone()[0]
+    assert ended == 0  # off duty at once
+
+
+def claims(db: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute("SELECT mention_id, operator FROM claims").fetchall()
+
+
+def mentions(db: Path) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return int(conn.execute("SELECT count(*) FROM mentions").fetchone()[0])

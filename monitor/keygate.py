@@ -98,39 +98,46 @@ class KeyGate:
         if not app.call_later(release):
             return  # the app is closing
         target = await handed
-        await self._follow(target)  # the key itself, up the DOM as it bubbles
+        if target is None:
+            return
+        await self._follow(target)  # the key itself, up the DOM as it bubbles: its bindings have run
+        # Only workers started by the key itself, not those a timer starts meanwhile (a storm refreshing panes).
+        self._track(before, depth)
         while True:
             stack, focused = list(app.screen_stack), app.focused
             self._screen_changed.clear()
             # What the key posted on its way (Input.Submitted, RowHighlighted, a dismiss and its callback),
             # and a screen pushed meanwhile: mounted, then focused by the app's queue.
             await self._follow(target)
-            await self._follow(app.focused or app.screen)
-            self._track(before, depth)
+            now = app.focused or app.screen
+            if now is not target:
+                await self._follow(now)
             if await self._wait_for_workers():
                 continue
             if stack == list(app.screen_stack) and focused is app.focused:
                 return
 
-    async def _follow(self, node: DOMNode | None) -> None:
-        """Post a barrier in each queue from `node` up to the app, in turn: everything ahead of it is handled."""
-        while node is not None:
-            await self._barrier(node)
-            node = node._parent
+    async def _follow(self, node: DOMNode) -> None:
+        """A barrier goes up from `node` to the app, posted behind whatever each queue holds: when it arrives,
+        everything ahead of it (the key, as it bubbled) has been handled. Each hop posts the next itself."""
+        arrived = asyncio.get_running_loop().create_future()
+        at: list[MessagePump] = [node]
 
-    async def _barrier(self, pump: MessagePump) -> None:
-        reached = asyncio.get_running_loop().create_future()
+        def hop(pump: MessagePump) -> None:
+            at[0] = pump
+            parent = pump._parent
+            if parent is None:
+                if not arrived.done():
+                    arrived.set_result(None)
+            elif not parent.call_later(hop, parent):
+                hop(parent)  # closing: nothing of the key waits there
 
-        def reach() -> None:
-            if not reached.done():
-                reached.set_result(None)
-
-        if not pump.call_later(reach):
-            return
-        while not reached.done():
-            await asyncio.wait([reached], timeout=POLL_S)
-            if pump._closing or pump._closed:
-                return
+        if not node.call_later(hop, node):
+            hop(node)
+        while not arrived.done():
+            await asyncio.wait([arrived], timeout=POLL_S)
+            if not arrived.done() and (at[0]._closing or at[0]._closed):  # removed with the barrier queued
+                hop(at[0])
 
     def _track(self, before: set[Worker[Any]], depth: int) -> None:
         """Workers the key started (a reply's claim, then its dialog) hold the keys until they settle."""

@@ -54,6 +54,7 @@ class PtyApp:
         self.screen = pyte.Screen(cols, rows)
         self._stream = pyte.ByteStream(self.screen)
         self._lock = threading.Lock()
+        self.rendering = True  # off: output is read and dropped (pyte is slower than a desk in a storm)
         self._reader = threading.Thread(target=self._read, name="pty-reader", daemon=True)
         self._reader.start()
 
@@ -63,8 +64,9 @@ class PtyApp:
                 data = self.proc.read(65536)
             except (EOFError, OSError):
                 return
-            with self._lock:
-                self._stream.feed(data)
+            if self.rendering:
+                with self._lock:
+                    self._stream.feed(data)
 
     def text(self) -> str:
         with self._lock:

@@ -29,7 +29,7 @@ from tests.conftest import write_watchlist  # noqa: E402
 
 MENTIONS = 400
 POLL_S = 0.002
-WAIT = 60.0
+WAIT = 300.0
 
 
 def last_action(conn: sqlite3.Connection) -> int:

@@ -98,8 +98,6 @@ class KeyGate:
         if not app.call_later(release):
             return  # the app is closing
         target = await handed
-        if target is None:
-            return
         await self._follow(target)  # the key itself, up the DOM as it bubbles: its bindings have run
         # Only workers started by the key itself, not those a timer starts meanwhile (a storm refreshing panes).
         self._track(before, depth)

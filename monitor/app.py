@@ -88,7 +88,8 @@ class MonitorApp(App[int]):
         self.store = await Store.open(self.db_path)
         self.presence = Presence(self.store, self.operator)
         # An SSH session that drops sends SIGHUP: leave cleanly if possible, and in any case within seconds.
-        HangUp(self, self.db_path, self.presence.holder).install()
+        self.hang_up = HangUp(self, self.db_path, self.presence.holder)
+        self.hang_up.install()
         await self.presence.heartbeat()
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
         await self.push_screen(MainScreen())
@@ -108,6 +109,8 @@ class MonitorApp(App[int]):
 
     async def on_unmount(self) -> None:
         self.keys.close()
+        if hasattr(self, "hang_up"):
+            self.hang_up.uninstall()
         # Stop collecting and delivering before the store closes: the leader hands its lease back through it.
         for worker in self.workers.cancel_group(self, "duty"):
             try:

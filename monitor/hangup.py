@@ -43,11 +43,18 @@ class HangUp:
         self.holder = holder
         self._fired = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: Any = None
 
     def install(self) -> None:
         self._loop = asyncio.get_running_loop()
         with contextlib.suppress(ValueError):  # not the main thread (an embedded app): no signals there
-            signal.signal(signal.SIGHUP, self._on_signal)
+            self._previous = signal.signal(signal.SIGHUP, self._on_signal)
+
+    def uninstall(self) -> None:
+        """The app is gone: a later hang-up is no longer ours to handle (tests run many apps in one process)."""
+        if self._previous is not None and not self._fired:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGHUP, self._previous)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._fired:

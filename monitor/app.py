@@ -17,11 +17,11 @@ from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
 from monitor.hangup import HangUp
-from monitor.keygate import KeyGate
 from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
 from monitor.models import ActionKind, Status
 from monitor.presence import HEARTBEAT_S, Presence
+from monitor.screens.keygate import KeyGate
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
 from monitor.store import Store, StoreError
@@ -72,7 +72,7 @@ class MonitorApp(App[int]):
         self.keys = KeyGate(self)
 
     async def on_event(self, event: events.Event) -> None:
-        # Keys and pastes from the terminal are handled one at a time, in order (see keygate.py).
+        # Keys and pastes from the terminal are handled one at a time, in order (see screens/keygate.py).
         if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded and self.keys.take(event):
             return
         await super().on_event(event)

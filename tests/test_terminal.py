@@ -66,7 +66,10 @@ def test_bursts_typed_ahead_in_a_terminal_log_every_text_exactly(desk: tuple[Pat
     plan = bursts()
     for _, _, keys in plan:  # one write each, back to back: nothing waits for the screen
         launch.write(keys)
-    wait_until(lambda: len(db_actions(db)) >= len(plan), WAIT, f"{len(plan)} actions in the database")
+    try:
+        wait_until(lambda: len(db_actions(db)) >= len(plan), 2 * WAIT, f"{len(plan)} actions in the database")
+    except AssertionError as exc:  # say what was logged and what is on screen
+        raise AssertionError(f"{exc}\n{db_actions(db)}\n{launch.text()}") from None
     wait_until(lambda: re.search(r"New \d+/\d+", launch.text()), WAIT, "the tabs count what the filter keeps")
     logged = db_actions(db)
     assert [k for _, k, _ in logged] == [kind for kind, _, _ in plan]

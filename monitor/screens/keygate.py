@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HOLD_MAX_S = 10.0
+HOLD_MAX_S = 20.0
 POLL_S = 0.25  # how often a barrier stuck in a closing widget's queue is given up
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
@@ -20,12 +18,14 @@ from monitor import outbox
 from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
+from monitor.hangup import HangUp
 from monitor.leader import run_as_leader
 from monitor.messages import SourceStatusChanged
 from monitor.models import ActionKind, Status
 from monitor.paths import state_dir, stylesheet
 from monitor.presence import HEARTBEAT_S, Presence
 from monitor.sanitize import clean_line
+from monitor.screens.keygate import KeyGate
 from monitor.screens.main import MainScreen
 from monitor.sources import Source, SourceContext
 from monitor.store import Store, StoreError, StoreGone, StoreLocked, StoreUnavailable, first_cause
@@ -84,6 +84,16 @@ class MonitorApp(App[int]):
         self.closing = False
         self.save_give_up_s = SAVE_GIVE_UP_S
         self.fault = ""  # a failing database or network call, shown until the next refresh succeeds
+        self.keys = KeyGate(self)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys and pastes from the terminal are handled one at a time, in order (see screens/keygate.py).
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded and self.keys.take(event):
+            return
+        await super().on_event(event)
+
+    def keys_idle(self) -> bool:
+        return self.keys.idle()
 
     async def on_mount(self) -> None:
         if self.console.color_system in ("standard", "windows"):
@@ -99,10 +109,10 @@ class MonitorApp(App[int]):
 
     async def _start(self) -> None:
         self.store = await Store.open(self.db_path)
-        # An SSH session that drops sends SIGHUP: leave cleanly (release the lease and claims) and exit.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         self.presence = Presence(self.store, self.operator)
+        # An SSH session that drops sends SIGHUP: leave cleanly if possible, and in any case within seconds.
+        self.hang_up = HangUp(self, self.db_path, self.presence.holder)
+        self.hang_up.install()
         problem: StoreUnavailable | None = None
         try:
             await self.presence.heartbeat()
@@ -129,6 +139,9 @@ class MonitorApp(App[int]):
     async def on_unmount(self) -> None:
         self.closing = True
         self.unsaved = self.pending_saves
+        self.keys.close()
+        if hasattr(self, "hang_up"):
+            self.hang_up.uninstall()
         # Stop collecting and delivering before the store closes: the leader hands its lease back through it.
         for worker in self.workers.cancel_group(self, "duty"):
             try:

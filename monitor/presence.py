@@ -60,6 +60,15 @@ def check_lease_sync(c: sqlite3.Connection, name: str, holder: str, now: int) ->
         raise LeaseLost(f"lease {name!r} is held by {row[0] if row else 'nobody'}")
 
 
+def leave_sync(c: sqlite3.Connection, holder: str, leases: bool = False) -> None:
+    """This process goes off duty: its session ends, its claims go (and, on a hard exit, its leases)."""
+    now = now_ms()
+    c.execute("UPDATE sessions SET ended_at = ?, heartbeat_at = ? WHERE holder = ?", (now, now, holder))
+    c.execute("DELETE FROM claims WHERE holder = ?", (holder,))
+    if leases:
+        c.execute("DELETE FROM leases WHERE holder = ?", (holder,))
+
+
 class Presence:
     """Sessions, claims and the collector lease, over the shared store."""
 
@@ -106,12 +115,7 @@ class Presence:
         await self.store._write(w, "presence")
 
     async def leave(self) -> None:
-        def w(c: sqlite3.Connection) -> None:
-            now = now_ms()
-            c.execute("UPDATE sessions SET ended_at = ?, heartbeat_at = ? WHERE holder = ?", (now, now, self.holder))
-            c.execute("DELETE FROM claims WHERE holder = ?", (self.holder,))
-
-        await self.store._write(w, "presence")
+        await self.store._write(lambda c: leave_sync(c, self.holder), "presence")
 
     async def on_duty(self) -> list[str]:
         def q(c: sqlite3.Connection) -> list[str]:

@@ -1,0 +1,131 @@
+"""The real app (`python -m monitor`) in a pseudo-terminal, for the tests and benchmarks that need the terminal path.
+
+Keys are written to the pty master as a terminal would send them; the output is read continuously (an app
+whose terminal is not read blocks on its writes) into a pyte screen, so a test can wait for what is shown.
+Not a test module (no test_ prefix): pytest does not collect it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyte
+from ptyprocess import PtyProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+CTRL_S, CTRL_U, ENTER = "\x13", "\x15", "\r"
+
+
+def demo_file(path: Path, n: int) -> Path:
+    """n mentions of the city, oldest first, all matching a term: a deterministic New pane."""
+    lines = []
+    for i in range(1, n + 1):
+        lines.append(json.dumps({
+            "id": f"ta-{i:04d}", "at": float(i), "network": "mastodon", "author": f"@citizen{i}@piaille.fr",
+            "author_name": f"Citizen {i}", "text": f"Toulouse: signalement numéro {i}, rue {i}",
+            "url": f"https://piaille.fr/@citizen{i}/{i}", "lang": "fr", "published_ago": 30, "tags": [],
+        }))  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def collect_once(watchlist: Path, db: Path) -> None:
+    """Fill the database through the real CLI, so the app starts on known data."""
+    subprocess.run([sys.executable, "-m", "monitor", "collect", "--once", "-w", str(watchlist), "--db", str(db)],
+                   cwd=ROOT, check=True, capture_output=True, timeout=120)  # fmt: skip
+
+
+class PtyApp:
+    def __init__(self, args: list[str], rows: int = 24, cols: int = 80) -> None:
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)}
+        env.pop("TEXTUAL", None)
+        self.proc = PtyProcess.spawn([sys.executable, "-m", "monitor", *args], cwd=str(ROOT), env=env,
+                                     dimensions=(rows, cols))  # fmt: skip
+        self.pid = self.proc.pid
+        self.screen = pyte.Screen(cols, rows)
+        self._stream = pyte.ByteStream(self.screen)
+        self._lock = threading.Lock()
+        self.rendering = True  # off: output is read and dropped (pyte is slower than a desk in a storm)
+        self._reader = threading.Thread(target=self._read, name="pty-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self.proc.read(65536)
+            except (EOFError, OSError):
+                return
+            if self.rendering:
+                with self._lock:
+                    self._stream.feed(data)
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(self.screen.display)
+
+    def write(self, keys: str) -> float:
+        """Send keys in one write (one burst); returns when it was sent (perf_counter)."""
+        self.proc.write(keys.encode("utf-8"))
+        return time.perf_counter()
+
+    def hang_up(self) -> None:
+        """Close the master side, as tmux or sshd does when the link drops: the kernel sends SIGHUP."""
+        os.close(self.proc.fd)
+        self.proc.closed = True
+
+    def alive(self) -> bool:
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return pid == 0
+
+    def session_processes(self) -> list[int]:
+        """Processes still in the app's session (the app and anything it started)."""
+        left = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[3]) == self.pid and fields[0] != "Z":  # fields[3]: session id
+                left.append(int(entry.name))
+        return left
+
+    def kill(self) -> None:
+        if self.alive():
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+
+
+def wait_until(condition: Callable[[], Any], within: float, what: str) -> Any:
+    """Poll a condition until it holds; fail with `what` after a generous deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in {within:.0f} s: {what}")
+        time.sleep(0.02)
+
+
+def db_actions(db: Path) -> list[tuple[int, str, dict[str, Any]]]:
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        rows = conn.execute("SELECT mention_id, kind, payload FROM actions ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return [(m, k, json.loads(p)) for m, k, p in rows]

@@ -173,7 +173,7 @@ def read_state(db: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
     """The stored cursor and remote ids (a reader in WAL mode never blocks the writer)."""
     if not db.exists():
         return {}, []
-    conn = sqlite3.connect(db, isolation_level=None, timeout=10)
+    conn = sqlite3.connect(db, isolation_level=None, timeout=WAIT)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "cursors" not in tables:

@@ -100,8 +100,12 @@ async def test_on_duty_shows_the_other_operators(watchlist: Watchlist) -> None:
     async with app.run_test(size=(100, 24)) as pilot:
         screen = await started(pilot, 5)
         bob = Presence(await Store.open(watchlist.database), "bob", "elsewhere:1")
-        await bob.heartbeat()
-        await wait_for(pilot, lambda: "on duty: bob" in screen.sub_title)
+
+        async def shown() -> bool:
+            await bob.heartbeat()  # bob's app stays open however long alice's takes to look
+            return "on duty: bob" in screen.sub_title
+
+        await wait_for(pilot, shown)
         await bob.store.close()
 
 

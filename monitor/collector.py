@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from monitor.config import SourceSpec, Watchlist
 from monitor.matching import Matcher
 from monitor.models import Batch
+from monitor.presence import LeaseLost
 from monitor.sources import Source, SourceContext, SourceError, StreamingSource, build_source
 from monitor.store import Store
 from monitor.timeutil import now_ms
@@ -144,6 +145,9 @@ class Collector:
             except SourceError as exc:
                 failures += 1
                 await asyncio.sleep(await self._failed(source.name, exc, failures))
+            except LeaseLost as exc:  # fenced: another process collects now; the leader loop stops this one
+                log.warning("source %s: %s", source.name, exc)
+                await asyncio.sleep(interval)
             except Exception as exc:
                 log.exception("source %s crashed; retrying", source.name)
                 failures += 1

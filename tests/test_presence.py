@@ -69,6 +69,24 @@ async def test_only_one_leader_runs_the_jobs_and_another_takes_over(tmp_path: Pa
         await s.close()
 
 
+async def test_a_lease_taken_by_an_acquire_in_flight_when_cancelled_is_given_back(store: Store) -> None:
+    taken = asyncio.Event()
+
+    class Interrupted(Presence):
+        async def acquire(self, name: str = "collector") -> bool:
+            held = await super().acquire(name)  # the write commits...
+            taken.set()
+            await asyncio.Event().wait()  # ...and the app quits before the caller hears of it
+            return held
+
+    follower = Interrupted(store, "bob", "host:2")
+    task = asyncio.create_task(run_as_leader(follower, [], renew_every=0.05))
+    await wait_until(taken.is_set)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await follower.lease_holder() is None  # not left for others to wait out
+
+
 async def test_on_duty_lists_operators_with_an_open_app(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "m.db")
     alice, bob = Presence(store, "alice", "h:1"), Presence(store, "bob", "h:2")

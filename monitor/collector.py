@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from monitor.config import SourceSpec, Watchlist
 from monitor.matching import Matcher
 from monitor.models import Batch
+from monitor.presence import LeaseLost
 from monitor.sanitize import clean_line
 from monitor.sources import Source, SourceContext, SourceError, StreamingSource, build_source
 from monitor.store import Store, StoreGone, StoreUnavailable
@@ -184,6 +185,9 @@ class Collector:
             except StoreUnavailable as exc:  # locked, read-only, full: a state of the source, retried
                 failures += 1
                 await self._sleep(await self._failed(source.name, SourceError(str(exc)), failures))
+            except LeaseLost as exc:  # fenced: another process collects now; the leader loop stops this one
+                log.warning("source %s: %s", source.name, exc)
+                await self._sleep(interval)
             except Exception as exc:
                 log.exception("source %s crashed; retrying", source.name)
                 failures += 1

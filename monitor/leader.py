@@ -64,13 +64,14 @@ async def run_as_leader(
             await asyncio.sleep(renew_every)
     finally:
         await _cancel(tasks)
-        if leading:
-            try:
-                await presence.release(name)
-            except StoreGone:
-                pass
-            except Exception:
-                log.exception("lease release failed")
+        # Even when not leading: a cancel that lands while an acquire is in flight may leave the lease
+        # taken by it. Releasing deletes only a lease held by this process.
+        try:
+            await presence.release(name)
+        except StoreGone:
+            pass
+        except Exception:
+            log.exception("lease release failed")
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from monitor.config import Watchlist, load_watchlist
 from monitor.store import Store
@@ -31,6 +36,59 @@ def private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     monkeypatch.delenv("MONITOR_WATCHLIST", raising=False)
     monkeypatch.delenv("MONITOR_DB", raising=False)
     return home
+
+
+# How long a test waits for something before it fails. Generous on purpose: the suite must pass on two
+# busy cores, and a wait ends as soon as its condition holds, so a long deadline costs nothing when green.
+WAIT = 60.0
+
+
+async def wait_until(
+    condition: Callable[[], Any],
+    within: float = WAIT,
+    what: str | None = None,
+    pause: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> float:
+    """Until `condition()` is truthy (an awaitable result is awaited); returns the seconds it took.
+
+    The only way tests wait: never a fixed sleep, never a tight bound. `pause` lets a Textual test
+    yield through its pilot so that the app keeps processing messages meanwhile.
+    """
+    start = time.monotonic()
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return time.monotonic() - start
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not within {within:g} s: {what or _source(condition)}")
+        await pause(0.05)
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], Any], within: float = WAIT) -> None:
+    """`wait_until` for a Textual app under test: waits through the pilot."""
+    await wait_until(condition, within, pause=pilot.pause)
+
+
+def record_notices(app: Any) -> list[str]:
+    """Every notice the app shows from now on, kept (Textual's own list forgets them after a timeout)."""
+    seen: list[str] = []
+    show = app.notify
+
+    def notify(message: Any, *args: Any, **kwargs: Any) -> None:
+        seen.append(str(message))
+        show(message, *args, **kwargs)
+
+    app.notify = notify
+    return seen
+
+
+def _source(condition: Callable[[], Any]) -> str:
+    try:
+        return inspect.getsource(condition).strip()
+    except (OSError, TypeError):
+        return repr(condition)
 
 
 def write_demo(path: Path, texts: list[str], network: str = "mastodon") -> Path:

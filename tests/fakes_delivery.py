@@ -51,6 +51,7 @@ class Loopback:
         self.runner: web.AppRunner | None = None
         self.url = ""
         self.on_accept: Callable[[], None] | None = None  # called once per newly accepted item
+        self.on_answer: Callable[[], None] | None = None  # called on every success answer, a repeat's too
 
     def force(self, route: str, *answers: Forced) -> None:
         self.forced.setdefault(route, []).extend(answers)
@@ -62,6 +63,10 @@ class Loopback:
                 await asyncio.sleep(f.delay)
             return web.json_response(f.body, status=f.status, headers=f.headers)
         return None
+
+    def _answered(self) -> None:
+        if self.on_answer:
+            self.on_answer()
 
     async def _pause(self) -> None:
         low, high = self.delay
@@ -108,6 +113,7 @@ class FakeMastodon(Loopback):
             return forced
         key = request.headers.get("Idempotency-Key")
         if key and key in self.by_key:
+            self._answered()
             return web.json_response(self.statuses[self.by_key[key]])
         if len(str(form.get("status", ""))) > 500:
             return web.json_response({"error": "Validation failed: Text character limit of 500 exceeded"}, status=422)
@@ -144,6 +150,7 @@ class FakeMastodon(Loopback):
         if self.lose_responses:  # accepted, but the answer never arrives in time
             self.lose_responses -= 1
             await asyncio.sleep(2.0)
+        self._answered()
         return web.json_response(status)
 
     async def search(self, request: web.Request) -> web.Response:
@@ -283,6 +290,7 @@ class Receiver(Loopback):
             self.accepted[key] = body
             if self.on_accept:
                 self.on_accept()
+        self._answered()
         return web.json_response({"id": f"ticket-{list(self.accepted).index(key) + 1}"}, status=201 if first else 200)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from tests.conftest import WAIT
+
 TOKEN = "s3cr3t-t0ken-value-never-logged"
 HOST = "mastodon.test"
 
@@ -205,6 +207,7 @@ class Fault:
     body: str | None = None
     delay: float = 0.0
     truncate: bool = False
+    hold: asyncio.Event | None = None  # answer only once the test sets it: a slow peer, without a clock
 
 
 @dataclass
@@ -232,6 +235,7 @@ class FakeMastodon:
         self.heartbeat = heartbeat
         self.streams: list[_Stream] = []
         self.opened = 0  # stream connections ever accepted
+        self.thumps = 0  # heartbeats written, on every stream
         self.stream_opened = asyncio.Condition()
         self.base = ""
         self.streaming_base = ""
@@ -281,6 +285,8 @@ class FakeMastodon:
         fault = queue.pop(0) if queue else None
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.hold is not None:
+            await fault.hold.wait()
         if fault is not None and fault.truncate:
             body = json.dumps(build()[0]).encode()
             response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -407,6 +413,7 @@ class FakeMastodon:
                 except TimeoutError:
                     if not stream.silent:
                         await response.write(b":thump\n")
+                        self.thumps += 1
                     continue
                 if item is None:
                     break
@@ -417,7 +424,7 @@ class FakeMastodon:
             self.streams.remove(stream)
         return response
 
-    async def wait_streams(self, count: int, within: float = 5.0) -> None:
+    async def wait_streams(self, count: int, within: float = WAIT) -> None:
         """Until `count` stream connections have been accepted since the start."""
         async with self.stream_opened:
             await asyncio.wait_for(self.stream_opened.wait_for(lambda: self.opened >= count), within)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from monitor.config import Watchlist
 from monitor.models import MentionRow, Status
 from monitor.screens.main import MainScreen
 from monitor.sources import SourceContext
+from tests.conftest import wait_for  # other desk tests import it from here too
 
 
 def make_app(watchlist: Watchlist, **kwargs: Any) -> MonitorApp:
@@ -25,14 +25,6 @@ def make_app(watchlist: Watchlist, **kwargs: Any) -> MonitorApp:
         context=SourceContext(replay_all=True),
         **kwargs,
     )
-
-
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], within: float = 5.0) -> None:
-    for _ in range(int(within / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def main(app: MonitorApp) -> MainScreen:
@@ -266,8 +258,7 @@ async def test_stats_and_handover_screens_open_and_close(watchlist: Watchlist) -
         await started(pilot, 5)
         await pilot.press("d", "enter")
         await pilot.press("s")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "StatsScreen")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: getattr(app.screen, "snapshot", None) is not None)  # the stats are drawn
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await pilot.press("h")

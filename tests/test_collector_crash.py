@@ -1,10 +1,12 @@
 """Kill the collector with SIGKILL mid-poll and restart it: nothing is lost or duplicated.
 
 A loopback server (a thread) serves three feeds whose entries grow over time, slowly (each body is
-trickled out over ~0.3 s) so that kills land mid-request. `monitor collect` runs as a child process and
-is killed at seeded random moments of three kinds: while an answer is being sent, just after the
-poll's answers were all sent (while it parses and commits), and at any time. At the end a
-`collect --once` catches up, and every matching entry the server ever served is stored exactly once.
+trickled out in pieces). `monitor collect` runs as a child process and is killed at moments of three
+kinds, each reached by a condition, never by timing: while an answer is being sent (the server holds
+the answers half-way until the kill), just after the poll's answers were all sent (while it parses and
+commits, after a seeded random pause), and at a seeded random moment after it committed a poll.
+At the end a `collect --once` catches up, and every matching entry the server ever served is stored
+exactly once.
 
 The invariant is checked on every state the database was ever in, not only where the kills landed:
 the gap between two transactions is tens of microseconds, too short for a kill to hit reliably. The test
@@ -35,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store import open_sync
+from tests.conftest import WAIT
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "crash"
@@ -68,6 +71,8 @@ class GrowingFeeds:
         self.started = 0  # responses begun (200s and 304s); each is numbered by this count
         self.finished: set[int] = set()  # the numbers of the responses fully sent (or cut)
         self.conditional = 0  # requests that carried If-None-Match
+        self.hold = False  # set by the test: answers stop half-way until it is cleared
+        self.holding = 0  # answers stopped half-way right now
 
     def count(self, feed: int) -> int:
         now = self.frozen_at if self.frozen_at is not None else time.monotonic()
@@ -125,7 +130,9 @@ def make_handler(feeds: GrowingFeeds) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 step = len(body) // TRICKLE + 1
-                for offset in range(0, len(body), step):
+                for piece, offset in enumerate(range(0, len(body), step)):
+                    if piece == TRICKLE // 2:
+                        self.held_half_way()
                     self.wfile.write(body[offset : offset + step])
                     self.wfile.flush()
                     time.sleep(PAUSE)
@@ -136,6 +143,14 @@ def make_handler(feeds: GrowingFeeds) -> type[BaseHTTPRequestHandler]:
                     feeds.in_flight -= 1
                     feeds.finished.add(number)
                     feeds.lock.notify_all()
+
+        def held_half_way(self) -> None:
+            with feeds.lock:
+                if feeds.hold:
+                    feeds.holding += 1
+                    feeds.lock.notify_all()
+                    feeds.lock.wait_for(lambda: not feeds.hold)
+                    feeds.holding -= 1
 
     return Handler
 
@@ -158,7 +173,7 @@ def read_state(db: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
     """The stored cursor and remote ids (a reader in WAL mode never blocks the writer)."""
     if not db.exists():
         return {}, []
-    conn = sqlite3.connect(db, isolation_level=None, timeout=10)
+    conn = sqlite3.connect(db, isolation_level=None, timeout=WAIT)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "cursors" not in tables:
@@ -199,9 +214,12 @@ def collect(watchlist: Path, db: Path, log: Path, once: bool = False) -> subproc
         )
 
 
-def wait_for(feeds: GrowingFeeds, predicate, timeout: float) -> bool:  # noqa: ANN001
+def wait_for(feeds: GrowingFeeds, predicate, what: str) -> None:  # noqa: ANN001
+    """Until `predicate()`: woken by the server thread's notices, and polling (a commit sends none)."""
+    deadline = time.monotonic() + WAIT
     with feeds.lock:
-        return feeds.lock.wait_for(predicate, timeout)
+        while not feeds.lock.wait_for(predicate, 0.05):
+            assert time.monotonic() < deadline, f"not within {WAIT:g} s: {what}"
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -292,35 +310,37 @@ def test_sigkill_mid_poll_loses_and_duplicates_nothing(growing_feeds: tuple[Grow
         for kind in kinds:
             with feeds.lock:
                 started = feeds.started
+                feeds.hold = kind == "mid-response"
+            cursor = read_state(db)[0]
             proc = collect(watchlist, db, log)
             try:
                 if kind == "mid-response":  # while one of the slow answers is being sent
-                    if wait_for(feeds, lambda s=started: feeds.started > s, 10):
-                        time.sleep(rng.uniform(0.0, TRICKLE * PAUSE * 0.8))
-                        with feeds.lock:
-                            landed[kind] += feeds.in_flight > 0
+                    wait_for(feeds, lambda: feeds.holding > 0, "an answer held half-way")
                 elif kind == "after-response":  # while it parses the answers and commits
                     poll = range(started, started + FEEDS)
-                    if wait_for(feeds, lambda p=poll: feeds.finished.issuperset(p), 10):
-                        time.sleep(rng.uniform(0.0, 0.03))
-                        landed[kind] += 1
-                else:
-                    time.sleep(rng.uniform(0.1, 2.0))
-                    landed[kind] += 1
+                    wait_for(feeds, lambda p=poll: feeds.finished.issuperset(p), "a poll's answers all sent")
+                    time.sleep(rng.uniform(0.0, 0.03))
+                else:  # anywhere, once it has committed a poll (so the next run starts from validators)
+                    wait_for(feeds, lambda c=cursor: read_state(db)[0] != c, "a poll committed")
+                    time.sleep(rng.uniform(0.0, 1.0))
+                landed[kind] += 1
             finally:
                 os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                proc.wait(timeout=WAIT)
+                with feeds.lock:
+                    feeds.hold = False
+                    feeds.lock.notify_all()
             assert proc.returncode == -signal.SIGKILL, "the collector exited by itself: see collector.log"
             check_consistent(db, base, feeds)
             for state in states.new_states():
                 check_consistent(state, base, feeds)
                 checked += 1
         crash_phase, crash_states = time.monotonic() - began, checked
-        assert landed["mid-response"] >= 2 and landed["after-response"] >= 3, landed
+        assert landed == Counter(KILLS), landed
 
         feeds.freeze()
         final = collect(watchlist, db, log, once=True)
-        assert final.wait(timeout=30) == 0, log.read_text(errors="replace")
+        assert final.wait(timeout=WAIT) == 0, log.read_text(errors="replace")
         for state in states.new_states():
             check_consistent(state, base, feeds)
             checked += 1

@@ -15,6 +15,7 @@ from monitor.presence import Presence
 from monitor.screens.dialogs import ComposeDialog, ConfirmDialog
 from monitor.screens.main import MainScreen
 from monitor.store import Store
+from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, started, status_of, wait_for
 
 
@@ -29,11 +30,11 @@ async def test_replying_claims_the_mention_and_others_see_it(watchlist: Watchlis
         assert claims[target.id].operator == "alice" and claims[target.id].kind == "replying"
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        for _ in range(40):  # the claim is released when the dialog closes
-            if not await bob.claims():
-                break
-            await pilot.pause(0.05)
-        assert await bob.claims() == {}
+
+        async def released() -> bool:  # the claim is released when the dialog closes
+            return await bob.claims() == {}
+
+        await wait_for(pilot, released)
         await bob.store.close()
 
 
@@ -85,8 +86,9 @@ async def test_a_dismiss_on_a_mention_someone_else_just_moved_does_nothing(watch
         other = await Store.open(watchlist.database)
         await other.act(target.id, ActionKind.ESCALATE, "bob", {"service": "voirie"})
         screen._refreshing = True  # as if the pane had not caught up yet: alice still sees it as new
+        notices = record_notices(app)
         await pilot.press("d", "enter")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: any("someone else already moved it" in n for n in notices))
         screen._refreshing = False
         assert [a[1:3] for a in actions(watchlist.database)] == [("escalate", "bob")]
         assert status_of(watchlist.database, target.id) == Status.ESCALATED.value
@@ -98,8 +100,12 @@ async def test_on_duty_shows_the_other_operators(watchlist: Watchlist) -> None:
     async with app.run_test(size=(100, 24)) as pilot:
         screen = await started(pilot, 5)
         bob = Presence(await Store.open(watchlist.database), "bob", "elsewhere:1")
-        await bob.heartbeat()
-        await wait_for(pilot, lambda: "on duty: bob" in screen.sub_title, within=4)
+
+        async def shown() -> bool:
+            await bob.heartbeat()  # bob's app stays open however long alice's takes to look
+            return "on duty: bob" in screen.sub_title
+
+        await wait_for(pilot, shown)
         await bob.store.close()
 
 

@@ -16,6 +16,7 @@ from monitor.screens.main import MainScreen
 from monitor.sources import SourceContext
 from monitor.store import Store
 from monitor.widgets.detail import MentionDetail
+from tests.conftest import record_notices
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, outbox_rows, seed, serving, watchlist
 from tests.test_app import started, wait_for
 
@@ -69,8 +70,9 @@ async def test_read_only_shows_everything_and_writes_nothing(tmp_path: Path) -> 
     app = app_for(wl, read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, 1)
+        notices = record_notices(app)
         await pilot.press("r")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "Read-only: no actions." in notices)
         assert isinstance(app.screen, MainScreen)  # no dialog opened
         assert app.delivery is None
     assert outbox_rows(wl.database) == []

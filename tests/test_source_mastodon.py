@@ -24,6 +24,7 @@ from monitor.sources import SourceContext, SourceError, StreamingSource
 from monitor.sources import mastodon as m
 from monitor.sources.mastodon_html import html_to_text
 from monitor.store import Store
+from tests.conftest import WAIT, wait_until
 from tests.fakes_mastodon import HOST, TOKEN, FakeMastodon, Fault, account, boost, notification, status
 from tests.recorded import answer, cassette, sse_events
 
@@ -467,11 +468,14 @@ async def test_search_pages_back_to_the_position_and_drops_older_results(
 # -- streaming ------------------------------------------------------------------------------
 
 
+SILENCE = 1.0  # the streams' silence limit in these tests: the server sends ":thump" every 0.05 s
+
+
 def live_source(wl: Watchlist, **kw: Any) -> m.MastodonStreamingSource:
     return m.MastodonStreamingSource("masto", options(wl), SourceContext(), **kw)
 
 
-async def next_batch(stream: AsyncIterator[Batch], within: float = 5.0) -> Batch:
+async def next_batch(stream: AsyncIterator[Batch], within: float = WAIT) -> Batch:
     return await asyncio.wait_for(anext(stream), within)
 
 
@@ -525,20 +529,21 @@ async def test_a_silent_stream_is_detected_while_heartbeats_keep_it_alive(
     tmp_path: Path, server: FakeMastodon, token: str
 ) -> None:
     wl = watchlist(tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nstream: true\n")
-    source = live_source(wl, silence_timeout=0.3)
+    source = live_source(wl, silence_timeout=SILENCE)
     async with contextlib.aclosing(source.stream(None)) as stream:
         await next_batch(stream)
         await server.wait_streams(1)
         pending = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.6)  # twice the silence limit, with ":thump" every 0.05 s
+        # Heartbeats for twice the silence limit: counted as the server sends them (at least
+        # server.heartbeat apart), so the stream lived that long however slow the machine is.
+        thumps = server.thumps + 2 * SILENCE / server.heartbeat
+        await wait_until(lambda: server.thumps >= thumps or pending.done())
         assert not pending.done()
         server.silence()
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(SourceError, match="silent for 0.3s") as err:
-            await asyncio.wait_for(pending, 3.0)
-        elapsed = asyncio.get_running_loop().time() - started
+        with pytest.raises(SourceError, match=f"silent for {SILENCE:g}s") as err:
+            await asyncio.wait_for(pending, WAIT)
     await source.aclose()
-    assert err.value.kind == "transient" and 0.2 < elapsed < 1.5
+    assert err.value.kind == "transient"
 
 
 async def test_reconnect_backfills_from_the_cursor_without_gap_or_duplicate(
@@ -547,7 +552,7 @@ async def test_reconnect_backfills_from_the_cursor_without_gap_or_duplicate(
     for n in ("800", "801"):
         server.add_tag_status("toulouse", toulouse(n))
     wl = watchlist(tmp_path, server.base, "token_env: MASTODON_TOKEN\nhashtags: [Toulouse]\nstream: true\n")
-    source = live_source(wl, silence_timeout=0.3)
+    source = live_source(wl, silence_timeout=SILENCE)
     store = await Store.open(wl.database)
     collector = Collector(wl, store, sources=[source])
     async with contextlib.aclosing(source.stream(await store.cursor("masto"))) as stream:
@@ -561,14 +566,18 @@ async def test_reconnect_backfills_from_the_cursor_without_gap_or_duplicate(
     # Posted while disconnected: only the REST backfill can bring these.
     server.add_tag_status("toulouse", toulouse("803"))
     server.add_tag_status("toulouse", toulouse("804"))
-    server.fail_next("tag", Fault(delay=0.3))  # the backfill is slow: a live post arrives meanwhile
+    slow = asyncio.Event()
+    server.fail_next("tag", Fault(hold=slow))  # the backfill is slow: live posts arrive meanwhile
+    asked = len(server.hits("tag"))
     async with contextlib.aclosing(source.stream(await store.cursor("masto"))) as stream:
         pending = asyncio.ensure_future(anext(stream))
         await server.wait_streams(2)
-        # Reaches the stream after the backfill's snapshot was taken: only the queue has it.
+        await wait_until(lambda: len(server.hits("tag")) > asked)  # the backfill is in flight
+        # Reaches the stream while the backfill is held: only the queue has it.
         server.push("hashtag", "update", toulouse("805"), tag="toulouse")
         server.push("hashtag", "update", toulouse("804"), tag="toulouse")  # also in the backfill
-        backfill = await asyncio.wait_for(pending, 5.0)
+        slow.set()
+        backfill = await asyncio.wait_for(pending, WAIT)
         await collector.ingest(source, backfill)
         live = await next_batch(stream)
         await collector.ingest(source, live)
@@ -641,12 +650,8 @@ async def test_the_collector_runs_a_streaming_source_live(tmp_path: Path, server
     assert isinstance(collector.sources[0], m.MastodonStreamingSource)
 
     async def stored(count: int) -> list[tuple[Any, ...]]:
-        for _ in range(250):
-            found = rows(wl.database)
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"only {len(rows(wl.database))} of {count} mentions stored")
+        await wait_until(lambda: len(rows(wl.database)) >= count, what=f"{count} mentions stored")
+        return rows(wl.database)
 
     task = asyncio.create_task(collector.run())
     try:

@@ -394,7 +394,7 @@ async def test_stats_screen_shows_figures_switches_period_refreshes_and_closes(d
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         assert isinstance(screen, StatsScreen)
-        await wait_for(pilot, lambda: screen.snapshot is not None, within=10.0)
+        await wait_for(pilot, lambda: screen.snapshot is not None)
         assert screen.snapshot.report.counts["mentions"] == 12
         numbers = str(screen.query_one("#stats-numbers").render())
         assert "12 mentions" in numbers
@@ -403,12 +403,12 @@ async def test_stats_screen_shows_figures_switches_period_refreshes_and_closes(d
         assert all(len(line) <= 80 for line in numbers.splitlines())
         # A mention arrives: the timer's next computation shows it without a key press.
         desk.mention(desk.conn.execute("SELECT max(first_seen_at) FROM mentions").fetchone()[0] + 1000)
-        await wait_for(pilot, lambda: screen.snapshot.report.counts["mentions"] == 13, within=10.0)
+        await wait_for(pilot, lambda: screen.snapshot.report.counts["mentions"] == 13)
         await pilot.press("m")
-        await wait_for(pilot, lambda: screen.snapshot.period == "month", within=10.0)
+        await wait_for(pilot, lambda: screen.snapshot.period == "month")
         assert "30 days" in str(screen.query_one("#stats-title").render())
         await pilot.press("t")
-        await wait_for(pilot, lambda: screen.snapshot.period == "today", within=10.0)
+        await wait_for(pilot, lambda: screen.snapshot.period == "today")
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, StatsScreen)
@@ -432,7 +432,7 @@ async def test_stats_screen_reports_a_broken_database_and_keeps_running(tmp_path
     app = Host()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        await wait_for(pilot, lambda: "unavailable" in str(screen.query_one("#stats-numbers").render()), within=10.0)
+        await wait_for(pilot, lambda: "unavailable" in str(screen.query_one("#stats-numbers").render()))
         assert app.is_running and isinstance(app.screen, StatsScreen)
 
 

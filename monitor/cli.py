@@ -11,7 +11,7 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -234,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args, args.command or "run")
+    except BrokenPipeError:  # `monitor export … | head`: the reader has what it wanted; not an error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return EXIT_OK
     except BaseException as exc:
         code = exit_code(exc)
         if code is None:
@@ -331,6 +335,10 @@ def _check_database_path(path: Path) -> str:
         return "read-only (stats, report, export; the app and collect need to write in its folder)"
 
 
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
 def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.matching import Matcher
 
@@ -339,8 +347,8 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
     path = db_path(args, watchlist)
     access = _check_database_path(path)
     print(
-        f"{watchlist.path}: ok — {len(watchlist.terms)} terms, {len(watchlist.sources)} sources, "
-        f"{len(watchlist.services)} services, {len(watchlist.templates)} templates; "
+        f"{watchlist.path}: ok — {_count(watchlist.terms, 'term')}, {_count(watchlist.sources, 'source')}, "
+        f"{_count(watchlist.services, 'service')}, {_count(watchlist.templates, 'template')}; "
         f"database {path} ({access})"
     )
     if args.online:

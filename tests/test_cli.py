@@ -50,6 +50,20 @@ def test_collect_once_replays_the_whole_demo_then_is_idempotent(tmp_path: Path) 
     assert sqlite3.connect(db).execute("SELECT count(*) FROM mentions").fetchone()[0] == stored
 
 
+def test_an_export_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    watchlist = write_watchlist(tmp_path)
+    assert run("collect", "--once", "--watchlist", str(watchlist)).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--watchlist", str(watchlist), "export", "mentions", "--format", "csv"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline()  # the header, then the reader leaves
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b"Broken pipe" not in err and b"Traceback" not in err, err
+
+
 def test_collect_once_exits_1_and_names_the_failed_source(tmp_path: Path) -> None:
     done = run("collect", "--once", "--watchlist", str(with_dead_feed(tmp_path)))
     assert done.returncode == 1

@@ -112,11 +112,11 @@ class ComposeDialog(Dialog):
         n = tpl.length(text, self.row.network)
         count = Text()
         if self.limit is not None:
-            count.append(f"{n}/{self.limit} {tpl.LIMITS[self.row.network][1]}",
-                         style="bold red" if n > self.limit else "")  # fmt: skip
+            # Bluesky counts graphemes: what an operator calls characters (an emoji is one).
+            count.append(f"{n}/{self.limit}", style="bold red" if n > self.limit else "")
         else:
-            count.append(f"{n} characters")
-        count.append("  ·  Ctrl+S send  ·  Ctrl+T templates  ·  Esc cancel", style="dim")
+            count.append(f"{n} chars")
+        count.append(" · Ctrl+S send · Ctrl+T templates · Esc cancel", style="dim")
         self.query_one("#count", Label).update(count)
 
     @on(OptionList.OptionSelected, "#templates")

@@ -192,7 +192,7 @@ async def test_the_app_keeps_collecting_and_the_bar_tells_the_truth_after_retry_
         await wait_for(pilot, lambda: app.source_statuses.get("bad") is not None, within=20)
         await wait_for(pilot, lambda: app.source_statuses["bad"].state == "backoff", within=20)
         await wait_for(pilot, lambda: "backing off until" in str(app.screen.query_one("#sources").render()))
-        assert app.source_statuses["good"].state == "polling"
+        await wait_for(pilot, lambda: app.source_statuses["good"].state == "polling")  # set just after its poll
         assert len(stored(wl.database, "good")) == 1
         assert app.is_running
 

@@ -200,8 +200,8 @@ class Store:
         except sqlite3.Error as exc:
             raise classify(exc, path) from exc
         try:
-            await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
-            await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
+            await conn._execute(configure, conn._conn)
+            await conn._execute(migrate, conn._conn)
             if created:
                 share_mode(path)
             return cls(conn, path)
@@ -251,7 +251,7 @@ class Store:
                 self.on_commit(label)
             return result
 
-        return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
+        return await self.conn._execute(run, self.conn._conn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         def run(conn: sqlite3.Connection) -> Any:
@@ -260,7 +260,7 @@ class Store:
             except sqlite3.Error as exc:
                 raise classify(exc, self.path) from exc
 
-        return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
+        return await self.conn._execute(run, self.conn._conn)
 
     # -- ingest ---------------------------------------------------------------------------
 

@@ -50,8 +50,9 @@ class Session:
     def parse(cls, body: Any, what: str) -> Session:
         """A createSession/refreshSession answer; all four fields are required by the lexicon."""
         if isinstance(body, dict):
-            values = [body.get(k) for k in ("did", "handle", "accessJwt", "refreshJwt")]
-            if all(isinstance(v, str) and v for v in values):
+            keys = ("did", "handle", "accessJwt", "refreshJwt")
+            values = [v for k in keys if isinstance(v := body.get(k), str) and v]
+            if len(values) == 4:
                 return cls(*values)
         raise SourceError(f"{what}: unexpected response (no session in it)", "transient")
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
-STATES = (PENDING, SENDING, SENT, FAILED, CANCELLED)
 REPLY_NETWORKS = ("mastodon", "bluesky")
 DRY_RUN_URL = "dry-run"
 COLUMNS = (
@@ -385,9 +384,6 @@ class Outbox:
 
     async def cancel(self, mention_id: int) -> int:
         return await self.store._write(lambda c: cancel_sync(c, mention_id), "outbox:cancel")
-
-    async def for_mention(self, mention_id: int) -> list[OutboxItem]:
-        return await self.store._read(lambda c: for_mention_sync(c, mention_id))
 
     async def next_due(self) -> int | None:
         return await self.store._read(next_due_sync)

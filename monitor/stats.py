@@ -35,7 +35,6 @@ DAY_NAMES = tuple(d[:3].capitalize() for d in WEEKDAYS)
 HIST_EDGES = (0, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 HIST_LABELS = ("<5m", "5-15m", "15-30m", "30m-1h", "1-2h", "2-4h", "4-8h", "8-24h", ">=24h")
 TERM_SEP = "\x1f"
-CLOSED = ("done", "dismissed")
 NONE_KEY = "(none)"
 
 EXPLAIN = """\

@@ -347,7 +347,6 @@ class Store:
         kind: ActionKind,
         operator: str,
         payload: dict[str, Any] | None = None,
-        expect_rev: int | None = None,
         then: Callable[[sqlite3.Connection, int], Any] | None = None,
         expect_status: Status | None = None,
     ) -> int:
@@ -362,7 +361,6 @@ class Store:
                 kind,
                 operator,
                 payload or {},
-                expect_rev,
                 then=then,
                 expect_status=expect_status,
             ),
@@ -512,17 +510,14 @@ def act_sync(
     kind: ActionKind,
     operator: str,
     payload: dict[str, Any],
-    expect_rev: int | None = None,
     at: int | None = None,
     then: Callable[[sqlite3.Connection, int], Any] | None = None,
     expect_status: Status | None = None,
 ) -> int:
-    row = c.execute("SELECT status, first_response_at, rev FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+    row = c.execute("SELECT status, first_response_at FROM mentions WHERE id = ?", (mention_id,)).fetchone()
     if row is None:
         raise NotFound(f"no mention {mention_id}")
-    status_before, first_response_at, current_rev = Status(row[0]), row[1], row[2]
-    if expect_rev is not None and current_rev != expect_rev:
-        raise StoreError("the mention changed since it was opened")
+    status_before, first_response_at = Status(row[0]), row[1]
     if expect_status is not None and status_before is not expect_status:
         # Another operator acted first: the action was meant for what this operator saw.
         raise Conflict(f"someone else already moved it to {status_before.value}: nothing done")

@@ -186,9 +186,6 @@ class XrpcClient:
     async def query(self, nsid: str, params: dict[str, Any]) -> Any:
         return await self._call("GET", nsid, params=params)
 
-    async def procedure(self, nsid: str, body: dict[str, Any]) -> Any:
-        return await self._call("POST", nsid, json=body)
-
     async def current(self) -> Session:
         """The session: this process's, else the saved one, else a new one (createSession is rate-limited)."""
         self._require_password()  # fail as a config error even while a saved session still works

@@ -19,7 +19,7 @@ from monitor.collector import Collector, SourceStatus
 from monitor.config import Watchlist
 from monitor.delivery.worker import DeliveryWorker
 from monitor.hangup import HangUp
-from monitor.leader import run_as_leader
+from monitor.leader import Job, run_as_leader
 from monitor.messages import SourceStatusChanged
 from monitor.models import ActionKind, Status
 from monitor.paths import state_dir, stylesheet
@@ -190,7 +190,7 @@ class MonitorApp(App[int]):
                 screen.title = f"monitor · {text}" if text else "monitor"
 
     @work(group="duty", exit_on_error=False)
-    async def run_duty(self, lease: str, job: Callable[[], Awaitable[None]]) -> None:
+    async def run_duty(self, lease: str, job: Job) -> None:
         """Run `job` only while this process holds `lease`; otherwise wait to take over."""
         on_change = self._leading if lease == "collector" else None
         await run_as_leader(self.presence, [job], on_change=on_change, name=lease)

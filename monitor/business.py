@@ -52,13 +52,6 @@ class BusinessCalendar:
     def is_holiday(self, day: date) -> bool:
         return day in self._extra or (self._holidays is not None and day in self._holidays)
 
-    def holiday_name(self, day: date) -> str | None:
-        if day in self._extra:
-            return "extra holiday"
-        if self._holidays is not None:
-            return self._holidays.get(day)
-        return None
-
     def opening(self, day: date) -> tuple[int, int] | None:
         """The desk's open interval on a local date, as UTC epoch ms, or None when closed all day."""
         span = self.hours.days.get(day.weekday())

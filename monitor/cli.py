@@ -546,7 +546,7 @@ def _smoke(app: MonitorApp) -> int:
 
     painted: list[str] = []
 
-    async def first_paint(pilot: Pilot[int]) -> None:
+    async def first_paint(pilot: Pilot[object]) -> None:
         while not isinstance(pilot.app.screen, MainScreen):
             await pilot.pause(0.05)
         await pilot.pause()

@@ -43,13 +43,12 @@ class SourceStatus:
 
 def backoff_delay(failures: int, error: SourceError | None = None, rng: random.Random | None = None) -> float:
     """Seconds to wait after the n-th consecutive failure: exponential with jitter, capped."""
-    rng = rng or random
     if error is not None and error.retry_after is not None:
         return bound_delay(error.retry_after)  # already bounded by the HTTP layer; a source may set its own
     if error is not None and error.kind == "auth":
         return AUTH_BACKOFF
     delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, failures - 1))
-    return delay * rng.uniform(0.5, 1.0)
+    return delay * (rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0))
 
 
 class Collector:
@@ -114,8 +113,8 @@ class Collector:
                 raise  # nothing more is written to a file that is no longer there
             except Exception as exc:  # a bug in one source must not stop the others
                 log.exception("source %s failed", source.name)
-                results[source.name] = f"{type(exc).__name__}: {exc}"
-                await self._failed(source.name, SourceError(results[source.name]), 1)
+                results[source.name] = problem = f"{type(exc).__name__}: {exc}"
+                await self._failed(source.name, SourceError(problem), 1)
         return results
 
     async def run(self) -> None:

@@ -12,7 +12,7 @@ import csv
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TextIO
+from typing import IO, Any
 
 from monitor.models import Priority
 from monitor.store import TERM_SEP
@@ -99,7 +99,7 @@ def write(
     conn: sqlite3.Connection,
     what: str,
     fmt: str,
-    out: TextIO,
+    out: IO[str],
     since: int | None = None,
     until: int | None = None,
     raw_csv: bool = False,

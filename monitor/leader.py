@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from monitor.presence import LEASE_RENEW_S, Presence
 from monitor.store import StoreGone, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-Job = Callable[[], Awaitable[None]]
+Job = Callable[[], Coroutine[Any, Any, None]]  # a coroutine, since each job runs as its own task
 
 
 async def run_as_leader(

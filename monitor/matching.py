@@ -88,8 +88,7 @@ class Matcher:
                 if sub == phrase or sub not in roles:
                     continue
                 merged.include |= roles[sub].include
-                if roles[sub].priority is not None:
-                    p = roles[sub].priority
+                if (p := roles[sub].priority) is not None:
                     merged.priority = p if merged.priority is None else min(merged.priority, p)
             merged.include -= merged.exclude
             out[phrase] = merged
@@ -140,19 +139,22 @@ def _alternation(roles: dict[str, _Roles]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){_trie(sorted(roles))}(?!\w)")
 
 
+_Trie = dict[str, "_Trie"]  # one child per next character; the key "" marks the end of a phrase
+
+
 def _trie(phrases: list[str]) -> str:
     """The phrases as a prefix tree: a flat alternation of 2,000 phrases costs ~60x more per scan.
 
     Greedy optional groups make the longest phrase win at a position, as a longest-first list would.
     """
-    root: dict[str, dict] = {}  # type: ignore[type-arg]
+    root: _Trie = {}
     for phrase in phrases:
         node = root
         for ch in phrase:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def build(node: dict) -> str:  # type: ignore[type-arg]
+    def build(node: _Trie) -> str:
         alts = [(r"\s+" if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
         if not alts:
             return ""

@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
-STATES = (PENDING, SENDING, SENT, FAILED, CANCELLED)
 REPLY_NETWORKS = ("mastodon", "bluesky")
 DRY_RUN_URL = "dry-run"
 COLUMNS = (
@@ -112,7 +111,7 @@ def _reply_payload(row: MentionRow, raw: dict[str, Any] | None, text: str) -> di
         "lang": row.lang, "author": row.author, "mention_ref": tpl.reference(row.id),
     }  # fmt: skip
     if row.network == "mastodon":
-        account = raw.get("account") if isinstance(raw.get("account"), dict) else {}
+        account = found if isinstance(found := raw.get("account"), dict) else {}
         payload.update(
             status_id=str(raw.get("id") or row.remote_id),
             uri=str(raw.get("uri") or row.url or ""),
@@ -120,8 +119,8 @@ def _reply_payload(row: MentionRow, raw: dict[str, Any] | None, text: str) -> di
             acct=str(account.get("acct") or row.author).lstrip("@"),
         )
     elif row.network == "bluesky":
-        record = raw.get("record") if isinstance(raw.get("record"), dict) else {}
-        author = raw.get("author") if isinstance(raw.get("author"), dict) else {}
+        record = found if isinstance(found := raw.get("record"), dict) else {}
+        author = found if isinstance(found := raw.get("author"), dict) else {}
         uri = str(raw.get("uri") or (row.remote_id if row.remote_id.startswith("at://") else ""))
         payload.update(
             parent={"uri": uri, "cid": str(raw.get("cid") or "")},
@@ -364,7 +363,7 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def claim(self, lease_ms: int, limit: int = 16, busy: Sequence[int] = ()) -> list[OutboxItem]:
+    async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:
         busy = tuple(busy)
         return await self.store._write(lambda c: claim_sync(c, now_ms(), lease_ms, limit, busy), "outbox:claim")
 
@@ -385,9 +384,6 @@ class Outbox:
 
     async def cancel(self, mention_id: int) -> int:
         return await self.store._write(lambda c: cancel_sync(c, mention_id), "outbox:cancel")
-
-    async def for_mention(self, mention_id: int) -> list[OutboxItem]:
-        return await self.store._read(lambda c: for_mention_sync(c, mention_id))
 
     async def next_due(self) -> int | None:
         return await self.store._read(next_due_sync)

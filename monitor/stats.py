@@ -35,7 +35,6 @@ DAY_NAMES = tuple(d[:3].capitalize() for d in WEEKDAYS)
 HIST_EDGES = (0, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 HIST_LABELS = ("<5m", "5-15m", "15-30m", "30m-1h", "1-2h", "2-4h", "4-8h", "8-24h", ">=24h")
 TERM_SEP = "\x1f"
-CLOSED = ("done", "dismissed")
 NONE_KEY = "(none)"
 
 EXPLAIN = """\
@@ -510,9 +509,10 @@ def _collect(
                     column_names.add(_primary(value) if column_names is term_names else value)
             sql, params, radix = query()
             result = reader.submit(sql, (*params, *b)).result()
-            part = decode(result, radix) if result[0] else None
-        if part is not None:
-            parts.append(part)
+            if not result[0]:
+                continue
+            part = decode(result, radix)
+        parts.append(part)
     columns = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(8)]
     ids, seen_priority, fr, closed2, src, term, op, pairs = columns
     tallies = [sum(int(p[8][i]) for p in parts) for i in range(4)]  # new, escalated, edited, to us

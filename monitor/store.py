@@ -200,8 +200,8 @@ class Store:
         except sqlite3.Error as exc:
             raise classify(exc, path) from exc
         try:
-            await conn._execute(configure, conn._conn)  # type: ignore[attr-defined]
-            await conn._execute(migrate, conn._conn)  # type: ignore[attr-defined]
+            await conn._execute(configure, conn._conn)
+            await conn._execute(migrate, conn._conn)
             if created:
                 share_mode(path)
             return cls(conn, path)
@@ -251,7 +251,7 @@ class Store:
                 self.on_commit(label)
             return result
 
-        return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
+        return await self.conn._execute(run, self.conn._conn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         def run(conn: sqlite3.Connection) -> Any:
@@ -260,7 +260,7 @@ class Store:
             except sqlite3.Error as exc:
                 raise classify(exc, self.path) from exc
 
-        return await self.conn._execute(run, self.conn._conn)  # type: ignore[attr-defined]
+        return await self.conn._execute(run, self.conn._conn)
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -347,7 +347,6 @@ class Store:
         kind: ActionKind,
         operator: str,
         payload: dict[str, Any] | None = None,
-        expect_rev: int | None = None,
         then: Callable[[sqlite3.Connection, int], Any] | None = None,
         expect_status: Status | None = None,
     ) -> int:
@@ -362,7 +361,6 @@ class Store:
                 kind,
                 operator,
                 payload or {},
-                expect_rev,
                 then=then,
                 expect_status=expect_status,
             ),
@@ -512,17 +510,14 @@ def act_sync(
     kind: ActionKind,
     operator: str,
     payload: dict[str, Any],
-    expect_rev: int | None = None,
     at: int | None = None,
     then: Callable[[sqlite3.Connection, int], Any] | None = None,
     expect_status: Status | None = None,
 ) -> int:
-    row = c.execute("SELECT status, first_response_at, rev FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+    row = c.execute("SELECT status, first_response_at FROM mentions WHERE id = ?", (mention_id,)).fetchone()
     if row is None:
         raise NotFound(f"no mention {mention_id}")
-    status_before, first_response_at, current_rev = Status(row[0]), row[1], row[2]
-    if expect_rev is not None and current_rev != expect_rev:
-        raise StoreError("the mention changed since it was opened")
+    status_before, first_response_at = Status(row[0]), row[1]
     if expect_status is not None and status_before is not expect_status:
         # Another operator acted first: the action was meant for what this operator saw.
         raise Conflict(f"someone else already moved it to {status_before.value}: nothing done")

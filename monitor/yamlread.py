@@ -251,7 +251,7 @@ def load_root(path: Path) -> Node:
         # The context mark is where the broken construct began (an unclosed bracket or quote);
         # the problem mark is where the parser gave up, often the end of the file.
         start, stop = exc.context_mark, exc.problem_mark
-        line = (start or stop).line + 1 if (start or stop) else 0
+        line = mark.line + 1 if (mark := start or stop) else 0
         problem = f"YAML syntax error: {exc.problem}"
         if start and stop and stop.line != start.line:
             problem += f" ({exc.context}, noticed at line {stop.line + 1})"

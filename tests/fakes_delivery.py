@@ -23,6 +23,7 @@ from aiohttp import web
 
 from monitor.config import Service, ServiceTarget, SourceSpec, Targets, Template, Watchlist
 from monitor.models import MatchResult, Mention, Priority
+from monitor.sources.bluesky import BlueskyOptions
 from monitor.store import Store
 from monitor.timeutil import utcnow
 
@@ -372,7 +373,8 @@ def watchlist(
                 "sky",
                 "bluesky",
                 timedelta(seconds=60),
-                SimpleNamespace(handle="toulouse.bsky.social", app_password_env="TEST_BSKY_PASSWORD", pds=pds_url),
+                # As the watchlist builds it: an explicit pds, so no DID-document lookup (plc None).
+                BlueskyOptions(handle="toulouse.bsky.social", app_password_env="TEST_BSKY_PASSWORD", pds=pds_url),
             ),
             SourceSpec("demo", "demo", timedelta(seconds=60), SimpleNamespace()),
         ),

@@ -1,40 +1,36 @@
-"""The layering the code is built on: a core that knows nothing of Textual, sources that know nothing of SQLite."""
+"""The layering the code is built on, as import-linter contracts (pyproject.toml, `[tool.importlinter]`)."""
 
 from __future__ import annotations
 
-import ast
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
-UI = {"app.py", "messages.py", "screens", "widgets", "cli.py", "__main__.py"}  # cli: the entry point
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "monitor"
+UI = {"app", "cli", "__main__", "messages", "screens", "widgets"}  # cli: the entry point
 
 
-def imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+def contracts() -> list[dict]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
 
 
-def core_files() -> list[Path]:
-    return [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in UI]
+def test_the_import_contracts_hold() -> None:
+    # In a child process: import-linter disables the loggers that exist when it runs (httpx's among them).
+    check = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(sys.argv[1], no_cache=True))"
+    run = subprocess.run(
+        [sys.executable, "-c", check, str(ROOT / "pyproject.toml")], capture_output=True, text=True, timeout=240
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{len(contracts())} kept, 0 broken" in run.stdout, run.stdout
 
 
-def test_the_core_never_imports_textual_or_the_ui() -> None:
-    files = core_files()
-    assert len(files) > 20
-    for path in files:
-        bad = {n for n in imports(path) if n.split(".")[0] in ("textual", "textual_plotext")}
-        bad |= {n for n in imports(path) if n.startswith(("monitor.app", "monitor.screens", "monitor.widgets"))}
-        assert not bad, f"{path.relative_to(PACKAGE)} imports {bad}"
-
-
-def test_sources_know_nothing_of_sqlite_or_the_store() -> None:
-    for path in (PACKAGE / "sources").glob("*.py"):
-        bad = {
-            n for n in imports(path) if n in ("sqlite3", "aiosqlite") or n.startswith(("monitor.store", "monitor.app"))
-        }
-        assert not bad, f"{path.name} imports {bad}"
+def test_every_module_outside_the_ui_is_bound_by_the_core_contract() -> None:
+    """A new module is core unless it is UI: it cannot slip out of the contract by not being listed."""
+    core = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    core -= UI | {"__init__", "__pycache__"}
+    (contract,) = (c for c in contracts() if c["name"].startswith("The core never imports Textual"))
+    assert {m.removeprefix("monitor.") for m in contract["source_modules"]} == core
+    assert {f"monitor.{m}" for m in UI} <= set(contract["forbidden_modules"])
+    assert {"textual", "textual_plotext"} <= set(contract["forbidden_modules"])

@@ -17,7 +17,7 @@ from monitor.config import SourceSpec
 from monitor.delivery import DeliveryError, Sent, answer, body, classify
 from monitor.outbox import OutboxItem
 from monitor.sources.base import SourceContext, SourceError
-from monitor.sources.bluesky import session_path
+from monitor.sources.bluesky import BlueskyOptions, session_path
 from monitor.sources.bluesky_xrpc import XrpcClient
 from monitor.timeutil import utcnow
 
@@ -56,25 +56,15 @@ def handles(text: str) -> list[str]:
     return [m.group(1)[1:].decode().lower() for m in _MENTION.finditer(text.encode("utf-8"))]
 
 
-def option(options: Any, *names: str, default: str | None = None) -> str | None:
-    for name in names:
-        value = getattr(options, name, None)
-        if value:
-            return str(value)
-    return default
-
-
 class BlueskySender:
     def __init__(self, spec: SourceSpec, context: SourceContext) -> None:
-        o = spec.options
+        o: BlueskyOptions = spec.options  # a bluesky spec's options, checked when the watchlist was read
         self.name = spec.name
-        identifier = option(o, "identifier", "handle") or ""
-        pds = (option(o, "service", "pds", default="https://bsky.social") or "").rstrip("/")
         # The source's own session file: replies reuse (and refresh) the session the source opened,
         # since createSession is limited to 30 per 5 minutes.
         self.xrpc = XrpcClient(
-            context, pds, identifier, option(o, "password_env", "app_password_env") or "",
-            session_path(context.state_dir, spec.name), label=f"{spec.name} (replies)", plc=getattr(o, "plc", None),
+            context, o.pds, o.handle, o.app_password_env,
+            session_path(context.state_dir, spec.name), label=f"{spec.name} (replies)", plc=o.plc,
         )  # fmt: skip
 
     async def aclose(self) -> None:

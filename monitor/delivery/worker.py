@@ -237,10 +237,9 @@ class DeliveryWorker:
             "outbox_item": item.id,
         }
 
-        def write(c):  # type: ignore[no-untyped-def]
-            return act_sync(c, item.mention_id, ActionKind.RESOLVE, "open311", payload)
-
-        await self.store._write(write, "act:resolve")
+        await self.store._write(
+            lambda c: act_sync(c, item.mention_id, ActionKind.RESOLVE, "open311", payload), "act:resolve"
+        )
         return 1
 
 

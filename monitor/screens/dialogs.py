@@ -48,7 +48,7 @@ class Dialog(ModalScreen[object]):
     def action_cancel(self) -> None:
         if self.KEEPS_DRAFTS and self._draft() != getattr(self, "_pristine", self._draft()):
 
-            def answered(discard: bool | None) -> None:
+            def answered(discard: object) -> None:
                 if discard:
                     self.dismiss(None)
 

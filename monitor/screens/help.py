@@ -6,7 +6,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.keys import format_key
 from textual.screen import ModalScreen
@@ -83,11 +83,11 @@ def key_display(key: str) -> str:
     return {"enter": "Enter", "escape": "Esc"}.get(key) or format_key(key)
 
 
-def binding_rows(groups: list[list[Binding]], keymap: dict[str, str]) -> list[tuple[str, str, str]]:
+def binding_rows(groups: list[list[BindingType]], keymap: dict[str, str]) -> list[tuple[str, str, str]]:
     rows, seen = [], set()
     for bindings in groups:
         for b in bindings:
-            if not b.id or b.id in seen:
+            if not isinstance(b, Binding) or not b.id or b.id in seen:  # a tuple binding has no id to remap
                 continue
             seen.add(b.id)
             keys = keymap.get(b.id, b.key)

@@ -375,8 +375,8 @@ class MainScreen(Screen[None]):
         self.app.push_screen(FilterDialog(self.filter_query), self._filter_chosen)
 
     @guarded("filter")
-    async def _filter_chosen(self, query: str | None) -> None:
-        if query is None:
+    async def _filter_chosen(self, query: object) -> None:
+        if not isinstance(query, str):  # None: cancelled
             return
         try:
             new = PaneFilter.parse(query)
@@ -604,5 +604,5 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from monitor.widgets.pane import MentionTable as Table
 
-        groups = [list(self.BINDINGS), list(Table.BINDINGS), list(self.app.BINDINGS)]  # type: ignore[arg-type]
+        groups = [list(self.BINDINGS), list(Table.BINDINGS), list(self.app.BINDINGS)]
         self.app.push_screen(HelpScreen(binding_rows(groups, self.monitor.watchlist.keys)))

@@ -198,7 +198,8 @@ class StatsScreen(Screen[None]):
         ticks = list(range(0, len(rows), step))
         stamps = [fmt_local(rows[i][0], self.zone) for i in ticks]
         labels = [s[11:13] + "h" if hourly else s[8:10] for s in stamps]
-        plt.xticks(ticks, labels)
+        positions: list[float] = [*ticks]  # plotext's signature asks for a list of floats
+        plt.xticks(positions, labels)
         _integer_yticks(plt, max(values, default=0))
         plt.title(("Seen per hour" if hourly else "Seen per day") if which == "volume" else "Waiting")
         widget.refresh()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from monitor.sources import bluesky, demo, feed, mastodon
 from monitor.sources.base import Source, SourceContext, SourceError, SourceType, StreamingSource
+
+if TYPE_CHECKING:  # config imports this package to check each source's options
+    from monitor.config import SourceSpec
 
 SOURCE_TYPES: dict[str, SourceType] = {
     "bluesky": bluesky.TYPE,
@@ -15,5 +20,5 @@ SOURCE_TYPES: dict[str, SourceType] = {
 __all__ = ["SOURCE_TYPES", "Source", "SourceContext", "SourceError", "SourceType", "StreamingSource"]
 
 
-def build_source(spec, context: SourceContext) -> Source:  # type: ignore[no-untyped-def]
+def build_source(spec: SourceSpec, context: SourceContext) -> Source:
     return SOURCE_TYPES[spec.type].build(spec.name, spec.options, context)

@@ -153,7 +153,7 @@ def _load_cursor(cursor: str | None) -> tuple[dict[str, Position], Position | No
     except ValueError:
         log.warning("unreadable Bluesky cursor; starting from the latest posts")
         return {}, None
-    queries = data.get("search") if isinstance(data.get("search"), dict) else {}
+    queries = found if isinstance(found := data.get("search"), dict) else {}
     search = {q: p for q, raw in queries.items() if (p := Position.load(raw)) is not None}
     return search, Position.load(data.get("notifications"))
 
@@ -284,8 +284,8 @@ class BlueskySource:
         record = view.get("record")
         if me is None or not isinstance(record, dict) or dig(view, "author", "did") == me:
             return False
-        reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
-        embed = record.get("embed") if isinstance(record.get("embed"), dict) else {}
+        reply = found if isinstance(found := record.get("reply"), dict) else {}
+        embed = found if isinstance(found := record.get("embed"), dict) else {}
         targets = [_ref_uri(reply.get("parent")), _ref_uri(reply.get("root")), _ref_uri(embed.get("record"))]
         targets.append(_ref_uri(dig(embed, "record", "record")))  # recordWithMedia: a quote with pictures
         if any(uri and uri.startswith(f"at://{me}/") for uri in targets):
@@ -324,8 +324,7 @@ class BlueskySource:
             text = record["text"]
             if not isinstance(text, str):
                 raise ValueError("text is not a string")
-            match = _POST_URI.match(uri) if isinstance(uri, str) else None
-            if match is None:
+            if not isinstance(uri, str) or (match := _POST_URI.match(uri)) is None:
                 raise ValueError("not a post AT-URI")
             repo, rkey = match.groups()
             handle, did = author.get("handle"), author.get("did")
@@ -338,7 +337,7 @@ class BlueskySource:
             if indexed is not None and published > indexed:
                 published = indexed  # a clock ahead (or a lie) must not pin a post to the top
             body, links, tags = _rich_text(text, record)
-            reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+            reply = found if isinstance(found := record.get("reply"), dict) else {}
             langs = record.get("langs")
             lang = clean_line(langs[0]) if isinstance(langs, list) and langs and isinstance(langs[0], str) else ""
             verified = _HANDLE.match(handle) is not None and handle != INVALID_HANDLE
@@ -382,7 +381,7 @@ def _rich_text(text: str, record: dict[str, Any]) -> tuple[str, list[str], tuple
     for facet in facets if isinstance(facets, list) else ():
         if not isinstance(facet, dict) or not isinstance(facet.get("features"), list):
             continue
-        index = facet.get("index") if isinstance(facet.get("index"), dict) else {}
+        index = found if isinstance(found := facet.get("index"), dict) else {}
         start, end = index.get("byteStart"), index.get("byteEnd")
         shown = ""
         if isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= len(data):

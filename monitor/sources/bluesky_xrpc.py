@@ -50,8 +50,9 @@ class Session:
     def parse(cls, body: Any, what: str) -> Session:
         """A createSession/refreshSession answer; all four fields are required by the lexicon."""
         if isinstance(body, dict):
-            values = [body.get(k) for k in ("did", "handle", "accessJwt", "refreshJwt")]
-            if all(isinstance(v, str) and v for v in values):
+            keys = ("did", "handle", "accessJwt", "refreshJwt")
+            values = [v for k in keys if isinstance(v := body.get(k), str) and v]
+            if len(values) == 4:
                 return cls(*values)
         raise SourceError(f"{what}: unexpected response (no session in it)", "transient")
 
@@ -184,9 +185,6 @@ class XrpcClient:
 
     async def query(self, nsid: str, params: dict[str, Any]) -> Any:
         return await self._call("GET", nsid, params=params)
-
-    async def procedure(self, nsid: str, body: dict[str, Any]) -> Any:
-        return await self._call("POST", nsid, json=body)
 
     async def current(self) -> Session:
         """The session: this process's, else the saved one, else a new one (createSession is rate-limited)."""

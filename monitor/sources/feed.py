@@ -134,7 +134,8 @@ def _when(entry: Any) -> datetime | None:
         parsed = entry.get(key)
         if parsed:
             try:
-                return bound_time(datetime(*parsed[:6], tzinfo=UTC))  # feedparser normalises to UTC
+                year, month, day, hour, minute, second = parsed[:6]
+                return bound_time(datetime(year, month, day, hour, minute, second, tzinfo=UTC))  # feedparser: UTC
             except (TypeError, ValueError):
                 continue
     return None

@@ -717,7 +717,7 @@ class MastodonStreamingSource(MastodonSource):
                 if response.status_code != 200:  # e.g. a redirect: not an event stream
                     raise SourceError(f"{what}: unexpected answer {response.status_code}", "config")
                 ready.set()
-                name, data = "message", []
+                name, data = "message", list[str]()
                 async for line in bounded_lines(response, what):
                     if not line:
                         if data:

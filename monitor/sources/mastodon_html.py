@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 
 from bs4 import BeautifulSoup, NavigableString, PageElement, ParserRejectedMarkup, Tag
-from bs4.builder import HTMLParserTreeBuilder
+from bs4.builder._htmlparser import HTMLParserTreeBuilder  # its home: bs4.builder adds the name at run time
 
 _BLANK_LINE_BLOCKS = frozenset({"p", "blockquote", "pre", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6"})
 _LINE_BLOCKS = frozenset({"div", "li", "tr", "dt", "dd"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
@@ -164,7 +164,10 @@ class MentionTable(DataTable[Any]):
         gone = {RowKey(str(i)) for i in ids}
         for i in ids:
             del self.mentions[i]
-        order = sorted((k for k in self._row_locations if k not in gone), key=lambda k: self._row_locations.get(k))
+        # Every key iterated is in _row_locations, so its index is never None.
+        order = sorted(
+            (k for k in self._row_locations if k not in gone), key=lambda k: cast(int, self._row_locations.get(k))
+        )
         for key in gone:
             for column_key in self._data.get(key, {}):
                 self._updated_cells.discard(CellKey(key, column_key))

@@ -77,21 +77,13 @@ class _Writer:
         return "\n".join(line.strip(" ") for line in lines).strip("\n")
 
 
-class _Open:
-    """An open element: its name, what it means for the text, and what leaving it owes."""
-
-    __slots__ = ("name", "role", "after", "classes", "attrs")
-
-    def __init__(self, name: str, role: int, after: int, classes: str | None, attrs: dict[str, str] | None) -> None:
-        self.name = name
-        self.role = role
-        self.after = after  # line breaks owed on leaving a shown block
-        self.classes = classes  # inside a link: the class attribute, for the text directly under it
-        self.attrs = attrs  # a link's own attributes
+# An open element: (name, role, line breaks owed on leaving a shown block, its class attribute inside a link).
+_Open = tuple[str, int, int, str | None]
 
 
 class _TextParser(HTMLParser):
-    """html.parser events to text, one status at a time (reset between them)."""
+    """html.parser events to text, one status at a time (reset between them). Called for every tag of
+    every status: the handlers are written for speed (a test pins each rule against the tree walk)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=False)  # references resolved below, as the replaced builder did
@@ -107,6 +99,7 @@ class _TextParser(HTMLParser):
         self.hidden = 0  # open elements whose content is not walked (skipped, or a link's)
         self.pre = 0  # shown <pre> ancestors: their text keeps its spaces
         self.link: list[tuple[str, str | None]] | None = None  # a link's strings and their parent's class
+        self.link_attrs: dict[str, str] = {}
 
     def text(self) -> str:
         self.close()
@@ -118,89 +111,93 @@ class _TextParser(HTMLParser):
     # -- tree shape --------------------------------------------------------------------------
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._start(tag, attrs)
-        if tag in VOID:
-            self._pop_to(tag)
-            self.closed_void.append(tag)
+        if tag not in VOID:
+            self._start(tag, attrs)
+            return
+        # Opened and closed at once: only what entering it shows.
+        if self.data:
+            self._flush()
+        if not self.hidden:
+            if tag == "br":
+                self.out.newline()
+            elif tag == "img":  # remote servers' inline emoji: keep the shortcode/alt text
+                self.out.text(_attr(attrs, "alt") or "")
+        self.closed_void.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._start(tag, attrs)
-        self._flush()
-        self._pop_to(tag)
+        if tag in VOID:
+            self.handle_starttag(tag, attrs)
+            self.closed_void.pop()
+        else:
+            self._start(tag, attrs)
+            self._pop_to(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.closed_void:
+        if self.closed_void and tag in self.closed_void:
             self.closed_void.remove(tag)
             return
-        self._flush()
-        self._pop_to(tag)
+        if self.data:
+            self._flush()
+        if self.open_names.get(tag):
+            self._pop_to(tag)
 
     def _start(self, name: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._flush()
-        if self.hidden:
-            role, after = (_IN_LINK if self.link is not None else _SKIP), 0
-            classes = _attr(attrs, "class") if self.link is not None else None
-            self._push(_Open(name, role, after, classes, None))
-            return
-        out = self.out
-        if name in _SKIPPED:
-            self._push(_Open(name, _SKIP, 0, None, None))
-            return
-        if name == "a":
-            self.link = []
-            self._push(_Open(name, _LINK, 0, None, _attr_dict(attrs)))
-            return
+        if self.data:
+            self._flush()
         after = 0
-        if name == "br":
-            out.newline()
-        elif name == "img":  # remote servers' inline emoji: keep the shortcode/alt text
-            out.text(_attr(attrs, "alt") or "")
-        elif name in _BLANK_LINE_BLOCKS:
-            out.block(2)
-            after = 2
-            if name == "pre":
-                self.pre += 1
-        elif name in _LINE_BLOCKS:
-            out.block(1)
-            after = 1
-            if name == "li":
-                out.text("- ")
-        self._push(_Open(name, _SHOWN, after, None, None))
-
-    def _push(self, element: _Open) -> None:
-        name = element.name
-        self.stack.append(element)
+        if self.hidden:
+            if self.link is not None:
+                role, classes = _IN_LINK, _attr(attrs, "class")
+            else:
+                role, classes = _SKIP, None
+        elif name in _SKIPPED:
+            role, classes = _SKIP, None
+        elif name == "a":
+            role, classes = _LINK, None
+            self.link = []
+            self.link_attrs = {key: value or "" for key, value in attrs}
+        else:
+            role, classes = _SHOWN, None
+            if name in _BLANK_LINE_BLOCKS:
+                self.out.block(2)
+                after = 2
+                if name == "pre":
+                    self.pre += 1
+            elif name in _LINE_BLOCKS:
+                self.out.block(1)
+                after = 1
+                if name == "li":
+                    self.out.text("- ")
+        self.stack.append((name, role, after, classes))
         self.open_names[name] = self.open_names.get(name, 0) + 1
         if name in STRING_CONTAINERS:
             self.containers += 1
-        if element.role != _SHOWN:
+        if role != _SHOWN:
             self.hidden += 1
 
     def _pop_to(self, name: str) -> None:
         """Close up to the most recent open element of that name; nothing if none is open."""
         if not self.open_names.get(name):
             return
-        while self.stack and self._pop().name != name:
+        while self.stack and self._pop() != name:
             pass
 
-    def _pop(self) -> _Open:
-        element = self.stack.pop()
-        name = element.name
+    def _pop(self) -> str:
+        name, role, after, _ = self.stack.pop()
         self.open_names[name] -= 1
         if name in STRING_CONTAINERS:
             self.containers -= 1
-        role = element.role
         if role == _SHOWN:
-            if element.after:
-                self.out.block(element.after)
+            if after:
+                self.out.block(after)
             if name == "pre":
                 self.pre -= 1
         else:
             self.hidden -= 1
             if role == _LINK:
-                self.out.text(_link_text(self.link or [], element.attrs or {}))
+                self.out.text(_link_text(self.link or [], self.link_attrs))
                 self.link = None
-        return element
+        return name
 
     # -- text ---------------------------------------------------------------------------------
 
@@ -227,16 +224,15 @@ class _TextParser(HTMLParser):
         self._flush()
 
     def _flush(self) -> None:
-        if not self.data:
-            return
-        text = "".join(self.data)
-        self.data.clear()
+        data = self.data
+        text = data[0] if len(data) == 1 else "".join(data)
+        data.clear()
         if self.containers:
             return  # script, style, ruby annotation: not plain text
         if not self.hidden:
             self.out.text(text if self.pre else _SPACES.sub(" ", text))
         elif self.link is not None:
-            self.link.append((text, self.stack[-1].classes))  # the link's own is None
+            self.link.append((text, self.stack[-1][3]))  # the link's own class is None
 
 
 def _attr(attrs: list[tuple[str, str | None]], key: str) -> str | None:
@@ -246,10 +242,6 @@ def _attr(attrs: list[tuple[str, str | None]], key: str) -> str | None:
         if name == key:
             value = given or ""
     return value
-
-
-def _attr_dict(attrs: list[tuple[str, str | None]]) -> dict[str, str]:
-    return {name: value or "" for name, value in attrs}
 
 
 def _numeric_reference(name: str) -> str:

@@ -92,6 +92,7 @@ class _TextParser(HTMLParser):
         super().reset()
         self.out = _Writer()
         self.data: list[str] = []  # text not yet flushed: adjacent chunks form one text node
+        self.handle_data = self.data.append  # type: ignore[method-assign]  # the most frequent event: no frame
         self.stack: list[_Open] = []
         self.open_names: dict[str, int] = {}
         self.closed_void: list[str] = []  # `<br>` already closed: a later `</br>` is ignored
@@ -142,7 +143,9 @@ class _TextParser(HTMLParser):
             return
         if self.data:
             self._flush()
-        if self.open_names.get(tag):
+        if self.stack and self.stack[-1][0] == tag:  # well-formed markup: the innermost closes
+            self._pop()
+        elif self.open_names.get(tag):
             self._pop_to(tag)
 
     def _start(self, name: str, attrs: list[tuple[str, str | None]]) -> None:

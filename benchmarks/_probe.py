@@ -43,6 +43,8 @@ def main() -> None:
         Trivial().run(headless=True)
         return
 
+    from textual.css.query import NoMatches
+
     from monitor.app import MonitorApp
     from monitor.config import load_watchlist
     from monitor.models import Status
@@ -58,7 +60,13 @@ def main() -> None:
 
         def _check(self) -> None:
             screen = self.screen
-            if isinstance(screen, MainScreen) and screen.pane(Status.NEW).row_count:
+            if not isinstance(screen, MainScreen):
+                return
+            try:
+                rows = screen.pane(Status.NEW).row_count
+            except NoMatches:  # the screen is pushed before its panes are mounted: wait for them
+                return
+            if rows:
                 self.call_after_refresh(self._painted)
 
         def _painted(self) -> None:

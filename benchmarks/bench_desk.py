@@ -25,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _runs import RUNS, header, repeat, show  # noqa: E402
+
 from monitor.collector import Collector  # noqa: E402
 from monitor.config import load_watchlist  # noqa: E402
 from monitor.matching import Matcher  # noqa: E402
@@ -168,14 +170,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mentions", type=int, default=100_000)
     args = parser.parse_args()
+    header()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for per_poll, label in ((10_000, "one poll, as collect --once"), (200, "200 per poll")):
-            runs = [asyncio.run(bench_ingest(tmp / f"{per_poll}-{i}", per_poll=per_poll)) for i in range(3)]
-            ing = sorted(runs, key=lambda r: r["ours_per_s"] / r["raw_per_s"])[1]  # the median run
-            print(f"ingest 10,000 demo mentions ({label}): {ing['ours_per_s']:,.0f} mentions/s"
-                  f" (match + store, {ing['stored']:,.0f} kept); raw executemany baseline {ing['raw_per_s']:,.0f}/s;"
-                  f" ratio {ing['ours_per_s'] / ing['raw_per_s']:.0%}  (target >= 30%)")  # fmt: skip
+            runs = [asyncio.run(bench_ingest(tmp / f"{per_poll}-{i}", per_poll=per_poll)) for i in range(RUNS)]
+            show(f"ingest 10,000 demo mentions ({label}, match + store), mentions/s", [r["ours_per_s"] for r in runs],
+                 [r["raw_per_s"] for r in runs], fmt=",.0f", baseline_label="raw executemany of the same rows",
+                 target="target: ratio >= 0.30")  # fmt: skip
 
         big = tmp / "big.db"
         t = time.perf_counter()
@@ -183,20 +185,22 @@ def main() -> None:
         print(f"(built a database of {args.mentions:,} mentions in {time.perf_counter() - t:.1f}s)")
         wl = tmp / "watchlist.yaml"
         wl.write_text(WATCHLIST.read_text(encoding="utf-8"), encoding="utf-8")
-        trivial = [probe(["trivial"]) for _ in range(3)]
-        app = [probe(["app", str(wl), str(big)]) for _ in range(3)]
-        t_app = statistics.median(p["first_paint_s"] for p in app)
-        t_triv = statistics.median(p["first_paint_s"] for p in trivial)
-        print(f"start to first painted screen, {args.mentions:,} mentions: {t_app:.2f}s"
-              f" (trivial Textual app {t_triv:.2f}s; ratio {t_app / t_triv:.1f}x)  (target < 1 s)")  # fmt: skip
-        m_app = statistics.median(p["rss_mb"] for p in app)
-        m_triv = statistics.median(p["rss_mb"] for p in trivial)
-        print(f"memory with {args.mentions:,} mentions: {m_app:.0f} MB RSS"
-              f" (trivial Textual app {m_triv:.0f} MB; ratio {m_app / m_triv:.1f}x)  (target < 200 MB)")  # fmt: skip
+        pairs = repeat(lambda _: (probe(["trivial"]), probe(["app", str(wl), str(big)])))  # each run with its baseline
+        show(f"start to first painted screen, {args.mentions:,} mentions, s", [a["first_paint_s"] for _, a in pairs],
+             [t["first_paint_s"] for t, _ in pairs], baseline_label="trivial Textual app",
+             target="target < 1 s")  # fmt: skip
+        show(f"memory with {args.mentions:,} mentions, MB RSS", [a["rss_mb"] for _, a in pairs],
+             [t["rss_mb"] for t, _ in pairs], fmt=".0f", baseline_label="trivial Textual app",
+             target="target < 200 MB")  # fmt: skip
 
-        keys = asyncio.run(bench_keystroke(tmp))
-        print(f"keystroke to committed action: p50 {keys['ui_p50_ms']:.1f} ms, p99 {keys['ui_p99_ms']:.1f} ms"
-              f" (direct Store.act p50 {keys['direct_p50_ms']:.2f} ms)  (target < 50 ms)")  # fmt: skip
+        keys = []
+        for i in range(RUNS):
+            (tmp / f"keys-{i}").mkdir()
+            keys.append(asyncio.run(bench_keystroke(tmp / f"keys-{i}")))
+        direct = [k["direct_p50_ms"] for k in keys]
+        for name in ("p50", "p99"):
+            show(f"keystroke to committed action, {name}, ms", [k[f"ui_{name}_ms"] for k in keys], direct,
+                 baseline_label="direct Store.act p50", target="target < 50 ms")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _runs import header, repeat, show  # noqa: E402
 from textual import events
 
 from monitor import outbox  # noqa: E402
@@ -36,12 +37,10 @@ from monitor.store import Store  # noqa: E402
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, seed, serving, watchlist  # noqa: E402
 
 
-def summary(name: str, xs: list[float]) -> tuple[float, float]:
+def summary(xs: list[float]) -> tuple[float, float]:
+    """Median and p99, in ms."""
     xs = sorted(xs)
-    med = statistics.median(xs)
-    p99 = xs[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
-    print(f"{name:<44} n={len(xs):<4} median {med * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms")
-    return med, p99
+    return 1000 * statistics.median(xs), 1000 * xs[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
 
 
 async def wait(pilot: Any, cond: Any, within: float = 10.0) -> None:
@@ -52,9 +51,8 @@ async def wait(pilot: Any, cond: Any, within: float = 10.0) -> None:
         await pilot.pause(0.001)
 
 
-async def main(n: int) -> None:
+async def one_run(n: int, tmp: Path) -> dict[str, float]:
     os.environ["TEST_MASTODON_TOKEN"] = TOKEN
-    tmp = Path(tempfile.mkdtemp(prefix="bench-reply-"))
     async with serving(FakeMastodon()) as masto:
         accepted: list[float] = []
         masto.on_accept = lambda: accepted.append(time.perf_counter())
@@ -130,16 +128,31 @@ async def main(n: int) -> None:
             # When the server accepted the last of them (not when the dismiss loop above ended).
             drained = max(accepted[before:]) - burst_start
 
+    figures = dict(zip(("base_med", "base_p99"), summary(base), strict=True))
+    figures.update(zip(("app_med", "app_p99"), summary(through), strict=True))
+    figures.update(zip(("key_med", "key_p99"), summary(key_to_commit), strict=True))
+    return {**figures, "drained": drained, "during": during, "keys": len(key_to_commit)}
+
+
+def main(n: int) -> None:
+    def measure(_: int) -> dict[str, float]:
+        with tempfile.TemporaryDirectory(prefix="bench-reply-") as d:
+            return asyncio.run(one_run(n, Path(d)))
+
+    runs = repeat(measure)
     print(f"\nreply latency, {n} replies, loopback Mastodon (Python {sys.version.split()[0]})")
-    b_med, b_p99 = summary("baseline: direct httpx POST", base)
-    a_med, a_p99 = summary("app: Ctrl+S -> server accepted", through)
-    print(f"{'ratio app/baseline':<44}        median {a_med / b_med:7.1f}x       p99 {a_p99 / b_p99:7.1f}x")
-    summary("while draining: key (d, Enter) -> commit", key_to_commit)
-    print(f"burst of {n} queued replies drained in {drained:.2f} s (server answers each in 200 ms);")
-    print(f"{during} of {len(key_to_commit)} dismisses committed while replies were still queued")
+    header()
+    for key, name in (("med", "median"), ("p99", "p99")):
+        show(f"app: Ctrl+S -> server accepted, {name}, ms", [r[f"app_{key}"] for r in runs],
+             [r[f"base_{key}"] for r in runs], baseline_label="direct httpx POST")  # fmt: skip
+    for key, name in (("med", "median"), ("p99", "p99")):
+        show(f"while draining: key (d, Enter) -> commit, {name}, ms", [r[f"key_{key}"] for r in runs])
+    show(f"burst of {n} queued replies drained (server answers each in 200 ms), s", [r["drained"] for r in runs])
+    show(f"dismisses (of {runs[0]['keys']:.0f}) committed while replies were still queued", [r["during"] for r in runs],
+         fmt=".0f")  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--replies", type=int, default=100)
-    asyncio.run(main(parser.parse_args().replies))
+    main(parser.parse_args().replies)

@@ -14,13 +14,14 @@ import json
 import os
 import random
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _runs import header, show
 
 from monitor import stats
 from monitor.config import load_watchlist
@@ -187,13 +188,14 @@ def naive_median(conn: sqlite3.Connection, since: int, until: int) -> float:
     ).fetchone()[0]
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
+def timed(fn, repeat: int) -> tuple[list[float], object]:
+    """Each run's time in ms, and the last run's result."""
     runs, result = [], None
     for _ in range(repeat):
         t0 = time.perf_counter()
         result = fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs), result
+        runs.append((time.perf_counter() - t0) * 1000)
+    return runs, result
 
 
 def main() -> int:
@@ -216,41 +218,40 @@ def main() -> int:
     n_m, n_a = (conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("mentions", "actions"))
     print(f"database: {n_m:,} mentions, {n_a:,} actions, {path.stat().st_size / 2**20:.0f} MiB")
 
-    year, report = timed(lambda: stats.compute(conn, watchlist, since=YEAR_START, until=YEAR_END, now=NOW), args.repeat)
-    bare, _ = timed(
-        lambda: stats.compute(conn, watchlist, since=YEAR_START, until=YEAR_END, now=NOW, by=[]), args.repeat
-    )
-    render, _ = timed(lambda: stats.render(report, "table"), args.repeat)  # type: ignore[arg-type]
+    # Ours and the naive baseline alternate run by run, so each ratio compares the same moment's machine.
+    year, bare, base_year, day, base_day, cli_time = [], [], [], [], [], []
     day_start = YEAR_END - 24 * HOUR * 30  # a weekday at the end of November
-    day, day_report = timed(
-        lambda: stats.compute(conn, watchlist, since=day_start, until=day_start + 24 * HOUR, now=NOW),
-        args.repeat * 3,
-    )
-    base_year, naive_year = timed(lambda: naive_median(conn, YEAR_START, YEAR_END), 1)
-    base_day, _ = timed(lambda: naive_median(conn, day_start, day_start + 24 * HOUR), args.repeat)
-    conn.close()
-
     cli = [sys.executable, "-m", "monitor", "--watchlist", str(ROOT / "watchlist.yaml"), "stats",
            "--db", str(path), "--since", "2025-01-01", "--until", "2026-01-01"]  # fmt: skip
-    cli_time, _ = timed(lambda: subprocess.run(cli, check=True, capture_output=True), args.repeat)
+    for _ in range(args.repeat):
+        t, report = timed(lambda: stats.compute(conn, watchlist, since=YEAR_START, until=YEAR_END, now=NOW), 1)
+        year += t
+        bare += timed(lambda: stats.compute(conn, watchlist, since=YEAR_START, until=YEAR_END, now=NOW, by=[]), 1)[0]
+        t, naive_year = timed(lambda: naive_median(conn, YEAR_START, YEAR_END), 1)
+        base_year += t
+        t, day_report = timed(
+            lambda: stats.compute(conn, watchlist, since=day_start, until=day_start + 24 * HOUR, now=NOW), 1
+        )
+        day += t
+        base_day += timed(lambda: naive_median(conn, day_start, day_start + 24 * HOUR), 1)[0]
+        cli_time += timed(lambda: subprocess.run(cli, check=True, capture_output=True), 1)[0]
+    render, _ = timed(lambda: stats.render(report, "table"), args.repeat)  # type: ignore[arg-type]
+    conn.close()
 
     ours_median = report.first_response.calendar.median  # type: ignore[attr-defined]
     print(f"year: {report.counts['mentions']:,} mentions, median first response {ours_median:.0f} s "  # type: ignore[attr-defined]
           f"(naive SQL: {naive_year / 1000:.1f} s, same definition in ms)")  # fmt: skip
-    print(f"{'measure':<52}{'ours':>9}{'naive':>9}{'ratio':>8}")
-    print(f"{'stats.compute, whole year (all breakdowns)':<52}{year * 1000:>7.0f}ms{base_year * 1000:>7.0f}ms"
-          f"{base_year / year:>7.1f}x")  # fmt: skip
-    print(f"{'stats.compute, whole year, no breakdowns':<52}{bare * 1000:>7.0f}ms{base_year * 1000:>7.0f}ms"
-          f"{base_year / bare:>7.1f}x")  # fmt: skip
-    print(f"{'render table':<52}{render * 1000:>7.0f}ms")
-    print(f"{'`monitor stats` CLI, whole year, process end to end':<52}{cli_time * 1000:>7.0f}ms")
-    print(f"{'stats screen refresh (compute), one day':<52}{day * 1000:>7.1f}ms{base_day * 1000:>7.1f}ms"
-          f"{base_day / day:>7.1f}x")  # fmt: skip
+    header(args.repeat)
+    naive = "naive SQL window functions, whole year"
+    show("stats.compute, whole year (all breakdowns), ms", year, base_year, fmt=".0f", baseline_label=naive)
+    show("stats.compute, whole year, no breakdowns, ms", bare, base_year, fmt=".0f", baseline_label=naive)
+    show("render table, ms", render, fmt=".0f")
+    show("`monitor stats` CLI, whole year, process end to end, ms", cli_time, base_year, fmt=".0f",
+         baseline_label=naive, target="target < 2000 ms")  # fmt: skip
     day_mentions = day_report.counts["mentions"]  # type: ignore[attr-defined]
-    print(f"targets: year < 2000 ms: {'ok' if cli_time < 2 else 'MISSED'}; "
-          f"day < 200 ms: {'ok' if day < 0.2 else 'MISSED'} ({day_mentions} mentions that day)")  # fmt: skip
-    print(f"(median of {args.repeat} runs; naive = one median by SQL window functions; load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")  # fmt: skip
+    show(f"stats screen refresh (compute), one day ({day_mentions} mentions), ms", day, base_day, fmt=".1f",
+         baseline_label="naive SQL window functions, same day", target="target < 200 ms")  # fmt: skip
+    print(f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
     return 0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.sanitize import clean, clean_line
+from monitor.sanitize import clean, clean_line, scrub
 from tests.conftest import HOSTILE_TEXTS
 
 
@@ -40,3 +42,21 @@ def test_no_control_bytes_survive_any_hostile_text() -> None:
 
 def test_clean_line_folds_whitespace() -> None:
     assert clean_line("  Marie\n  \t Dupont ") == "Marie Dupont"
+
+
+# Text that is already safe takes a shortcut; it must give what the four passes give.
+_SPECIAL = [
+    *"\x1b\x9b\x90\x9c\x07\r\n\t \x00\x7f\x85[]0;m",
+    "\n\n\n",
+    "e\u0301",
+    "\u00e9",
+    "\u202e",
+    "\u200b",
+    "\ufeff",
+]
+
+
+@settings(max_examples=800, derandomize=True, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_SPECIAL), st.characters()), max_size=30).map("".join))
+def test_the_shortcut_for_safe_text_cleans_as_the_full_passes_do(text: str) -> None:
+    assert clean(text) == scrub(text)

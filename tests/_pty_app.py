@@ -111,7 +111,11 @@ class PtyApp:
 
 
 def wait_until(condition: Callable[[], Any], within: float, what: str) -> Any:
-    """Poll a condition until it holds; fail with `what` after a generous deadline."""
+    """Poll a condition until it holds; fail with `what` after a generous deadline.
+
+    A blocking twin of tests.conftest.wait_until (which is async): the pty tests and the benchmark
+    that drive a PtyApp are synchronous, the app lives in another process and its output is read by a thread.
+    """
     deadline = time.monotonic() + within
     while True:
         result = condition()

@@ -116,7 +116,7 @@ def test_cli_reports_config_errors_with_status_2_and_no_traceback(tmp_path: Path
     path.write_text(text, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "check", "--watchlist", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=120,  # a safety net: `check` exits by itself
     )  # fmt: skip
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

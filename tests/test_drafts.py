@@ -7,6 +7,7 @@ from textual.widgets import Input, TextArea
 from monitor.config import Watchlist
 from monitor.screens.dialogs import ChoiceDialog, ComposeDialog, DiscardDialog, NoteDialog
 from monitor.screens.main import MainScreen
+from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, wait_for
 
 
@@ -18,10 +19,11 @@ async def test_a_reply_holding_only_the_prefilled_handle_is_not_sent(watchlist: 
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeDialog))
         area = app.screen.query_one("#text", TextArea)
         assert area.text.startswith("@") and area.text.endswith(" ")  # the prefilled handle
+        seen = record_notices(app)
         await pilot.press("space", "space", "ctrl+s")
-        await pilot.pause()
+        await wait_for(pilot, lambda: any(n.startswith("Nothing to send") for n in seen))
         assert isinstance(app.screen, ComposeDialog)
-        assert any(n.message.startswith("Nothing to send") for n in app._notifications)
+        assert actions(watchlist.database) == []
         await pilot.press(*"merci", "ctrl+s")
         await wait_for(pilot, lambda: len(actions(watchlist.database)) == 1)
         assert actions(watchlist.database)[0][3]["text"].endswith("merci")

@@ -14,15 +14,7 @@ from monitor.models import Batch, Mention
 from monitor.presence import Presence
 from monitor.sources import SourceError
 from monitor.store import Store
-
-
-async def until(condition: Callable[[], bool], task: asyncio.Task[None] | None = None) -> None:
-    """Wait for a condition with a generous deadline (or for `task` to end, which the caller checks)."""
-    for _ in range(600):
-        if condition() or (task is not None and task.done()):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.conftest import wait_until
 
 
 async def stop(task: asyncio.Task[None]) -> None:
@@ -42,7 +34,7 @@ async def test_a_crashed_duty_is_restarted_while_we_lead(store: Store) -> None:
 
     leader = asyncio.create_task(run_as_leader(Presence(store, "alice"), [duty], renew_every=0.05))
     try:
-        await until(lambda: len(starts) >= 2, leader)
+        await wait_until(lambda: len(starts) >= 2 or leader.done())
         assert not leader.done(), leader.exception()
         assert len(starts) == 2
     finally:
@@ -74,8 +66,10 @@ async def test_a_source_asking_for_an_infinite_wait_never_stops_the_others(watch
     run = asyncio.create_task(collector.run())
     try:
         # The good source's poll returns before its state is set: wait for the state, not the poll count.
-        await until(
-            lambda: collector.status["bad"].state == "backoff" and collector.status["good"].state == "polling", run
+        await wait_until(
+            lambda: (
+                collector.status["bad"].state == "backoff" and collector.status["good"].state == "polling" or run.done()
+            )
         )
         assert not run.done(), run.exception()
         assert good.polls >= 1
@@ -103,7 +97,7 @@ async def test_the_bar_says_the_collector_crashed_until_it_runs_again(watchlist:
     job: Callable[[], Awaitable[None]] = collector.run
     leader = asyncio.create_task(run_as_leader(Presence(store, "alice"), [job], renew_every=0.05))
     try:
-        await until(lambda: good.polls >= 1 and collector.status["good"].state == "polling", leader)
+        await wait_until(lambda: good.polls >= 1 and collector.status["good"].state == "polling" or leader.done())
         assert not leader.done(), leader.exception()
         assert any(s.startswith("failing:collector crashed (RuntimeError)") for s in seen)
     finally:

@@ -28,6 +28,7 @@ from monitor.sources.mastodon import MastodonOptions, MastodonSource, MastodonSt
 from monitor.store import Store
 from monitor.timeutil import fmt_local, now_ms
 from monitor.widgets.sources_bar import render_sources
+from tests.conftest import wait_until
 from tests.fakes_feed import rss, rss_item
 from tests.fakes_hostile import (
     BAD_DATES,
@@ -168,10 +169,9 @@ async def test_the_service_keeps_collecting_the_other_sources_after_a_wild_retry
     collector = Collector(wl, store, sources=[bad, good])
     service = asyncio.create_task(collector.run())
     try:
-        for _ in range(400):  # a condition, with a generous deadline
-            if stored(wl.database, "good") and collector.status["bad"].state == "backoff" or service.done():
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: stored(wl.database, "good") and collector.status["bad"].state == "backoff" or service.done()
+        )
         assert not service.done(), service.exception()
         assert len(stored(wl.database, "good")) == 1
         assert collector.status["bad"].state == "backoff"
@@ -189,8 +189,8 @@ async def test_the_app_keeps_collecting_and_the_bar_tells_the_truth_after_retry_
     bad, good = source_on("mastodon", peer, tmp_path, monkeypatch, "bad"), good_feed(peer)
     app = make_app(wl, sources=[bad, good])
     async with app.run_test(size=(120, 24)) as pilot:
-        await wait_for(pilot, lambda: app.source_statuses.get("bad") is not None, within=20)
-        await wait_for(pilot, lambda: app.source_statuses["bad"].state == "backoff", within=20)
+        await wait_for(pilot, lambda: app.source_statuses.get("bad") is not None)
+        await wait_for(pilot, lambda: app.source_statuses["bad"].state == "backoff")
         await wait_for(pilot, lambda: "backing off until" in str(app.screen.query_one("#sources").render()))
         await wait_for(pilot, lambda: app.source_statuses["good"].state == "polling")  # set just after its poll
         assert len(stored(wl.database, "good")) == 1
@@ -338,6 +338,10 @@ asyncio.run(main())
 """
 
 
+async def sample_every(_: float) -> None:
+    await asyncio.sleep(0.02)
+
+
 def vm_rss_mb(pid: int) -> float:
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -357,12 +361,14 @@ async def test_memory_stays_bounded_under_an_endless_body(peer: Hostile) -> None
     )  # fmt: skip
     peak = 0.0
     try:
-        for _ in range(6000):  # until it ends (or outgrows the limit), with a generous deadline
+
+        def ended_or_outgrown() -> bool:
+            nonlocal peak
             peak = max(peak, vm_rss_mb(child.pid))
-            if child.returncode is not None or peak > limit_mb:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(child.wait(), 0.02)
+            return child.returncode is not None or peak > limit_mb
+
+        # Sampled often (a peak between samples is missed), waited for with the shared generous deadline.
+        await wait_until(ended_or_outgrown, within=120, what="the endless fetch to end", pause=sample_every)
     finally:
         if child.returncode is None:
             child.kill()

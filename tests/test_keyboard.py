@@ -30,8 +30,10 @@ async def test_the_detail_scrolls_and_a_mention_opens_full_screen_without_a_mous
         await wait_for(pilot, lambda: box.max_scroll_y > 10)
         await pilot.press("J")
         await wait_for(pilot, lambda: box.scroll_y > 0)
+        step = box.scroll_y
         await pilot.press("ctrl+d", "ctrl+d")
-        down = box.scroll_y
+        down = min(3 * step, box.max_scroll_y)  # read once both keys have landed, not as soon as they are sent
+        await wait_for(pilot, lambda: box.scroll_y == down)
         await pilot.press("K")
         await wait_for(pilot, lambda: 0 < box.scroll_y < down)
         await pilot.press("ctrl+u", "ctrl+u", "ctrl+u")

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from monitor.config import Watchlist
 from monitor.models import Status
 from monitor.screens.main import MainScreen
+from tests.conftest import record_notices
 from tests.test_app import make_app, started, wait_for
 
 
@@ -48,6 +49,7 @@ async def test_the_palette_runs_the_desks_commands(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     app = make_app(watchlist)
+    seen = record_notices(app)  # kept: Textual's own list forgets a notice after its timeout
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await started(pilot, 5)
         await run_command(pilot, "pane: dismissed", "Pane: Dismissed")
@@ -72,7 +74,7 @@ async def test_the_palette_runs_the_desks_commands(
         await run_command(pilot, "export", "Export this pane")
         await wait_for(pilot, lambda: len(exported(tmp_path)) == 1)
         path = exported(tmp_path)[0]
-        await wait_for(pilot, lambda: any(str(path) in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: any(str(path) in n for n in seen))
         rows = read_csv(path)
         assert [int(r["id"]) for r in rows] == list(screen.pane().mentions)
         assert "métro" in rows[0]["text"]

@@ -687,20 +687,13 @@ async def test_a_stream_that_dies_at_once_backs_off_and_says_it_loops(
         delays.append(delay)
         await asyncio.sleep(0)
 
-    async def until(condition: Any) -> None:
-        for _ in range(1000):
-            if condition():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("condition not met")
-
     collector._sleep = record  # type: ignore[method-assign]
     task = asyncio.create_task(collector.run())
     try:
         for drop in range(1, 7):  # each time: connected, caught up over REST, then closed by the server
-            await until(lambda: len(server.streams) == 1 and len(server.hits("tag")) >= drop)  # noqa: B023
+            await wait_until(lambda: len(server.streams) == 1 and len(server.hits("tag")) >= drop)  # noqa: B023
             server.streams[0].queue.put_nowait(None)
-            await until(lambda: len(delays) >= drop)  # noqa: B023
+            await wait_until(lambda: len(delays) >= drop)  # noqa: B023
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -10,9 +10,7 @@ import asyncio
 import json
 import os
 import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,10 +23,10 @@ from monitor.app import MonitorApp
 from monitor.config import Watchlist
 from monitor.models import ActionKind, Status
 from monitor.store import Store, StoreFull, StoreGone, StoreLocked, StoreReadOnly
-from tests.conftest import write_watchlist
-from tests.test_app import actions, make_app, selected, status_of
 
-WITHIN = 30.0  # generous: a busy machine is slow, never wrong
+# wait_until, not wait_for: it pauses with asyncio.sleep, so it never waits on a screen busy awaiting a save.
+from tests.conftest import record_notices, wait_until, write_watchlist
+from tests.test_app import actions, make_app, selected, status_of
 
 
 @contextmanager
@@ -53,28 +51,6 @@ async def on_app_connection(app: MonitorApp, *sql: str) -> None:
     await app.store._read(run)
 
 
-def recorded_notices(app: MonitorApp) -> list[str]:
-    notices: list[str] = []
-    notify = app.notify
-
-    def record(message: str, **kwargs: Any) -> None:
-        notices.append(message)
-        notify(message, **kwargs)
-
-    app.notify = record  # type: ignore[method-assign]
-    return notices
-
-
-async def until(condition: Callable[[], bool], within: float = WITHIN) -> None:
-    """Wait for a condition without waiting for the screen: it may be busy awaiting the save."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def dismiss(pilot: Pilot[Any]) -> None:
     """Open the dismiss dialog and confirm the first reason, without waiting for the save to end."""
     await pilot.press("d")
@@ -95,16 +71,16 @@ async def test_a_dismissal_on_a_locked_database_shows_saving_and_commits_once_wh
         await on_app_connection(app, "PRAGMA busy_timeout=50")  # each attempt gives up fast: many retries
         with write_lock(db):
             await dismiss(pilot)
-            await until(lambda: "database locked" in app.storage_state)
+            await wait_until(lambda: "database locked" in app.storage_state)
             assert app.pending_saves == 1
             assert "saving 1 action" in str(screen.title)  # in the title bar, not only a passing toast
             assert dismissals(db, target.id) == 0
             assert app.is_running
-        await until(lambda: status_of(db, target.id) == "dismissed")
-        await until(lambda: app.pending_saves == 0 and not app.storage_state)
+        await wait_until(lambda: status_of(db, target.id) == "dismissed")
+        await wait_until(lambda: app.pending_saves == 0 and not app.storage_state)
         assert dismissals(db, target.id) == 1  # retried until committed, never twice
         assert screen.title == "monitor"
-        await until(lambda: screen.pane(Status.NEW).row_count == 4)
+        await wait_until(lambda: screen.pane(Status.NEW).row_count == 4)
         await pilot.pause()  # the screen has finished with the dismissal
 
 
@@ -113,12 +89,12 @@ async def test_an_action_still_locked_after_the_limit_is_refused_with_a_notice(w
     db = watchlist.database
     async with app.run_test(size=(80, 24)) as pilot:
         _, target = await selected(pilot)
-        notices = recorded_notices(app)
+        notices = record_notices(app)
         app.save_give_up_s = 0.0
         await on_app_connection(app, "PRAGMA busy_timeout=50")
         with write_lock(db):
             await dismiss(pilot)
-            await until(lambda: any(n.startswith("Not saved") for n in notices))
+            await wait_until(lambda: any(n.startswith("Not saved") for n in notices))
             assert app.storage_state == "DATABASE LOCKED"
         assert any("locked" in n for n in notices if n.startswith("Not saved"))
         assert app.is_running
@@ -130,20 +106,20 @@ async def test_a_read_only_database_refuses_the_action_and_says_so_then_recovers
     db = watchlist.database
     async with app.run_test(size=(80, 24)) as pilot:
         screen, target = await selected(pilot)
-        notices = recorded_notices(app)
+        notices = record_notices(app)
         await on_app_connection(app, "PRAGMA query_only=ON")  # SQLite answers SQLITE_READONLY to any write
         await dismiss(pilot)
-        await until(lambda: any(n.startswith("Not saved") for n in notices))
+        await wait_until(lambda: any(n.startswith("Not saved") for n in notices))
         assert app.storage_state == "DATABASE READ-ONLY"
         assert "READ-ONLY" in str(screen.title)
         assert dismissals(db, target.id) == 0
         await on_app_connection(app, "PRAGMA query_only=OFF")
         app.heartbeat()
-        await until(lambda: not app.storage_state)
+        await wait_until(lambda: not app.storage_state)
         await dismiss(pilot)  # the refused action is the operator's to redo: it lands once
-        await until(lambda: status_of(db, target.id) == "dismissed")
+        await wait_until(lambda: status_of(db, target.id) == "dismissed")
         assert dismissals(db, target.id) == 1
-        await until(lambda: screen.pane(Status.NEW).row_count == 4)
+        await wait_until(lambda: screen.pane(Status.NEW).row_count == 4)
         await pilot.pause()
 
 
@@ -172,10 +148,10 @@ async def test_a_full_disk_refuses_the_action_with_the_real_error(watchlist: Wat
     db = watchlist.database
     async with app.run_test(size=(80, 24)) as pilot:
         screen, target = await selected(pilot)
-        notices = recorded_notices(app)
+        notices = record_notices(app)
         await app.store.conn._execute(fill_to_the_limit, app.store.conn._conn, target.id)  # type: ignore[attr-defined]
         await dismiss(pilot)
-        await until(lambda: any(n.startswith("Not saved") for n in notices))
+        await wait_until(lambda: any(n.startswith("Not saved") for n in notices))
         refusal = next(n for n in notices if n.startswith("Not saved"))
         assert "full" in refusal and "rollback" not in refusal
         assert app.storage_state == "DISK FULL" and "DISK FULL" in str(screen.title)
@@ -223,14 +199,14 @@ async def test_a_deleted_or_replaced_database_stops_writing_and_says_so(
     db = watchlist.database
     async with app.run_test(size=(80, 24)) as pilot:
         screen, target = await selected(pilot)
-        notices = recorded_notices(app)
+        notices = record_notices(app)
         fault(db)
         app.heartbeat()  # the next beat notices (every few seconds); no need to wait for it
-        await until(lambda: "DELETED OR REPLACED" in app.storage_state)
+        await wait_until(lambda: "DELETED OR REPLACED" in app.storage_state)
         assert "DELETED OR REPLACED" in str(screen.title)
         assert any(word in n for n in notices)
         await dismiss(pilot)
-        await until(lambda: any(n.startswith("Not saved") for n in notices))
+        await wait_until(lambda: any(n.startswith("Not saved") for n in notices))
         assert app.is_running
     # Nothing was written anywhere: no new file at the path, nothing in the file that took its place.
     if word == "deleted":
@@ -273,24 +249,25 @@ async def test_store_errors_are_classified(tmp_path: Path) -> None:
         await store.close()
 
 
-def test_the_collect_service_stops_when_its_database_is_deleted_and_creates_no_other(tmp_path: Path) -> None:
+async def test_the_collect_service_stops_when_its_database_is_deleted_and_creates_no_other(tmp_path: Path) -> None:
     """Deleted under a running service: it says so in one line and exits (systemd shows it), writing nowhere."""
     watchlist = write_watchlist(tmp_path)  # the bundled demo, looping
     db = tmp_path / "monitor.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "-w", str(watchlist), "collect", "--speed", "50"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", "-w", str(watchlist), "collect", "--speed", "50",
+        cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + WITHIN
-        while not _has_mentions(db):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr and proc.stderr.read()
-            time.sleep(0.05)
+        await wait_until(lambda: _has_mentions(db) or proc.returncode is not None, what="the service storing mentions")
+        if proc.returncode is not None:
+            raise AssertionError((await proc.communicate())[1].decode())
         unlink_database(db)
-        _, err = proc.communicate(timeout=120)  # a safety net: the service must exit by itself
+        # A safety net, not a bound: the service must exit by itself.
+        err = (await asyncio.wait_for(proc.communicate(), 120))[1].decode()
     finally:
-        proc.kill()
-        proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode != 0
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("monitor: ") and "deleted" in err.strip().splitlines()[-1], err
@@ -317,7 +294,7 @@ async def test_an_action_still_waiting_when_the_desk_closes_is_counted_not_forgo
             await on_app_connection(app, "PRAGMA busy_timeout=50")
             stack.enter_context(write_lock(db))  # held until the desk has closed
             await dismiss(pilot)
-            await until(lambda: "database locked" in app.storage_state)
+            await wait_until(lambda: "database locked" in app.storage_state)
             app.exit()  # as a hang-up does
         assert app.unsaved == 1  # the CLI prints it on exit
     assert dismissals(db, target.id) == 0
@@ -332,7 +309,7 @@ async def test_the_desk_opens_on_a_locked_database_and_says_so(
     app = make_app(watchlist, collect=False)
     with write_lock(db):
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(lambda: app.storage_state == "DATABASE LOCKED")
+            await wait_until(lambda: app.storage_state == "DATABASE LOCKED")
             assert app.is_running and app.fatal is None
             assert "DATABASE LOCKED" in str(app.screen.title)
             await pilot.pause()
@@ -344,10 +321,10 @@ async def test_retry_and_cancel_of_sends_on_a_read_only_database_are_refused_wit
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
         await selected(pilot)
-        notices = recorded_notices(app)
+        notices = record_notices(app)
         await on_app_connection(app, "PRAGMA query_only=ON")
         await pilot.press("ctrl+k")
-        await until(lambda: any(n.startswith("Not done") and "read-only" in n for n in notices))
+        await wait_until(lambda: any(n.startswith("Not done") and "read-only" in n for n in notices))
         await pilot.press("ctrl+r")
-        await until(lambda: sum(n.startswith("Not done") for n in notices) == 2)
+        await wait_until(lambda: sum(n.startswith("Not done") for n in notices) == 2)
         assert app.is_running and app.storage_state == "DATABASE READ-ONLY"

@@ -15,11 +15,8 @@ from monitor.screens.main import MainScreen
 from monitor.store import Store, ingest_sync, open_sync
 from monitor.timeutil import now_ms, utcnow
 from monitor.widgets.sources_bar import SourcesBar
+from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, wait_for
-
-
-def notices(app: Any) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 def bar(screen: MainScreen) -> str:
@@ -30,6 +27,7 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
     watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = make_app(watchlist)
+    seen = record_notices(app)  # kept: Textual's own list forgets a notice after its timeout
     async with app.run_test(size=(80, 24)) as pilot:
         screen, target = await selected(pilot)
 
@@ -49,7 +47,7 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
         assert app.is_running and "database is locked — retrying" in bar(screen)
 
         def saw(what: str) -> bool:
-            return any(m.startswith(what) and "database is locked" in m for m in notices(app))
+            return any(m.startswith(what) and "database is locked" in m for m in seen)
 
         # Each key whose path reads or writes the database: a notice names what failed.
         paths: list[tuple[tuple[str, ...], str]] = [
@@ -64,12 +62,12 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
             (("3",), "switching pane"),
         ]
         for keys, what in paths:
-            app._notifications.clear()
+            seen.clear()
             await pilot.press(*keys)
             try:
                 await wait_for(pilot, lambda what=what: saw(what))  # type: ignore[misc]
             except AssertionError:
-                raise AssertionError(f"{keys}: no notice {what!r} in {notices(app)}") from None
+                raise AssertionError(f"{keys}: no notice {what!r} in {seen}") from None
             assert app.is_running
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await pilot.press("s")
@@ -83,7 +81,7 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
         # The database answers again: the next tick clears the state, and actions work.
         monkeypatch.undo()
         await wait_for(pilot, lambda: app.fault == "" and "retrying" not in bar(screen))
-        assert "The database answers again." in notices(app)
+        assert "The database answers again." in seen
         # The filter asked for while the database was locked now holds in the panes.
         await wait_for(pilot, lambda: screen.filter_query == "jaures" and screen.pane(Status.NEW).row_count == 1)
         await pilot.press("1")

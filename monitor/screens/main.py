@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import replace
 from datetime import datetime
@@ -95,7 +96,7 @@ class MainScreen(Screen[None]):
         self.loaded: set[Status] = set()
         self.detail_for: MentionRow | None = None
         self.shown: dict[str, Any] = {}  # what the detail panel shows (`v` shows the same, full screen)
-        self._refreshing = False
+        self._refresh_lock = asyncio.Lock()  # one refresh at a time; a timer tick skips a busy one
         self.claims: dict[int, Claim] = {}
         self.on_duty: list[str] = []
         self.remote_states: list[SourceStatus] = []
@@ -169,12 +170,15 @@ class MainScreen(Screen[None]):
         self.loaded.add(status)
 
     @guarded("refresh", loud=False)
-    async def refresh_panes(self) -> None:
-        """Poll the change sequence and apply what moved, in one batch per tick."""
-        if self._refreshing:
+    async def refresh_panes(self, wait: bool = False) -> None:
+        """Poll the change sequence and apply what moved, in one batch per tick.
+
+        A timer tick skips while a refresh runs. `wait=True` (after an action) waits for it and refreshes
+        again: the pane must show the action before the next typed-ahead key picks its row.
+        """
+        if self._refresh_lock.locked() and not wait:
             return
-        self._refreshing = True
-        try:
+        async with self._refresh_lock:
             if not self._ready:  # the database failed at start or mid-reload: load the panes now
                 await self._first_load()
                 return
@@ -198,8 +202,6 @@ class MainScreen(Screen[None]):
             self.last_rev = changes[-1].rev  # only once applied: a read that failed above is retried whole
             if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
                 self.load_detail(self.current_row())
-        finally:
-            self._refreshing = False
 
     def _apply(self, changes: list[MentionRow]) -> None:
         now = now_ms()
@@ -248,7 +250,7 @@ class MainScreen(Screen[None]):
     @guarded("clock", loud=False)
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
-        if self._counts_stale and not self._refreshing:
+        if self._counts_stale and not self._refresh_lock.locked():
             await self._recount()
             self._update_tabs()
         self._ticks += 1
@@ -453,7 +455,7 @@ class MainScreen(Screen[None]):
         ok = await self.monitor.act(row.id, kind, payload, expect_status=row.status if check else None)
         if ok:
             self._count_now = True
-            await self.refresh_panes()
+            await self.refresh_panes(wait=True)
         return ok
 
     def action_reply(self) -> None:

@@ -45,10 +45,10 @@ def main() -> None:
 
     from textual.css.query import NoMatches
 
-    from monitor.app import MonitorApp
-    from monitor.config import load_watchlist
-    from monitor.models import Status
-    from monitor.screens.main import MainScreen
+    from monitor.core.config import load_watchlist
+    from monitor.core.models import Status
+    from monitor.ui.app import MonitorApp
+    from monitor.ui.screens.main import MainScreen
 
     watchlist = load_watchlist(Path(sys.argv[3]))
     db = Path(sys.argv[4])

@@ -27,14 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from _runs import RUNS, header, repeat, show  # noqa: E402
 
-from monitor.collector import Collector  # noqa: E402
-from monitor.config import load_watchlist  # noqa: E402
-from monitor.matching import Matcher  # noqa: E402
-from monitor.models import ActionKind, Status  # noqa: E402
-from monitor.sources import SourceContext  # noqa: E402
-from monitor.sources.demo import DemoOptions, DemoSource  # noqa: E402
-from monitor.store import TERM_SEP, Store, configure, ingest_sync, migrate, open_sync  # noqa: E402
-from monitor.timeutil import now_ms, to_ms  # noqa: E402
+from monitor.core.config import load_watchlist  # noqa: E402
+from monitor.core.matching import Matcher  # noqa: E402
+from monitor.core.models import ActionKind, Status  # noqa: E402
+from monitor.core.timeutil import now_ms, to_ms  # noqa: E402
+from monitor.db.store import TERM_SEP, Store, configure, ingest_sync, migrate, open_sync  # noqa: E402
+from monitor.engine.collector import Collector  # noqa: E402
+from monitor.networks import SourceContext  # noqa: E402
+from monitor.networks.demo import DemoOptions, DemoSource  # noqa: E402
 
 WATCHLIST = ROOT / "watchlist.yaml"
 
@@ -48,7 +48,7 @@ def demo_batches(n: int, per_poll: int) -> tuple[DemoSource, list[Any]]:
 async def bench_ingest(tmp: Path, n: int = 10_000, per_poll: int = 200) -> dict[str, float]:
     watchlist = load_watchlist(WATCHLIST)
     source, batches = demo_batches(n, per_poll)
-    from monitor.models import Batch
+    from monitor.core.models import Batch
 
     store = await Store.open(tmp / "ingest.db")  # Store.open creates the folder
     collector = Collector(watchlist, store, sources=[source])
@@ -125,8 +125,8 @@ def probe(args: list[str]) -> dict[str, Any]:
 async def bench_keystroke(tmp: Path, actions: int = 100) -> dict[str, float]:
     from textual import events
 
-    from monitor.app import MonitorApp
-    from monitor.screens.main import MainScreen
+    from monitor.ui.app import MonitorApp
+    from monitor.ui.screens.main import MainScreen
 
     db = tmp / "keys.db"
     build_big_db(db, 2000)

@@ -23,11 +23,11 @@ from typing import Any
 
 from _runs import header, repeat, show
 
-from monitor.config import load_watchlist
-from monitor.matching import Matcher
-from monitor.sources.base import SourceContext
-from monitor.sources.mastodon import MastodonOptions, MastodonSource
-from monitor.store import Store, configure
+from monitor.core.config import load_watchlist
+from monitor.core.matching import Matcher
+from monitor.db.store import Store, configure
+from monitor.networks.base import SourceContext
+from monitor.networks.mastodon.source import MastodonOptions, MastodonSource
 
 PAGE = 40
 CITY_FR = [

@@ -29,11 +29,11 @@ from _runs import header, repeat, show  # noqa: E402
 from textual import events
 
 from monitor import outbox  # noqa: E402
-from monitor.app import MonitorApp  # noqa: E402
-from monitor.models import ActionKind, Status  # noqa: E402
-from monitor.screens.main import MainScreen  # noqa: E402
-from monitor.sources import SourceContext  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.core.models import ActionKind, Status  # noqa: E402
+from monitor.db.store import Store  # noqa: E402
+from monitor.networks import SourceContext  # noqa: E402
+from monitor.ui.app import MonitorApp  # noqa: E402
+from monitor.ui.screens.main import MainScreen  # noqa: E402
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, seed, serving, watchlist  # noqa: E402
 
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from _runs import header, show
 
-from monitor import stats
-from monitor.config import load_watchlist
-from monitor.store import TERM_SEP, open_sync
-from monitor.timeutil import to_ms
+from monitor.core.config import load_watchlist
+from monitor.core.timeutil import to_ms
+from monitor.db.store import TERM_SEP, open_sync
+from monitor.reports import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR_VERSION = 3  # bump when the generated data changes: the cache key includes it

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 import shtab
 
-from monitor import __version__, logredact, safefile
-from monitor.config import ConfigError, Watchlist, load_watchlist
-from monitor.paths import (
+from monitor import __version__
+from monitor.core import logredact, safefile
+from monitor.core.config import ConfigError, Watchlist, load_watchlist
+from monitor.core.paths import (
     APP_LOG_NAME,
     DB_ENV,
     WATCHLIST_NAME,
@@ -32,12 +33,12 @@ from monitor.paths import (
     sample_watchlist,
     state_dir,
 )
-from monitor.permissions import UnsafePermissions, check_shared_path
-from monitor.store import StoreError, first_cause
+from monitor.db.permissions import UnsafePermissions, check_shared_path
+from monitor.db.store import StoreError, first_cause
 
 if TYPE_CHECKING:
-    from monitor.app import MonitorApp
-    from monitor.stats import Report
+    from monitor.reports.stats import Report
+    from monitor.ui.app import MonitorApp
 
 # Exit codes, the same for every command (README, "Exit codes"; `monitor --help`).
 EXIT_OK = 0
@@ -255,7 +256,7 @@ def _dispatch(args: argparse.Namespace, command: str) -> int:
         return EXIT_OK
     watchlist = load(args)
     if command in ("check", "run"):  # the commands that open the screens, whose keys may be remapped
-        from monitor.screens.keycheck import check_keys
+        from monitor.ui.screens.keycheck import check_keys
 
         check_keys(watchlist)
     log_file = _setup_logging(args, command, watchlist)
@@ -340,7 +341,7 @@ def _count(items: Sized, noun: str) -> str:
 
 
 def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
-    from monitor.matching import Matcher
+    from monitor.core.matching import Matcher
 
     Matcher(watchlist)
     check_install()
@@ -357,7 +358,7 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
-    from monitor.sources import SourceContext, SourceError, build_source
+    from monitor.networks import SourceContext, SourceError, build_source
 
     failed = 0
     context = SourceContext(state_dir=state_dir(watchlist.state_dir))
@@ -375,9 +376,9 @@ async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
-    from monitor.collector import Collector
-    from monitor.sources import SourceContext
-    from monitor.store import Store
+    from monitor.db.store import Store
+    from monitor.engine.collector import Collector
+    from monitor.networks import SourceContext
 
     path = db_path(args, watchlist)
     check_database(path, write=True)
@@ -388,7 +389,7 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
         collector = Collector(watchlist, store, context)
         delivery = None
         if not args.no_deliver:
-            from monitor.delivery.worker import DeliveryWorker
+            from monitor.engine.delivery import DeliveryWorker
 
             all_demo = all(s.type == "demo" for s in watchlist.sources)
             dry_run = args.dry_run if args.dry_run is not None else all_demo
@@ -407,8 +408,8 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
                     print(f"{name}: ok — {st.stored} new, {st.filtered} filtered out, {st.skipped} malformed")
             return 1 if any(results.values()) else 0
         # As a service: collect and deliver while holding each lease; wait to take over otherwise.
-        from monitor.leader import run_as_leader
-        from monitor.presence import Presence
+        from monitor.db.presence import Presence
+        from monitor.engine.leader import run_as_leader
 
         presence = Presence(store, "collector")
         collector.fence = presence.fence()
@@ -425,7 +426,7 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 def _breakdowns(text: str) -> list[str]:
-    from monitor.stats import DIMENSIONS
+    from monitor.reports.stats import DIMENSIONS
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     bad = [n for n in names if n not in DIMENSIONS]
@@ -435,8 +436,8 @@ def _breakdowns(text: str) -> list[str]:
 
 
 def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] | None = None) -> Report:
-    from monitor import stats
-    from monitor.timeutil import local_zone, parse_when
+    from monitor.core.timeutil import local_zone, parse_when
+    from monitor.reports import stats
 
     zone = local_zone(watchlist.timezone)
     conn = _open_for_reading(db_path(args, watchlist))
@@ -454,7 +455,7 @@ def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] 
 
 def _open_for_reading(path: Path) -> sqlite3.Connection:
     """Reports never create, migrate or alter the database."""
-    from monitor.store import open_readonly
+    from monitor.db.store import open_readonly
 
     check_database(path, write=False)
     check_shared_path(path)
@@ -462,7 +463,7 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
 
 
 def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
-    from monitor import stats
+    from monitor.reports import stats
 
     by = [name for group in args.by for name in group] if args.by else None
     report = _stats_report(args, watchlist, by)
@@ -474,7 +475,7 @@ def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
-    from monitor.report_html import render_html
+    from monitor.reports.html import render_html
 
     report = _stats_report(args, watchlist)
     safefile.write_text(args.html, render_html(report), safefile.default_mode())
@@ -483,8 +484,8 @@ def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
-    from monitor import export
-    from monitor.timeutil import local_zone, parse_when
+    from monitor.core.timeutil import local_zone, parse_when
+    from monitor.reports import export
 
     zone = local_zone(watchlist.timezone)
     conn = _open_for_reading(db_path(args, watchlist))
@@ -506,7 +507,7 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 def cmd_run(args: argparse.Namespace, watchlist: Watchlist, log_file: Path | None = None) -> int:
-    from monitor.app import MonitorApp
+    from monitor.ui.app import MonitorApp
 
     check_database(db_path(args, watchlist), write=True)
     check_shared_path(db_path(args, watchlist))
@@ -542,7 +543,7 @@ def _smoke(app: MonitorApp) -> int:
     """
     from textual.pilot import Pilot
 
-    from monitor.screens.main import MainScreen
+    from monitor.ui.screens.main import MainScreen
 
     painted: list[str] = []
 
@@ -561,6 +562,6 @@ def _smoke(app: MonitorApp) -> int:
 
 
 async def _open_and_close(path: Path) -> None:
-    from monitor.store import Store
+    from monitor.db.store import Store
 
     await (await Store.open(path)).close()

@@ -17,27 +17,27 @@ def main() -> int:
     args = sys.argv[sys.argv.index("--") + 1 :]
 
     import monitor.cli
-    import monitor.collector
-    import monitor.delivery.worker
-    import monitor.export
-    import monitor.leader
-    import monitor.matching
-    import monitor.presence
-    import monitor.report_html
-    import monitor.sources.demo
-    import monitor.stats
-    import monitor.store
-    from monitor.models import ActionKind
+    import monitor.core.matching
+    import monitor.db.presence
+    import monitor.db.store
+    import monitor.engine.collector
+    import monitor.engine.delivery
+    import monitor.engine.leader
+    import monitor.networks.demo
+    import monitor.reports.export
+    import monitor.reports.html
+    import monitor.reports.stats
+    from monitor.core.models import ActionKind
 
     os.setgroups(groups)
     os.setgid(gid)
     os.setuid(uid)
     os.umask(umask)
     if args[0] == "act":
-        conn = monitor.store.open_sync(args[1])
+        conn = monitor.db.store.open_sync(args[1])
         try:
             conn.execute("BEGIN IMMEDIATE")
-            monitor.store.act_sync(conn, int(args[2]), ActionKind.NOTE, "bob", {"text": "seen"})
+            monitor.db.store.act_sync(conn, int(args[2]), ActionKind.NOTE, "bob", {"text": "seen"})
             conn.execute("COMMIT")
         finally:
             conn.close()

@@ -25,12 +25,12 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from monitor.app import MonitorApp
-from monitor.config import load_watchlist
-from monitor.models import ActionKind, MentionRow, Status
-from monitor.screens.dialogs import ChoiceDialog, ComposeDialog, ConfirmDialog, DiscardDialog, NoteDialog
-from monitor.screens.main import MainScreen
-from monitor.sources import SourceContext
+from monitor.core.config import load_watchlist
+from monitor.core.models import ActionKind, MentionRow, Status
+from monitor.networks import SourceContext
+from monitor.ui.app import MonitorApp
+from monitor.ui.screens.dialogs import ChoiceDialog, ComposeDialog, ConfirmDialog, DiscardDialog, NoteDialog
+from monitor.ui.screens.main import MainScreen
 
 KINDS = ("dismiss", "escalate", "note", "reply")
 STEP_TIMEOUT = 120.0  # generous: five processes share two busy cores; a wait ends as soon as it holds

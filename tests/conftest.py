@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from monitor.config import Watchlist, load_watchlist
-from monitor.store import Store
+from monitor.core.config import Watchlist, load_watchlist
+from monitor.db.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

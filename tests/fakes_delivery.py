@@ -21,11 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.config import Service, ServiceTarget, SourceSpec, Targets, Template, Watchlist
-from monitor.models import MatchResult, Mention, Priority
-from monitor.sources.bluesky import BlueskyOptions
-from monitor.store import Store
-from monitor.timeutil import utcnow
+from monitor.core.config import Service, ServiceTarget, SourceSpec, Targets, Template, Watchlist
+from monitor.core.models import MatchResult, Mention, Priority
+from monitor.core.timeutil import utcnow
+from monitor.db.store import Store
+from monitor.networks.bluesky.source import BlueskyOptions
 
 TOKEN = "secret-token-never-shown"
 

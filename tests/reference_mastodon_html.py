@@ -1,4 +1,4 @@
-"""The BeautifulSoup-based Mastodon HTML to text that monitor.sources.mastodon_html replaced, kept
+"""The BeautifulSoup-based Mastodon HTML to text that monitor.networks.mastodon.html replaced, kept
 unchanged as the reference its streamed parser must match (tests/test_mastodon_html.py).
 
 It built a tree per status: three quarters of the ingest time. beautifulsoup4 is a test dependency

@@ -9,11 +9,11 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from monitor.app import MonitorApp
-from monitor.config import Watchlist
-from monitor.models import MentionRow, Status
-from monitor.screens.main import MainScreen
-from monitor.sources import SourceContext
+from monitor.core.config import Watchlist
+from monitor.core.models import MentionRow, Status
+from monitor.networks import SourceContext
+from monitor.ui.app import MonitorApp
+from monitor.ui.screens.main import MainScreen
 from tests.conftest import wait_for  # other desk tests import it from here too
 
 
@@ -270,11 +270,11 @@ async def test_stats_and_handover_screens_open_and_close(watchlist: Watchlist) -
 
 
 async def test_closed_panes_hold_a_window_and_page_in_more_from_sqlite(tmp_path: Path) -> None:
-    from monitor.config import load_watchlist
-    from monitor.models import ActionKind, MatchResult, Mention, Priority
-    from monitor.screens.main import CLOSED_PAGE
-    from monitor.store import act_sync, ingest_sync, open_sync
-    from monitor.timeutil import utcnow
+    from monitor.core.config import load_watchlist
+    from monitor.core.models import ActionKind, MatchResult, Mention, Priority
+    from monitor.core.timeutil import utcnow
+    from monitor.db.store import act_sync, ingest_sync, open_sync
+    from monitor.ui.screens.main import CLOSED_PAGE
     from tests.conftest import write_demo, write_watchlist
 
     watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
@@ -304,7 +304,7 @@ async def test_closed_panes_hold_a_window_and_page_in_more_from_sqlite(tmp_path:
 
 
 async def test_keys_are_remapped_from_the_watchlist(tmp_path: Path, demo_texts: list[str]) -> None:
-    from monitor.config import load_watchlist
+    from monitor.core.config import load_watchlist
     from tests.conftest import write_demo, write_watchlist
 
     path = write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", demo_texts))
@@ -324,7 +324,7 @@ async def test_keys_are_remapped_from_the_watchlist(tmp_path: Path, demo_texts: 
 
 
 async def test_help_says_where_the_apps_log_is(watchlist: Watchlist, tmp_path: Path) -> None:
-    from monitor.screens.help import HelpScreen
+    from monitor.ui.screens.help import HelpScreen
 
     app = make_app(watchlist)
     app.log_path = tmp_path / "state" / "monitor.log"

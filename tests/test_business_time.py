@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from monitor.business import BusinessCalendar
-from monitor.config import BusinessHours
+from monitor.core.business import BusinessCalendar
+from monitor.core.config import BusinessHours
 from tests.fakes_stats import DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, PARIS, paris, write_watchlist
 
 

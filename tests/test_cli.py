@@ -83,8 +83,8 @@ def test_export_actions_and_mentions(tmp_path: Path) -> None:
     watchlist = write_watchlist(tmp_path)
     assert run("collect", "--once", "-w", str(watchlist)).returncode == 0
     db = tmp_path / "monitor.db"
-    from monitor.models import ActionKind
-    from monitor.store import act_sync, open_sync
+    from monitor.core.models import ActionKind
+    from monitor.db.store import act_sync, open_sync
 
     conn = open_sync(db)
     conn.execute("BEGIN IMMEDIATE")
@@ -152,7 +152,7 @@ def test_a_missing_watchlist_given_by_flag_or_environment_is_named(tmp_path: Pat
 
 
 def test_watchlist_lookup_order(tmp_path: Path, private_user_dirs: Path, monkeypatch) -> None:
-    from monitor.paths import find_watchlist
+    from monitor.core.paths import find_watchlist
 
     here, user, env = tmp_path / "here", private_user_dirs / "config" / "monitor", tmp_path / "env.yaml"
     for folder in (here, user):
@@ -209,8 +209,8 @@ def test_a_database_folder_that_does_not_exist_is_one_line_from_every_command(tm
 
 
 def test_reports_refuse_an_older_schema_and_leave_the_file_alone(tmp_path: Path) -> None:
-    from monitor.migrations import MIGRATIONS
-    from monitor.store import _statements
+    from monitor.db.migrations import MIGRATIONS
+    from monitor.db.store import _statements
 
     watchlist = write_watchlist(tmp_path)
     db = tmp_path / "old.db"
@@ -233,7 +233,7 @@ def test_reports_do_not_write_to_the_database(tmp_path: Path) -> None:
     assert run("stats", "-w", str(watchlist)).returncode == 0
     assert run("export", "mentions", "-w", str(watchlist)).returncode == 0
     assert db.read_bytes() == before
-    from monitor.store import open_readonly
+    from monitor.db.store import open_readonly
 
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         open_readonly(db).execute("CREATE TABLE scribble (x)")
@@ -249,10 +249,10 @@ def test_monitor_db_sits_beside_monitor_watchlist(tmp_path: Path, monkeypatch) -
 
 def test_exit_codes_are_one_mapping_for_every_command() -> None:
     from monitor.cli import UsageError, exit_code
-    from monitor.config import ConfigError
-    from monitor.paths import DatabaseUnavailable, WatchlistNotFound
-    from monitor.permissions import UnsafePermissions
-    from monitor.store import StoreError
+    from monitor.core.config import ConfigError
+    from monitor.core.paths import DatabaseUnavailable, WatchlistNotFound
+    from monitor.db.permissions import UnsafePermissions
+    from monitor.db.store import StoreError
 
     assert exit_code(ConfigError("w.yaml", 3, "bad")) == 2
     assert exit_code(WatchlistNotFound("x")) == exit_code(UsageError("x")) == 2
@@ -294,7 +294,7 @@ def root_logging():
 
 def test_commands_log_to_stderr_at_the_level_asked(tmp_path: Path, root_logging: logging.Logger) -> None:
     from monitor.cli import _setup_logging, build_parser
-    from monitor.config import load_watchlist
+    from monitor.core.config import load_watchlist
 
     args = build_parser().parse_args(["collect", "--log-level", "info"])
     assert _setup_logging(args, "collect", load_watchlist(write_watchlist(tmp_path))) is None
@@ -307,7 +307,7 @@ def test_the_app_keeps_a_small_rotating_log_in_the_state_directory(
     tmp_path: Path, private_user_dirs: Path, root_logging: logging.Logger
 ) -> None:
     from monitor.cli import _setup_logging, build_parser
-    from monitor.config import load_watchlist
+    from monitor.core.config import load_watchlist
 
     watchlist = load_watchlist(write_watchlist(tmp_path))
     log_file = _setup_logging(build_parser().parse_args([]), "run", watchlist)
@@ -321,8 +321,8 @@ def test_the_app_keeps_a_small_rotating_log_in_the_state_directory(
 
 
 def test_state_dir_in_the_watchlist_overrides_the_xdg_state_directory(tmp_path: Path) -> None:
-    from monitor.config import load_watchlist
-    from monitor.paths import state_dir
+    from monitor.core.config import load_watchlist
+    from monitor.core.paths import state_dir
 
     assert load_watchlist(write_watchlist(tmp_path)).state_dir is None
     watchlist = load_watchlist(write_watchlist(tmp_path, extra="state_dir: state\n"))
@@ -349,7 +349,8 @@ def test_the_systemd_unit_logs_to_journald_with_options_the_cli_accepts() -> Non
 
 
 def test_check_fails_on_an_install_without_its_stylesheet(tmp_path: Path, monkeypatch, capsys) -> None:
-    from monitor import cli, paths
+    from monitor import cli
+    from monitor.core import paths
 
     monkeypatch.setattr(paths, "stylesheet", lambda: tmp_path / "site-packages" / "monitor" / "styles" / "app.tcss")
     assert cli.main(["check", "-w", str(write_watchlist(tmp_path))]) == 2
@@ -364,7 +365,7 @@ def test_a_date_or_age_out_of_range_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], option: str, value: str
 ) -> None:
     from monitor.cli import main
-    from monitor.store import open_sync
+    from monitor.db.store import open_sync
 
     watchlist = write_watchlist(tmp_path)
     open_sync(tmp_path / "monitor.db").close()
@@ -375,7 +376,7 @@ def test_a_date_or_age_out_of_range_is_a_one_line_error(
 
 def test_the_first_and_last_days_of_the_range_are_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from monitor.cli import main
-    from monitor.store import open_sync
+    from monitor.db.store import open_sync
 
     watchlist = write_watchlist(tmp_path)
     open_sync(tmp_path / "monitor.db").close()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import open_sync
+from monitor.db.store import open_sync
 from tests.conftest import WAIT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Watchlist
-from monitor.models import ActionKind, Status
-from monitor.permissions import UnsafePermissions, check_shared_path
-from monitor.presence import Presence
-from monitor.screens.dialogs import ComposeDialog, ConfirmDialog
-from monitor.screens.main import MainScreen
-from monitor.store import Store
+from monitor.core.config import Watchlist
+from monitor.core.models import ActionKind, Status
+from monitor.db.permissions import UnsafePermissions, check_shared_path
+from monitor.db.presence import Presence
+from monitor.db.store import Store
+from monitor.ui.screens.dialogs import ComposeDialog, ConfirmDialog
+from monitor.ui.screens.main import MainScreen
 from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, started, status_of, wait_for
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_watchlist
+from monitor.core.config import ConfigError, load_watchlist
 from tests.conftest import ROOT
 
 GOOD = """\
@@ -196,15 +196,15 @@ def test_a_template_field_other_than_a_plain_variable_is_refused_at_load(tmp_pat
 
 
 def test_a_template_that_slipped_past_the_check_renders_as_written_not_a_crash() -> None:
-    from monitor.templates import render
+    from monitor.core.templates import render
 
     for text in ("{author.x} merci", "{author.x.y}", "{0}", "a } b"):
         assert render(text, {"author": "@a"}) == text
 
 
 def test_every_variable_a_template_may_name_is_filled() -> None:
-    from monitor.models import MentionRow, Priority, Status
-    from monitor.templates import VARIABLES, variables
+    from monitor.core.models import MentionRow, Priority, Status
+    from monitor.core.templates import VARIABLES, variables
 
     row = MentionRow(
         7, "demo", "mastodon", "r1", "a", "A", "text", "https://x.example/1", "fr", None, None, ("ville",),

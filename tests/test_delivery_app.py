@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from monitor.app import MonitorApp
-from monitor.config import Watchlist
-from monitor.screens.main import MainScreen
-from monitor.sources import SourceContext
-from monitor.store import Store
-from monitor.widgets.detail import MentionDetail
+from monitor.core.config import Watchlist
+from monitor.db.store import Store
+from monitor.networks import SourceContext
+from monitor.ui.app import MonitorApp
+from monitor.ui.screens.main import MainScreen
+from monitor.ui.widgets.detail import MentionDetail
 from tests.conftest import record_notices
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, outbox_rows, seed, serving, watchlist
 from tests.test_app import started, wait_for

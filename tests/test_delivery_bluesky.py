@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor import outbox
-from monitor.delivery.bluesky import facets
-from monitor.delivery.worker import DeliveryWorker
-from monitor.models import ActionKind
-from monitor.sources.base import SourceContext
-from monitor.store import Store
+from monitor.core.models import ActionKind
+from monitor.db import outbox
+from monitor.db.store import Store
+from monitor.engine.delivery import DeliveryWorker
+from monitor.networks.base import SourceContext
+from monitor.networks.bluesky.sender import facets
 from tests.conftest import WAIT
 from tests.fakes_delivery import (
     TOKEN,

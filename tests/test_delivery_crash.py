@@ -17,10 +17,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from monitor import outbox
-from monitor.config import ServiceTarget
-from monitor.models import ActionKind
-from monitor.store import Store
+from monitor.core.config import ServiceTarget
+from monitor.core.models import ActionKind
+from monitor.db import outbox
+from monitor.db.store import Store
 from tests.conftest import wait_until
 from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, seed, serving, watchlist
 
@@ -35,9 +35,9 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sqlite3, sys
     from pathlib import Path
-    from monitor.config import ServiceTarget
-    from monitor.delivery.worker import DeliveryWorker
-    from monitor.store import Store
+    from monitor.core.config import ServiceTarget
+    from monitor.engine.delivery import DeliveryWorker
+    from monitor.db.store import Store
     from tests.fakes_delivery import watchlist
 
     async def main(db, masto, hook):

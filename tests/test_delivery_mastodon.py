@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor import outbox
-from monitor.delivery.mastodon import narrowest, with_mention
-from monitor.delivery.worker import DeliveryWorker
-from monitor.models import ActionKind
-from monitor.sources.base import SourceContext
-from monitor.store import Store
-from monitor.timeutil import now_ms
+from monitor.core.models import ActionKind
+from monitor.core.timeutil import now_ms
+from monitor.db import outbox
+from monitor.db.store import Store
+from monitor.engine.delivery import DeliveryWorker
+from monitor.networks.base import SourceContext
+from monitor.networks.mastodon.sender import narrowest, with_mention
 from tests.conftest import WAIT
 from tests.fakes_delivery import (
     TOKEN,

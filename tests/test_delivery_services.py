@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from monitor import outbox
-from monitor.config import ServiceTarget
-from monitor.delivery.worker import DeliveryWorker
-from monitor.models import ActionKind, Status
-from monitor.store import Store
+from monitor.core.config import ServiceTarget
+from monitor.core.models import ActionKind, Status
+from monitor.db import outbox
+from monitor.db.store import Store
+from monitor.engine.delivery import DeliveryWorker
 from tests.fakes_delivery import (
     TOKEN,
     FakeOpen311,

@@ -12,13 +12,13 @@ import pytest
 from rich.console import Console
 from textual_plotext import PlotextPlot
 
-from monitor.config import Watchlist
-from monitor.models import Priority, Status
-from monitor.presence import Presence
-from monitor.screens.main import MainScreen
-from monitor.store import Store
-from monitor.widgets.header import CityClock
-from monitor.widgets.sources_bar import SourcesBar
+from monitor.core.config import Watchlist
+from monitor.core.models import Priority, Status
+from monitor.db.presence import Presence
+from monitor.db.store import Store
+from monitor.ui.screens.main import MainScreen
+from monitor.ui.widgets.header import CityClock
+from monitor.ui.widgets.sources_bar import SourcesBar
 from tests.test_app import make_app, started, wait_for
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.widgets import Input, TextArea
 
-from monitor.config import Watchlist
-from monitor.screens.dialogs import ChoiceDialog, ComposeDialog, DiscardDialog, NoteDialog
-from monitor.screens.main import MainScreen
+from monitor.core.config import Watchlist
+from monitor.ui.screens.dialogs import ChoiceDialog, ComposeDialog, DiscardDialog, NoteDialog
+from monitor.ui.screens.main import MainScreen
 from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, wait_for
 

@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from monitor.collector import Collector
-from monitor.config import Watchlist
-from monitor.leader import run_as_leader
-from monitor.models import Batch, Mention
-from monitor.presence import Presence
-from monitor.sources import SourceError
-from monitor.store import Store
+from monitor.core.config import Watchlist
+from monitor.core.models import Batch, Mention
+from monitor.db.presence import Presence
+from monitor.db.store import Store
+from monitor.engine.collector import Collector
+from monitor.engine.leader import run_as_leader
+from monitor.networks import SourceError
 from tests.conftest import wait_until
 
 

@@ -10,12 +10,12 @@ import tracemalloc
 
 import pytest
 
-from monitor import export
 from monitor.cli import main
-from monitor.report_html import render_html
-from monitor.stats import compute
-from monitor.store import TERM_SEP
-from monitor.timeutil import parse_iso_ms
+from monitor.core.timeutil import parse_iso_ms
+from monitor.db.store import TERM_SEP
+from monitor.reports import export
+from monitor.reports.html import render_html
+from monitor.reports.stats import compute
 from tests.fakes_stats import DESK_HOURS, MIN, Desk, paris, write_watchlist
 
 HOSTILE = 'Il a dit "stop", puis: a,b;c\nligne 2\ttab — <script>alert(1)</script> & [bold]x[/]'

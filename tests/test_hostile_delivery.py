@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from monitor import outbox
-from monitor.config import ServiceTarget, Watchlist
-from monitor.delivery.worker import DeliveryWorker
-from monitor.models import ActionKind
-from monitor.store import Store
-from monitor.timeutil import now_ms
+from monitor.core.config import ServiceTarget, Watchlist
+from monitor.core.models import ActionKind
+from monitor.core.timeutil import now_ms
+from monitor.db import outbox
+from monitor.db.store import Store
+from monitor.engine.delivery import DeliveryWorker
 from tests.fakes_delivery import TOKEN, bluesky_view, mastodon_status, outbox_rows, payload_of, seed
 from tests.fakes_delivery import watchlist as make_watchlist
 from tests.fakes_feed import rss, rss_item
@@ -228,7 +228,7 @@ async def test_a_script_link_stored_earlier_is_never_forwarded_to_a_webhook(
 @pytest.fixture
 def http_log() -> Iterator[io.StringIO]:
     """What httpx and our own loggers write, through the redaction the CLI installs."""
-    from monitor import logredact
+    from monitor.core import logredact
 
     text = io.StringIO()
     handler = logging.StreamHandler(text)

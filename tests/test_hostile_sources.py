@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-from monitor.collector import Collector, SourceStatus
-from monitor.config import Watchlist, load_watchlist
-from monitor.sources import SourceContext, SourceError
-from monitor.sources import http as plumbing
-from monitor.sources.base import Source
-from monitor.sources.bluesky import BlueskyOptions, BlueskySource
-from monitor.sources.feed import FeedOptions, FeedSource
-from monitor.sources.mastodon import MastodonOptions, MastodonSource, MastodonStreamingSource
-from monitor.store import Store
-from monitor.timeutil import fmt_local, now_ms
-from monitor.widgets.sources_bar import render_sources
+from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.timeutil import fmt_local, now_ms
+from monitor.db.store import Store
+from monitor.engine.collector import Collector, SourceStatus
+from monitor.networks import SourceContext, SourceError
+from monitor.networks import http as plumbing
+from monitor.networks.base import Source
+from monitor.networks.bluesky.source import BlueskyOptions, BlueskySource
+from monitor.networks.feed import FeedOptions, FeedSource
+from monitor.networks.mastodon.source import MastodonOptions, MastodonSource, MastodonStreamingSource
+from monitor.ui.widgets.sources_bar import render_sources
 from tests.conftest import wait_until
 from tests.fakes_feed import rss, rss_item
 from tests.fakes_hostile import (
@@ -324,8 +324,8 @@ async def test_a_body_dripping_a_byte_at_a_time_ends_at_the_total_time_cap(
 ENDLESS_CHILD = """
 import asyncio, sys
 import httpx
-from monitor.sources.http import send
-from monitor.sources.base import SourceError
+from monitor.networks.http import send
+from monitor.networks.base import SourceError
 
 async def main():
     async with httpx.AsyncClient() as client:
@@ -466,7 +466,7 @@ def test_only_the_instance_or_its_subdomains_over_https_get_the_token(streaming:
 
 
 def test_a_token_over_plain_http_needs_allow_insecure(tmp_path: Path) -> None:
-    from monitor.config import ConfigError
+    from monitor.core.config import ConfigError
 
     def load(extra: str) -> Callable[[], Watchlist]:
         path = tmp_path / "w.yaml"

@@ -7,9 +7,9 @@ from pathlib import Path
 from textual.containers import VerticalScroll
 from textual.widgets._footer import FooterKey
 
-from monitor.config import load_watchlist
-from monitor.screens.main import MainScreen
-from monitor.screens.view import MentionView
+from monitor.core.config import load_watchlist
+from monitor.ui.screens.main import MainScreen
+from monitor.ui.screens.view import MentionView
 from tests.conftest import write_demo, write_watchlist
 from tests.test_app import make_app, started, wait_for
 

@@ -14,8 +14,8 @@ from bs4.builder import HTMLTreeBuilder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.sources import mastodon_html
-from monitor.sources.mastodon_html import html_to_text
+from monitor.networks.mastodon import html as mastodon_html
+from monitor.networks.mastodon.html import html_to_text
 from tests import reference_mastodon_html as reference
 from tests.recorded import DATA, cassette, sse_events
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_watchlist
-from monitor.filtering import PaneFilter
-from monitor.matching import Matcher
-from monitor.models import Mention, MentionRow, Priority, Status
+from monitor.core.config import load_watchlist
+from monitor.core.filtering import PaneFilter
+from monitor.core.matching import Matcher
+from monitor.core.models import Mention, MentionRow, Priority, Status
 from tests.conftest import ROOT
 
 
@@ -121,7 +121,7 @@ def test_a_catastrophic_pattern_cannot_hang_matching(tmp_path: Path, pattern: st
 
 
 def test_a_pattern_that_keeps_timing_out_is_switched_off(tmp_path: Path) -> None:
-    from monitor.patterns import STRIKES
+    from monitor.core.patterns import STRIKES
 
     m = matcher_for(tmp_path, "  - name: bad\n    patterns: ['(a|a)*$', 'rue']\n")
     for _ in range(STRIKES):

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import pytest
 
-from monitor.timeutil import now_ms
+from monitor.core.timeutil import now_ms
 from tests.conftest import WAIT, wait_until, write_demo, write_watchlist
 from tests.fakes_delivery import Receiver, serving
 
@@ -58,7 +58,7 @@ TEXTS = [
 
 
 def host_id(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}"  # monitor.presence.process_id() of that process
+    return f"{socket.gethostname()}:{pid}"  # monitor.db.presence.process_id() of that process
 
 
 def make_watchlist(tmp: Path, hook_url: str) -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor import outbox
-from monitor.config import ServiceTarget
-from monitor.models import ActionKind
-from monitor.store import Store, StoreError
-from monitor.timeutil import now_ms
+from monitor.core.config import ServiceTarget
+from monitor.core.models import ActionKind
+from monitor.core.timeutil import now_ms
+from monitor.db import outbox
+from monitor.db.store import Store, StoreError
 from tests.fakes_delivery import bluesky_view, mastodon_status, outbox_rows, payload_of, seed, watchlist
 
 

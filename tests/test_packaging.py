@@ -8,7 +8,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
-from monitor.paths import sample_watchlist, stylesheet
+from monitor.core.paths import sample_watchlist, stylesheet
 from tests.conftest import ROOT
 
 
@@ -19,7 +19,7 @@ def test_the_stylesheet_sample_watchlist_and_demo_are_package_resources() -> Non
 
 
 def test_the_app_takes_its_stylesheet_from_the_package() -> None:
-    from monitor.app import MonitorApp
+    from monitor.ui.app import MonitorApp
 
     assert MonitorApp.CSS_PATH == [stylesheet()]
 

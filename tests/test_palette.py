@@ -10,9 +10,9 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
-from monitor.config import Watchlist
-from monitor.models import Status
-from monitor.screens.main import MainScreen
+from monitor.core.config import Watchlist
+from monitor.core.models import Status
+from monitor.ui.screens.main import MainScreen
 from tests.conftest import record_notices
 from tests.test_app import make_app, started, wait_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.permissions import UnsafePermissions, check_shared_path
+from monitor.db.permissions import UnsafePermissions, check_shared_path
 from tests.conftest import write_watchlist
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.leader import run_as_leader
-from monitor.presence import (
+from monitor.db.presence import (
     CLAIM_TTL_MS,
     LEASE_TTL_MS,
     LeaseLost,
@@ -16,7 +15,8 @@ from monitor.presence import (
     acquire_lease_sync,
     check_lease_sync,
 )
-from monitor.store import Store, open_sync
+from monitor.db.store import Store, open_sync
+from monitor.engine.leader import run_as_leader
 from tests.conftest import wait_until
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.models import MatchResult, Mention, Priority
-from monitor.related import related_sync, words
-from monitor.store import ingest_sync, mention_sync, open_sync
+from monitor.core.models import MatchResult, Mention, Priority
+from monitor.db.related import related_sync, words
+from monitor.db.store import ingest_sync, mention_sync, open_sync
 
 
 def test_handles_links_and_common_words_do_not_make_mentions_alike() -> None:

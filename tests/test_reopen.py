@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.config import load_watchlist
-from monitor.models import ActionKind, MatchResult, Mention, Priority, Status
-from monitor.screens.handover import HandoverScreen
-from monitor.screens.main import MainScreen
-from monitor.store import act_sync, ingest_sync, open_sync
-from monitor.timeutil import now_ms, utcnow
+from monitor.core.config import load_watchlist
+from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
+from monitor.core.timeutil import now_ms, utcnow
+from monitor.db.store import act_sync, ingest_sync, open_sync
+from monitor.ui.screens.handover import HandoverScreen
+from monitor.ui.screens.main import MainScreen
 from tests.conftest import write_demo, write_watchlist
 from tests.test_app import make_app, wait_for
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor import safefile
 from monitor.cli import main
-from monitor.sources.bluesky_xrpc import Session, SessionFile
-from monitor.store import open_sync
+from monitor.core import safefile
+from monitor.db.store import open_sync
+from monitor.networks.bluesky.xrpc import Session, SessionFile
 from tests.conftest import write_watchlist
 
 

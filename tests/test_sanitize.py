@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.sanitize import clean, clean_line, scrub
+from monitor.core.sanitize import clean, clean_line, scrub
 from tests.conftest import HOSTILE_TEXTS
 
 

@@ -26,11 +26,11 @@ from fakes_xrpc import (
     tag_facet,
 )
 
-from monitor.collector import Collector
-from monitor.config import ConfigError, load_watchlist
-from monitor.sources import SOURCE_TYPES, SourceContext, SourceError
-from monitor.sources.bluesky import LOOKBACK, BlueskyOptions, BlueskySource, session_path, short_did
-from monitor.store import Store
+from monitor.core.config import ConfigError, load_watchlist
+from monitor.db.store import Store
+from monitor.engine.collector import Collector
+from monitor.networks import SOURCE_TYPES, SourceContext, SourceError
+from monitor.networks.bluesky.source import LOOKBACK, BlueskyOptions, BlueskySource, session_path, short_did
 
 ENV = "TEST_BLUESKY_APP_PASSWORD"
 LINK = "app.bsky.richtext.facet#link"

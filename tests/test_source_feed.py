@@ -21,12 +21,12 @@ from fakes_feed import (
     rss_item,
 )
 
-from monitor.collector import Collector
-from monitor.config import ConfigError, load_watchlist
-from monitor.sources.base import SourceContext, SourceError
-from monitor.sources.demo import DemoOptions, DemoSource
-from monitor.sources.feed import FeedOptions, FeedSource, html_to_text, unwrap_link
-from monitor.store import Store
+from monitor.core.config import ConfigError, load_watchlist
+from monitor.db.store import Store
+from monitor.engine.collector import Collector
+from monitor.networks.base import SourceContext, SourceError
+from monitor.networks.demo import DemoOptions, DemoSource
+from monitor.networks.feed import FeedOptions, FeedSource, html_to_text, unwrap_link
 
 ETAG = '"5f2a-61327b4c"'
 LAST_MODIFIED = "Tue, 12 Mar 2024 10:02:17 GMT"

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.collector import Collector, backoff_delay
-from monitor.config import Watchlist
-from monitor.models import Batch, Mention
-from monitor.presence import LeaseLost
-from monitor.sources import SourceError
-from monitor.store import Store
+from monitor.core.config import Watchlist
+from monitor.core.models import Batch, Mention
+from monitor.db.presence import LeaseLost
+from monitor.db.store import Store
+from monitor.engine.collector import Collector, backoff_delay
+from monitor.networks import SourceError
 from tests.conftest import wait_until
 from tests.test_app import make_app, wait_for
 
@@ -94,7 +94,7 @@ async def test_a_fenced_write_is_not_a_source_failure(
     collector.fence = fence
     task = asyncio.create_task(collector.run())
     try:
-        await wait_until(lambda: any(r.name == "monitor.collector" for r in caplog.records))  # it was refused
+        await wait_until(lambda: any(r.name == "monitor.engine.collector" for r in caplog.records))  # it was refused
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

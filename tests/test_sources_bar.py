@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.config import load_watchlist
-from monitor.presence import acquire_lease_sync
-from monitor.screens.main import MainScreen
-from monitor.sources.base import Batch, SourceError
-from monitor.store import open_sync
-from monitor.timeutil import now_ms
-from monitor.widgets.sources_bar import SourcesBar
+from monitor.core.config import load_watchlist
+from monitor.core.timeutil import now_ms
+from monitor.db.presence import acquire_lease_sync
+from monitor.db.store import open_sync
+from monitor.networks.base import Batch, SourceError
+from monitor.ui.screens.main import MainScreen
+from monitor.ui.widgets.sources_bar import SourcesBar
 from tests.conftest import write_demo, write_watchlist
 from tests.test_app import make_app, wait_for
 

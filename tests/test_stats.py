@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from monitor import stats
 from monitor.cli import main
-from monitor.models import Priority
-from monitor.stats import compute, percentile, render
+from monitor.core.models import Priority
+from monitor.reports import stats
+from monitor.reports.stats import compute, percentile, render
 from tests.fakes_stats import DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, Desk, paris, write_watchlist
 from tests.test_app import wait_for
 
@@ -365,7 +365,7 @@ def test_stats_module_exposes_the_dimensions_cli_offers():
 
 def recent_desk(desk: Desk) -> None:
     """Mentions from the last three hours (the screen asks for periods ending now)."""
-    from monitor.timeutil import now_ms
+    from monitor.core.timeutil import now_ms
 
     t = now_ms() - 3 * HOUR
     for i in range(12):
@@ -379,8 +379,8 @@ async def test_stats_screen_shows_figures_switches_period_refreshes_and_closes(d
     from textual.app import App
     from textual_plotext import PlotextPlot
 
-    import monitor.screens.stats as screen_module
-    from monitor.screens.stats import StatsScreen
+    import monitor.ui.screens.stats as screen_module
+    from monitor.ui.screens.stats import StatsScreen
 
     monkeypatch.setattr(screen_module, "REFRESH_S", 0.2)  # the timer re-arms; no need to wait 5 s
     recent_desk(desk)
@@ -419,7 +419,7 @@ async def test_stats_screen_reports_a_broken_database_and_keeps_running(tmp_path
 
     from textual.app import App
 
-    from monitor.screens.stats import StatsScreen
+    from monitor.ui.screens.stats import StatsScreen
 
     broken = tmp_path / "not-a-db.db"
     broken.write_bytes(b"this is not sqlite" * 100)

@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.business import BusinessCalendar
-from monitor.models import Priority
-from monitor.stats import Clock, compute, percentile
-from monitor.store import StoreError
+from monitor.core.business import BusinessCalendar
+from monitor.core.models import Priority
+from monitor.db.store import StoreError
+from monitor.reports.stats import Clock, compute, percentile
 from tests.fakes_stats import DESK_HOURS, MIN, Desk, paris, write_watchlist
 
 BASE = paris(2025, 7, 10, 6, 0)  # a Thursday: the logs run over a weekend and 14 July

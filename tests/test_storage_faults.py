@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from monitor.app import MonitorApp
-from monitor.config import Watchlist
-from monitor.models import ActionKind, Status
-from monitor.store import Store, StoreFull, StoreGone, StoreLocked, StoreReadOnly
+from monitor.core.config import Watchlist
+from monitor.core.models import ActionKind, Status
+from monitor.db.store import Store, StoreFull, StoreGone, StoreLocked, StoreReadOnly
+from monitor.ui.app import MonitorApp
 
 # wait_until, not wait_for: it pauses with asyncio.sleep, so it never waits on a screen busy awaiting a save.
 from tests.conftest import record_notices, wait_until, write_watchlist
@@ -303,7 +303,7 @@ async def test_an_action_still_waiting_when_the_desk_closes_is_counted_not_forgo
 async def test_the_desk_opens_on_a_locked_database_and_says_so(
     watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("monitor.store.BUSY_TIMEOUT_MS", 50)  # SQLite's wait, not the test's: fail fast
+    monkeypatch.setattr("monitor.db.store.BUSY_TIMEOUT_MS", 50)  # SQLite's wait, not the test's: fail fast
     db = watchlist.database
     await (await Store.open(db)).close()  # an existing, migrated file
     app = make_app(watchlist, collect=False)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.migrations import MIGRATIONS
-from monitor.models import ActionKind, MatchResult, Mention, Priority, Status
-from monitor.store import Store, StoreError, open_sync
+from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
+from monitor.db.migrations import MIGRATIONS
+from monitor.db.store import Store, StoreError, open_sync
 
 
 def mention(i: int, source: str = "demo") -> Mention:

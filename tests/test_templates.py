@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.templates import render
+from monitor.core.templates import render
 
 
 def test_an_empty_variable_leaves_no_double_space() -> None:

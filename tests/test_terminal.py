@@ -20,7 +20,7 @@ from tests.conftest import write_watchlist
 
 MENTIONS = 40
 WAIT = 120.0  # generous: the suite must pass with both cores busy
-# The app's own hard deadline is a few seconds (monitor.hangup.GRACE_S); the bug left it running for minutes.
+# The app's own hard deadline is a few seconds (monitor.engine.hangup.GRACE_S); the bug left it running for minutes.
 # Only that must be told apart, so the shared generous wait, not a tight bound: busy cores only slow the exit.
 HANG_UP_EXIT = 60.0
 

@@ -12,10 +12,10 @@ from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
-from monitor.app import MonitorApp
-from monitor.config import Watchlist
-from monitor.models import Status
-from monitor.screens.dialogs import NoteDialog
+from monitor.core.config import Watchlist
+from monitor.core.models import Status
+from monitor.ui.app import MonitorApp
+from monitor.ui.screens.dialogs import NoteDialog
 from tests.test_app import actions, make_app, selected, wait_for
 
 WAIT = 60.0  # generous: the suite must pass with both cores busy

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from monitor import stats
-from monitor.config import Watchlist
-from monitor.models import MatchResult, Mention, Priority, Status
-from monitor.presence import Presence
-from monitor.screens.main import MainScreen
-from monitor.store import Store, ingest_sync, open_sync
-from monitor.timeutil import now_ms, utcnow
-from monitor.widgets.sources_bar import SourcesBar
+from monitor.core.config import Watchlist
+from monitor.core.models import MatchResult, Mention, Priority, Status
+from monitor.core.timeutil import now_ms, utcnow
+from monitor.db.presence import Presence
+from monitor.db.store import Store, ingest_sync, open_sync
+from monitor.reports import stats
+from monitor.ui.screens.main import MainScreen
+from monitor.ui.widgets.sources_bar import SourcesBar
 from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, wait_for
 

@@ -1,0 +1,61 @@
+"""Possibly the same incident: other open mentions that share the term and enough distinctive words.
+
+Many citizens report the same pothole. Grouping is suggested, never automatic: the operator sees the
+likely duplicates of the selected mention and decides (dismiss as duplicate, or answer each).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from monitor.core.matching import fold
+from monitor.core.models import MentionRow
+from monitor.db.store import MENTION_COLUMNS, TERM_SEP, row_to_mention
+
+WINDOW_MS = 48 * 3600_000
+CANDIDATES = 300
+THRESHOLD = 0.2
+_WORD = re.compile(r"[a-z0-9]{4,}")
+_NOISE = re.compile(r"@\S+|https?://\S+|#")  # handles and links say who and where, not what
+_STOP = frozenset(
+    "avec dans pour plus sont cette mais tout tous elle nous vous leur sans sous alors encore depuis "
+    "comme bien fait faire quand merci bonjour toulouse metropole this that with from have there what "
+    "about just your they been were will would http https www".split()
+)
+
+
+def words(text: str) -> frozenset[str]:
+    return frozenset(w for w in _WORD.findall(_NOISE.sub(" ", fold(text))) if w not in _STOP and not w.isdigit())
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def related_sync(c: sqlite3.Connection, row: MentionRow, limit: int = 3) -> list[tuple[float, MentionRow]]:
+    """The open mentions most alike this one (same primary term, seen within two days)."""
+    if not row.terms:
+        return []
+    mine = words(row.text)
+    if len(mine) < 2:
+        return []
+    scored = []
+    for r in c.execute(
+        f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status IN ('new', 'escalated') AND id != ?"
+        " AND first_seen_at BETWEEN ? AND ? AND (terms = ? OR terms LIKE ? ESCAPE '\\') ORDER BY id DESC LIMIT ?",
+        (row.id, row.first_seen_at - WINDOW_MS, row.first_seen_at + WINDOW_MS, row.term,
+         _like_prefix(row.term + TERM_SEP), CANDIDATES),
+    ):  # fmt: skip
+        other = row_to_mention(r)
+        score = similarity(mine, words(other.text))
+        if score >= THRESHOLD:
+            scored.append((score, other))
+    scored.sort(key=lambda pair: -pair[0])
+    return scored[:limit]
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

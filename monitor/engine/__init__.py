@@ -1,0 +1,1 @@
+"""The engine: runs the sources and the senders, and writes through the database layer."""

@@ -1,0 +1,246 @@
+"""The delivery worker: claims due outbox items, sends them, records what happened.
+
+Each item is claimed (`sending`, with a lease) in its own BEGIN IMMEDIATE transaction before the
+network call, and marked `sent` in another right after. A crash between the two leaves it `sending`;
+once the lease runs out any worker takes it again, and the retry carries the same idempotency key
+(Mastodon) or record key (Bluesky, checked with getRecord first), so it is not posted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+
+from monitor.core import templates as tpl
+from monitor.core.config import Watchlist
+from monitor.core.models import ActionKind, Status
+from monitor.core.sanitize import clean, clean_line, safe_url
+from monitor.core.timeutil import bound_delay, now_ms
+from monitor.db.outbox import DRY_RUN_URL, Outbox, OutboxItem, pause_after_send
+from monitor.db.store import Store, StoreError, act_sync
+from monitor.networks.base import SourceContext
+from monitor.networks.sending import DeliveryError, Sender, Sent
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120.0  # longer than any single send (HTTP timeouts are 20 s); then a dead worker's item is retaken
+MAX_ATTEMPTS = 12  # transient failures before the item is failed for the operator to look at
+MAX_BACKOFF = 900.0
+OPEN311_EVERY = 300.0
+CONCURRENCY = 8
+MAX_TEXT = 500  # an id, a status or a reason from a server: more is noise (or an attack)
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> float:
+    """2 s, 4 s, 8 s … up to 15 min, with ±20% jitter so a fleet of retries does not stampede."""
+    base = min(MAX_BACKOFF, 2.0 * 2 ** max(0, attempts - 1))
+    return base * (0.8 + 0.4 * (rng or random).random())
+
+
+def answered(sent: Sent) -> Sent:
+    """What a server answered, made safe to store and show: clean text, an http(s) link or none."""
+
+    def text(value: str | None) -> str | None:
+        return clean_line(value)[:MAX_TEXT] or None
+
+    url = sent.remote_url if sent.remote_url == DRY_RUN_URL else safe_url(sent.remote_url)[:2000]
+    return Sent(text(sent.remote_id), url or None, text(sent.remote_status))
+
+
+class DryRunSender:
+    async def send(self, item: OutboxItem) -> Sent:
+        return Sent(DRY_RUN_URL, DRY_RUN_URL)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: Store,
+        watchlist: Watchlist,
+        context: SourceContext | None = None,
+        *,
+        dry_run: bool = False,
+        lease: float = LEASE_SECONDS,
+        idle: float = 5.0,
+        open311_every: float = OPEN311_EVERY,
+        on_change: Callable[[OutboxItem], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.outbox = Outbox(store)
+        self.watchlist = watchlist
+        self.context = context or SourceContext()
+        self.dry_run = dry_run
+        self.lease_ms = int(lease * 1000)
+        self.idle = idle
+        self.open311_every_ms = int(open311_every * 1000)
+        self.on_change = on_change
+        self.senders: dict[str, Sender] = {}
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._busy: set[int] = set()
+
+    def wake(self) -> None:
+        """Something was enqueued: look now rather than at the next idle tick."""
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        for sender in self.senders.values():
+            await sender.aclose()
+        self.senders.clear()
+
+    # -- senders --------------------------------------------------------------------------
+
+    def sender(self, item: OutboxItem) -> Sender:
+        if self.dry_run:
+            return DryRunSender()
+        if item.target not in self.senders:
+            self.senders[item.target] = self._build(item)
+        return self.senders[item.target]
+
+    def _build(self, item: OutboxItem) -> Sender:
+        from monitor.networks import services
+
+        if (name := item.source) is not None:
+            spec = self.watchlist.source(name)
+            if spec is None:
+                raise DeliveryError(f"the source {name!r} is no longer in the watchlist", "permanent")
+            if spec.type == "mastodon":
+                from monitor.networks.mastodon.sender import MastodonSender
+
+                return MastodonSender(spec, self.context)
+            if spec.type == "bluesky":
+                from monitor.networks.bluesky.sender import BlueskySender
+
+                return BlueskySender(spec, self.context)
+            raise DeliveryError(f"the source {name!r} ({spec.type}) has no reply API", "permanent")
+        sid, index = item.service or ("", -1)
+        service = self.watchlist.service(sid)
+        if service is None or not 0 <= index < len(service.targets):
+            raise DeliveryError(f"the service target {item.target!r} is no longer in the watchlist", "permanent")
+        target = service.targets[index]
+        if target.type == "webhook":
+            return services.WebhookSender(service, target, self.context)
+        if target.type == "open311":
+            return services.Open311Sender(service, target, self.context)
+        return services.AppriseSender(service, target)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver until cancelled; a failure of one pass is logged and the next pass comes."""
+        last_check = 0
+        try:
+            while True:
+                try:
+                    while await self.run_once():
+                        pass
+                    if not self.dry_run and now_ms() - last_check >= self.open311_every_ms:
+                        last_check = now_ms()
+                        await self.check_open311()
+                except StoreError as exc:
+                    log.warning("delivery pass failed: %s", exc)
+                except Exception:  # a bug in one pass must not end delivery: the next pass comes
+                    log.exception("delivery pass crashed")
+                await self._sleep()
+        finally:
+            await self.aclose()
+
+    async def _sleep(self) -> None:
+        due = await self.outbox.next_due()
+        wait = self.idle if due is None else max(0.0, min(self.idle, (due - now_ms()) / 1000))
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), wait)
+        except TimeoutError:
+            pass
+
+    async def run_once(self) -> int:
+        """Claim and send what is due, and wait for it; returns how many items were handled."""
+        items = await self.outbox.claim(self.lease_ms, busy=self._busy)
+        if items:
+            self._busy.update(i.id for i in items)
+            await asyncio.gather(*(self._deliver(item) for item in items))
+        return len(items)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            await self._deliver_one(item)
+        finally:
+            self._busy.discard(item.id)
+
+    async def _deliver_one(self, item: OutboxItem) -> None:
+        async with self._limit:
+            try:
+                sent = await self.sender(item).send(item)
+            except DeliveryError as exc:
+                await self._failed(item, exc)
+            except Exception as exc:  # a bug in a sender must not leave the item stuck in `sending`
+                log.exception("delivery of outbox item %d crashed", item.id)
+                await self._failed(item, DeliveryError(f"internal error: {type(exc).__name__}", "transient"))
+            else:
+                if pause := pause_after_send():
+                    await asyncio.sleep(pause)  # crash test: the remote has it, we have not recorded it
+                sent = answered(sent)
+                await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status)
+        if self.on_change:
+            self.on_change(item)
+
+    async def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
+        reason = clean_line(str(exc))[:MAX_TEXT]  # it may quote the server: stored and shown
+        if exc.kind == "permanent" or item.attempts >= MAX_ATTEMPTS:
+            log.warning("outbox item %d failed: %s", item.id, reason)
+            await self.outbox.mark_failed(item.id, reason)
+            return
+        rate = exc.kind == "rate" and exc.retry_after is not None
+        delay = bound_delay(exc.retry_after) if rate else backoff(item.attempts)
+        await self.outbox.retry_later(item.id, f"{reason} — retrying (attempt {item.attempts})", int(delay * 1000))
+
+    # -- Open311: follow escalated requests until the service closes them ------------------
+
+    async def check_open311(self) -> int:
+        """Poll open Open311 requests; `closed` resolves the mention and drafts the follow-up."""
+        from monitor.networks.services import Open311Sender
+
+        closed = 0
+        for item in await self.outbox.to_check("service:", now_ms() - self.open311_every_ms):
+            try:
+                sender = self.sender(item)
+                if not isinstance(sender, Open311Sender) or not item.remote_id:
+                    continue
+                status, notes, _ = await sender.status(item.remote_id)
+            except DeliveryError as exc:
+                log.info("open311 status of item %d: %s", item.id, exc)
+                continue
+            if status is None:
+                continue
+            status, notes = clean_line(status)[:MAX_TEXT], clean(notes)[:2000]
+            await self.outbox.set_remote_status(item.id, status, notes)
+            if status == "closed":
+                closed += await self._resolve_closed(item, notes)
+        return closed
+
+    async def _resolve_closed(self, item: OutboxItem, notes: str) -> int:
+        mention = await self.store.mention(item.mention_id)
+        if mention.status is not Status.ESCALATED:
+            return 0
+        service = str(item.payload.get("service", {}).get("name", ""))
+        followups = tpl.for_use(self.watchlist.templates, "followup", mention.lang)
+        draft = tpl.render(followups[0].text, tpl.variables(mention, self.watchlist.city, service)) if followups else ""
+        payload = {
+            "note": f"Open311 request {item.remote_id} closed" + (f": {notes}" if notes else ""),
+            "draft": draft,
+            "outbox_item": item.id,
+        }
+
+        await self.store._write(
+            lambda c: act_sync(c, item.mention_id, ActionKind.RESOLVE, "open311", payload), "act:resolve"
+        )
+        return 1
+
+
+__all__ = ["DeliveryWorker", "backoff"]

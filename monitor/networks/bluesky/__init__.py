@@ -1,0 +1,1 @@
+"""Bluesky: its XRPC client, its source and its sender."""

@@ -1,0 +1,1 @@
+"""Mastodon: its API client, its HTML, its source and its sender."""

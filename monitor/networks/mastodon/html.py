@@ -1,0 +1,327 @@
+"""Mastodon's sanitised status HTML as plain text, streamed from the standard library's html.parser.
+
+Mastodon sends `<p>`, `<br>`, `<span>` and `<a>` (remote servers may add lists, quotes and code).
+Paragraphs become blank-line separated, `<br>` a newline, mentions and hashtags their visible
+`@user` / `#tag`. A long link is shown shortened, its hidden parts in `<span class="invisible">`
+and the shown part in `<span class="ellipsis">`: the shown part alone is misleading, so such a
+link becomes its full href. The result still goes through monitor.core.sanitize.clean().
+
+No tree is built (building one was three quarters of the ingest time): the parser's events drive
+a stack of open elements that nests exactly as BeautifulSoup's html.parser builder nests them,
+which this module replaced. tests/test_mastodon_html.py compares the two on real and fuzzed HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from html.entities import html5
+from html.parser import HTMLParser
+
+_BLANK_LINE_BLOCKS = frozenset({"p", "blockquote", "pre", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6"})
+_LINE_BLOCKS = frozenset({"div", "li", "tr", "dt", "dd"})
+_SKIPPED = frozenset({"script", "style", "template", "head", "title"})
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+
+# How the replaced tree builder shaped the tree (bs4's HTMLTreeBuilder defaults): void elements close
+# at once; text under these containers is not plain text (script, ruby annotations...). Its folding of
+# whitespace-only text is not copied: the spaces collapse below all the same.
+VOID = frozenset(
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr", "image", "img",
+        "input", "isindex", "keygen", "link", "menuitem", "meta", "nextid", "param", "source", "spacer", "track",
+        "wbr",
+    }
+)  # fmt: skip
+STRING_CONTAINERS = frozenset({"rp", "rt", "script", "style", "template"})
+
+# Named references without their semicolon; the first spelling in sorted order wins.
+_ENTITIES: dict[str, str] = {}
+for _name, _char in sorted(html5.items()):
+    _ENTITIES.setdefault(_name.removesuffix(";"), _char)
+
+# What an open element means for the text: shown (children walked), skipped, a link, or inside one.
+_SHOWN, _SKIP, _LINK, _IN_LINK = range(4)
+
+
+class _Writer:
+    """Collects text, turning requests for line breaks into at most the breaks asked for."""
+
+    __slots__ = ("parts", "pending", "started")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pending = 0  # newlines owed before the next text
+        self.started = False
+
+    def text(self, value: str) -> None:
+        if not value:
+            return
+        if self.pending and self.started:
+            self.parts.append("\n" * self.pending)
+        self.pending = 0
+        self.parts.append(value)
+        self.started = True
+
+    def newline(self) -> None:
+        """A hard break (<br>): always emitted, even twice in a row."""
+        self.parts.append("\n")
+        self.pending = 0
+        self.started = True
+
+    def block(self, lines: int) -> None:
+        self.pending = max(self.pending, lines)
+
+    def result(self) -> str:
+        lines = "".join(self.parts).split("\n")
+        return "\n".join(line.strip(" ") for line in lines).strip("\n")
+
+
+# An open element: (name, role, line breaks owed on leaving a shown block, its class attribute inside a link).
+_Open = tuple[str, int, int, str | None]
+
+
+class _TextParser(HTMLParser):
+    """html.parser events to text, one status at a time (reset between them). Called for every tag of
+    every status: the handlers are written for speed (a test pins each rule against the tree walk)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)  # references resolved below, as the replaced builder did
+
+    def reset(self) -> None:
+        super().reset()
+        self.out = _Writer()
+        self.data: list[str] = []  # text not yet flushed: adjacent chunks form one text node
+        self.handle_data = self.data.append  # type: ignore[method-assign,assignment]  # the most frequent event: no frame
+        self.stack: list[_Open] = []
+        self.open_names: dict[str, int] = {}
+        self.closed_void: list[str] = []  # `<br>` already closed: a later `</br>` is ignored
+        self.containers = 0  # open script/style/template/rt/rp
+        self.hidden = 0  # open elements whose content is not walked (skipped, or a link's)
+        self.pre = 0  # shown <pre> ancestors: their text keeps its spaces
+        self.link: list[tuple[str, str | None]] | None = None  # a link's strings and their parent's class
+        self.link_attrs: dict[str, str] = {}
+
+    def updatepos(self, i: int, j: int) -> int:
+        """Line and column are for error messages, which html.parser no longer raises: not counted."""
+        return j
+
+    def text(self) -> str:
+        self.close()
+        self._flush()
+        while self.stack:
+            self._pop()
+        return self.out.result()
+
+    # -- tree shape --------------------------------------------------------------------------
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in VOID:
+            self._start(tag, attrs)
+            return
+        # Opened and closed at once: only what entering it shows.
+        if self.data:
+            self._flush()
+        if not self.hidden:
+            if tag == "br":
+                self.out.newline()
+            elif tag == "img":  # remote servers' inline emoji: keep the shortcode/alt text
+                self.out.text(_attr(attrs, "alt") or "")
+        self.closed_void.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in VOID:
+            self.handle_starttag(tag, attrs)
+            self.closed_void.pop()
+        else:
+            self._start(tag, attrs)
+            self._pop_to(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.closed_void and tag in self.closed_void:
+            self.closed_void.remove(tag)
+            return
+        if self.data:
+            self._flush()
+        if self.stack and self.stack[-1][0] == tag:  # well-formed markup: the innermost closes
+            self._pop()
+        elif self.open_names.get(tag):
+            self._pop_to(tag)
+
+    def _start(self, name: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.data:
+            self._flush()
+        after = 0
+        if self.hidden:
+            if self.link is not None:
+                role, classes = _IN_LINK, _attr(attrs, "class")
+            else:
+                role, classes = _SKIP, None
+        elif name in _SKIPPED:
+            role, classes = _SKIP, None
+        elif name == "a":
+            role, classes = _LINK, None
+            self.link = []
+            self.link_attrs = {key: value or "" for key, value in attrs}
+        else:
+            role, classes = _SHOWN, None
+            if name in _BLANK_LINE_BLOCKS:
+                self.out.block(2)
+                after = 2
+                if name == "pre":
+                    self.pre += 1
+            elif name in _LINE_BLOCKS:
+                self.out.block(1)
+                after = 1
+                if name == "li":
+                    self.out.text("- ")
+        self.stack.append((name, role, after, classes))
+        self.open_names[name] = self.open_names.get(name, 0) + 1
+        if name in STRING_CONTAINERS:
+            self.containers += 1
+        if role != _SHOWN:
+            self.hidden += 1
+
+    def _pop_to(self, name: str) -> None:
+        """Close up to the most recent open element of that name; nothing if none is open."""
+        if not self.open_names.get(name):
+            return
+        while self.stack and self._pop() != name:
+            pass
+
+    def _pop(self) -> str:
+        name, role, after, _ = self.stack.pop()
+        self.open_names[name] -= 1
+        if name in STRING_CONTAINERS:
+            self.containers -= 1
+        if role == _SHOWN:
+            if after:
+                self.out.block(after)
+            if name == "pre":
+                self.pre -= 1
+        else:
+            self.hidden -= 1
+            if role == _LINK:
+                self.out.text(_link_text(self.link or [], self.link_attrs))
+                self.link = None
+        return name
+
+    # -- text ---------------------------------------------------------------------------------
+
+    def handle_data(self, data: str) -> None:
+        self.data.append(data)
+
+    def handle_charref(self, name: str) -> None:
+        self.data.append(_numeric_reference(name))
+
+    def handle_entityref(self, name: str) -> None:
+        self.data.append(_ENTITIES.get(name, "&" + name))
+
+    # Comments, declarations, CDATA and processing instructions end a text node and show nothing.
+    def handle_comment(self, data: str) -> None:
+        self._flush()
+
+    def handle_decl(self, decl: str) -> None:
+        self._flush()
+
+    def unknown_decl(self, data: str) -> None:
+        self._flush()
+
+    def handle_pi(self, data: str) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        data = self.data
+        text = data[0] if len(data) == 1 else "".join(data)
+        data.clear()
+        if self.containers:
+            return  # script, style, ruby annotation: not plain text
+        if not self.hidden:
+            self.out.text(text if self.pre else _SPACES.sub(" ", text))
+        elif self.link is not None:
+            self.link.append((text, self.stack[-1][3]))  # the link's own class is None
+
+
+def _attr(attrs: list[tuple[str, str | None]], key: str) -> str | None:
+    """An attribute's value, the last one if repeated ('' when given without a value)."""
+    value = None
+    for name, given in attrs:
+        if name == key:
+            value = given or ""
+    return value
+
+
+def _numeric_reference(name: str) -> str:
+    """A numeric character reference (`233` or `xE9`, as html.parser passes it) as the HTML standard reads it."""
+    number = int(name[1:], 16) if name[0] in "xX" else int(name)
+    if number == 0 or number > 0x10FFFF or 0xD800 <= number <= 0xDFFF:
+        return "\ufffd"
+    if 0x80 <= number <= 0x9F:  # a Windows-1252 byte written as a reference
+        try:
+            return bytes([number]).decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+    return chr(number)
+
+
+def _link_text(parts: list[tuple[str, str | None]], attrs: dict[str, str]) -> str:
+    """A link's visible text; the full href when Mastodon shortened it for display.
+
+    `parts` are its strings with the class of the element directly around each (None: the link itself).
+    """
+    visible: list[str] = []
+    shortened = seen_visible = False
+    for part, around_class in parts:
+        around = around_class.split() if around_class else ()
+        if "invisible" in around:
+            # A hidden tail after the shown part means the URL was cut ("https://" before it is not).
+            shortened = shortened or (seen_visible and bool(part.strip()))
+            continue
+        shortened = shortened or "ellipsis" in around
+        visible.append(part)
+        seen_visible = seen_visible or bool(part.strip())
+    text = _SPACES.sub(" ", "".join(visible)).strip()
+    classes = (attrs.get("class") or "").split()
+    if "mention" in classes or "hashtag" in classes:
+        return text
+    href = attrs.get("href") or ""
+    if shortened and href.startswith(("https://", "http://")):
+        return href
+    return text or href
+
+
+_local = threading.local()
+
+
+def _parser() -> _TextParser:
+    """One parser per thread, reset for each status: building one costs more than a short status."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _TextParser()
+    return parser
+
+
+def html_to_text(html: str | None) -> str:
+    """Plain text of a status' HTML `content` (not yet sanitised for the terminal)."""
+    if not html:
+        return ""
+    if "<" not in html and "&" not in html:
+        return html.strip()
+    parser = _parser()
+    try:
+        return _parse(parser, html)
+    except AssertionError:
+        # html.parser gives up on some odd declarations ("<![ x"); read those as text instead.
+        try:
+            return _parse(parser, html.replace("<!", "&lt;!"))
+        except AssertionError as exc:
+            raise ValueError("HTML the parser cannot read") from exc
+
+
+def _parse(parser: _TextParser, html: str) -> str:
+    parser.reset()
+    try:
+        parser.feed(html)
+        return parser.text()
+    finally:
+        parser.reset()  # drop the status' text now, and leave no half-parsed state behind

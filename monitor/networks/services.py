@@ -1,0 +1,147 @@
+"""Escalations to city services: Apprise (e-mail, chat), a generic JSON webhook, Open311 GeoReport v2.
+
+Exactly-once depends on the receiver. The webhook sends an `Idempotency-Key` header (the same on every
+attempt) for the receiver to dedupe. Apprise (e-mail, chat) and Open311 have no such key: they are
+at-least-once, and the worker keeps the window small (marked `sending` before, `sent` right after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import httpx
+
+from monitor.core.config import Service, ServiceTarget
+from monitor.db.outbox import OutboxItem
+from monitor.networks.base import SourceContext
+from monitor.networks.http import make_client
+from monitor.networks.sending import DeliveryError, Sent, answer, body, classify, request, secret
+
+
+def address(target: ServiceTarget, what: str) -> str:
+    """The target's URL: in the watchlist when it holds no secret, else from the environment."""
+    if target.url:
+        return target.url
+    return secret(target.url_env, what)
+
+
+def message(item: OutboxItem) -> tuple[str, str]:
+    """A title and a plain-text body for people (e-mail, chat)."""
+    p = item.payload
+    m = p.get("mention", {})
+    title = f"[{p.get('reference', '')}] {m.get('source', '')}: {m.get('author', '')} — {p['service']['name']}"
+    lines = [str(m.get("text", "")), "", f"Link: {p.get('link') or '—'}"]
+    if p.get("note"):
+        lines.append(f"Note from {p.get('operator', '')}: {p['note']}")
+    lines.append(f"Reference: {p.get('reference', '')} (quote it when you answer)")
+    return title, "\n".join(lines)
+
+
+class AppriseSender:
+    def __init__(self, service: Service, target: ServiceTarget) -> None:
+        self.service, self.target = service, target
+
+    async def aclose(self) -> None:
+        return None
+
+    async def send(self, item: OutboxItem) -> Sent:
+        import apprise
+
+        what = f"apprise ({self.service.id})"
+        notifier = apprise.Apprise()
+        if not notifier.add(address(self.target, what)):
+            raise DeliveryError(f"{what}: the address is not a valid Apprise URL", "permanent")
+        title, text = message(item)
+        # Apprise's e-mail plugin blocks (smtplib): keep it off the event loop.
+        ok = await asyncio.to_thread(notifier.notify, body=text, title=title)
+        if not ok:
+            raise DeliveryError(f"{what}: the notification was not accepted", "transient")
+        return Sent(None, None)
+
+
+class WebhookSender:
+    def __init__(self, service: Service, target: ServiceTarget, context: SourceContext) -> None:
+        self.service, self.target = service, target
+        self.client: httpx.AsyncClient = make_client(context)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def send(self, item: OutboxItem) -> Sent:
+        what = f"webhook ({self.service.id})"
+        payload = {**item.payload, "idempotency_key": item.idem_key}
+        r = classify(
+            await request(
+                self.client,
+                "POST",
+                address(self.target, what),
+                what,
+                content=json.dumps(payload, ensure_ascii=False).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": item.idem_key},
+            ),
+            what,
+        )
+        remote_id = answer(r).get("id")
+        return Sent(str(remote_id) if remote_id is not None else None, None)
+
+
+class Open311Sender:
+    """POST requests.json (service_code, description, api_key), then GET requests/{id}.json to follow it."""
+
+    def __init__(self, service: Service, target: ServiceTarget, context: SourceContext) -> None:
+        self.service, self.target = service, target
+        self.client: httpx.AsyncClient = make_client(context)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _base(self, what: str) -> str:
+        return address(self.target, what).rstrip("/")
+
+    async def send(self, item: OutboxItem) -> Sent:
+        what = f"open311 ({self.service.id})"
+        p = item.payload
+        if not self.target.service_code:
+            raise DeliveryError(f"{what}: no service_code in the watchlist", "permanent")
+        _, text = message(item)
+        form = {
+            "service_code": self.target.service_code,
+            "description": text[:4000],
+            "address_string": str(p.get("city") or ""),
+        }
+        if self.target.api_key_env:
+            form["api_key"] = secret(self.target.api_key_env, what)
+        if p.get("link"):
+            form["media_url"] = str(p["link"])
+        r = classify(await request(self.client, "POST", self._base(what) + "/requests.json", what, data=form), what)
+        data = body(r, what)
+        first: dict[str, Any] = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
+        if first.get("service_request_id"):
+            return Sent(str(first["service_request_id"]), None, "open")
+        if first.get("token"):  # a batch endpoint: the id comes later from tokens/{token}.json
+            return Sent("token:" + str(first["token"]), None, "submitted")
+        raise DeliveryError(f"{what}: no service_request_id or token in the answer", "transient")
+
+    async def status(self, remote_id: str) -> tuple[str | None, str, str]:
+        """(status, notes, request id) of a request; a token is exchanged for its id first."""
+        what = f"open311 ({self.service.id}): follow the request"
+        base = self._base(what)
+        params = (
+            {"api_key": os.environ[self.target.api_key_env]}
+            if self.target.api_key_env and os.environ.get(self.target.api_key_env)
+            else {}
+        )
+        if remote_id.startswith("token:"):
+            r = classify(await request(self.client, "GET", f"{base}/tokens/{remote_id[6:]}.json", what), what)
+            data = body(r, what)
+            first = data[0] if isinstance(data, list) and data else {}
+            if not first.get("service_request_id"):
+                return None, "", remote_id
+            remote_id = str(first["service_request_id"])
+        r = classify(await request(self.client, "GET", f"{base}/requests/{remote_id}.json", what, params=params), what)
+        data = body(r, what)
+        first = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
+        return (str(first.get("status") or "") or None), str(first.get("status_notes") or ""), remote_id

@@ -1,0 +1,1 @@
+"""Statistics, reports and exports, read from the database layer."""

@@ -6,7 +6,7 @@ Targets (issue): 8 processes doing 1,000 actions each while a burst of 10,000 me
 keystroke to commit p99 < 100 ms; a commit in one process shown in another p95 < 1 s.
 
 - Each worker process acts like an operator, one action at a time, through the app's own path
-  (`monitor.db.outbox.act` on a `Store`, `expect_status` = the status it saw; a reply goes unchecked, as in
+  (`monitor.engine.actions.act` on a `Store`, `expect_status` = the status it saw; a reply goes unchecked, as in
   the app). It reads the head of the New pane, picks a row, acts. Call -> commit is timed with
   `Store.on_commit` (fired on the database thread once the commit is durable). A refused (stale)
   action is a Conflict: counted, not an error.
@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _runs import header, repeat, show  # noqa: E402
 
-from monitor import outbox  # noqa: E402
 from monitor.core.config import Watchlist, load_watchlist  # noqa: E402
 from monitor.core.models import ActionKind, Batch, Status  # noqa: E402
 from monitor.db.presence import Presence  # noqa: E402
 from monitor.db.store import Conflict, Store  # noqa: E402
+from monitor.engine.actions import act  # noqa: E402
 from monitor.engine.collector import Collector  # noqa: E402
 from monitor.networks import SourceContext  # noqa: E402
 from monitor.networks.demo import DemoOptions, DemoSource  # noqa: E402
@@ -104,7 +104,7 @@ async def worker(path: Path, watchlist: Watchlist, index: int, actions: int, bar
         before = len(stamps)
         call_wall, t0 = time.time(), time.perf_counter()
         try:
-            await outbox.act(store, watchlist, row.id, kind, operator, payload, dry_run=True, expect_status=expect)
+            await act(store, watchlist, row.id, kind, operator, payload, dry_run=True, expect_status=expect)
         except Conflict:
             conflicts += 1
             continue

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _runs import header, repeat, show  # noqa: E402
 from textual import events
 
-from monitor import outbox  # noqa: E402
 from monitor.core.models import ActionKind, Status  # noqa: E402
 from monitor.db.store import Store  # noqa: E402
+from monitor.engine import actions  # noqa: E402
 from monitor.networks import SourceContext  # noqa: E402
 from monitor.ui.app import MonitorApp  # noqa: E402
 from monitor.ui.screens.main import MainScreen  # noqa: E402
@@ -109,7 +109,7 @@ async def one_run(n: int, tmp: Path) -> dict[str, float]:
             burst_start = time.perf_counter()
             before = len(accepted)
             for row in rows[:n]:
-                await outbox.act(app.store, wl, row.id, ActionKind.REPLY, "bench", {"text": "ok"})
+                await actions.act(app.store, wl, row.id, ActionKind.REPLY, "bench", {"text": "ok"})
             assert app.delivery is not None
             app.delivery.wake()
             await wait(pilot, lambda: screen.pane(Status.NEW).row_count <= left, within=30)

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from monitor.core.models import ActionKind
-from monitor.db import outbox
 from monitor.db.store import Store
+from monitor.engine import actions
 from monitor.engine.delivery import DeliveryWorker
 from monitor.networks.base import SourceContext
 from monitor.networks.bluesky.sender import facets
@@ -57,7 +57,7 @@ async def test_reply_is_a_record_with_our_tid_strong_refs_langs_and_byte_offset_
     view = bluesky_view(1, reply_root=root)
     [mid] = await seed(store, "sky", "bluesky", [view])
     text = "@citizen1.bsky.social Merci ! Suivi : https://toulouse.fr/signalement?id=é 🚧"
-    await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": text})
+    await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": text})
     [row] = outbox_rows(store.path)
     rkey = payload_of(row)["rkey"]
     assert len(rkey) == 13
@@ -81,7 +81,7 @@ async def test_a_top_level_post_is_its_own_root(tmp_path: Path, pds: FakePds, st
     wl = watchlist(tmp_path, pds_url=pds.url)
     view = bluesky_view(2)
     [mid] = await seed(store, "sky", "bluesky", [view])
-    await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
+    await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
     await worker(store, wl).run_once()
     [record] = pds.records.values()
     ref = {"uri": view["uri"], "cid": view["cid"]}
@@ -94,7 +94,7 @@ async def test_after_a_lost_answer_the_retry_finds_the_record_and_does_not_post_
 ) -> None:
     wl = watchlist(tmp_path, pds_url=pds.url)
     [mid] = await seed(store, "sky", "bluesky", [bluesky_view(3)])
-    await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
+    await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
     w = worker(store, wl, timeout=0.5)
     # The PDS writes the record, but its answer comes too late for us (2 s, against a 0.5 s timeout).
     rkey = payload_of(outbox_rows(store.path)[0])["rkey"]
@@ -113,7 +113,7 @@ async def test_after_a_lost_answer_the_retry_finds_the_record_and_does_not_post_
 async def test_a_record_refused_as_invalid_fails_and_is_not_retried(tmp_path: Path, pds: FakePds, store: Store) -> None:
     wl = watchlist(tmp_path, pds_url=pds.url)
     [mid] = await seed(store, "sky", "bluesky", [bluesky_view(4)])
-    await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "x" * 3001})
+    await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "x" * 3001})
     w = worker(store, wl)
     await w.run_once()
     assert await w.run_once() == 0
@@ -127,7 +127,7 @@ async def test_a_wrong_app_password_fails_as_credentials(
     monkeypatch.setenv("TEST_BSKY_PASSWORD", "wrong")
     wl = watchlist(tmp_path, pds_url=pds.url)
     [mid] = await seed(store, "sky", "bluesky", [bluesky_view(5)])
-    await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
+    await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
     await worker(store, wl).run_once()
     [row] = outbox_rows(store.path)
     assert row["state"] == "failed" and "credentials rejected (401)" in row["last_error"]
@@ -138,11 +138,11 @@ async def test_replies_reuse_the_saved_session_across_restarts(tmp_path: Path, p
     mids = await seed(store, "sky", "bluesky", [bluesky_view(10), bluesky_view(11), bluesky_view(12)])
     context = SourceContext(state_dir=tmp_path)  # where the Bluesky source keeps its session file
     for mid in mids[:2]:  # two replies at once: one createSession between them
-        await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
+        await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
     first = DeliveryWorker(store, wl, context)
     await first.run_once()
     await first.aclose()
-    await outbox.act(store, wl, mids[2], ActionKind.REPLY, "alice", {"text": "Merci"})
+    await actions.act(store, wl, mids[2], ActionKind.REPLY, "alice", {"text": "Merci"})
     again = DeliveryWorker(store, wl, context)  # a new process: the session is read back, not re-opened
     await again.run_once()
     await again.aclose()

@@ -1,7 +1,7 @@
 """Kill -9 the delivery worker again and again, restart it, and count what the servers got.
 
 Two kinds of kill alternate. A window kill lands, by construction, between a server's answer and the
-child's commit: that child pauses "forever" there (MONITOR_TEST_PAUSE_AFTER_SEND) and is killed once a
+child's commit: that child pauses "forever" there (the worker's after_send hook) and is killed once a
 server has answered it, so the server holds an item that the database does not record as sent. A timed
 kill lands at a seeded random moment, wherever that is; nothing is asserted about where it landed.
 Every reply and every escalation must arrive exactly once, and the database must end with every item sent.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from monitor.core.config import ServiceTarget
 from monitor.core.models import ActionKind
-from monitor.db import outbox
 from monitor.db.store import Store
+from monitor.engine import actions
 from tests.conftest import wait_until
 from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, seed, serving, watchlist
 
@@ -40,10 +40,14 @@ CHILD = textwrap.dedent(
     from monitor.db.store import Store
     from tests.fakes_delivery import watchlist
 
-    async def main(db, masto, hook):
+    async def main(db, masto, hook, lease, pause):
         wl = watchlist(Path(db).parent, mastodon_url=masto, targets=(ServiceTarget("webhook", url=hook),))
         store = await Store.open(db)
-        worker = DeliveryWorker(store, wl, lease=float(sys.argv[4]), idle=0.05)
+
+        async def after_send(item):  # the remote has it, we have not recorded it
+            await asyncio.sleep(float(pause))
+
+        worker = DeliveryWorker(store, wl, lease=float(lease), idle=0.05, after_send=after_send)
         while True:
             handled = await worker.run_once()
             left = sqlite3.connect(db).execute(
@@ -55,7 +59,7 @@ CHILD = textwrap.dedent(
         await worker.aclose()
         await store.close()
 
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:6]))
     """
 )
 
@@ -81,15 +85,14 @@ async def round_(
         store = await Store.open(db)
         ids = await seed(store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1") for n in range(MENTIONS)])
         for mid in ids:
-            await outbox.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"})
-            await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": f"Merci {mid}"})
+            await actions.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"})
+            await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": f"Merci {mid}"})
         await store.close()
 
         env = {**os.environ, "TEST_MASTODON_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
         done = in_window = 0
         while True:
             window = done < kills and done % 2 == 0  # a round's first kill is always a window kill
-            env["MONITOR_TEST_PAUSE_AFTER_SEND"] = UNTIL_KILLED if window else "0.15"
             answered.clear()
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -98,6 +101,7 @@ async def round_(
                 masto.url,
                 hook.url + "/hook",
                 str(LEASE),
+                UNTIL_KILLED if window else "0.15",  # the pause after a server's answer
                 cwd=ROOT,
                 env=env,
                 stdout=asyncio.subprocess.DEVNULL,

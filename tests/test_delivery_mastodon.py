@@ -13,6 +13,7 @@ from monitor.core.models import ActionKind
 from monitor.core.timeutil import now_ms
 from monitor.db import outbox
 from monitor.db.store import Store
+from monitor.engine import actions
 from monitor.engine.delivery import DeliveryWorker
 from monitor.networks.base import SourceContext
 from monitor.networks.mastodon.sender import narrowest, with_mention
@@ -46,7 +47,7 @@ def timeout_after(seconds: float) -> Callable[..., httpx.AsyncClient]:
 
 
 async def reply(store: Store, wl: Any, mention_id: int, text: str = "Merci, c'est transmis !") -> None:
-    await outbox.act(store, wl, mention_id, ActionKind.REPLY, "alice", {"text": text, "template": None})
+    await actions.act(store, wl, mention_id, ActionKind.REPLY, "alice", {"text": text, "template": None})
 
 
 def worker(store: Store, wl: Any, timeout: float = WAIT, **kwargs: Any) -> DeliveryWorker:
@@ -115,7 +116,7 @@ async def test_a_retry_after_a_lost_answer_reuses_the_key_and_posts_once(
     ("answer", "reason"),
     [
         (Forced(422, {"error": "Validation failed: Text character limit of 500 exceeded"}), "invalid (422)"),
-        (Forced(404, {"error": "Record not found"}), "not found (404)"),
+        (Forced(404, {"error": "Record not found"}), "not found (HTTP 404)"),
         (Forced(403, {"error": "This action is not allowed"}), "credentials rejected (403)"),
     ],
 )
@@ -217,3 +218,21 @@ def test_visibility_is_never_widened_and_the_author_is_mentioned_once() -> None:
     assert narrowest("unlisted", "direct") == "direct"
     assert with_mention("Bonjour", "@ana@piaille.fr") == "@ana@piaille.fr Bonjour"
     assert with_mention("@Ana@Piaille.fr merci", "ana@piaille.fr") == "@Ana@Piaille.fr merci"
+
+
+async def test_the_after_send_hook_runs_once_the_server_has_the_reply_and_before_it_is_recorded(
+    tmp_path: Path, masto: FakeMastodon, store: Store
+) -> None:
+    """The crash test parks a worker there (a parameter: the package reads no test switch from the environment)."""
+    wl = watchlist(tmp_path, mastodon_url=masto.url)
+    raw = mastodon_status(9, host="127.0.0.1")
+    [mid] = await seed(store, "masto", "mastodon", [raw])
+    await reply(store, wl, mid)
+    seen: list[tuple[int, str]] = []
+
+    async def after_send(item: outbox.OutboxItem) -> None:
+        seen.append((len(masto.created_for(raw["id"])), outbox_rows(store.path)[0]["state"]))
+
+    assert await worker(store, wl, after_send=after_send).run_once() == 1
+    assert seen == [(1, "sending")]  # the server has it, the database not yet
+    assert outbox_rows(store.path)[0]["state"] == "sent"

@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 
 from monitor.core.config import ServiceTarget
 from monitor.core.models import ActionKind, Status
-from monitor.db import outbox
 from monitor.db.store import Store
+from monitor.engine import actions
 from monitor.engine.delivery import DeliveryWorker
 from tests.fakes_delivery import (
     TOKEN,
@@ -33,7 +33,7 @@ from tests.fakes_delivery import watchlist as make_watchlist
 
 async def escalate(store: Store, wl: Any, n: int = 1) -> int:
     [mid] = await seed(store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1")])
-    await outbox.act(
+    await actions.act(
         store,
         wl,
         mid,

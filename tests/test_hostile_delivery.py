@@ -18,8 +18,8 @@ import pytest
 from monitor.core.config import ServiceTarget, Watchlist
 from monitor.core.models import ActionKind
 from monitor.core.timeutil import now_ms
-from monitor.db import outbox
 from monitor.db.store import Store
+from monitor.engine import actions
 from monitor.engine.delivery import DeliveryWorker
 from tests.fakes_delivery import TOKEN, bluesky_view, mastodon_status, outbox_rows, payload_of, seed
 from tests.fakes_delivery import watchlist as make_watchlist
@@ -67,7 +67,7 @@ def open311(peer: Hostile, tmp_path: Path) -> Watchlist:
 async def escalate(store: Store, wl: Watchlist) -> int:
     [mid] = await seed(store, "masto", "mastodon", [mastodon_status(1, host="127.0.0.1")])
     payload = {"service": "voirie", "service_name": "Voirie", "note": "trou"}
-    await outbox.act(store, wl, mid, ActionKind.ESCALATE, "alice", payload)
+    await actions.act(store, wl, mid, ActionKind.ESCALATE, "alice", payload)
     return mid
 
 
@@ -76,7 +76,7 @@ async def reply(store: Store, wl: Watchlist, network: str) -> int:
         ("masto", [mastodon_status(1, host="127.0.0.1")]) if network == "mastodon" else ("sky", [bluesky_view(1)])
     )
     [mid] = await seed(store, source, network, raws)
-    await outbox.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci, c'est transmis !", "template": None})
+    await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci, c'est transmis !", "template": None})
     return mid
 
 
@@ -215,7 +215,7 @@ async def test_a_script_link_stored_earlier_is_never_forwarded_to_a_webhook(
     post = mastodon_status(1, host="127.0.0.1")
     post["url"] = "javascript:alert(document.cookie)"
     [mid] = await seed(store, "masto", "mastodon", [post])  # as a row written before links were checked
-    await outbox.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "trou"})
+    await actions.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "trou"})
     await DeliveryWorker(store, wl).run_once()
     [row] = outbox_rows(store.path)
     body = payload_of(row)

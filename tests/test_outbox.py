@@ -12,16 +12,18 @@ from monitor.core.models import ActionKind
 from monitor.core.timeutil import now_ms
 from monitor.db import outbox
 from monitor.db.store import Store, StoreError
+from monitor.engine import actions
+from monitor.networks.bluesky.sender import tid
 from tests.fakes_delivery import bluesky_view, mastodon_status, outbox_rows, payload_of, seed, watchlist
 
 
 async def test_a_reply_answered_elsewhere_or_on_a_feed_enqueues_nothing(tmp_path: Path, store: Store) -> None:
     wl = watchlist(tmp_path)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
-    await outbox.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "ok", "elsewhere": "phoned back"})
+    await actions.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "ok", "elsewhere": "phoned back"})
     [d] = await seed(store, "demo", "mastodon", [mastodon_status(2)])
-    await outbox.act(store, wl, d, ActionKind.REPLY, "alice", {"text": "ok"})  # demo, not dry-run
-    await outbox.act(store, wl, m, ActionKind.NOTE, "alice", {"text": "internal"})
+    await actions.act(store, wl, d, ActionKind.REPLY, "alice", {"text": "ok"})  # demo, not dry-run
+    await actions.act(store, wl, m, ActionKind.NOTE, "alice", {"text": "internal"})
     assert outbox_rows(store.path) == []
 
 
@@ -29,7 +31,7 @@ async def test_an_escalation_plans_one_item_per_target_with_distinct_keys(tmp_pa
     targets = (ServiceTarget("webhook", url="http://127.0.0.1:9/a"), ServiceTarget("apprise", url="json://x"))
     wl = watchlist(tmp_path, targets=targets)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
-    await outbox.act(store, wl, m, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": ""})
+    await actions.act(store, wl, m, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": ""})
     rows = outbox_rows(store.path)
     assert [r["target"] for r in rows] == ["service:voirie#0", "service:voirie#1"]
     assert len({r["idem_key"] for r in rows}) == 2
@@ -39,8 +41,8 @@ async def test_an_escalation_plans_one_item_per_target_with_distinct_keys(tmp_pa
 async def test_a_resolve_with_a_follow_up_plans_a_followup_reply(tmp_path: Path, store: Store) -> None:
     wl = watchlist(tmp_path)
     [b] = await seed(store, "sky", "bluesky", [bluesky_view(1)])
-    await outbox.act(store, wl, b, ActionKind.ESCALATE, "alice", {"service": "voirie"})
-    await outbox.act(store, wl, b, ActionKind.RESOLVE, "alice", {"note": "fixed", "reply": "C'est réparé"})
+    await actions.act(store, wl, b, ActionKind.ESCALATE, "alice", {"service": "voirie"})
+    await actions.act(store, wl, b, ActionKind.RESOLVE, "alice", {"note": "fixed", "reply": "C'est réparé"})
     [row] = outbox_rows(store.path)
     p = payload_of(row)
     assert row["kind"] == "followup" and p["text"] == "C'est réparé"
@@ -53,7 +55,7 @@ async def test_the_action_and_its_items_commit_or_roll_back_together(tmp_path: P
     mention = await store.mention(m)
 
     def broken(c: sqlite3.Connection, action_id: int) -> None:
-        outbox.enqueue_sync(c, action_id, m, outbox.plan(wl, mention, ActionKind.REPLY, {"text": "x"}, "alice"))
+        outbox.enqueue_sync(c, action_id, m, actions.plan(wl, mention, ActionKind.REPLY, {"text": "x"}, "alice"))
         raise StoreError("disk full")
 
     with pytest.raises(StoreError):
@@ -66,7 +68,7 @@ async def test_a_claim_takes_due_items_once_and_a_dead_workers_items_after_the_l
 ) -> None:
     wl = watchlist(tmp_path)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
-    await outbox.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
+    await actions.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
     box = outbox.Outbox(store)
     [item] = await box.claim(lease_ms=60_000)
     assert (item.state, item.attempts) == ("sending", 1)
@@ -79,7 +81,7 @@ async def test_a_claim_takes_due_items_once_and_a_dead_workers_items_after_the_l
 async def test_marks_only_apply_to_an_item_being_sent(tmp_path: Path, store: Store) -> None:
     wl = watchlist(tmp_path)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
-    await outbox.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
+    await actions.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
     box = outbox.Outbox(store)
     [item] = await box.claim(lease_ms=60_000)
     assert await box.cancel(m) == 0  # never cancel what is on the wire
@@ -93,6 +95,6 @@ async def test_marks_only_apply_to_an_item_being_sent(tmp_path: Path, store: Sto
 
 
 def test_tids_are_13_sortable_base32_characters() -> None:
-    a, b = outbox.tid(1_700_000_000_000_000, 0), outbox.tid(1_700_000_000_000_001, 0)
+    a, b = tid(1_700_000_000_000_000, 0), tid(1_700_000_000_000_001, 0)
     assert len(a) == 13 and a < b and set(a) <= set("234567abcdefghijklmnopqrstuvwxyz")
     assert a[0] in "234567abcdefghij"  # the top bit is always 0

@@ -11,7 +11,7 @@ from monitor.core.config import Watchlist
 from monitor.core.models import Batch, Mention
 from monitor.db.presence import LeaseLost
 from monitor.db.store import Store
-from monitor.engine.collector import Collector, backoff_delay
+from monitor.engine.collector import Collector
 from monitor.networks import SourceError
 from tests.conftest import wait_until
 from tests.test_app import make_app, wait_for
@@ -37,17 +37,6 @@ class Flaky:
 
     async def aclose(self) -> None:
         return None
-
-
-def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
-    import random
-
-    rng = random.Random(1)
-    delays = [backoff_delay(n, SourceError("x"), rng) for n in range(1, 12)]
-    assert delays[0] <= 2.0 and delays[3] > delays[0]
-    assert max(delays) <= 300.0
-    assert backoff_delay(1, SourceError("x", "rate", retry_after=42)) == 42
-    assert backoff_delay(1, SourceError("x", "auth")) >= 600
 
 
 async def test_collect_once_records_failures_and_success_in_the_database(watchlist: Watchlist) -> None:

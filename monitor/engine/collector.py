@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -12,17 +11,15 @@ from dataclasses import dataclass, replace
 from monitor.core.config import SourceSpec, Watchlist
 from monitor.core.matching import Matcher
 from monitor.core.models import Batch
+from monitor.core.retry import POLL_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean_line
-from monitor.core.timeutil import bound_delay, now_ms
+from monitor.core.timeutil import now_ms
 from monitor.db.presence import LeaseLost
 from monitor.db.store import Store, StoreGone, StoreUnavailable
 from monitor.networks import Source, SourceContext, SourceError, StreamingSource, build_source
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 300.0
-AUTH_BACKOFF = 900.0
 # A stream up this long has recovered. Before that, a drop counts as another failure in a row, even
 # after its catch-up batch: a server that accepts and closes at once is backed off like any failure.
 STREAM_STABLE = 60.0
@@ -39,16 +36,6 @@ class SourceStatus:
     filtered: int = 0
     skipped: int = 0
     failures: int = 0
-
-
-def backoff_delay(failures: int, error: SourceError | None = None, rng: random.Random | None = None) -> float:
-    """Seconds to wait after the n-th consecutive failure: exponential with jitter, capped."""
-    if error is not None and error.retry_after is not None:
-        return bound_delay(error.retry_after)  # already bounded by the HTTP layer; a source may set its own
-    if error is not None and error.kind == "auth":
-        return AUTH_BACKOFF
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, failures - 1))
-    return delay * (rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0))
 
 
 class Collector:
@@ -152,7 +139,7 @@ class Collector:
             except Exception:  # a failure while handling a failure: keep the source alive, slowly
                 log.exception("source %s: collection loop failed; restarting", source.name)
                 self._set(replace(self.status[source.name], state="failing", detail="internal error; restarting"))
-                await asyncio.sleep(BACKOFF_CAP)
+                await asyncio.sleep(POLL_CAP)
 
     async def _source_loop(self, source: Source) -> None:
         spec = self.specs.get(source.name)
@@ -214,12 +201,12 @@ class Collector:
         return f"{len(problems)} failing: {first}"
 
     async def _failed(self, name: str, error: SourceError, failures: int, looping: bool = False) -> float:
-        delay = backoff_delay(failures, error)
+        delay = backoff(failures, error.kind, error.retry_after, cap=POLL_CAP)  # the "until" the bar shows
         st = self.status[name]
-        label = "credentials rejected" if error.kind == "auth" else clean_line(str(error))[:300]
-        if looping and failures > 1 and error.kind not in ("auth", "config"):
+        label = "credentials rejected" if error.kind is ErrorKind.AUTH else clean_line(str(error))[:300]
+        if looping and failures > 1 and not error.kind.needs_fixing:
             label = f"stream reconnecting in a loop ({failures} drops in a row): {label}"
-        state = "failing" if error.kind in ("auth", "config") else "backoff"
+        state = "failing" if error.kind.needs_fixing else "backoff"
         self._set(replace(st, state=state, detail=label, until_ms=now_ms() + int(delay * 1000), failures=failures))
         log.warning("source %s: %s (retry in %.0fs)", name, label, delay)
         await self._persist(name)

@@ -10,33 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from monitor.core import templates as tpl
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, Status
+from monitor.core.outbox import DRY_RUN_URL, OutboxItem
+from monitor.core.retry import DELIVERY_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean, clean_line, safe_url
-from monitor.core.timeutil import bound_delay, now_ms
-from monitor.db.outbox import DRY_RUN_URL, Outbox, OutboxItem, pause_after_send
-from monitor.db.store import Store, StoreError, act_sync
-from monitor.networks.base import SourceContext
-from monitor.networks.sending import DeliveryError, Sender, Sent
+from monitor.core.timeutil import now_ms
+from monitor.db.faults import StoreError
+from monitor.db.outbox import Outbox
+from monitor.db.store import Store
+from monitor.networks import services
+from monitor.networks.base import NetworkError, SourceContext
+from monitor.networks.replies import REPLY_NETWORKS
+from monitor.networks.sending import Sender, Sent
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120.0  # longer than any single send (HTTP timeouts are 20 s); then a dead worker's item is retaken
 MAX_ATTEMPTS = 12  # transient failures before the item is failed for the operator to look at
-MAX_BACKOFF = 900.0
 OPEN311_EVERY = 300.0
 CONCURRENCY = 8
 MAX_TEXT = 500  # an id, a status or a reason from a server: more is noise (or an attack)
-
-
-def backoff(attempts: int, rng: random.Random | None = None) -> float:
-    """2 s, 4 s, 8 s … up to 15 min, with ±20% jitter so a fleet of retries does not stampede."""
-    base = min(MAX_BACKOFF, 2.0 * 2 ** max(0, attempts - 1))
-    return base * (0.8 + 0.4 * (rng or random).random())
 
 
 def answered(sent: Sent) -> Sent:
@@ -69,6 +66,7 @@ class DeliveryWorker:
         idle: float = 5.0,
         open311_every: float = OPEN311_EVERY,
         on_change: Callable[[OutboxItem], None] | None = None,
+        after_send: Callable[[OutboxItem], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.outbox = Outbox(store)
@@ -79,6 +77,8 @@ class DeliveryWorker:
         self.idle = idle
         self.open311_every_ms = int(open311_every * 1000)
         self.on_change = on_change
+        # Awaited between the remote accepting an item and our commit (the crash test parks a worker there).
+        self.after_send = after_send
         self.senders: dict[str, Sender] = {}
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(CONCURRENCY)
@@ -103,31 +103,18 @@ class DeliveryWorker:
         return self.senders[item.target]
 
     def _build(self, item: OutboxItem) -> Sender:
-        from monitor.networks import services
-
         if (name := item.source) is not None:
             spec = self.watchlist.source(name)
             if spec is None:
-                raise DeliveryError(f"the source {name!r} is no longer in the watchlist", "permanent")
-            if spec.type == "mastodon":
-                from monitor.networks.mastodon.sender import MastodonSender
-
-                return MastodonSender(spec, self.context)
-            if spec.type == "bluesky":
-                from monitor.networks.bluesky.sender import BlueskySender
-
-                return BlueskySender(spec, self.context)
-            raise DeliveryError(f"the source {name!r} ({spec.type}) has no reply API", "permanent")
+                raise NetworkError(f"the source {name!r} is no longer in the watchlist", ErrorKind.CONFIG)
+            if spec.type not in REPLY_NETWORKS:
+                raise NetworkError(f"the source {name!r} ({spec.type}) has no reply API", ErrorKind.CONFIG)
+            return REPLY_NETWORKS[spec.type].sender(spec, self.context)
         sid, index = item.service or ("", -1)
         service = self.watchlist.service(sid)
         if service is None or not 0 <= index < len(service.targets):
-            raise DeliveryError(f"the service target {item.target!r} is no longer in the watchlist", "permanent")
-        target = service.targets[index]
-        if target.type == "webhook":
-            return services.WebhookSender(service, target, self.context)
-        if target.type == "open311":
-            return services.Open311Sender(service, target, self.context)
-        return services.AppriseSender(service, target)
+            raise NetworkError(f"the service target {item.target!r} is no longer in the watchlist", ErrorKind.CONFIG)
+        return services.sender_for(service, service.targets[index], self.context)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -177,43 +164,40 @@ class DeliveryWorker:
         async with self._limit:
             try:
                 sent = await self.sender(item).send(item)
-            except DeliveryError as exc:
+            except NetworkError as exc:
                 await self._failed(item, exc)
             except Exception as exc:  # a bug in a sender must not leave the item stuck in `sending`
                 log.exception("delivery of outbox item %d crashed", item.id)
-                await self._failed(item, DeliveryError(f"internal error: {type(exc).__name__}", "transient"))
+                await self._failed(item, NetworkError(f"internal error: {type(exc).__name__}"))
             else:
-                if pause := pause_after_send():
-                    await asyncio.sleep(pause)  # crash test: the remote has it, we have not recorded it
+                if self.after_send is not None:
+                    await self.after_send(item)
                 sent = answered(sent)
                 await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status)
         if self.on_change:
             self.on_change(item)
 
-    async def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
+    async def _failed(self, item: OutboxItem, exc: NetworkError) -> None:
         reason = clean_line(str(exc))[:MAX_TEXT]  # it may quote the server: stored and shown
-        if exc.kind == "permanent" or item.attempts >= MAX_ATTEMPTS:
+        if not exc.kind.worth_repeating or item.attempts >= MAX_ATTEMPTS:
             log.warning("outbox item %d failed: %s", item.id, reason)
             await self.outbox.mark_failed(item.id, reason)
             return
-        rate = exc.kind == "rate" and exc.retry_after is not None
-        delay = bound_delay(exc.retry_after) if rate else backoff(item.attempts)
+        delay = backoff(item.attempts, exc.kind, exc.retry_after, cap=DELIVERY_CAP)
         await self.outbox.retry_later(item.id, f"{reason} — retrying (attempt {item.attempts})", int(delay * 1000))
 
     # -- Open311: follow escalated requests until the service closes them ------------------
 
     async def check_open311(self) -> int:
         """Poll open Open311 requests; `closed` resolves the mention and drafts the follow-up."""
-        from monitor.networks.services import Open311Sender
-
         closed = 0
         for item in await self.outbox.to_check("service:", now_ms() - self.open311_every_ms):
             try:
                 sender = self.sender(item)
-                if not isinstance(sender, Open311Sender) or not item.remote_id:
+                if not isinstance(sender, services.Open311Sender) or not item.remote_id:
                     continue
                 status, notes, _ = await sender.status(item.remote_id)
-            except DeliveryError as exc:
+            except NetworkError as exc:
                 log.info("open311 status of item %d: %s", item.id, exc)
                 continue
             if status is None:
@@ -236,11 +220,8 @@ class DeliveryWorker:
             "draft": draft,
             "outbox_item": item.id,
         }
-
-        await self.store._write(
-            lambda c: act_sync(c, item.mention_id, ActionKind.RESOLVE, "open311", payload), "act:resolve"
-        )
+        await self.store.act(item.mention_id, ActionKind.RESOLVE, "open311", payload)
         return 1
 
 
-__all__ = ["DeliveryWorker", "backoff"]
+__all__ = ["DeliveryWorker"]

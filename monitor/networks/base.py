@@ -9,20 +9,23 @@ from typing import Any, Protocol, runtime_checkable
 
 from monitor import __version__
 from monitor.core.models import Batch
+from monitor.core.retry import ErrorKind
 from monitor.core.yamlread import Node
 
 
-class SourceError(Exception):
-    """A poll failed. `kind` tells the collector how to back off.
+class NetworkError(Exception):
+    """A call to a network failed: a poll, a send, a session. `kind` (core.retry.ErrorKind) tells the
+    collector and the delivery worker what to do next; most come from the one classifier, http.check."""
 
-    transient: network faults and 5xx (exponential backoff); rate: 429 (wait retry_after);
-    auth: 401/403 ("credentials rejected", slow backoff); config: cannot work until fixed.
-    """
-
-    def __init__(self, message: str, kind: str = "transient", retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, kind: ErrorKind | str = ErrorKind.TRANSIENT, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind = ErrorKind(kind)
         self.retry_after = retry_after
+
+
+SourceError = NetworkError  # the name the sources raise it by
 
 
 @runtime_checkable
@@ -30,7 +33,7 @@ class Source(Protocol):
     name: str
 
     async def poll(self, cursor: str | None) -> Batch:
-        """Fetch what is new after `cursor`. Raise SourceError on failure; never half-apply."""
+        """Fetch what is new after `cursor`. Raise NetworkError on failure; never half-apply."""
         ...
 
     async def aclose(self) -> None: ...
@@ -39,7 +42,7 @@ class Source(Protocol):
 @runtime_checkable
 class StreamingSource(Source, Protocol):
     def stream(self, cursor: str | None) -> AsyncIterator[Batch]:
-        """Yield batches as they arrive (backfilling from `cursor` first); raise SourceError when cut."""
+        """Yield batches as they arrive (backfilling from `cursor` first); raise NetworkError when cut."""
         ...
 
 

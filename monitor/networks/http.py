@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by the network sources and senders: one client shape, one error taxonomy, rate limits.
+"""HTTP plumbing shared by the network sources and senders: one client shape, one status classifier, rate limits.
 
 Everything a peer sends is bounded here, where it enters: waits it asks for (bound_delay), the size of
 a body (MAX_BODY), the time a whole request may take (TOTAL_SECONDS, a drip feed cannot hold us) and
@@ -20,8 +20,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.core.retry import ErrorKind
+from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import bound_delay, utcnow
-from monitor.networks.base import SourceContext, SourceError
+from monitor.networks.base import NetworkError, SourceContext
 
 log = logging.getLogger(__name__)
 
@@ -97,24 +99,51 @@ def pacing_delay(response: httpx.Response) -> float:
     return bound_delay(reset / max(1.0, remaining_n)) if remaining_n == remaining_n else 0.0
 
 
+def answer(response: httpx.Response) -> dict[str, Any]:
+    """An answer's JSON object, or {} (unread, not JSON, too deep, not an object): for optional fields."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:  # a stream, checked before its body is read
+        return {}
+    try:
+        data = parse_json(content, "")
+    except NetworkError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _reason(response: httpx.Response) -> str:
+    """The server's own words, short and clean: Mastodon {error}, XRPC {error, message}, else nothing."""
+    body = answer(response)
+    parts = [clean_line(str(body[k])) for k in ("error", "message", "description") if body.get(k)]
+    return ": " + " — ".join(parts)[:200] if parts else ""
+
+
 def check(response: httpx.Response, what: str) -> httpx.Response:
-    """Turn an HTTP answer into a SourceError of the right kind, or return it."""
+    """The one HTTP status classifier, for polls and sends alike: the answer, or the NetworkError it means."""
     status = response.status_code
     if status < 400:
         return response
     if status == 429:
-        raise SourceError(f"{what}: rate limited (429)", "rate", retry_after(response) or 60.0)
+        raise NetworkError(f"{what}: rate limited (429)", ErrorKind.RATE, retry_after(response) or 60.0)
+    why = _reason(response)
     if status in (401, 403):
-        raise SourceError(f"{what}: credentials rejected ({status})", "auth")
+        raise NetworkError(f"{what}: credentials rejected ({status}){why}", ErrorKind.AUTH)
+    if status in (404, 410):  # a wrong feed or tag when polling; a deleted original when replying
+        raise NetworkError(f"{what}: not found (HTTP {status}){why}", ErrorKind.CONFIG)
     if status >= 500:
-        raise SourceError(f"{what}: server error {status}", "transient")
-    raise SourceError(f"{what}: HTTP {status}", "config" if status in (404, 410) else "transient")
+        raise NetworkError(f"{what}: server error {status}{why}", ErrorKind.TRANSIENT)
+    if status in (408, 425):  # request timeout, too early: the same request may pass later
+        raise NetworkError(f"{what}: HTTP {status}, try again later{why}", ErrorKind.TRANSIENT)
+    if status == 422:
+        raise NetworkError(f"{what}: refused as invalid (422){why}", ErrorKind.REFUSED)
+    raise NetworkError(f"{what}: HTTP {status}{why}", ErrorKind.REFUSED)
 
 
 async def send(
     client: httpx.AsyncClient, method: str, url: str, what: str, *, checked: bool = True, **kwargs: Any
 ) -> httpx.Response:
-    """One request; network faults become transient SourceErrors, HTTP errors are classified.
+    """One request; network faults become transient NetworkErrors, HTTP errors are classified (check).
 
     With checked=False the caller gets error responses back to read their body first (XRPC's
     ExpiredToken is a 400 to act on), and must call check() itself.
@@ -123,11 +152,11 @@ async def send(
         async with asyncio.timeout(TOTAL_SECONDS):
             response = await _bounded(client, client.build_request(method, url, **kwargs), what)
     except TimeoutError as exc:
-        raise SourceError(f"{what}: no complete answer in {TOTAL_SECONDS:g}s", "transient") from exc
+        raise NetworkError(f"{what}: no complete answer in {TOTAL_SECONDS:g}s", ErrorKind.TRANSIENT) from exc
     except httpx.TimeoutException as exc:
-        raise SourceError(f"{what}: timed out", "transient") from exc
+        raise NetworkError(f"{what}: timed out", ErrorKind.TRANSIENT) from exc
     except httpx.HTTPError as exc:  # DNS, refused, reset, protocol errors, truncated bodies
-        raise SourceError(f"{what}: network error ({type(exc).__name__})", "transient") from exc
+        raise NetworkError(f"{what}: network error ({type(exc).__name__})", ErrorKind.TRANSIENT) from exc
     return check(response, what) if checked else response
 
 
@@ -140,7 +169,7 @@ async def _bounded(client: httpx.AsyncClient, request: httpx.Request, what: str)
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > MAX_BODY:
-                raise SourceError(f"{what}: answer larger than {MAX_BODY // (1024 * 1024)} MB", "transient")
+                raise NetworkError(f"{what}: answer larger than {MAX_BODY // (1024 * 1024)} MB", ErrorKind.TRANSIENT)
             chunks.append(chunk)
     finally:
         await response.aclose()
@@ -176,19 +205,19 @@ async def bounded_lines(response: httpx.Response, what: str) -> AsyncIterator[st
         parts.append(rest)
         size += len(rest)
         if size > MAX_LINE:
-            raise SourceError(f"{what}: a line longer than {MAX_LINE // 1024} KB", "transient")
+            raise NetworkError(f"{what}: a line longer than {MAX_LINE // 1024} KB", ErrorKind.TRANSIENT)
     if tail := "".join(parts):
         yield tail
 
 
 def parse_json(data: str | bytes, what: str) -> Any:
-    """JSON from a peer, nested at most MAX_DEPTH deep; anything else is a transient SourceError."""
+    """JSON from a peer, nested at most MAX_DEPTH deep; anything else is a transient NetworkError."""
     try:
         value = json.loads(data)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise SourceError(f"{what}: malformed JSON", "transient") from exc
+        raise NetworkError(f"{what}: malformed JSON", ErrorKind.TRANSIENT) from exc
     if _too_deep(value):
-        raise SourceError(f"{what}: JSON nested deeper than {MAX_DEPTH}", "transient")
+        raise NetworkError(f"{what}: JSON nested deeper than {MAX_DEPTH}", ErrorKind.TRANSIENT)
     return value
 
 

@@ -14,11 +14,36 @@ from typing import Any
 
 import httpx
 
+from monitor.core import templates as tpl
 from monitor.core.config import Service, ServiceTarget
-from monitor.db.outbox import OutboxItem
-from monitor.networks.base import SourceContext
-from monitor.networks.http import make_client
-from monitor.networks.sending import DeliveryError, Sent, answer, body, classify, request, secret
+from monitor.core.models import MentionRow
+from monitor.core.outbox import OutboxItem, TargetType
+from monitor.core.retry import ErrorKind
+from monitor.core.sanitize import safe_url
+from monitor.networks.base import NetworkError, SourceContext
+from monitor.networks.http import answer, json_body, make_client, send
+from monitor.networks.sending import Sender, Sent, secret
+
+
+def escalation(row: MentionRow, service: Service, city: str, note: str, operator: str) -> dict[str, Any]:
+    """What every target of a service gets about a mention, taken when the operator escalates it."""
+    link = safe_url(row.url)  # a row stored before links were checked must not forward a script
+    return {
+        "mention": {
+            "id": row.id, "source": row.source, "network": row.network, "author": row.author,
+            "text": row.text, "url": link, "first_seen_at": row.first_seen_at,
+        },
+        "link": link, "note": note, "operator": operator, "reference": tpl.reference(row.id),
+        "service": {"id": service.id, "name": service.name}, "city": city,
+    }  # fmt: skip
+
+
+def sender_for(service: Service, target: ServiceTarget, context: SourceContext) -> Sender:
+    if target.type == TargetType.WEBHOOK:
+        return WebhookSender(service, target, context)
+    if target.type == TargetType.OPEN311:
+        return Open311Sender(service, target, context)
+    return AppriseSender(service, target)
 
 
 def address(target: ServiceTarget, what: str) -> str:
@@ -53,12 +78,12 @@ class AppriseSender:
         what = f"apprise ({self.service.id})"
         notifier = apprise.Apprise()
         if not notifier.add(address(self.target, what)):
-            raise DeliveryError(f"{what}: the address is not a valid Apprise URL", "permanent")
+            raise NetworkError(f"{what}: the address is not a valid Apprise URL", ErrorKind.CONFIG)
         title, text = message(item)
         # Apprise's e-mail plugin blocks (smtplib): keep it off the event loop.
         ok = await asyncio.to_thread(notifier.notify, body=text, title=title)
         if not ok:
-            raise DeliveryError(f"{what}: the notification was not accepted", "transient")
+            raise NetworkError(f"{what}: the notification was not accepted")
         return Sent(None, None)
 
 
@@ -73,16 +98,13 @@ class WebhookSender:
     async def send(self, item: OutboxItem) -> Sent:
         what = f"webhook ({self.service.id})"
         payload = {**item.payload, "idempotency_key": item.idem_key}
-        r = classify(
-            await request(
-                self.client,
-                "POST",
-                address(self.target, what),
-                what,
-                content=json.dumps(payload, ensure_ascii=False).encode(),
-                headers={"Content-Type": "application/json", "Idempotency-Key": item.idem_key},
-            ),
+        r = await send(
+            self.client,
+            "POST",
+            address(self.target, what),
             what,
+            content=json.dumps(payload, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json", "Idempotency-Key": item.idem_key},
         )
         remote_id = answer(r).get("id")
         return Sent(str(remote_id) if remote_id is not None else None, None)
@@ -105,7 +127,7 @@ class Open311Sender:
         what = f"open311 ({self.service.id})"
         p = item.payload
         if not self.target.service_code:
-            raise DeliveryError(f"{what}: no service_code in the watchlist", "permanent")
+            raise NetworkError(f"{what}: no service_code in the watchlist", ErrorKind.CONFIG)
         _, text = message(item)
         form = {
             "service_code": self.target.service_code,
@@ -116,14 +138,14 @@ class Open311Sender:
             form["api_key"] = secret(self.target.api_key_env, what)
         if p.get("link"):
             form["media_url"] = str(p["link"])
-        r = classify(await request(self.client, "POST", self._base(what) + "/requests.json", what, data=form), what)
-        data = body(r, what)
+        r = await send(self.client, "POST", self._base(what) + "/requests.json", what, data=form)
+        data = json_body(r, what)
         first: dict[str, Any] = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
         if first.get("service_request_id"):
             return Sent(str(first["service_request_id"]), None, "open")
         if first.get("token"):  # a batch endpoint: the id comes later from tokens/{token}.json
             return Sent("token:" + str(first["token"]), None, "submitted")
-        raise DeliveryError(f"{what}: no service_request_id or token in the answer", "transient")
+        raise NetworkError(f"{what}: no service_request_id or token in the answer")
 
     async def status(self, remote_id: str) -> tuple[str | None, str, str]:
         """(status, notes, request id) of a request; a token is exchanged for its id first."""
@@ -135,13 +157,13 @@ class Open311Sender:
             else {}
         )
         if remote_id.startswith("token:"):
-            r = classify(await request(self.client, "GET", f"{base}/tokens/{remote_id[6:]}.json", what), what)
-            data = body(r, what)
+            r = await send(self.client, "GET", f"{base}/tokens/{remote_id[6:]}.json", what)
+            data = json_body(r, what)
             first = data[0] if isinstance(data, list) and data else {}
             if not first.get("service_request_id"):
                 return None, "", remote_id
             remote_id = str(first["service_request_id"])
-        r = classify(await request(self.client, "GET", f"{base}/requests/{remote_id}.json", what, params=params), what)
-        data = body(r, what)
+        r = await send(self.client, "GET", f"{base}/requests/{remote_id}.json", what, params=params)
+        data = json_body(r, what)
         first = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
         return (str(first.get("status") or "") or None), str(first.get("status_notes") or ""), remote_id

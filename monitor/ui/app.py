@@ -22,6 +22,7 @@ from monitor.core.timeutil import local_zone
 from monitor.db import outbox
 from monitor.db.presence import HEARTBEAT_S, Presence
 from monitor.db.store import Store, StoreError, StoreGone, StoreLocked, StoreUnavailable, first_cause
+from monitor.engine import actions
 from monitor.engine.collector import Collector, SourceStatus
 from monitor.engine.delivery import DeliveryWorker
 from monitor.engine.hangup import HangUp
@@ -254,7 +255,7 @@ class MonitorApp(App[int]):
         try:
             # The action and its outbox items (replies, escalations) are written in one transaction.
             await self._save(
-                lambda: outbox.act(
+                lambda: actions.act(
                     self.store, self.watchlist, mention_id, kind, self.operator, payload,
                     dry_run=self.dry_run, expect_status=expect_status,
                 )

@@ -9,17 +9,22 @@ The session is the Bluesky source's own (its file in the state folder), reused a
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from typing import Any
 
 import httpx
 
 from monitor.core.config import SourceSpec
+from monitor.core.models import MentionRow
+from monitor.core.outbox import OutboxItem
+from monitor.core.retry import ErrorKind
 from monitor.core.timeutil import utcnow
-from monitor.db.outbox import OutboxItem
-from monitor.networks.base import SourceContext, SourceError
+from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.bluesky.source import BlueskyOptions, session_path
 from monitor.networks.bluesky.xrpc import XrpcClient
-from monitor.networks.sending import DeliveryError, Sent, answer, body, classify
+from monitor.networks.http import answer, check, json_body
+from monitor.networks.sending import Sent
 
 POST = "app.bsky.feed.post"
 # From the atproto docs' facet examples: a handle after a start, space or '(' ; a bare http(s) URL.
@@ -27,6 +32,30 @@ _MENTION = re.compile(
     rb"(?:^|[\s(])(@([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"
 )
 _URL = re.compile(rb"(?:^|[\s(])(https?://[^\s)\]]+[^\s.,;:!?)\]'\"])")
+_B32 = "234567abcdefghijklmnopqrstuvwxyz"  # atproto's base32-sortable alphabet
+
+
+def tid(micros: int | None = None, clock_id: int | None = None) -> str:
+    """An atproto TID: 53 bits of microseconds then 10 bits of clock id, 13 base32-sortable chars."""
+    micros = micros if micros is not None else time.time_ns() // 1000
+    clock_id = clock_id if clock_id is not None else secrets.randbelow(1024)
+    n = (micros << 10) | clock_id
+    return "".join(_B32[(n >> (5 * i)) & 31] for i in reversed(range(13)))
+
+
+def reply_fields(row: MentionRow, raw: dict[str, Any]) -> dict[str, Any]:
+    """What a reply needs about the original post, taken when the operator acts: its strong ref and
+    thread root, its author, and the reply's record key, chosen once so a retry never posts twice."""
+    record = found if isinstance(found := raw.get("record"), dict) else {}
+    author = found if isinstance(found := raw.get("author"), dict) else {}
+    uri = str(raw.get("uri") or (row.remote_id if row.remote_id.startswith("at://") else ""))
+    return {
+        "parent": {"uri": uri, "cid": str(raw.get("cid") or "")},
+        "root": (record.get("reply") or {}).get("root"),
+        "author_did": str(author.get("did") or ""),
+        "author_handle": str(author.get("handle") or row.author).lstrip("@"),
+        "rkey": tid(),
+    }
 
 
 def facets(text: str, dids: dict[str, str]) -> list[dict[str, Any]]:
@@ -70,36 +99,25 @@ class BlueskySender:
     async def aclose(self) -> None:
         await self.xrpc.aclose()
 
-    async def _login(self) -> dict[str, str]:
-        try:
-            session = await self.xrpc.current()
-        except SourceError as exc:
-            raise _delivery_error(exc) from exc
-        return {"did": session.did}
-
-    async def _xrpc(self, method: str, nsid: str, what: str, **kwargs: Any) -> httpx.Response:
-        """An authenticated call, the session opened, reused or renewed by the shared XRPC client."""
-        try:
-            return await self.xrpc.raw(method, nsid, **kwargs)
-        except SourceError as exc:
-            raise _delivery_error(exc) from exc
-
     async def _existing(self, did: str, rkey: str) -> dict[str, Any] | None:
         what = "bluesky: look for an earlier attempt"
-        r = await self._xrpc(
-            "GET", "com.atproto.repo.getRecord", what, params={"repo": did, "collection": POST, "rkey": rkey}
+        r = await self.xrpc.raw(
+            "GET", "com.atproto.repo.getRecord", params={"repo": did, "collection": POST, "rkey": rkey}
         )
         if r.status_code == 400 and _error(r) == "RecordNotFound":
             return None
-        return body(classify(r, what), what)
+        found = json_body(check(r, what), what)
+        if not isinstance(found, dict):
+            raise NetworkError(f"{what}: unexpected answer")
+        return found
 
     async def _strong_ref(self, parent: dict[str, Any]) -> tuple[dict[str, str], dict[str, str] | None]:
         """The parent's uri+cid and its own reply root, fetched when the mention did not carry them."""
         what = "bluesky: read the original"
-        r = classify(await self._xrpc("GET", "app.bsky.feed.getPosts", what, params={"uris": parent["uri"]}), what)
-        posts = body(r, what).get("posts") or []
+        r = check(await self.xrpc.raw("GET", "app.bsky.feed.getPosts", params={"uris": parent["uri"]}), what)
+        posts = json_body(r, what).get("posts") or []
         if not posts:
-            raise DeliveryError(f"{what}: not found (deleted?)", "permanent")
+            raise NetworkError(f"{what}: not found (deleted?)", ErrorKind.CONFIG)
         post = posts[0]
         root = ((post.get("record") or {}).get("reply") or {}).get("root")
         return {"uri": post["uri"], "cid": post["cid"]}, root
@@ -109,26 +127,20 @@ class BlueskySender:
         for handle in handles(text):
             if handle in dids:
                 continue
-            r = await self._xrpc(
-                "GET",
-                "com.atproto.identity.resolveHandle",
-                "bluesky: resolve a handle",
-                params={"handle": handle},
-            )
+            r = await self.xrpc.raw("GET", "com.atproto.identity.resolveHandle", params={"handle": handle})
             if r.status_code == 200:
-                dids[handle] = str(body(r, "bluesky: resolve a handle").get("did") or "")
+                dids[handle] = str(json_body(r, "bluesky: resolve a handle").get("did") or "")
         return {h: d for h, d in dids.items() if d}
 
     async def send(self, item: OutboxItem) -> Sent:
         p = item.payload
-        session = await self._login()
-        did, rkey = session["did"], str(p["rkey"])
+        did, rkey = (await self.xrpc.current()).did, str(p["rkey"])
         url = f"https://bsky.app/profile/{did}/post/{rkey}"
         if item.attempts > 1 and (found := await self._existing(did, rkey)) is not None:
             return Sent(str(found.get("uri")), url)  # an earlier attempt got through
         parent: dict[str, Any] = dict(p.get("parent") or {})
         if not parent.get("uri"):
-            raise DeliveryError("bluesky: the original has no record URI", "permanent")
+            raise NetworkError("bluesky: the original has no record URI", ErrorKind.CONFIG)
         root = p.get("root")
         if not parent.get("cid"):
             parent, root = await self._strong_ref(parent)
@@ -145,25 +157,17 @@ class BlueskySender:
         if found_facets := facets(text, await self._dids(text, known)):
             record["facets"] = found_facets
         what = "bluesky: post the reply"
-        r = await self._xrpc(
+        r = await self.xrpc.raw(
             "POST",
             "com.atproto.repo.createRecord",
-            what,
             json={"repo": did, "collection": POST, "rkey": rkey, "record": record},
         )
         if r.status_code == 400 and (found := await self._existing(did, rkey)) is not None:
             return Sent(str(found.get("uri")), url)  # the key was taken: by our own earlier attempt
         if r.status_code == 400:
-            raise DeliveryError(f"{what}: refused (400: {_error(r)} {_message(r)})".rstrip(), "permanent")
-        data = body(classify(r, what), what)
+            raise NetworkError(f"{what}: refused (400: {_error(r)} {_message(r)})".rstrip(), ErrorKind.REFUSED)
+        data = json_body(check(r, what), what)
         return Sent(str(data["uri"]), url)
-
-
-def _delivery_error(exc: SourceError) -> DeliveryError:
-    """A session or network failure, as the outbox sees it: credentials and config are not retried."""
-    if exc.kind == "rate":
-        return DeliveryError(str(exc), "rate", exc.retry_after)
-    return DeliveryError(str(exc), "permanent" if exc.kind in ("auth", "config") else "transient")
 
 
 def _error(r: httpx.Response) -> str:

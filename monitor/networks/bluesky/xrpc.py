@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.core import safefile
-from monitor.networks.base import SourceContext, SourceError
+from monitor.core.retry import ErrorKind
+from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.http import check, json_body, make_client, pacing_delay, parse_json, secure_origin, send
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Session:
             values = [v for k in keys if isinstance(v := body.get(k), str) and v]
             if len(values) == 4:
                 return cls(*values)
-        raise SourceError(f"{what}: unexpected response (no session in it)", "transient")
+        raise NetworkError(f"{what}: unexpected response (no session in it)", ErrorKind.TRANSIENT)
 
 
 class SessionFile:
@@ -83,7 +84,7 @@ class SessionFile:
             return None
         try:
             return Session.parse(data, "session file")
-        except SourceError:
+        except NetworkError:
             return None
 
     def save(self, session: Session) -> None:
@@ -105,7 +106,7 @@ class SessionFile:
 def pds_endpoint(doc: Any, did: str) -> str:
     """The #atproto_pds service of a DID document: an https origin (http only on this machine)."""
     if dig(doc, "id") != did:
-        raise SourceError("DID document of another DID")
+        raise NetworkError("DID document of another DID")
     services = dig(doc, "service")
     for service in services if isinstance(services, list) else ():
         if dig(service, "id") in ("#atproto_pds", f"{did}#atproto_pds"):
@@ -116,7 +117,7 @@ def pds_endpoint(doc: Any, did: str) -> str:
                     break
                 return f"{parts.scheme}://{parts.netloc}"
             break
-    raise SourceError("no usable #atproto_pds service in the DID document")
+    raise NetworkError("no usable #atproto_pds service in the DID document")
 
 
 def dig(obj: Any, *keys: str) -> Any:
@@ -130,7 +131,7 @@ def xrpc_error(response: httpx.Response) -> str:
     """The XRPC error name of an error answer (`{"error": "ExpiredToken", "message": ...}`), or ''."""
     try:
         body = parse_json(response.content, "")
-    except SourceError:
+    except NetworkError:
         return ""
     name = body.get("error") if isinstance(body, dict) else None
     # It comes from the network and may end up on screen: accept only a plain identifier.
@@ -138,15 +139,13 @@ def xrpc_error(response: httpx.Response) -> str:
 
 
 def check_xrpc(response: httpx.Response, what: str) -> None:
-    """check(), with the XRPC error name in the message and a bad query as a config error."""
+    """check() (its message quotes the XRPC error), with a bad query as a config error."""
     try:
         check(response, what)
-    except SourceError as exc:
-        name = xrpc_error(response)
-        if not name:
+    except NetworkError as exc:
+        if xrpc_error(response) not in CONFIG_ERRORS:
             raise
-        kind = "config" if name in CONFIG_ERRORS else exc.kind
-        raise SourceError(f"{exc} {name}", kind, exc.retry_after) from None
+        raise NetworkError(str(exc), ErrorKind.CONFIG, exc.retry_after) from None
 
 
 def _is_token_error(response: httpx.Response) -> bool:
@@ -202,7 +201,7 @@ class XrpcClient:
             session = await self._renew(session)
             response = await self._send(method, nsid, session, **kwargs)
             if _is_token_error(response):
-                raise SourceError(f"{nsid}: session rejected right after renewal", "auth")
+                raise NetworkError(f"{nsid}: session rejected right after renewal", ErrorKind.AUTH)
         return response
 
     async def _resolve_pds(self) -> None:
@@ -214,7 +213,7 @@ class XrpcClient:
         try:
             did = self.identifier if self.identifier.startswith("did:") else await self._resolve_handle()
             endpoint = pds_endpoint(await self._did_document(did), did)
-        except SourceError as exc:
+        except NetworkError as exc:
             log.warning("%s: the account's PDS is unknown (%s); using %s", self.label, exc, self.store.pds)
             return
         if endpoint != self.store.pds:
@@ -229,7 +228,7 @@ class XrpcClient:
         )
         did = dig(json_body(response, RESOLVE_HANDLE), "did")
         if not isinstance(did, str) or not _DID.match(did):
-            raise SourceError(f"{RESOLVE_HANDLE}: no DID in the answer")
+            raise NetworkError(f"{RESOLVE_HANDLE}: no DID in the answer")
         return did
 
     async def _did_document(self, did: str) -> Any:
@@ -238,7 +237,7 @@ class XrpcClient:
         elif did.startswith("did:web:") and re.fullmatch(r"[A-Za-z0-9.-]+", did[8:]):
             url = f"https://{did[8:]}/.well-known/did.json"
         else:
-            raise SourceError(f"{did[:40]}: a DID method without a known document")
+            raise NetworkError(f"{did[:40]}: a DID method without a known document")
         async with make_client(self.context) as client:
             return json_body(await send(client, "GET", url, "DID document"), "DID document")
 
@@ -259,9 +258,9 @@ class XrpcClient:
     def _require_password(self) -> str:
         value = os.environ.get(self.password_env, "")
         if not value.strip():
-            raise SourceError(
+            raise NetworkError(
                 f"environment variable {self.password_env} is not set (it must hold the app password)",
-                "config",
+                ErrorKind.CONFIG,
             )
         return value
 
@@ -270,7 +269,7 @@ class XrpcClient:
         response = await send(self.client, "POST", f"/xrpc/{CREATE_SESSION}", CREATE_SESSION, checked=False, json=body)
         if response.status_code == 400 and (name := xrpc_error(response)):
             # AccountTakedown, AuthFactorTokenRequired (a main password with e-mail 2FA), ...
-            raise SourceError(f"{CREATE_SESSION}: credentials rejected ({name})", "auth")
+            raise NetworkError(f"{CREATE_SESSION}: credentials rejected ({name})", ErrorKind.AUTH)
         check_xrpc(response, CREATE_SESSION)  # 401 AuthenticationRequired: a wrong app password
         session = Session.parse(json_body(response, CREATE_SESSION), CREATE_SESSION)
         self.store.save(session)

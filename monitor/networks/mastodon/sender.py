@@ -3,9 +3,6 @@
 The reply must mention the author (the server does not add it), keep the original's language, and
 never be more visible than the original. A status from another instance is first resolved to our
 instance's id with GET /api/v2/search?resolve=true.
-
-Assumption until the Mastodon source lands: its options carry the instance URL as `instance` (or
-`base_url` / `server` / `url`) and the token's environment variable as `token_env`.
 """
 
 from __future__ import annotations
@@ -16,10 +13,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.core.config import SourceSpec
-from monitor.db.outbox import OutboxItem
-from monitor.networks.base import SourceContext
-from monitor.networks.http import make_client
-from monitor.networks.sending import DeliveryError, Sent, body, classify, request, secret
+from monitor.core.models import MentionRow
+from monitor.core.outbox import OutboxItem
+from monitor.core.retry import ErrorKind
+from monitor.networks.base import NetworkError, SourceContext
+from monitor.networks.http import json_body, make_client, send
+from monitor.networks.sending import Sent, secret
 
 VISIBILITY = ("public", "unlisted", "private", "direct")  # widest first
 
@@ -29,13 +28,16 @@ def narrowest(*levels: str) -> str:
     return max((v if v in VISIBILITY else "public" for v in levels), key=VISIBILITY.index)
 
 
-def instance_of(options: Any) -> str:
-    for name in ("instance", "base_url", "server", "url"):
-        value = getattr(options, name, None)
-        if value:
-            value = str(value)
-            return value if "://" in value else "https://" + value
-    raise DeliveryError("mastodon: the source has no instance URL", "permanent")
+def reply_fields(row: MentionRow, raw: dict[str, Any]) -> dict[str, Any]:
+    """What a reply needs about the original Status, taken when the operator acts (the worker never
+    reads the mention again): its id and uri, its visibility, and whom to mention."""
+    account = found if isinstance(found := raw.get("account"), dict) else {}
+    return {
+        "status_id": str(raw.get("id") or row.remote_id),
+        "uri": str(raw.get("uri") or row.url or ""),
+        "visibility": str(raw.get("visibility") or "public"),
+        "acct": str(account.get("acct") or row.author).lstrip("@"),
+    }
 
 
 def with_mention(text: str, acct: str) -> str:
@@ -49,8 +51,8 @@ def with_mention(text: str, acct: str) -> str:
 class MastodonSender:
     def __init__(self, spec: SourceSpec, context: SourceContext) -> None:
         self.name = spec.name
-        self.base = instance_of(spec.options).rstrip("/")
-        self.token_env = getattr(spec.options, "token_env", None)
+        self.base = str(spec.options.instance).rstrip("/")  # MastodonOptions: checked with the watchlist
+        self.token_env: str | None = spec.options.token_env
         self.client: httpx.AsyncClient = make_client(context, self.base)
 
     async def aclose(self) -> None:
@@ -62,20 +64,17 @@ class MastodonSender:
     async def resolve(self, uri: str) -> str:
         """Our instance's id for a status that lives elsewhere (a remote status has a local copy)."""
         what = "mastodon: resolve the original"
-        r = classify(
-            await request(
-                self.client,
-                "GET",
-                "/api/v2/search",
-                what,
-                headers=self._auth(),
-                params={"q": uri, "resolve": "true", "type": "statuses", "limit": "1"},
-            ),
+        r = await send(
+            self.client,
+            "GET",
+            "/api/v2/search",
             what,
+            headers=self._auth(),
+            params={"q": uri, "resolve": "true", "type": "statuses", "limit": "1"},
         )
-        statuses = (body(r, what) or {}).get("statuses") or []
+        statuses = (json_body(r, what) or {}).get("statuses") or []
         if not statuses:
-            raise DeliveryError(f"{what}: not found (deleted?)", "permanent")
+            raise NetworkError(f"{what}: not found (deleted?)", ErrorKind.CONFIG)
         return str(statuses[0]["id"])
 
     async def send(self, item: OutboxItem) -> Sent:
@@ -92,8 +91,8 @@ class MastodonSender:
             form["language"] = str(p["lang"])
         what = "mastodon: post the reply"
         headers = {**self._auth(), "Idempotency-Key": item.idem_key}
-        r = classify(await request(self.client, "POST", "/api/v1/statuses", what, data=form, headers=headers), what)
-        status = body(r, what)
+        r = await send(self.client, "POST", "/api/v1/statuses", what, data=form, headers=headers)
+        status = json_body(r, what)
         if not isinstance(status, dict) or "id" not in status:
-            raise DeliveryError(f"{what}: unexpected answer", "transient")
+            raise NetworkError(f"{what}: unexpected answer")
         return Sent(str(status["id"]), str(status.get("url") or status.get("uri") or ""))

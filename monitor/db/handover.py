@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from monitor.core.models import MentionRow
-from monitor.db.store import MENTION_COLUMNS, row_to_mention
+from monitor.db.mentions import MENTION_COLUMNS, row_to_mention
 
 
 @dataclass

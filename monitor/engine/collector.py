@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -14,7 +13,7 @@ from monitor.core.matching import Matcher
 from monitor.core.models import Batch
 from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import bound_delay, now_ms
-from monitor.db.presence import LeaseLost
+from monitor.db.api import Fence, LeaseLost
 from monitor.db.store import Store, StoreGone, StoreUnavailable
 from monitor.networks import Source, SourceContext, SourceError, StreamingSource, build_source
 
@@ -70,7 +69,7 @@ class Collector:
         self.specs: dict[str, SourceSpec] = specs
         self.status = {s.name: SourceStatus(s.name) for s in self.sources}
         # Set by whoever runs this collector under a lease: refuses writes once the lease is lost.
-        self.fence: Callable[[sqlite3.Connection], None] | None = None
+        self.fence: Fence | None = None
         self.stream_stable = STREAM_STABLE
         self._sleep = asyncio.sleep  # tests record the backoff instead of waiting
 

@@ -9,12 +9,15 @@ implementation's `read`/`write`, which are not part of it: each engine brings it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
 from monitor.db.faults import StoreError, StoreGone
+
+if TYPE_CHECKING:
+    from monitor.db.outbox import OutboxItem
 
 # A source's state as the desk shows it: (source, state, detail, until_at, last_ok_at).
 SourceState = tuple[str, str, str, int | None, int | None]
@@ -38,6 +41,30 @@ class Fence:
 
     lease: str
     holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class MentionDetail:
+    """Everything the detail panel shows of one mention, read at one moment."""
+
+    row: MentionRow
+    actions: list[ActionRow]
+    thread: list[MentionRow]  # the rest of the conversation, oldest first
+    deliveries: list[OutboxItem]  # what its replies and escalations became
+    related: list[tuple[float, MentionRow]]  # possibly the same incident, most alike first
+
+
+@dataclass
+class Handover:
+    """What happened since an operator last left (times are epoch milliseconds, UTC)."""
+
+    since: int
+    new: int = 0
+    still_open: list[MentionRow] = field(default_factory=list)
+    escalated: int = 0
+    resolved: int = 0
+    breaches: list[MentionRow] = field(default_factory=list)
+    by_operator: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class Database(Protocol):
@@ -106,3 +133,12 @@ class Database(Protocol):
     async def actions(self, mention_id: int) -> list[ActionRow]: ...
 
     async def thread(self, row: MentionRow, limit: int = 20) -> list[MentionRow]: ...
+
+    # -- the desk's views -------------------------------------------------------------------
+    async def detail(self, mention_id: int) -> MentionDetail:
+        """The mention as stored now, its actions, thread, deliveries and likely duplicates (NotFound if gone)."""
+        ...
+
+    async def handover(self, since: int, now: int, target_ms: int, limit: int = 20) -> Handover:
+        """The shift's summary since `since`; a breach waited longer than `target_ms` for a first response."""
+        ...

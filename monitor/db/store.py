@@ -17,7 +17,7 @@ import aiosqlite
 from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
 from monitor.core.timeutil import now_ms
 from monitor.db.actions import Then, act_sync, actions_sync
-from monitor.db.api import Conflict, Database, Fence, NotFound, SourceState
+from monitor.db.api import Conflict, Database, Fence, Handover, MentionDetail, NotFound, SourceState
 from monitor.db.connect import BUSY_TIMEOUT_MS, _statements, configure, migrate, open_readonly, open_sync, prepare
 from monitor.db.faults import (
     StoreBroken,
@@ -33,6 +33,7 @@ from monitor.db.faults import (
     rollback,
     share_mode,
 )
+from monitor.db.handover import summary_sync
 from monitor.db.leases import check_lease_sync
 from monitor.db.mentions import (
     MENTION_COLUMNS,
@@ -49,6 +50,7 @@ from monitor.db.mentions import (
     row_to_mention,
     thread_sync,
 )
+from monitor.db.related import related_sync
 
 # Names the rest of the program imports from here (the store's errors, the SQL helpers of monitor.db).
 __all__ = [
@@ -268,6 +270,21 @@ class Store:
 
     async def thread(self, row: MentionRow, limit: int = 20) -> list[MentionRow]:
         return await self.read(lambda c: thread_sync(c, row, limit))
+
+    # -- the desk's views (one hop each) --------------------------------------------------
+
+    async def detail(self, mention_id: int) -> MentionDetail:
+        from monitor.db.outbox import for_mention_sync  # not at the top: the outbox imports this module
+
+        def q(c: sqlite3.Connection) -> MentionDetail:
+            row = mention_sync(c, mention_id)
+            thread, deliveries, related = thread_sync(c, row), for_mention_sync(c, mention_id), related_sync(c, row)
+            return MentionDetail(row, actions_sync(c, mention_id), thread, deliveries, related)
+
+        return await self.read(q)
+
+    async def handover(self, since: int, now: int, target_ms: int, limit: int = 20) -> Handover:
+        return await self.read(lambda c: summary_sync(c, since, now, target_ms, limit))
 
 
 if TYPE_CHECKING:  # mypy checks here that the SQLite store implements the whole interface

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import shtab
 
@@ -75,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "open the duty desk (the default)", "monitor run --operator alice --read-only")
     _app_options(run)
 
+    _collect_command(command)
+    _report_commands(command)
+    _setup_commands(command)
+    return parser
+
+
+Command = Callable[..., argparse.ArgumentParser]  # (name, summary, *examples) -> the command's parser
+
+
+def _collect_command(command: Command) -> None:
     collect = command(
         "collect", "run the sources headless into the database",
         "monitor collect --once -w /etc/monitor/watchlist.yaml   # cron: poll each source once",
@@ -87,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     collect.add_argument("--no-deliver", action="store_true", help="do not send replies and escalations here")
 
+
+def _report_commands(command: Command) -> None:
     stats = command("stats", "response-time statistics from the action log", "monitor stats --since 7d --by source")
     stats.add_argument("--since", help="ISO date/time (local) or an age like 7d, 12h")
     stats.add_argument("--until", help="ISO date/time (local) or an age like 1d")
@@ -117,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write CSV cells as stored; by default a cell starting with = + - @ gets a leading ' (no live formulas)",
     )  # fmt: skip
 
+
+def _setup_commands(command: Command) -> None:
     check = command("check", "validate the watchlist and the database path", "monitor check --online")
     check.add_argument("--online", action="store_true", help="also try each configured source once")
 
@@ -129,7 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     completion = command("completion", "print a shell completion script", "monitor completion zsh > ~/.zfunc/_monitor")
     completion.add_argument("shell", choices=("bash", "zsh", "fish"))
-    return parser
 
 
 def _app_options(p: argparse.ArgumentParser, top: bool = False) -> None:

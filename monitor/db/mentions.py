@@ -99,6 +99,38 @@ def ingest_sync(
     seen: int,
 ) -> int:
     rev = max_rev_sync(c)
+    inserted = _insert(c, source, matched, rev, seen)
+    rev += len(matched)
+    for m, result in edits:
+        rev += 1
+        if result is None:
+            c.execute(
+                "UPDATE mentions SET text = ?, edited_at = ?, rev = ? WHERE source = ? AND remote_id = ?",
+                (m.text, seen, rev, source, m.remote_id),
+            )
+        else:
+            c.execute(
+                "UPDATE mentions SET text = ?, edited_at = ?, terms = ?, priority = min(priority, ?), rev = ?"
+                " WHERE source = ? AND remote_id = ?",
+                (m.text, seen, TERM_SEP.join(result.terms), int(result.priority), rev, source, m.remote_id),
+            )
+    for remote_id in deletes:
+        rev += 1
+        c.execute(
+            "UPDATE mentions SET deleted_at = ?, rev = ? WHERE source = ? AND remote_id = ? AND deleted_at IS NULL",
+            (seen, rev, source, remote_id),
+        )
+    if cursor is not None:
+        c.execute(
+            "INSERT INTO cursors (source, cursor, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            (source, cursor, seen),
+        )
+    return inserted
+
+
+def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:
+    """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
     before = c.total_changes
     c.executemany(
         "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
@@ -129,34 +161,7 @@ def ingest_sync(
             for i, (m, r) in enumerate(matched)
         ],
     )
-    inserted = c.total_changes - before
-    rev += len(matched)
-    for m, result in edits:
-        rev += 1
-        if result is None:
-            c.execute(
-                "UPDATE mentions SET text = ?, edited_at = ?, rev = ? WHERE source = ? AND remote_id = ?",
-                (m.text, seen, rev, source, m.remote_id),
-            )
-        else:
-            c.execute(
-                "UPDATE mentions SET text = ?, edited_at = ?, terms = ?, priority = min(priority, ?), rev = ?"
-                " WHERE source = ? AND remote_id = ?",
-                (m.text, seen, TERM_SEP.join(result.terms), int(result.priority), rev, source, m.remote_id),
-            )
-    for remote_id in deletes:
-        rev += 1
-        c.execute(
-            "UPDATE mentions SET deleted_at = ?, rev = ? WHERE source = ? AND remote_id = ? AND deleted_at IS NULL",
-            (seen, rev, source, remote_id),
-        )
-    if cursor is not None:
-        c.execute(
-            "INSERT INTO cursors (source, cursor, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-            (source, cursor, seen),
-        )
-    return inserted
+    return c.total_changes - before
 
 
 def pane_sync(

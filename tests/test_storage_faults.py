@@ -303,7 +303,7 @@ async def test_an_action_still_waiting_when_the_desk_closes_is_counted_not_forgo
 async def test_the_desk_opens_on_a_locked_database_and_says_so(
     watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("monitor.db.store.BUSY_TIMEOUT_MS", 50)  # SQLite's wait, not the test's: fail fast
+    monkeypatch.setattr("monitor.db.connect.BUSY_TIMEOUT_MS", 50)  # SQLite's wait, not the test's: fail fast
     db = watchlist.database
     await (await Store.open(db)).close()  # an existing, migrated file
     app = make_app(watchlist, collect=False)

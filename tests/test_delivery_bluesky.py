@@ -102,7 +102,7 @@ async def test_after_a_lost_answer_the_retry_finds_the_record_and_does_not_post_
     pds.force("createRecord", Forced(200, {}, delay=2.0))
     await w.run_once()
     assert outbox_rows(store.path)[0]["state"] == "pending"
-    await store._write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")
+    await store.write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")
     await worker(store, wl).run_once()  # the retry, as after a restart
     [row] = outbox_rows(store.path)
     assert row["state"] == "sent" and row["attempts"] == 2

@@ -104,7 +104,7 @@ async def test_a_retry_after_a_lost_answer_reuses_the_key_and_posts_once(
     await worker(store, wl, timeout=0.5).run_once()
     [row] = outbox_rows(store.path)
     assert row["state"] == "pending" and "timed out" in row["last_error"]
-    await store._write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")  # due now
+    await store.write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")  # due now
     await worker(store, wl).run_once()  # the retry, as after a restart: the key comes from the outbox
     posts = [r for r in masto.requests if r[1] == "/api/v1/statuses"]
     assert len(posts) == 2 and posts[0][2]["Idempotency-Key"] == posts[1][2]["Idempotency-Key"]
@@ -173,7 +173,7 @@ async def test_429_waits_for_retry_after_then_sends(tmp_path: Path, masto: FakeM
     assert row["state"] == "pending" and "rate limited" in row["last_error"]
     assert 119_000 <= row["next_attempt_at"] - before <= 121_000
     assert await w.run_once() == 0  # not due yet
-    await store._write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")
+    await store.write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"), "test")
     await w.run_once()
     assert outbox_rows(store.path)[0]["state"] == "sent"
 
@@ -193,7 +193,7 @@ async def test_operator_retries_a_failed_item_and_cancels_another(
     masto.force("statuses", Forced(502, {"error": "bad gateway"}), Forced(502, {"error": "bad gateway"}))
     w = worker(store, wl)
     await w.run_once()
-    await store._write(lambda c: c.execute("UPDATE outbox SET state = 'failed'"), "test")
+    await store.write(lambda c: c.execute("UPDATE outbox SET state = 'failed'"), "test")
     box = outbox.Outbox(store)
     assert await box.retry(a) == 1
     assert await box.cancel(b) == 1

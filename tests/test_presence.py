@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from monitor.db.presence import (
     Presence,
     acquire_lease_sync,
     check_lease_sync,
+    release_on_hangup,
 )
 from monitor.db.store import Store, open_sync
 from monitor.engine.leader import run_as_leader
@@ -122,3 +125,68 @@ async def test_a_claim_is_seen_by_others_taken_over_explicitly_and_expires(tmp_p
     await alice.unclaim(1)
     assert await bob.claims() == {}
     await store.close()
+
+
+async def test_a_fenced_ingest_is_refused_once_another_process_holds_the_lease(store: Store) -> None:
+    from tests.test_store import MATCH, mention
+
+    me, other = Presence(store, "alice", "host:1"), Presence(store, "bob", "host:2")
+    assert await me.acquire()
+    assert await store.ingest("demo", [(mention(1), MATCH)], "1", fence=me.fence()) == 1
+    await me.release()
+    assert await other.acquire()
+    with pytest.raises(LeaseLost, match="host:2"):
+        await store.ingest("demo", [(mention(2), MATCH)], "2", fence=me.fence())
+    assert await store.cursor("demo") == "1" and await store.max_rev() == 1  # nothing of the refused write
+
+
+def holdings(db: Path, holder: str) -> tuple[int, int, int]:
+    """This holder's open sessions, claims and leases."""
+    c = sqlite3.connect(db)
+    try:
+        return tuple(  # type: ignore[return-value]
+            c.execute(sql, (holder,)).fetchone()[0]
+            for sql in (
+                "SELECT count(*) FROM sessions WHERE holder = ? AND ended_at IS NULL",
+                "SELECT count(*) FROM claims WHERE holder = ?",
+                "SELECT count(*) FROM leases WHERE holder = ?",
+            )
+        )
+    finally:
+        c.close()
+
+
+async def test_a_hang_up_releases_session_claims_and_leases_through_its_own_connection(tmp_path: Path) -> None:
+    from tests.test_store import MATCH, mention
+
+    db = tmp_path / "m.db"
+    store = await Store.open(db)
+    try:
+        await store.ingest("demo", [(mention(1), MATCH)], "1")
+        gone, staying = Presence(store, "alice", "host:1"), Presence(store, "bob", "host:2")
+        for p in (gone, staying):
+            await p.heartbeat()
+        assert await gone.acquire() and await gone.claim(1) is None
+        assert holdings(db, "host:1") == (1, 1, 1)
+        release_on_hangup(db, "host:1", timeout_s=5.0)
+        assert holdings(db, "host:1") == (0, 0, 0)
+        assert holdings(db, "host:2") == (1, 0, 0)  # another process's session is not touched
+    finally:
+        await store.close()
+
+
+def test_a_hang_up_on_a_locked_database_leaves_the_claims_to_expire(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "m.db"
+    c = open_sync(db)
+    acquire_lease_sync(c, "collector", "host:1", now=1_000)
+    c.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the release's timeout
+    try:
+        with caplog.at_level(logging.WARNING):
+            release_on_hangup(db, "host:1", timeout_s=0.05)
+    finally:
+        c.execute("ROLLBACK")
+    assert "could not release on hang-up" in caplog.text
+    assert holdings(db, "host:1") == (0, 0, 1)
+    c.close()

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.core.config import Watchlist
 from monitor.core.models import Batch, Mention
-from monitor.db.presence import LeaseLost
+from monitor.db.presence import Presence
 from monitor.db.store import Store
 from monitor.engine.collector import Collector
 from monitor.networks import SourceError
@@ -77,10 +77,8 @@ async def test_a_fenced_write_is_not_a_source_failure(
     source = Flaky("masto", [])
     collector = Collector(watchlist, store, sources=[source])
 
-    def fence(conn: object) -> None:
-        raise LeaseLost("lease 'collector' is held by elsewhere:1")
-
-    collector.fence = fence
+    assert await Presence(store, "bob", holder="elsewhere:1").acquire()
+    collector.fence = Presence(store, "alice", holder="here:1").fence()
     task = asyncio.create_task(collector.run())
     try:
         await wait_until(lambda: any(r.name == "monitor.engine.collector" for r in caplog.records))  # it was refused

@@ -48,7 +48,7 @@ async def on_app_connection(app: MonitorApp, *sql: str) -> None:
         for statement in sql:
             c.execute(statement)
 
-    await app.store._read(run)
+    await app.store.read(run)
 
 
 async def dismiss(pilot: Pilot[Any]) -> None:
@@ -149,7 +149,7 @@ async def test_a_full_disk_refuses_the_action_with_the_real_error(watchlist: Wat
     async with app.run_test(size=(80, 24)) as pilot:
         screen, target = await selected(pilot)
         notices = record_notices(app)
-        await app.store.conn._execute(fill_to_the_limit, app.store.conn._conn, target.id)  # type: ignore[attr-defined]
+        await app.store.read(lambda c: fill_to_the_limit(c, target.id))
         await dismiss(pilot)
         await wait_until(lambda: any(n.startswith("Not saved") for n in notices))
         refusal = next(n for n in notices if n.startswith("Not saved"))
@@ -165,7 +165,7 @@ async def test_full_disk_error_is_reported_not_masked_by_the_rollback(tmp_path: 
     store = await Store.open(tmp_path / "m.db")
     try:
         await store.ingest("demo", [(mention(1), MATCH)], "1")
-        await store.conn._execute(fill_to_the_limit, store.conn._conn, 1)  # type: ignore[attr-defined]
+        await store.read(lambda c: fill_to_the_limit(c, 1))
         with pytest.raises(StoreFull, match="full") as caught:
             await store.act(1, ActionKind.DISMISS, "alice", {"reason": "spam"})
         assert "rollback" not in str(caught.value)
@@ -238,11 +238,11 @@ async def test_store_errors_are_classified(tmp_path: Path) -> None:
     db = tmp_path / "monitor.db"
     store = await Store.open(db)
     try:
-        await store._read(lambda c: c.execute("PRAGMA busy_timeout=10"))
+        await store.read(lambda c: c.execute("PRAGMA busy_timeout=10"))
         with write_lock(db):
             with pytest.raises(StoreLocked, match="locked"):
                 await store.act(1, ActionKind.NOTE, "alice", {})
-        await store._read(lambda c: c.execute("PRAGMA query_only=ON"))
+        await store.read(lambda c: c.execute("PRAGMA query_only=ON"))
         with pytest.raises(StoreReadOnly, match="read-only"):
             await store.set_source_state("demo", "polling")
     finally:
@@ -303,7 +303,7 @@ async def test_an_action_still_waiting_when_the_desk_closes_is_counted_not_forgo
 async def test_the_desk_opens_on_a_locked_database_and_says_so(
     watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("monitor.db.store.BUSY_TIMEOUT_MS", 50)  # SQLite's wait, not the test's: fail fast
+    monkeypatch.setattr("monitor.db.connect.BUSY_TIMEOUT_MS", 50)  # SQLite's wait, not the test's: fail fast
     db = watchlist.database
     await (await Store.open(db)).close()  # an existing, migrated file
     app = make_app(watchlist, collect=False)

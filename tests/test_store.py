@@ -10,7 +10,7 @@ import pytest
 
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
 from monitor.db.migrations import MIGRATIONS
-from monitor.db.store import Store, StoreError, open_sync
+from monitor.db.store import NotFound, Store, StoreError, open_sync
 
 
 def mention(i: int, source: str = "demo") -> Mention:
@@ -148,3 +148,37 @@ async def test_hostile_text_is_stored_as_data(tmp_path: Path) -> None:
     await store.ingest("demo", [(m, MATCH)], "1")
     assert (await store.mention(1)).text == "'); DROP TABLE mentions;--"
     await store.close()
+
+
+async def test_detail_reads_the_mention_its_actions_thread_and_likely_duplicates_at_once(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    try:
+        pothole = "Nid de poule énorme avenue Jean Jaurès"
+        root, reply, alike = mention(1), mention(2), mention(3)
+        root.text, reply.text, reply.thread_id, alike.text = "Bonjour la mairie", pothole, "r1", pothole + " !"
+        await store.ingest("demo", [(root, MATCH), (reply, MATCH), (alike, MATCH)], "3")
+        await store.act(2, ActionKind.NOTE, "alice", {"text": "vu"})
+        detail = await store.detail(2)
+        assert detail.row.id == 2 and detail.row.text == pothole
+        assert [a.kind for a in detail.actions] == [ActionKind.NOTE]
+        assert [m.id for m in detail.thread] == [1]
+        assert [m.id for _, m in detail.related] == [3]
+        assert detail.deliveries == []  # a note sends nothing
+        with pytest.raises(NotFound):
+            await store.detail(99)
+    finally:
+        await store.close()
+
+
+async def test_handover_counts_what_happened_since_the_operator_left(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "m.db")
+    try:
+        await store.ingest("demo", [(mention(1), MATCH), (mention(2), MATCH)], "2", seen_at=1_000)
+        await store.act(1, ActionKind.ESCALATE, "alice", {"service": "voirie"})
+        summary = await store.handover(since=500, now=10_000_000, target_ms=60_000)
+        assert (summary.new, summary.escalated, summary.resolved) == (2, 1, 0)
+        assert [m.id for m in summary.still_open] == [1, 2]
+        assert summary.by_operator == {"alice": {"escalate": 1}}
+        assert (await store.handover(since=10_000_000, now=10_000_000, target_ms=60_000)).new == 0
+    finally:
+        await store.close()

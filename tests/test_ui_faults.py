@@ -37,8 +37,8 @@ async def test_a_locked_database_on_every_ui_path_is_a_notice_and_the_desk_recov
         def stats_locked(*args: Any, **kwargs: Any) -> Any:
             raise sqlite3.OperationalError("database is locked")
 
-        monkeypatch.setattr(Store, "_read", locked)
-        monkeypatch.setattr(Store, "_write", locked)
+        monkeypatch.setattr(Store, "read", locked)
+        monkeypatch.setattr(Store, "write", locked)
         monkeypatch.setattr(stats, "compute", stats_locked)
         # The refresh timer and the clock tick: a state kept on screen, and the app runs on.
         await wait_for(pilot, lambda: "database is locked — retrying" in bar(screen))

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import platformdirs
 
-from monitor.db.store import StoreError
-
 WATCHLIST_NAME = "watchlist.yaml"
 WATCHLIST_ENV = "MONITOR_WATCHLIST"
 DB_ENV = "MONITOR_DB"
@@ -29,8 +27,8 @@ class InstallIncomplete(Exception):
     """A file the package ships is missing: the install is broken (exit 2, like a config error)."""
 
 
-class DatabaseUnavailable(StoreError):
-    """The database file or its folder cannot be used as asked (a database error)."""
+class DatabaseUnavailable(Exception):
+    """The database file or its folder cannot be used as asked (a database error: exit 3)."""
 
 
 def stylesheet() -> Path:

@@ -118,3 +118,8 @@ def share_mode(path: Path) -> None:
                 os.chmod(p, mode)
         except OSError:  # gone already (the -wal of a closed file) or not ours: nothing to widen
             pass
+
+
+# What a caller outside the database layer treats as a database failure (the CLI's exit code 3): the
+# store's own errors, and SQLite's from a connection handed to a report.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (StoreError, sqlite3.Error)

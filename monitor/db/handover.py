@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 
-from monitor.core.models import MentionRow
-from monitor.db.store import MENTION_COLUMNS, row_to_mention
+from monitor.db.api import Handover
+from monitor.db.mentions import MENTION_COLUMNS, row_to_mention
 
-
-@dataclass
-class Handover:
-    since: int
-    new: int = 0
-    still_open: list[MentionRow] = field(default_factory=list)
-    escalated: int = 0
-    resolved: int = 0
-    breaches: list[MentionRow] = field(default_factory=list)
-    by_operator: dict[str, dict[str, int]] = field(default_factory=dict)
+__all__ = ["Handover", "summary_sync"]
 
 
 # Actions a later reopen undid did not happen, as far as a handover is concerned.

@@ -222,38 +222,38 @@ class Outbox:
 
     async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:
         mine = tuple(busy)
-        items: list[OutboxItem] = await self.store._write(
+        items: list[OutboxItem] = await self.store.write(
             lambda c: claim_sync(c, now_ms(), lease_ms, limit, mine), "outbox:claim"
         )
         return items
 
     async def mark_sent(self, item_id: int, remote_id: str | None, remote_url: str | None,
                         remote_status: str | None = None) -> None:  # fmt: skip
-        await self.store._write(
+        await self.store.write(
             lambda c: mark_sent_sync(c, item_id, remote_id, remote_url, remote_status), "outbox:sent"
         )
 
     async def mark_failed(self, item_id: int, reason: str) -> None:
-        await self.store._write(lambda c: mark_failed_sync(c, item_id, reason), "outbox:failed")
+        await self.store.write(lambda c: mark_failed_sync(c, item_id, reason), "outbox:failed")
 
     async def retry_later(self, item_id: int, reason: str, delay_ms: int) -> None:
-        await self.store._write(lambda c: retry_later_sync(c, item_id, reason, delay_ms), "outbox:later")
+        await self.store.write(lambda c: retry_later_sync(c, item_id, reason, delay_ms), "outbox:later")
 
     async def retry(self, mention_id: int) -> int:
-        n: int = await self.store._write(lambda c: retry_sync(c, mention_id), "outbox:retry")
+        n: int = await self.store.write(lambda c: retry_sync(c, mention_id), "outbox:retry")
         return n
 
     async def cancel(self, mention_id: int) -> int:
-        n: int = await self.store._write(lambda c: cancel_sync(c, mention_id), "outbox:cancel")
+        n: int = await self.store.write(lambda c: cancel_sync(c, mention_id), "outbox:cancel")
         return n
 
     async def next_due(self) -> int | None:
-        due: int | None = await self.store._read(next_due_sync)
+        due: int | None = await self.store.read(next_due_sync)
         return due
 
     async def to_check(self, prefix: str, older_than: int) -> list[OutboxItem]:
-        items: list[OutboxItem] = await self.store._read(lambda c: to_check_sync(c, prefix, older_than))
+        items: list[OutboxItem] = await self.store.read(lambda c: to_check_sync(c, prefix, older_than))
         return items
 
     async def set_remote_status(self, item_id: int, status: str, notes: str = "") -> None:
-        await self.store._write(lambda c: set_remote_status_sync(c, item_id, status, notes), "outbox:status")
+        await self.store.write(lambda c: set_remote_status_sync(c, item_id, status, notes), "outbox:status")

@@ -5,16 +5,26 @@ All of it lives in SQLite so that every process sees it; nothing here knows of t
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from monitor.core.timeutil import now_ms
+from monitor.db.api import Fence, LeaseLost
+from monitor.db.faults import rollback
+from monitor.db.leases import LEASE_TTL_MS, acquire_lease_sync, check_lease_sync
 from monitor.db.store import Store
 
-LEASE_TTL_MS = 6_000  # a collector that stops renewing is replaced within this (plus one renew period)
+__all__ = [
+    "CLAIM_TTL_MS", "HEARTBEAT_S", "LEASE_RENEW_S", "LEASE_TTL_MS", "SESSION_TTL_MS", "Claim", "LeaseLost",
+    "Presence", "acquire_lease_sync", "check_lease_sync", "leave_sync", "process_id", "release_on_hangup",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
 LEASE_RENEW_S = 2.0
 SESSION_TTL_MS = 15_000  # an app that stops heartbeating leaves the on-duty list after this
 HEARTBEAT_S = 5.0
@@ -34,32 +44,6 @@ class Claim:
     heartbeat_at: int
 
 
-class LeaseLost(Exception):
-    """This process no longer holds the collector lease: another one took over."""
-
-
-def acquire_lease_sync(c: sqlite3.Connection, name: str, holder: str, now: int, ttl: int = LEASE_TTL_MS) -> bool:
-    """Take or renew the lease if it is free, expired, or already ours (inside BEGIN IMMEDIATE)."""
-    row = c.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
-    if row is not None and row[0] != holder and row[1] > now:
-        return False
-    c.execute(
-        "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,"
-        " acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at"
-        " ELSE excluded.acquired_at END",
-        (name, holder, now, now + ttl),
-    )
-    return True
-
-
-def check_lease_sync(c: sqlite3.Connection, name: str, holder: str, now: int) -> None:
-    """Fencing: refuse a write from a process whose lease has passed to someone else."""
-    row = c.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
-    if row is None or row[0] != holder:
-        raise LeaseLost(f"lease {name!r} is held by {row[0] if row else 'nobody'}")
-
-
 def leave_sync(c: sqlite3.Connection, holder: str, leases: bool = False) -> None:
     """This process goes off duty: its session ends, its claims go (and, on a hard exit, its leases)."""
     now = now_ms()
@@ -67,6 +51,24 @@ def leave_sync(c: sqlite3.Connection, holder: str, leases: bool = False) -> None
     c.execute("DELETE FROM claims WHERE holder = ?", (holder,))
     if leases:
         c.execute("DELETE FROM leases WHERE holder = ?", (holder,))
+
+
+def release_on_hangup(db_path: Path, holder: str, timeout_s: float) -> None:
+    """A process about to end hard: its session, claims and leases go now, through a short connection of
+    its own (the store's thread may be stuck). Locked past `timeout_s`, they expire as designed instead."""
+    try:
+        conn = sqlite3.connect(str(db_path), timeout=timeout_s, isolation_level=None)
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        leave_sync(conn, holder, leases=True)
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        rollback(conn)
+        log.warning("could not release on hang-up: %s", exc)
+    finally:
+        conn.close()
 
 
 class Presence:
@@ -80,14 +82,14 @@ class Presence:
     # -- lease ----------------------------------------------------------------------------
 
     async def acquire(self, name: str = "collector") -> bool:
-        return await self.store._write(lambda c: acquire_lease_sync(c, name, self.holder, now_ms()), "lease")
+        return await self.store.write(lambda c: acquire_lease_sync(c, name, self.holder, now_ms()), "lease")
 
-    def fence(self, name: str = "collector") -> Callable[[sqlite3.Connection], None]:
-        """A check to run inside a write transaction: refuse it if the lease is no longer ours."""
-        return lambda c: check_lease_sync(c, name, self.holder, now_ms())
+    def fence(self, name: str = "collector") -> Fence:
+        """For a write that only this process may make while it holds the lease `name`."""
+        return Fence(name, self.holder)
 
     async def release(self, name: str = "collector") -> None:
-        await self.store._write(
+        await self.store.write(
             lambda c: c.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, self.holder)),
             "lease",
         )
@@ -97,7 +99,7 @@ class Presence:
             row = c.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
             return (row[0], row[1]) if row and row[1] > now_ms() else None
 
-        return await self.store._read(q)
+        return await self.store.read(q)
 
     # -- sessions (who is on duty) --------------------------------------------------------
 
@@ -112,10 +114,10 @@ class Presence:
             # Claims held by this operator while the app is alive stay fresh.
             c.execute("UPDATE claims SET heartbeat_at = ? WHERE holder = ?", (now, self.holder))
 
-        await self.store._write(w, "presence")
+        await self.store.write(w, "presence")
 
     async def leave(self) -> None:
-        await self.store._write(lambda c: leave_sync(c, self.holder), "presence")
+        await self.store.write(lambda c: leave_sync(c, self.holder), "presence")
 
     async def on_duty(self) -> list[str]:
         def q(c: sqlite3.Connection) -> list[str]:
@@ -125,7 +127,7 @@ class Presence:
             ).fetchall()
             return [r[0] for r in rows]
 
-        return await self.store._read(q)
+        return await self.store.read(q)
 
     async def last_left(self) -> int | None:
         """When this operator last closed an app (the start of their handover view)."""
@@ -137,7 +139,7 @@ class Presence:
             ).fetchone()
             return row[0] if row else None
 
-        return await self.store._read(q)
+        return await self.store.read(q)
 
     # -- claims (who is replying) ---------------------------------------------------------
 
@@ -162,14 +164,14 @@ class Presence:
             _touch(c, mention_id)
             return None
 
-        return await self.store._write(w, "claim")
+        return await self.store.write(w, "claim")
 
     async def unclaim(self, mention_id: int) -> None:
         def w(c: sqlite3.Connection) -> None:
             if c.execute("DELETE FROM claims WHERE mention_id = ? AND holder = ?", (mention_id, self.holder)).rowcount:
                 _touch(c, mention_id)
 
-        await self.store._write(w, "claim")
+        await self.store.write(w, "claim")
 
     async def claims(self) -> dict[int, Claim]:
         """Live claims by mention (expired ones are ignored)."""
@@ -181,7 +183,7 @@ class Presence:
             ).fetchall()
             return {r[0]: Claim(*r) for r in rows}
 
-        return await self.store._read(q)
+        return await self.store.read(q)
 
 
 def _touch(c: sqlite3.Connection, mention_id: int) -> None:

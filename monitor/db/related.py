@@ -11,7 +11,7 @@ import sqlite3
 
 from monitor.core.matching import fold
 from monitor.core.models import MentionRow
-from monitor.db.store import MENTION_COLUMNS, TERM_SEP, row_to_mention
+from monitor.db.mentions import MENTION_COLUMNS, TERM_SEP, row_to_mention
 
 WINDOW_MS = 48 * 3600_000
 CANDIDATES = 300

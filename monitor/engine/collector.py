@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -14,7 +13,7 @@ from monitor.core.models import Batch
 from monitor.core.retry import POLL_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import now_ms
-from monitor.db.presence import LeaseLost
+from monitor.db.api import Fence, LeaseLost
 from monitor.db.store import Store, StoreGone, StoreUnavailable
 from monitor.networks import Source, SourceContext, SourceError, StreamingSource, build_source
 
@@ -57,7 +56,7 @@ class Collector:
         self.specs: dict[str, SourceSpec] = specs
         self.status = {s.name: SourceStatus(s.name) for s in self.sources}
         # Set by whoever runs this collector under a lease: refuses writes once the lease is lost.
-        self.fence: Callable[[sqlite3.Connection], None] | None = None
+        self.fence: Fence | None = None
         self.stream_stable = STREAM_STABLE
         self._sleep = asyncio.sleep  # tests record the backoff instead of waiting
 

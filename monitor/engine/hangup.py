@@ -9,7 +9,7 @@ So SIGHUP gets a plain Python handler (it runs in the main thread even while the
 queue) which asks the app to exit and starts a watchdog thread. The watchdog throws away output the dead
 terminal cannot take, so a blocked loop moves on and the app leaves the normal way (lease and claims
 released, store closed). If the process is still alive after GRACE_S, the watchdog releases this app's
-claims, session and leases itself, through its own short SQLite connection, and ends the process.
+claims, session and leases itself (`release_on_hangup`: its own short connection), and ends the process.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import logging
 import os
 import queue
 import signal
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from monitor.db.presence import leave_sync
+from monitor.db.presence import release_on_hangup
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +89,4 @@ class HangUp:
                 pending.get_nowait()
 
     def _release(self) -> None:
-        try:
-            conn = sqlite3.connect(str(self.db_path), timeout=RELEASE_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error:
-            return
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            leave_sync(conn, self.holder, leases=True)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:  # locked past the timeout: claims and leases expire as designed
-            log.warning("could not release on hang-up: %s", exc)
-        finally:
-            conn.close()
+        release_on_hangup(self.db_path, self.holder, RELEASE_TIMEOUT_S)

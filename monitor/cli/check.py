@@ -1,0 +1,63 @@
+"""`monitor check`: the watchlist, the install and the database path (and, --online, each source once)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sized
+from pathlib import Path
+
+from monitor.cli.common import db_path
+from monitor.core.config import Watchlist
+from monitor.core.paths import DatabaseUnavailable, check_database, check_install, state_dir
+from monitor.db.permissions import check_shared_path
+
+
+def _check_database_path(path: Path) -> str:
+    """What the database path allows, or DatabaseUnavailable when no command could use it."""
+    try:
+        check_database(path, write=True)
+        check_shared_path(path)
+        return "writable" if path.exists() else "will be created"
+    except DatabaseUnavailable:
+        check_database(path, write=False)  # the folder is read-only: fine for reports, if the file is there
+        return "read-only (stats, report, export; the app and collect need to write in its folder)"
+
+
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    from monitor.core.matching import Matcher
+
+    Matcher(watchlist)
+    check_install()
+    path = db_path(args, watchlist)
+    access = _check_database_path(path)
+    print(
+        f"{watchlist.path}: ok — {_count(watchlist.terms, 'term')}, {_count(watchlist.sources, 'source')}, "
+        f"{_count(watchlist.services, 'service')}, {_count(watchlist.templates, 'template')}; "
+        f"database {path} ({access})"
+    )
+    if args.online:
+        return asyncio.run(_check_online(args, watchlist))
+    return 0
+
+
+async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    from monitor.networks import SourceContext, SourceError, build_source
+
+    failed = 0
+    context = SourceContext(state_dir=state_dir(watchlist.state_dir))
+    for spec in watchlist.sources:
+        source = build_source(spec, context)
+        try:
+            batch = await source.poll(None)
+            print(f"  {spec.name} ({spec.type}): ok, {len(batch.mentions)} items")
+        except SourceError as exc:
+            failed += 1
+            print(f"  {spec.name} ({spec.type}): FAILED — {exc}")
+        finally:
+            await source.aclose()
+    return 1 if failed else 0

@@ -1,0 +1,64 @@
+"""What every command needs: who operates, the watchlist, the database's path, and where logs go."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from monitor.cli.exits import UsageError
+from monitor.core import logredact
+from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.paths import APP_LOG_NAME, DB_ENV, find_watchlist, state_dir
+
+APP_LOG_BYTES, APP_LOG_BACKUPS = 1_000_000, 3
+
+
+def operator_name(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def load(args: argparse.Namespace) -> Watchlist:
+    return load_watchlist(find_watchlist(args.watchlist))
+
+
+def db_path(args: argparse.Namespace, watchlist: Watchlist) -> Path:
+    given = args.db or os.environ.get(DB_ENV)
+    return Path(given) if given else watchlist.database
+
+
+def _setup_logging(args: argparse.Namespace, command: str, watchlist: Watchlist) -> Path | None:
+    """The one place logging is configured; a filter for every record (e.g. redaction) goes on `handler`.
+
+    Commands log to stderr, which journald keeps under systemd. The app owns the terminal, so it writes a
+    small rotating file in the state directory instead. Returns the log file, if any.
+    """
+    log_file = Path(args.log) if args.log else None
+    if log_file is None and command == "run":
+        log_file = state_dir(watchlist.state_dir) / APP_LOG_NAME
+    handler: logging.Handler
+    if log_file is not None:
+        try:
+            handler = RotatingFileHandler(
+                log_file, maxBytes=APP_LOG_BYTES, backupCount=APP_LOG_BACKUPS, encoding="utf-8"
+            )
+        except OSError as exc:
+            raise UsageError(f"{log_file}: cannot write the log ({exc.strerror})") from exc
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("monitor: %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    logredact.install()
+    root.setLevel((args.log_level or ("info" if log_file else "warning")).upper())
+    return log_file

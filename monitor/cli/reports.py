@@ -1,0 +1,90 @@
+"""`monitor stats`, `report` and `export`: read-only commands over the database."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.cli.common import db_path
+from monitor.core import safefile
+from monitor.core.config import Watchlist
+from monitor.core.paths import check_database
+from monitor.db.connect import ReadConnection
+from monitor.db.permissions import check_shared_path
+
+if TYPE_CHECKING:
+    from monitor.reports.stats import Report
+
+
+def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] | None = None) -> Report:
+    from monitor.core.timeutil import local_zone, parse_when
+    from monitor.reports import stats
+
+    zone = local_zone(watchlist.timezone)
+    conn = _open_for_reading(db_path(args, watchlist))
+    try:
+        return stats.compute(
+            conn,
+            watchlist,
+            since=parse_when(args.since, zone) if args.since else None,
+            until=parse_when(args.until, zone) if args.until else None,
+            by=by,
+        )
+    finally:
+        conn.close()
+
+
+def _open_for_reading(path: Path) -> ReadConnection:
+    """Reports never create, migrate or alter the database."""
+    from monitor.db.store import open_readonly
+
+    check_database(path, write=False)
+    check_shared_path(path)
+    return open_readonly(path)
+
+
+def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    from monitor.reports import stats
+
+    by = [name for group in args.by for name in group] if args.by else None
+    report = _stats_report(args, watchlist, by)
+    sys.stdout.write(stats.render(report, args.format))
+    if args.explain:
+        # Machine formats stay parseable: the definitions go beside them, on stderr.
+        print("\n" + stats.EXPLAIN, end="", file=sys.stdout if args.format == "table" else sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    from monitor.reports.html import render_html
+
+    report = _stats_report(args, watchlist)
+    safefile.write_text(args.html, render_html(report), safefile.default_mode())
+    print(f"report written to {args.html}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    from monitor.core.timeutil import local_zone, parse_when
+    from monitor.reports import export
+
+    zone = local_zone(watchlist.timezone)
+    conn = _open_for_reading(db_path(args, watchlist))
+    try:
+        with (
+            safefile.atomic_writer(args.output, safefile.default_mode(), newline="")
+            if args.output
+            else contextlib.nullcontext(sys.stdout)
+        ) as out:
+            count = export.write(
+                conn, args.what, args.format, out,
+                since=parse_when(args.since, zone) if args.since else None,
+                until=parse_when(args.until, zone) if args.until else None, raw_csv=args.raw_csv,
+            )  # fmt: skip
+    finally:
+        conn.close()
+    print(f"{count} {args.what} exported", file=sys.stderr)
+    return 0

@@ -1,0 +1,101 @@
+"""The action log in SQL: an action and its status change in one transaction, undo (reopen), and the history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping
+
+from monitor.core.models import RESPONSE_KINDS, STATUS_AFTER, ActionKind, ActionRow, Status
+from monitor.core.timeutil import now_ms
+from monitor.db.api import Conflict, NotFound
+from monitor.db.faults import StoreError
+from monitor.db.mentions import max_rev_sync
+
+# Runs inside the action's transaction, given the new action's id (the outbox writes its items there).
+Then = Callable[[sqlite3.Connection, int], object]
+
+
+def act_sync(
+    c: sqlite3.Connection,
+    mention_id: int,
+    kind: ActionKind,
+    operator: str,
+    payload: Mapping[str, object],
+    at: int | None = None,
+    then: Then | None = None,
+    expect_status: Status | None = None,
+) -> int:
+    row = c.execute("SELECT status, first_response_at FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no mention {mention_id}")
+    status_before, first_response_at = Status(row[0]), row[1]
+    if expect_status is not None and status_before is not expect_status:
+        # Another operator acted first: the action was meant for what this operator saw.
+        raise Conflict(f"someone else already moved it to {status_before.value}: nothing done")
+    at = at if at is not None else now_ms()
+    if kind is ActionKind.REOPEN:
+        undone = _last_undoable(c, mention_id)
+        if undone is None:
+            raise StoreError("nothing to reopen or undo")
+        after = undone[1]
+        payload = {**payload, "undid": undone[0], "from": status_before.value}
+        since = _entered_at(c, mention_id, after, undone[0])  # the age clock resumes, it does not restart
+    else:
+        after = STATUS_AFTER[kind] or status_before
+        since = at
+    cur = c.execute(
+        "INSERT INTO actions (mention_id, kind, operator, at, status_before, status_after, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (mention_id, kind.value, operator, at, status_before.value, after.value,
+         json.dumps(dict(payload), ensure_ascii=False)),
+    )  # fmt: skip
+    rev = max_rev_sync(c) + 1
+    first = kind in RESPONSE_KINDS and first_response_at is None
+    c.execute(
+        "UPDATE mentions SET status = ?, status_at = CASE WHEN status != ? THEN ? ELSE status_at END, rev = ?,"
+        " first_response_at = CASE WHEN ? THEN ? ELSE first_response_at END,"
+        " first_response_by = CASE WHEN ? THEN ? ELSE first_response_by END WHERE id = ?",
+        (after.value, after.value, since, rev, first, at, first, operator, mention_id),
+    )
+    action_id = int(cur.lastrowid or 0)
+    if then is not None:
+        then(c, action_id)
+    return action_id
+
+
+def _last_undoable(c: sqlite3.Connection, mention_id: int) -> tuple[int, Status] | None:
+    """The latest status change not yet undone, and the status it came from."""
+    undone: set[int] = set()
+    for action_id, kind, before, payload in c.execute(
+        "SELECT id, kind, status_before, payload FROM actions WHERE mention_id = ?"
+        " AND status_before != status_after ORDER BY id DESC",
+        (mention_id,),
+    ):
+        if kind == ActionKind.REOPEN:
+            undone.add(json.loads(payload).get("undid"))
+        elif action_id not in undone:
+            return int(action_id), Status(before)
+    return None
+
+
+def _entered_at(c: sqlite3.Connection, mention_id: int, status: Status, before_action: int) -> int:
+    """When the mention last entered `status` by an action (not a reopen) before `before_action`."""
+    row = c.execute(
+        "SELECT max(at) FROM actions WHERE mention_id = ? AND id < ? AND status_after = ?"
+        " AND status_before != status_after AND kind != 'reopen'",
+        (mention_id, before_action, status.value),
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    return int(c.execute("SELECT first_seen_at FROM mentions WHERE id = ?", (mention_id,)).fetchone()[0])
+
+
+def actions_sync(c: sqlite3.Connection, mention_id: int) -> list[ActionRow]:
+    return [
+        ActionRow(r[0], r[1], ActionKind(r[2]), r[3], r[4], json.loads(r[5]))
+        for r in c.execute(
+            "SELECT id, mention_id, kind, operator, at, payload FROM actions WHERE mention_id = ? ORDER BY id",
+            (mention_id,),
+        )
+    ]

@@ -37,6 +37,9 @@ STATUS_AFTER: dict[ActionKind, Status | None] = {
     ActionKind.REOPEN: None,  # computed: the status before the action it undoes
 }
 
+# Between the matched terms of a mention where they are stored as one text (the database, statistics, exports).
+TERM_SEP = "\x1f"
+
 
 class Priority(IntEnum):
     URGENT = 0

@@ -13,6 +13,7 @@ import aiosqlite
 from monitor.core.models import (
     RESPONSE_KINDS,
     STATUS_AFTER,
+    TERM_SEP,  # defined in the core; still imported from here by the database layer and exports
     ActionKind,
     ActionRow,
     MatchResult,
@@ -38,7 +39,6 @@ from monitor.db.faults import (  # noqa: F401 - the store's errors are imported 
 )
 from monitor.db.migrations import MIGRATIONS
 
-TERM_SEP = "\x1f"
 MENTION_COLUMNS = (
     "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
     " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from monitor.core.models import Batch, Mention
 from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import parse_remote_time
-from monitor.core.yamlread import Node
+from monitor.core.yamlread import ENV_NAME, Node
 from monitor.networks.base import SourceContext, SourceError, SourceType
 from monitor.networks.bluesky.xrpc import PLC_DIRECTORY, XrpcClient, dig
 from monitor.networks.http import secure_origin
@@ -45,7 +45,6 @@ DEFAULT_MAX_PAGES = 5
 LOOKBACK = timedelta(minutes=5)
 SEEN_CAP = 200  # posts remembered per position, so the lookback does not return them twice
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HANDLE = re.compile(r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$")
 _POST_URI = re.compile(r"^at://([^/?#]+)/app\.bsky\.feed\.post/([A-Za-z0-9._~:-]{1,512})$")
@@ -76,7 +75,7 @@ def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
     if not (_HANDLE.match(handle) or _DID.match(handle)):
         fields["handle"].fail(f"{handle!r} is not a handle", "a handle such as name.bsky.social")
     env = fields["app_password_env"].str().strip()
-    if not _ENV_NAME.match(env):
+    if not ENV_NAME.match(env):
         fields["app_password_env"].fail(
             "this is not an environment variable name (never put the password itself here)",
             "a name such as BLUESKY_APP_PASSWORD",

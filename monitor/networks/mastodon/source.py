@@ -26,7 +26,7 @@ import yaml
 from monitor.core.models import Batch, Mention
 from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import parse_remote_time
-from monitor.core.yamlread import Node
+from monitor.core.yamlread import ENV_NAME, Node
 from monitor.networks.base import SourceContext, SourceError, SourceType
 from monitor.networks.http import (
     bounded_lines,
@@ -51,7 +51,6 @@ MAX_PACING = 30.0  # never wait longer than this between two calls to spare the 
 SILENCE_TIMEOUT = 45.0  # the streaming server sends ":thump" every 15 s: three missed means dead
 NOTIFIED = ("mention", "quote")  # notifications kept: addressed to us (quotes of our posts: Mastodon 4.5+)
 KNOWN_LIMIT = 20_000  # statuses remembered (id -> uri, a few MB) to resolve deletes and replies
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG = re.compile(r"^\w+$")
 
 
@@ -77,7 +76,7 @@ def parse_options(fields: dict[str, Node], node: Node) -> MastodonOptions:
     token_env = None
     if "token_env" in fields:
         token_env = fields["token_env"].str().strip()
-        if not _ENV_NAME.match(token_env):
+        if not ENV_NAME.match(token_env):
             fields["token_env"].fail(
                 "token_env is not an environment variable name",
                 "the NAME of a variable holding the token (e.g. MASTODON_TOKEN), never the token itself",

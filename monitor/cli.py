@@ -20,7 +20,7 @@ import shtab
 
 from monitor import __version__
 from monitor.core import logredact, safefile
-from monitor.core.config import ConfigError, Watchlist, load_watchlist
+from monitor.core.config import ConfigError, Watchlist
 from monitor.core.paths import (
     APP_LOG_NAME,
     DB_ENV,
@@ -35,6 +35,7 @@ from monitor.core.paths import (
 )
 from monitor.db.permissions import UnsafePermissions, check_shared_path
 from monitor.db.store import StoreError, first_cause
+from monitor.networks import load_watchlist
 
 if TYPE_CHECKING:
     from monitor.reports.stats import Report

@@ -21,9 +21,10 @@ from fakes_feed import (
     rss_item,
 )
 
-from monitor.core.config import ConfigError, load_watchlist
+from monitor.core.config import ConfigError
 from monitor.db.store import Store
 from monitor.engine.collector import Collector
+from monitor.networks import load_watchlist
 from monitor.networks.base import SourceContext, SourceError
 from monitor.networks.demo import DemoOptions, DemoSource
 from monitor.networks.feed import FeedOptions, FeedSource, html_to_text, unwrap_link

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from monitor.core.models import Priority
 from monitor.core.yamlread import ConfigError, Node, load_root
 
-__all__ = ["ConfigError", "Watchlist", "load_watchlist"]
+__all__ = ["ConfigError", "SourceKind", "Watchlist", "load_watchlist"]
 
 DEFAULT_DISMISS_REASONS = ("spam", "off-topic", "duplicate", "no action needed", "abusive", "other")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -38,6 +39,23 @@ class Term:
 class PriorityRule:
     level: Priority
     keywords: tuple[str, ...]
+
+
+class SourceKind(Protocol):
+    """What the watchlist needs of a source `type:`: its keys, how it reads them, how often it polls.
+
+    Each network defines its own (monitor.networks.SOURCE_TYPES); the caller passes them in, so the
+    core reads a watchlist without knowing any network.
+    """
+
+    @property
+    def option_keys(self) -> tuple[str, ...]: ...
+
+    @property
+    def parse_options(self) -> Callable[[dict[str, Node], Node], object]: ...
+
+    @property
+    def default_interval(self) -> timedelta: ...
 
 
 @dataclass(frozen=True)
@@ -136,7 +154,8 @@ TOP_KEYS = (
 )
 
 
-def load_watchlist(path: str | Path) -> Watchlist:
+def load_watchlist(path: str | Path, source_types: Mapping[str, SourceKind]) -> Watchlist:
+    """Read and check a watchlist; `source_types` reads each source's own options (by its `type:`)."""
     path = Path(path)
     root = load_root(path)
     top = root.mapping(TOP_KEYS, required=("city", "terms", "sources"), what="the watchlist")
@@ -145,7 +164,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
         database = path.parent / database
     zone = top["timezone"].str() if "timezone" in top else "Europe/Paris"
     _check_zone(top.get("timezone"), zone)
-    sources = tuple(_source(n) for n in top["sources"].list())
+    sources = tuple(_source(n, source_types) for n in top["sources"].list())
     _unique([s.name for s in sources], top["sources"], "source name")
     services = tuple(_service(n) for n in top["services"].list()) if "services" in top else ()
     _unique([s.id for s in services], top.get("services") or root, "service id")
@@ -238,17 +257,15 @@ def _priority(node: Node) -> tuple[PriorityRule, ...]:
     return tuple(PriorityRule(Priority[k.upper()], tuple(v.str_list(MAX_PHRASE))) for k, v in f.items())
 
 
-def _source(node: Node) -> SourceSpec:
-    from monitor.networks import SOURCE_TYPES
-
+def _source(node: Node, source_types: Mapping[str, SourceKind]) -> SourceSpec:
     if not isinstance(node.node, yaml.MappingNode):
         node.fail("a source must be a mapping", "keys name and type")
     common = ("name", "type", "poll_interval", "enabled")
     type_node = next((Node(node.file, v) for k, v in node.node.value if k.value == "type"), None)
     if type_node is None:
-        node.fail("missing key 'type' in a source", "type: " + " | ".join(SOURCE_TYPES))
-    kind = type_node.choice(SOURCE_TYPES)
-    source_type = SOURCE_TYPES[kind]
+        node.fail("missing key 'type' in a source", "type: " + " | ".join(source_types))
+    kind = type_node.choice(source_types)
+    source_type = source_types[kind]
     f = node.mapping(common + source_type.option_keys, required=("name", "type"), what=f"a {kind} source")
     interval = f["poll_interval"].duration() if "poll_interval" in f else source_type.default_interval
     if interval.total_seconds() <= 0:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
 
 from monitor.core.models import Priority
+from monitor.core.timeutil import parse_date
 from monitor.core.yamlread import ConfigError, Node, load_root
 
 __all__ = ["ConfigError", "SourceKind", "Watchlist", "load_watchlist"]
@@ -332,7 +333,7 @@ def _hours(node: Node) -> BusinessHours:
     extra = []
     for item in f["extra_holidays"].items() if "extra_holidays" in f else []:
         try:
-            extra.append(date.fromisoformat(item.str(max_length=10)).isoformat())
+            extra.append(parse_date(item.str(max_length=10)).isoformat())
         except ValueError:
             item.fail(f"{item.str()!r} is not a date", "YYYY-MM-DD, such as 2025-07-14")
     hours = BusinessHours(

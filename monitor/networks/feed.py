@@ -17,7 +17,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -28,7 +28,7 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
 from monitor.core.models import Batch, Mention
 from monitor.core.sanitize import clean, clean_line, safe_url
-from monitor.core.timeutil import bound_time, utcnow
+from monitor.core.timeutil import parse_utc_fields, utcnow
 from monitor.core.yamlread import Node
 from monitor.networks.base import SourceContext, SourceError, SourceType
 from monitor.networks.http import make_client, send
@@ -134,8 +134,7 @@ def _when(entry: Any) -> datetime | None:
         parsed = entry.get(key)
         if parsed:
             try:
-                year, month, day, hour, minute, second = parsed[:6]
-                return bound_time(datetime(year, month, day, hour, minute, second, tzinfo=UTC))  # feedparser: UTC
+                return parse_utc_fields(parsed)  # feedparser gives UTC
             except (TypeError, ValueError):
                 continue
     return None

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from monitor.core.models import Batch, Mention
 from monitor.core.sanitize import clean, clean_line, safe_url
-from monitor.core.timeutil import parse_remote_time
+from monitor.core.timeutil import remote_time
 from monitor.core.yamlread import ENV_NAME, Node
 from monitor.networks.base import SourceContext, SourceError, SourceType
 from monitor.networks.bluesky.xrpc import PLC_DIRECTORY, XrpcClient, dig
@@ -120,12 +120,12 @@ class Position:
 
     @classmethod
     def load(cls, data: Any) -> Position | None:
-        if not isinstance(data, dict) or (at := _parse_time(data.get("at"))) is None:
+        if not isinstance(data, dict) or (at := remote_time(data.get("at"))) is None:
             return None
         seen_raw = data.get("seen")
         seen = {}
         for uri, when in seen_raw.items() if isinstance(seen_raw, dict) else ():
-            if (parsed := _parse_time(when)) is not None:
+            if (parsed := remote_time(when)) is not None:
                 seen[str(uri)] = parsed
         return cls(at, seen)
 
@@ -255,7 +255,7 @@ class BlueskySource:
             reached = False
             for item in items:
                 uri = item.get("uri") if isinstance(item, dict) else None
-                when = _parse_time(item.get("indexedAt")) if isinstance(item, dict) else None
+                when = remote_time(item.get("indexedAt")) if isinstance(item, dict) else None
                 if not isinstance(uri, str) or when is None:
                     batch.skipped += 1
                     log.warning("%s: %s: an item without uri or indexedAt skipped", self.name, what)
@@ -329,8 +329,8 @@ class BlueskySource:
             handle, did = author.get("handle"), author.get("did")
             if not isinstance(handle, str) or not handle:
                 raise ValueError("author has no handle")
-            indexed = _parse_time(view.get("indexedAt"))
-            published = _parse_time(record.get("createdAt")) or indexed
+            indexed = remote_time(view.get("indexedAt"))
+            published = remote_time(record.get("createdAt")) or indexed
             if published is None:
                 raise ValueError("no createdAt")
             if indexed is not None and published > indexed:
@@ -423,16 +423,6 @@ def _bare(url: str) -> str:
 def _ref_uri(ref: Any) -> str | None:
     uri = ref.get("uri") if isinstance(ref, dict) else None
     return uri if isinstance(uri, str) and uri.startswith("at://") else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An atproto datetime as aware UTC; a time without offset is taken as UTC."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_remote_time(value)  # bounded: createdAt is whatever the author's client wrote
-    except ValueError:
-        return None
 
 
 def _iso(when: datetime) -> str:

@@ -77,6 +77,13 @@ def limit(network: str) -> int | None:
     return LIMITS[network][0] if network in LIMITS else None
 
 
+def draft_followup(templates: tuple[Template, ...], row: MentionRow, city: str, service: str = "") -> str:
+    """What to tell the citizen once the service fixed it: the first follow-up template (in their language if
+    there is one), filled; "" without one. The operator sees it before it is sent."""
+    chosen = for_use(templates, "followup", row.lang)
+    return render(chosen[0].text, variables(row, city, service)) if chosen else ""
+
+
 def for_use(templates: tuple[Template, ...], use: str, lang: str | None) -> list[Template]:
     """Templates for a use, those in the mention's language first."""
     chosen = [t for t in templates if t.use == use]

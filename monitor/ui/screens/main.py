@@ -483,7 +483,7 @@ class MainScreen(Screen[None]):
             city = app.watchlist.city
             if resolve:
                 templates = tpl.for_use(app.watchlist.templates, "followup", row.lang)
-                prefill = tpl.render(templates[0].text, tpl.variables(row, city, service)) if templates else ""
+                prefill = tpl.draft_followup(app.watchlist.templates, row, city, service)
                 title = "Resolve: the service fixed it — follow-up to the citizen"
                 dialog = ComposeDialog(
                     row, city, templates, title=title, service=service, with_note=True, prefill=prefill

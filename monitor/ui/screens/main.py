@@ -436,8 +436,7 @@ class MainScreen(Screen[None]):
     # -- operator actions -----------------------------------------------------------------
 
     def _target(self, allowed: tuple[Status, ...] | None = None, verb: str = "") -> MentionRow | None:
-        if self.monitor.read_only:
-            self.notify("Read-only: no actions.", severity="warning", markup=False)
+        if not self.monitor.writable():
             return None
         row = self.current_row()
         if row is None:

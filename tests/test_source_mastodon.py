@@ -22,8 +22,8 @@ from monitor.core.models import Batch
 from monitor.db.store import Store
 from monitor.engine.collector import Collector
 from monitor.networks import SourceContext, SourceError, StreamingSource, load_watchlist
+from monitor.networks.htmltext import html_to_text
 from monitor.networks.mastodon import source as m
-from monitor.networks.mastodon.html import html_to_text
 from tests.conftest import WAIT, wait_until
 from tests.fakes_mastodon import HOST, TOKEN, FakeMastodon, Fault, account, boost, notification, status
 from tests.recorded import answer, cassette, sse_events

@@ -19,8 +19,8 @@ from monitor.core.models import Batch, Mention
 from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import parse_remote_time
 from monitor.networks.base import SourceContext, SourceError
+from monitor.networks.htmltext import html_to_text
 from monitor.networks.http import check, json_body, make_client, pacing_delay, send
-from monitor.networks.mastodon.html import html_to_text
 from monitor.networks.mastodon.options import MastodonOptions
 from monitor.networks.mastodon.statuses import (
     NOTIFIED,

@@ -19,7 +19,7 @@ from textual.worker import Worker
 
 from monitor.core import templates as tpl
 from monitor.core.filtering import PaneFilter
-from monitor.core.models import ActionKind, MentionRow, Status
+from monitor.core.models import ActionKind, MentionRow, SourceState, Status
 from monitor.core.timeutil import fmt_local, now_ms, td_ms
 from monitor.db.handover import summary_sync
 from monitor.db.outbox import for_mention_sync
@@ -269,7 +269,7 @@ class MainScreen(Screen[None]):
                 self.collector_elsewhere = held[0] if held else ""
             # Read even when collecting here: a new leader's sources know only their own (maybe no) success.
             self.remote_states = [
-                SourceStatus(name, state, detail, until, last_ok)
+                SourceStatus(name, SourceState(state), detail, until, last_ok)
                 for name, state, detail, until, last_ok in await app.store.source_states()
             ]
         self.render_sources()

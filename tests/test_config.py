@@ -294,3 +294,27 @@ def test_the_core_reads_source_options_through_the_source_kinds_it_is_given(tmp_
     with pytest.raises(ConfigError, match=r"watchlist.yaml:4: unknown value 'demo' — expected one of echo"):
         path.write_text(GOOD, encoding="utf-8")
         config.load_watchlist(path, {"echo": Echo()})
+
+
+def test_template_uses_and_service_targets_are_typed_and_checked(tmp_path: Path) -> None:
+    from monitor.core.config import TargetType, TemplateUse
+
+    extra = """\
+services:
+  - id: voirie
+    name: Voirie
+    targets: [{type: open311, url: "https://311.example/api", service_code: "pothole"}]
+templates:
+  - id: merci
+    text: Merci {author}
+  - id: fixed
+    use: followup
+    text: C'est réparé, {author}.
+"""
+    w = load_text(tmp_path, GOOD + extra)
+    assert [t.use for t in w.templates] == [TemplateUse.REPLY, TemplateUse.FOLLOWUP]
+    assert w.services[0].targets[0].type is TargetType.OPEN311
+    error = error_for(tmp_path, GOOD + extra.replace("use: followup", "use: later"))
+    assert (error.line, error.problem) == (16, "unknown value 'later'") and error.expected == "one of reply, followup"
+    error = error_for(tmp_path, GOOD + extra.replace("type: open311", "type: fax"))
+    assert error.problem == "unknown value 'fax'" and error.expected == "one of apprise, webhook, open311"

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,9 +69,22 @@ class SourceSpec:
     line: int = 0
 
 
+class TargetType(StrEnum):
+    """How an escalation reaches a service."""
+
+    APPRISE = "apprise"  # a notification (mail, chat...) through Apprise
+    WEBHOOK = "webhook"  # a JSON POST
+    OPEN311 = "open311"  # a service request, followed until the service closes it
+
+
+class TemplateUse(StrEnum):
+    REPLY = "reply"  # an answer to the citizen
+    FOLLOWUP = "followup"  # what to tell them once the service fixed it
+
+
 @dataclass(frozen=True)
 class ServiceTarget:
-    type: str  # apprise | webhook | open311
+    type: TargetType
     url: str | None = None
     url_env: str | None = None
     service_code: str | None = None
@@ -91,7 +105,7 @@ class Template:
     name: str
     text: str
     lang: str | None = None
-    use: str = "reply"  # reply | followup
+    use: TemplateUse = TemplateUse.REPLY
 
 
 @dataclass(frozen=True)
@@ -281,7 +295,7 @@ def _service(node: Node) -> Service:
     for t in f["targets"].list() if "targets" in f else []:
         tf = t.mapping(("type", "url", "url_env", "service_code", "api_key_env"), required=("type",), what="a target")
         target = ServiceTarget(
-            type=tf["type"].choice(("apprise", "webhook", "open311")),
+            type=TargetType(tf["type"].choice(TargetType)),
             url=tf["url"].str() if "url" in tf else None,
             url_env=tf["url_env"].str() if "url_env" in tf else None,
             service_code=tf["service_code"].str() if "service_code" in tf else None,
@@ -310,7 +324,7 @@ def _template(node: Node) -> Template:
         name=f["name"].str() if "name" in f else f["id"].str(),
         text=text,
         lang=f["lang"].str() if "lang" in f else None,
-        use=f["use"].choice(("reply", "followup")) if "use" in f else "reply",
+        use=TemplateUse(f["use"].choice(TemplateUse)) if "use" in f else TemplateUse.REPLY,
     )
 
 

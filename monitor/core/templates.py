@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import regex
 
-from monitor.core.config import Template
+from monitor.core.config import Template, TemplateUse
 from monitor.core.models import MentionRow
 
 # What a reply may hold on each network: (limit, unit). Bluesky counts graphemes, Mastodon characters.
@@ -80,7 +80,7 @@ def limit(network: str) -> int | None:
 def draft_followup(templates: tuple[Template, ...], row: MentionRow, city: str, service: str = "") -> str:
     """What to tell the citizen once the service fixed it: the first follow-up template (in their language if
     there is one), filled; "" without one. The operator sees it before it is sent."""
-    chosen = for_use(templates, "followup", row.lang)
+    chosen = for_use(templates, TemplateUse.FOLLOWUP, row.lang)
     return render(chosen[0].text, variables(row, city, service)) if chosen else ""
 
 

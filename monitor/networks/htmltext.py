@@ -127,6 +127,9 @@ class _TextParser(HTMLParser):
         self._flush()
         while self.stack:
             self._pop()
+        return self._result()
+
+    def _result(self) -> str:
         return self.out.result()
 
     # -- tree shape --------------------------------------------------------------------------
@@ -138,12 +141,15 @@ class _TextParser(HTMLParser):
         # Opened and closed at once: only what entering it shows.
         if self.data:
             self._flush()
+        self._void(tag, attrs)
+        self.closed_void.append(tag)
+
+    def _void(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if not self.hidden:
             if tag == "br":
                 self.out.newline()
             elif tag == "img":  # remote servers' inline emoji: keep the shortcode/alt text
                 self.out.text(_attr(attrs, "alt") or "")
-        self.closed_void.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in VOID:
@@ -314,22 +320,12 @@ class _LinesParser(_TextParser):
         super().reset()
         self.raw: list[str] = []
 
-    def text(self) -> str:
-        self.close()
-        self._flush()
-        while self.stack:
-            self._pop()
+    def _result(self) -> str:
         return _collapse_lines("".join(self.raw))
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in VOID:
-            self._start(tag, attrs)
-            return
-        if self.data:
-            self._flush()
+    def _void(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
             self.raw.append("\n")
-        self.closed_void.append(tag)
 
     def _start(self, name: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.data:

@@ -1,6 +1,8 @@
 """All time handling in one place: UTC epoch milliseconds in the database, local time on screen.
 
-Opening hours and holidays (business time) live in monitor/business.py.
+Every time read from outside is parsed here (ISO-8601 from APIs, HTTP dates, feed dates, --since,
+holiday dates) and bounded where it enters. Opening hours and holidays (business time) live in
+monitor/core/business.py.
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ from typing import Any, Protocol
 import yaml
 
 from monitor.core.models import Priority
+from monitor.core.templates import VARIABLES, Template, TemplateUse, template_problem
 from monitor.core.timeutil import parse_date
 from monitor.core.yamlread import ConfigError, Node, load_root
 
-__all__ = ["ConfigError", "SourceKind", "Watchlist", "load_watchlist"]
+__all__ = ["ConfigError", "SourceKind", "Template", "TemplateUse", "Watchlist", "load_watchlist"]
 
 DEFAULT_DISMISS_REASONS = ("spam", "off-topic", "duplicate", "no action needed", "abusive", "other")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -77,11 +78,6 @@ class TargetType(StrEnum):
     OPEN311 = "open311"  # a service request, followed until the service closes it
 
 
-class TemplateUse(StrEnum):
-    REPLY = "reply"  # an answer to the citizen
-    FOLLOWUP = "followup"  # what to tell them once the service fixed it
-
-
 @dataclass(frozen=True)
 class ServiceTarget:
     type: TargetType
@@ -97,15 +93,6 @@ class Service:
     name: str
     description: str = ""
     targets: tuple[ServiceTarget, ...] = ()
-
-
-@dataclass(frozen=True)
-class Template:
-    id: str
-    name: str
-    text: str
-    lang: str | None = None
-    use: TemplateUse = TemplateUse.REPLY
 
 
 @dataclass(frozen=True)
@@ -313,8 +300,6 @@ def _service(node: Node) -> Service:
 
 
 def _template(node: Node) -> Template:
-    from monitor.core.templates import VARIABLES, template_problem
-
     f = node.mapping(("id", "name", "text", "lang", "use"), required=("id", "text"), what="a template")
     text = f["text"].str().strip()
     if problem := template_problem(text):

@@ -26,6 +26,7 @@ from monitor.networks.mastodon.statuses import (
     NOTIFIED,
     Collect,
     Feed,
+    FeedKind,
     Known,
     Malformed,
     decode_cursor,
@@ -76,9 +77,9 @@ class MastodonSource:
         self._client = make_client(context, options.instance, headers=headers)
         self._origin = origin(options.instance)
         self.feeds: tuple[Feed, ...] = (
-            *(Feed("tag", t) for t in options.hashtags),
-            *((Feed("notifications"),) if options.notifications else ()),
-            *(Feed("search", q) for q in options.search),
+            *(Feed(FeedKind.TAG, t) for t in options.hashtags),
+            *((Feed(FeedKind.NOTIFICATIONS),) if options.notifications else ()),
+            *(Feed(FeedKind.SEARCH, q) for q in options.search),
         )
         self._known: OrderedDict[str, Known] = OrderedDict()  # local status id -> what we know
         self._instance_info: dict[str, Any] | None = None  # /api/v2/instance, read once
@@ -168,7 +169,7 @@ class MastodonSource:
 
     async def _poll_feeds(self, feeds: Iterable[Feed], positions: dict[str, str], collect: Collect) -> None:
         for feed in feeds:
-            if feed.kind == "search":
+            if feed.kind is FeedKind.SEARCH:
                 position = await self._poll_search(feed, positions.get(feed.key), collect)
             else:
                 position = await self._poll_timeline(feed, positions.get(feed.key), collect)
@@ -183,7 +184,7 @@ class MastodonSource:
         what = f"{self.name}: {feed.label}"
         response = await send(self._client, "GET", url, what, checked=False, params=params)
         self._last = response
-        if response.status_code == 404 and feed.kind == "tag":
+        if response.status_code == 404 and feed.kind is FeedKind.TAG:
             log.debug("%s: the instance does not know this hashtag yet", what)
             return None
         try:
@@ -213,7 +214,7 @@ class MastodonSource:
 
     async def _poll_timeline(self, feed: Feed, position: str | None, collect: Collect) -> str | None:
         """Tag timeline or mention notifications, forward from `position` by the Link rel="prev" pages."""
-        if feed.kind == "tag":
+        if feed.kind is FeedKind.TAG:
             url = f"/api/v1/timelines/tag/{feed.arg}"
             params: dict[str, Any] | None = {"limit": TAG_LIMIT}
             limit = TAG_LIMIT
@@ -234,7 +235,7 @@ class MastodonSource:
                 item_id = item.get("id") if isinstance(item, dict) else None
                 if isinstance(item_id, str) and item_id:
                     newest = newer(newest, item_id)
-                if feed.kind == "tag":
+                if feed.kind is FeedKind.TAG:
                     self._add_status(item, feed, collect)
                 elif not isinstance(item, dict) or item.get("type") in NOTIFIED:
                     status = item.get("status") if isinstance(item, dict) else item

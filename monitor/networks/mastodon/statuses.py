@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,24 +56,30 @@ def encode_cursor(positions: dict[str, str]) -> str:
     return json.dumps(positions, sort_keys=True, ensure_ascii=False)
 
 
+class FeedKind(StrEnum):
+    TAG = "tag"  # a hashtag timeline
+    NOTIFICATIONS = "notifications"  # mentions and quotes of the token's account
+    SEARCH = "search"  # statuses search (no stream: polled)
+
+
 @dataclass(frozen=True)
 class Feed:
-    kind: str  # tag | notifications | search
+    kind: FeedKind
     arg: str = ""
 
     @property
     def key(self) -> str:
-        if self.kind == "tag":
+        if self.kind is FeedKind.TAG:
             return "tag:" + self.arg.lower()
-        if self.kind == "search":
+        if self.kind is FeedKind.SEARCH:
             return "search:" + self.arg
-        return self.kind
+        return self.kind.value
 
     @property
     def label(self) -> str:
-        if self.kind == "tag":
+        if self.kind is FeedKind.TAG:
             return f"hashtag #{self.arg}"
-        if self.kind == "search":
+        if self.kind is FeedKind.SEARCH:
             return f"search {self.arg!r}"
         return "notifications"
 

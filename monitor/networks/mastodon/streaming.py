@@ -20,7 +20,16 @@ from monitor.networks.base import SourceContext, SourceError
 from monitor.networks.http import bounded_lines, check, parse_json, secure_origin
 from monitor.networks.mastodon.options import MastodonOptions
 from monitor.networks.mastodon.polling import TAG_LIMIT, MastodonSource
-from monitor.networks.mastodon.statuses import Collect, Feed, decode_cursor, dig, mention_status, newer, status_local_id
+from monitor.networks.mastodon.statuses import (
+    Collect,
+    Feed,
+    FeedKind,
+    decode_cursor,
+    dig,
+    mention_status,
+    newer,
+    status_local_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +76,8 @@ class MastodonStreamingSource(MastodonSource):
         base = await self._discover_streaming()
         await self._account()
         queue: asyncio.Queue[StreamEvent | BaseException] = asyncio.Queue()
-        live = [f for f in self.feeds if f.kind != "search"]
-        polled = [f for f in self.feeds if f.kind == "search"]
+        live = [f for f in self.feeds if f.kind is not FeedKind.SEARCH]
+        polled = [f for f in self.feeds if f.kind is FeedKind.SEARCH]
         connected = [asyncio.Event() for _ in live]
         readers = [
             asyncio.create_task(self._read(base, feed, queue, ready), name=f"{self.name}:{feed.key}")
@@ -178,7 +187,7 @@ class MastodonStreamingSource(MastodonSource):
     async def _read(self, base: str, feed: Feed, queue: asyncio.Queue[Any], ready: asyncio.Event) -> None:
         """One SSE connection: events into the queue; any failure too, as a SourceError."""
         what = f"{self.name}: {feed.label} stream"
-        if feed.kind == "tag":
+        if feed.kind is FeedKind.TAG:
             url, params = f"{base}/api/v1/streaming/hashtag", {"tag": feed.arg}
         else:
             url, params = f"{base}/api/v1/streaming/user/notification", {}

@@ -45,8 +45,8 @@ def main() -> None:
 
     from textual.css.query import NoMatches
 
-    from monitor.core.config import load_watchlist
     from monitor.core.models import Status
+    from monitor.networks import load_watchlist
     from monitor.ui.app import MonitorApp
     from monitor.ui.screens.main import MainScreen
 

@@ -27,13 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from _runs import RUNS, header, repeat, show  # noqa: E402
 
-from monitor.core.config import load_watchlist  # noqa: E402
 from monitor.core.matching import Matcher  # noqa: E402
 from monitor.core.models import ActionKind, Status  # noqa: E402
 from monitor.core.timeutil import now_ms, to_ms  # noqa: E402
 from monitor.db.store import TERM_SEP, Store, configure, ingest_sync, migrate, open_sync  # noqa: E402
 from monitor.engine.collector import Collector  # noqa: E402
-from monitor.networks import SourceContext  # noqa: E402
+from monitor.networks import SourceContext, load_watchlist  # noqa: E402
 from monitor.networks.demo import DemoOptions, DemoSource  # noqa: E402
 
 WATCHLIST = ROOT / "watchlist.yaml"

@@ -23,9 +23,9 @@ from typing import Any
 
 from _runs import header, repeat, show
 
-from monitor.core.config import load_watchlist
 from monitor.core.matching import Matcher
 from monitor.db.store import Store, configure
+from monitor.networks import load_watchlist
 from monitor.networks.base import SourceContext
 from monitor.networks.mastodon.source import MastodonOptions, MastodonSource
 

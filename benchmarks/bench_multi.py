@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _runs import header, repeat, show  # noqa: E402
 
-from monitor.core.config import Watchlist, load_watchlist  # noqa: E402
+from monitor.core.config import Watchlist  # noqa: E402
 from monitor.core.models import ActionKind, Batch, Status  # noqa: E402
 from monitor.db.presence import Presence  # noqa: E402
 from monitor.db.store import Conflict, Store  # noqa: E402
 from monitor.engine.actions import act  # noqa: E402
 from monitor.engine.collector import Collector  # noqa: E402
-from monitor.networks import SourceContext  # noqa: E402
+from monitor.networks import SourceContext, load_watchlist  # noqa: E402
 from monitor.networks.demo import DemoOptions, DemoSource  # noqa: E402
 from monitor.ui.screens.main import CHANGES_PER_TICK, REFRESH_SECONDS  # noqa: E402
 from tests.conftest import write_watchlist  # noqa: E402

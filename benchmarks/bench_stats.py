@@ -23,9 +23,9 @@ from pathlib import Path
 
 from _runs import header, show
 
-from monitor.core.config import load_watchlist
 from monitor.core.timeutil import to_ms
 from monitor.db.store import TERM_SEP, open_sync
+from monitor.networks import load_watchlist
 from monitor.reports import stats
 
 ROOT = Path(__file__).resolve().parent.parent

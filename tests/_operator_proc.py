@@ -25,9 +25,8 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from monitor.core.config import load_watchlist
 from monitor.core.models import ActionKind, MentionRow, Status
-from monitor.networks import SourceContext
+from monitor.networks import SourceContext, load_watchlist
 from monitor.ui.app import MonitorApp
 from monitor.ui.screens.dialogs import ChoiceDialog, ComposeDialog, ConfirmDialog, DiscardDialog, NoteDialog
 from monitor.ui.screens.main import MainScreen

@@ -16,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.core.config import load_watchlist  # noqa: E402
 from monitor.core.models import Batch  # noqa: E402
 from monitor.db.store import Store  # noqa: E402
 from monitor.engine.collector import Collector  # noqa: E402
-from monitor.networks import SourceContext  # noqa: E402
+from monitor.networks import SourceContext, load_watchlist  # noqa: E402
 from monitor.networks.demo import DemoOptions, DemoSource  # noqa: E402
 
 TICK_S = 0.05

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.config import Watchlist
 from monitor.db.store import Store
+from monitor.networks import load_watchlist
 
 ROOT = Path(__file__).resolve().parent.parent
 

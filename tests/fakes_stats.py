@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority
 from monitor.core.timeutil import from_ms, to_ms
 from monitor.db.store import act_sync, ingest_sync, open_sync
+from monitor.networks import load_watchlist
 
 PARIS = ZoneInfo("Europe/Paris")
 MIN = 60_000

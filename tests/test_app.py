@@ -270,10 +270,10 @@ async def test_stats_and_handover_screens_open_and_close(watchlist: Watchlist) -
 
 
 async def test_closed_panes_hold_a_window_and_page_in_more_from_sqlite(tmp_path: Path) -> None:
-    from monitor.core.config import load_watchlist
     from monitor.core.models import ActionKind, MatchResult, Mention, Priority
     from monitor.core.timeutil import utcnow
     from monitor.db.store import act_sync, ingest_sync, open_sync
+    from monitor.networks import load_watchlist
     from monitor.ui.screens.main import CLOSED_PAGE
     from tests.conftest import write_demo, write_watchlist
 
@@ -304,7 +304,7 @@ async def test_closed_panes_hold_a_window_and_page_in_more_from_sqlite(tmp_path:
 
 
 async def test_keys_are_remapped_from_the_watchlist(tmp_path: Path, demo_texts: list[str]) -> None:
-    from monitor.core.config import load_watchlist
+    from monitor.networks import load_watchlist
     from tests.conftest import write_demo, write_watchlist
 
     path = write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", demo_texts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -41,3 +42,24 @@ def test_every_package_is_in_exactly_one_layer() -> None:
 @pytest.mark.xfail(reason="issue 12 in progress: the known breaches are being removed", strict=False)
 def test_no_contract_ignores_a_breach() -> None:
     assert [c["name"] for c in contracts() if c.get("ignore_imports")] == []
+
+
+ONCE = ("TERM_SEP", "ENV_NAME", "html_to_text", "draft_followup", "parse_remote_time", "writable")
+
+
+def test_shared_definitions_are_written_once() -> None:
+    """What several layers use is defined in one place (issue 12: two html_to_text, TERM_SEP and the
+    environment-variable rule twice); the others import it."""
+    where: dict[str, list[str]] = {name: [] for name in ONCE}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for name in names:
+                if name.lstrip("_") in where:
+                    where[name.lstrip("_")].append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert {name: len(places) for name, places in where.items() if len(places) != 1} == {}, where

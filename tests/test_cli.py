@@ -294,7 +294,7 @@ def root_logging():
 
 def test_commands_log_to_stderr_at_the_level_asked(tmp_path: Path, root_logging: logging.Logger) -> None:
     from monitor.cli import _setup_logging, build_parser
-    from monitor.core.config import load_watchlist
+    from monitor.networks import load_watchlist
 
     args = build_parser().parse_args(["collect", "--log-level", "info"])
     assert _setup_logging(args, "collect", load_watchlist(write_watchlist(tmp_path))) is None
@@ -307,7 +307,7 @@ def test_the_app_keeps_a_small_rotating_log_in_the_state_directory(
     tmp_path: Path, private_user_dirs: Path, root_logging: logging.Logger
 ) -> None:
     from monitor.cli import _setup_logging, build_parser
-    from monitor.core.config import load_watchlist
+    from monitor.networks import load_watchlist
 
     watchlist = load_watchlist(write_watchlist(tmp_path))
     log_file = _setup_logging(build_parser().parse_args([]), "run", watchlist)
@@ -321,8 +321,8 @@ def test_the_app_keeps_a_small_rotating_log_in_the_state_directory(
 
 
 def test_state_dir_in_the_watchlist_overrides_the_xdg_state_directory(tmp_path: Path) -> None:
-    from monitor.core.config import load_watchlist
     from monitor.core.paths import state_dir
+    from monitor.networks import load_watchlist
 
     assert load_watchlist(write_watchlist(tmp_path)).state_dir is None
     watchlist = load_watchlist(write_watchlist(tmp_path, extra="state_dir: state\n"))

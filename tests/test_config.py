@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.config import ConfigError, load_watchlist
+from monitor.core.config import ConfigError
+from monitor.networks import load_watchlist
 from tests.conftest import ROOT
 
 GOOD = """\
@@ -268,3 +269,52 @@ def test_swapped_keys_do_not_clash(tmp_path: Path, capsys: pytest.CaptureFixture
     path = tmp_path / "watchlist.yaml"
     path.write_text(GOOD + "keys:\n  reply: d\n  dismiss: r\n  help: '?'\n", encoding="utf-8")
     assert main(["check", "-w", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_the_core_reads_source_options_through_the_source_kinds_it_is_given(tmp_path: Path) -> None:
+    """The core knows no network: the caller passes the kinds of source, and each reads its own options."""
+    from dataclasses import dataclass
+    from datetime import timedelta
+
+    from monitor.core import config
+
+    @dataclass(frozen=True)
+    class Echo:
+        option_keys: tuple[str, ...] = ("word",)
+        default_interval: timedelta = timedelta(seconds=7)
+
+        @property
+        def parse_options(self):  # type: ignore[no-untyped-def]
+            return lambda fields, node: fields["word"].str().upper()
+
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(GOOD.replace("type: demo", "type: echo\n    word: hello"), encoding="utf-8")
+    (spec,) = config.load_watchlist(path, {"echo": Echo()}).sources
+    assert (spec.type, spec.options, spec.poll_interval) == ("echo", "HELLO", timedelta(seconds=7))
+    with pytest.raises(ConfigError, match=r"watchlist.yaml:4: unknown value 'demo' — expected one of echo"):
+        path.write_text(GOOD, encoding="utf-8")
+        config.load_watchlist(path, {"echo": Echo()})
+
+
+def test_template_uses_and_service_targets_are_typed_and_checked(tmp_path: Path) -> None:
+    from monitor.core.config import TargetType, TemplateUse
+
+    extra = """\
+services:
+  - id: voirie
+    name: Voirie
+    targets: [{type: open311, url: "https://311.example/api", service_code: "pothole"}]
+templates:
+  - id: merci
+    text: Merci {author}
+  - id: fixed
+    use: followup
+    text: C'est réparé, {author}.
+"""
+    w = load_text(tmp_path, GOOD + extra)
+    assert [t.use for t in w.templates] == [TemplateUse.REPLY, TemplateUse.FOLLOWUP]
+    assert w.services[0].targets[0].type is TargetType.OPEN311
+    error = error_for(tmp_path, GOOD + extra.replace("use: followup", "use: later"))
+    assert (error.line, error.problem) == (16, "unknown value 'later'") and error.expected == "one of reply, followup"
+    error = error_for(tmp_path, GOOD + extra.replace("type: open311", "type: fax"))
+    assert error.problem == "unknown value 'fax'" and error.expected == "one of apprise, webhook, open311"

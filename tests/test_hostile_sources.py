@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.config import Watchlist
 from monitor.core.timeutil import fmt_local, now_ms
 from monitor.db.store import Store
 from monitor.engine.collector import Collector, SourceStatus
-from monitor.networks import SourceContext, SourceError
+from monitor.networks import SourceContext, SourceError, load_watchlist
 from monitor.networks import http as plumbing
 from monitor.networks.base import Source
 from monitor.networks.bluesky.source import BlueskyOptions, BlueskySource

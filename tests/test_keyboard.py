@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.containers import VerticalScroll
 from textual.widgets._footer import FooterKey
 
-from monitor.core.config import load_watchlist
+from monitor.networks import load_watchlist
 from monitor.ui.screens.main import MainScreen
 from monitor.ui.screens.view import MentionView
 from tests.conftest import write_demo, write_watchlist

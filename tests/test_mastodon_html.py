@@ -1,6 +1,7 @@
-"""The streamed Mastodon HTML to text gives, byte for byte, the text of the BeautifulSoup walk it replaced
-(tests/reference_mastodon_html.py): on recorded statuses, on the shapes remote servers send, and on
-fuzzed markup (unbalanced tags, stray end tags, references, comments, declarations, ruby, <pre>).
+"""The streamed HTML to text gives, byte for byte, the text of the BeautifulSoup walks it replaced: for
+Mastodon statuses (tests/reference_mastodon_html.py) and for feeds (tests/reference_feed_html.py), on
+recorded statuses, on the shapes remote servers send, and on fuzzed markup (unbalanced tags, stray end
+tags, references, comments, declarations, ruby, <pre>).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from bs4.builder import HTMLTreeBuilder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.networks.mastodon import html as mastodon_html
-from monitor.networks.mastodon.html import html_to_text
+from monitor.networks import htmltext as mastodon_html
+from monitor.networks.htmltext import Layout, html_to_text
+from tests import reference_feed_html
 from tests import reference_mastodon_html as reference
 from tests.recorded import DATA, cassette, sse_events
 
@@ -179,3 +181,45 @@ def test_fuzzed_links_read_exactly_as_the_tree_walk_read_them(html: str) -> None
 def test_one_parser_per_thread_keeps_no_state_between_statuses() -> None:
     html_to_text("<p><a href='https://x.test'><span class='ellipsis'>unfinished")
     assert html_to_text("<p>next</p>") == "next"
+
+
+# -- the feeds' layout -----------------------------------------------------------------------------
+
+FEED_SHAPES = [
+    "<ul><li>un</li><li>deux</li></ul><p>trois&nbsp;<i>quatre</i></p>",
+    "<script>alert(1)</script>a < b",
+    "a<template><br></template>b<rt>x<p>y</p>z</rt>c",
+    "<title>Le titre</title><head>tête</head><p>corps<br/>ligne</p>",
+    '<p><a href="https://x.test/long"><span class="invisible">https://</span>x.test/lo</a> <img alt="a"></p>',
+    "<p>Comment<!-- hidden -->ed and <![CDATA[cdata]]> and <?pi x?> and <!DOCTYPE html> done</p>",
+    "<template><![CDATA[in a container]]></template>",
+    "  spaced\u00a0\u2028out \r\n text\x85\x1c end  ",
+    "no markup at all,\n  two lines  \n\n",
+]
+
+
+@pytest.mark.parametrize("html", recorded_html() + SHAPES + FEED_SHAPES)
+def test_feed_html_reads_exactly_as_the_tree_walk_read_it(html: str) -> None:
+    try:
+        expected = reference_feed_html.html_to_text(html)
+    except Exception:  # BeautifulSoup rejected it (ParserRejectedMarkup): the whole feed failed; now it reads
+        assert isinstance(html_to_text(html, Layout.LINES), str)
+        return
+    assert html_to_text(html, Layout.LINES) == expected
+
+
+@settings(max_examples=1500, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(tokens, max_size=30).map("".join))
+def test_fuzzed_feed_markup_reads_exactly_as_the_tree_walk_read_it(html: str) -> None:
+    try:
+        expected = reference_feed_html.html_to_text(html)
+    except Exception:
+        return  # see above
+    assert html_to_text(html, Layout.LINES) == expected
+
+
+def test_the_two_layouts_share_the_thread_without_mixing() -> None:
+    html = "<p>un<br>deux</p><p>trois</p>"
+    assert html_to_text(html) == "un\ndeux\n\ntrois"
+    assert html_to_text(html, Layout.LINES) == "un\ndeux\ntrois"
+    assert html_to_text(html) == "un\ndeux\n\ntrois"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.config import load_watchlist
 from monitor.core.filtering import PaneFilter
 from monitor.core.matching import Matcher
 from monitor.core.models import Mention, MentionRow, Priority, Status
+from monitor.networks import load_watchlist
 from tests.conftest import ROOT
 
 

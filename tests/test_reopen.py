@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.core.config import load_watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
 from monitor.core.timeutil import now_ms, utcnow
 from monitor.db.store import act_sync, ingest_sync, open_sync
+from monitor.networks import load_watchlist
 from monitor.ui.screens.handover import HandoverScreen
 from monitor.ui.screens.main import MainScreen
 from tests.conftest import write_demo, write_watchlist

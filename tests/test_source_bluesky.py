@@ -26,10 +26,10 @@ from fakes_xrpc import (
     tag_facet,
 )
 
-from monitor.core.config import ConfigError, load_watchlist
+from monitor.core.config import ConfigError
 from monitor.db.store import Store
 from monitor.engine.collector import Collector
-from monitor.networks import SOURCE_TYPES, SourceContext, SourceError
+from monitor.networks import SOURCE_TYPES, SourceContext, SourceError, load_watchlist
 from monitor.networks.bluesky.source import LOOKBACK, BlueskyOptions, BlueskySource, session_path, short_did
 
 ENV = "TEST_BLUESKY_APP_PASSWORD"

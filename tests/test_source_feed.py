@@ -21,12 +21,14 @@ from fakes_feed import (
     rss_item,
 )
 
-from monitor.core.config import ConfigError, load_watchlist
+from monitor.core.config import ConfigError
 from monitor.db.store import Store
 from monitor.engine.collector import Collector
+from monitor.networks import load_watchlist
 from monitor.networks.base import SourceContext, SourceError
 from monitor.networks.demo import DemoOptions, DemoSource
-from monitor.networks.feed import FeedOptions, FeedSource, html_to_text, unwrap_link
+from monitor.networks.feed import FeedOptions, FeedSource, unwrap_link
+from monitor.networks.htmltext import Layout, html_to_text
 
 ETAG = '"5f2a-61327b4c"'
 LAST_MODIFIED = "Tue, 12 Mar 2024 10:02:17 GMT"
@@ -209,10 +211,10 @@ async def test_text_from_the_network_is_sanitised(feed_server: FeedServer) -> No
 
 
 def test_html_to_text_and_unwrap_link_helpers() -> None:
-    assert html_to_text("<ul><li>un</li><li>deux</li></ul><p>trois&nbsp;<i>quatre</i></p>") == (
+    assert html_to_text("<ul><li>un</li><li>deux</li></ul><p>trois&nbsp;<i>quatre</i></p>", Layout.LINES) == (
         "un\ndeux\ntrois quatre"
     )
-    assert html_to_text("<script>alert(1)</script>a < b") == "a < b"
+    assert html_to_text("<script>alert(1)</script>a < b", Layout.LINES) == "a < b"
     assert unwrap_link("https://www.google.fr/url?q=https://x.fr/a%3Fb%3D1&sa=U") == "https://x.fr/a?b=1"
     assert unwrap_link("https://www.google.com/url?url=javascript:alert(1)") == (
         "https://www.google.com/url?url=javascript:alert(1)"

@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.core.config import ConfigError, Term, Watchlist, load_watchlist
+from monitor.core.config import ConfigError, Term, Watchlist
 from monitor.core.models import Batch
 from monitor.db.store import Store
 from monitor.engine.collector import Collector
-from monitor.networks import SourceContext, SourceError, StreamingSource
+from monitor.networks import SourceContext, SourceError, StreamingSource, load_watchlist
+from monitor.networks.htmltext import html_to_text
 from monitor.networks.mastodon import source as m
-from monitor.networks.mastodon.html import html_to_text
 from tests.conftest import WAIT, wait_until
 from tests.fakes_mastodon import HOST, TOKEN, FakeMastodon, Fault, account, boost, notification, status
 from tests.recorded import answer, cassette, sse_events

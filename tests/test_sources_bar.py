@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.core.config import load_watchlist
 from monitor.core.timeutil import now_ms
 from monitor.db.presence import acquire_lease_sync
 from monitor.db.store import open_sync
+from monitor.networks import load_watchlist
 from monitor.networks.base import Batch, SourceError
 from monitor.ui.screens.main import MainScreen
 from monitor.ui.widgets.sources_bar import SourcesBar

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from monitor.cli.exits import UsageError
 from monitor.core import logredact
-from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.config import Watchlist
 from monitor.core.paths import APP_LOG_NAME, DB_ENV, find_watchlist, state_dir
+from monitor.networks import load_watchlist
 
 APP_LOG_BYTES, APP_LOG_BACKUPS = 1_000_000, 3
 

@@ -16,7 +16,7 @@ import holidays
 import numpy as np
 
 from monitor.core.config import BusinessHours, Watchlist
-from monitor.core.timeutil import from_ms, to_ms
+from monitor.core.timeutil import from_ms, parse_date, to_ms
 
 DAY = timedelta(days=1)
 
@@ -37,7 +37,7 @@ class BusinessCalendar:
                     f"{' subdivision ' + repr(hours.holidays_subdiv) if hours.holidays_subdiv else ''}"
                 ) from exc
         try:
-            self._extra = frozenset(date.fromisoformat(d) for d in hours.extra_holidays)
+            self._extra = frozenset(parse_date(d) for d in hours.extra_holidays)
         except ValueError as exc:
             raise ValueError(f"business_hours.extra_holidays: {exc} (expected YYYY-MM-DD)") from exc
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import time, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from monitor.core.models import Priority
+from monitor.core.templates import VARIABLES, Template, TemplateUse, template_problem
+from monitor.core.timeutil import parse_date
 from monitor.core.yamlread import ConfigError, Node, load_root
 
-__all__ = ["ConfigError", "Watchlist", "load_watchlist"]
+__all__ = ["ConfigError", "SourceKind", "Template", "TemplateUse", "Watchlist", "load_watchlist"]
 
 DEFAULT_DISMISS_REASONS = ("spam", "off-topic", "duplicate", "no action needed", "abusive", "other")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -40,6 +44,23 @@ class PriorityRule:
     keywords: tuple[str, ...]
 
 
+class SourceKind(Protocol):
+    """What the watchlist needs of a source `type:`: its keys, how it reads them, how often it polls.
+
+    Each network defines its own (monitor.networks.SOURCE_TYPES); the caller passes them in, so the
+    core reads a watchlist without knowing any network.
+    """
+
+    @property
+    def option_keys(self) -> tuple[str, ...]: ...
+
+    @property
+    def parse_options(self) -> Callable[[dict[str, Node], Node], object]: ...
+
+    @property
+    def default_interval(self) -> timedelta: ...
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
@@ -49,9 +70,17 @@ class SourceSpec:
     line: int = 0
 
 
+class TargetType(StrEnum):
+    """How an escalation reaches a service."""
+
+    APPRISE = "apprise"  # a notification (mail, chat...) through Apprise
+    WEBHOOK = "webhook"  # a JSON POST
+    OPEN311 = "open311"  # a service request, followed until the service closes it
+
+
 @dataclass(frozen=True)
 class ServiceTarget:
-    type: str  # apprise | webhook | open311
+    type: TargetType
     url: str | None = None
     url_env: str | None = None
     service_code: str | None = None
@@ -64,15 +93,6 @@ class Service:
     name: str
     description: str = ""
     targets: tuple[ServiceTarget, ...] = ()
-
-
-@dataclass(frozen=True)
-class Template:
-    id: str
-    name: str
-    text: str
-    lang: str | None = None
-    use: str = "reply"  # reply | followup
 
 
 @dataclass(frozen=True)
@@ -136,7 +156,8 @@ TOP_KEYS = (
 )
 
 
-def load_watchlist(path: str | Path) -> Watchlist:
+def load_watchlist(path: str | Path, source_types: Mapping[str, SourceKind]) -> Watchlist:
+    """Read and check a watchlist; `source_types` reads each source's own options (by its `type:`)."""
     path = Path(path)
     root = load_root(path)
     top = root.mapping(TOP_KEYS, required=("city", "terms", "sources"), what="the watchlist")
@@ -145,7 +166,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
         database = path.parent / database
     zone = top["timezone"].str() if "timezone" in top else "Europe/Paris"
     _check_zone(top.get("timezone"), zone)
-    sources = tuple(_source(n) for n in top["sources"].list())
+    sources = tuple(_source(n, source_types) for n in top["sources"].list())
     _unique([s.name for s in sources], top["sources"], "source name")
     services = tuple(_service(n) for n in top["services"].list()) if "services" in top else ()
     _unique([s.id for s in services], top.get("services") or root, "service id")
@@ -238,17 +259,15 @@ def _priority(node: Node) -> tuple[PriorityRule, ...]:
     return tuple(PriorityRule(Priority[k.upper()], tuple(v.str_list(MAX_PHRASE))) for k, v in f.items())
 
 
-def _source(node: Node) -> SourceSpec:
-    from monitor.networks import SOURCE_TYPES
-
+def _source(node: Node, source_types: Mapping[str, SourceKind]) -> SourceSpec:
     if not isinstance(node.node, yaml.MappingNode):
         node.fail("a source must be a mapping", "keys name and type")
     common = ("name", "type", "poll_interval", "enabled")
     type_node = next((Node(node.file, v) for k, v in node.node.value if k.value == "type"), None)
     if type_node is None:
-        node.fail("missing key 'type' in a source", "type: " + " | ".join(SOURCE_TYPES))
-    kind = type_node.choice(SOURCE_TYPES)
-    source_type = SOURCE_TYPES[kind]
+        node.fail("missing key 'type' in a source", "type: " + " | ".join(source_types))
+    kind = type_node.choice(source_types)
+    source_type = source_types[kind]
     f = node.mapping(common + source_type.option_keys, required=("name", "type"), what=f"a {kind} source")
     interval = f["poll_interval"].duration() if "poll_interval" in f else source_type.default_interval
     if interval.total_seconds() <= 0:
@@ -263,7 +282,7 @@ def _service(node: Node) -> Service:
     for t in f["targets"].list() if "targets" in f else []:
         tf = t.mapping(("type", "url", "url_env", "service_code", "api_key_env"), required=("type",), what="a target")
         target = ServiceTarget(
-            type=tf["type"].choice(("apprise", "webhook", "open311")),
+            type=TargetType(tf["type"].choice(TargetType)),
             url=tf["url"].str() if "url" in tf else None,
             url_env=tf["url_env"].str() if "url_env" in tf else None,
             service_code=tf["service_code"].str() if "service_code" in tf else None,
@@ -281,8 +300,6 @@ def _service(node: Node) -> Service:
 
 
 def _template(node: Node) -> Template:
-    from monitor.core.templates import VARIABLES, template_problem
-
     f = node.mapping(("id", "name", "text", "lang", "use"), required=("id", "text"), what="a template")
     text = f["text"].str().strip()
     if problem := template_problem(text):
@@ -292,7 +309,7 @@ def _template(node: Node) -> Template:
         name=f["name"].str() if "name" in f else f["id"].str(),
         text=text,
         lang=f["lang"].str() if "lang" in f else None,
-        use=f["use"].choice(("reply", "followup")) if "use" in f else "reply",
+        use=TemplateUse(f["use"].choice(TemplateUse)) if "use" in f else TemplateUse.REPLY,
     )
 
 
@@ -315,7 +332,7 @@ def _hours(node: Node) -> BusinessHours:
     extra = []
     for item in f["extra_holidays"].items() if "extra_holidays" in f else []:
         try:
-            extra.append(date.fromisoformat(item.str(max_length=10)).isoformat())
+            extra.append(parse_date(item.str(max_length=10)).isoformat())
         except ValueError:
             item.fail(f"{item.str()!r} is not a date", "YYYY-MM-DD, such as 2025-07-14")
     hours = BusinessHours(

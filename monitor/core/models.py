@@ -15,6 +15,16 @@ class Status(StrEnum):
     DISMISSED = "dismissed"
 
 
+class SourceState(StrEnum):
+    """What the sources bar shows of a source (and the database keeps for other processes)."""
+
+    LIVE = "live"  # streaming
+    POLLING = "polling"  # the last poll succeeded
+    BACKOFF = "backoff"  # failed, retrying after a delay
+    FAILING = "failing"  # cannot work until fixed (credentials, configuration), or crashed
+    IDLE = "idle"  # not started yet
+
+
 class ActionKind(StrEnum):
     REPLY = "reply"
     ESCALATE = "escalate"
@@ -36,6 +46,9 @@ STATUS_AFTER: dict[ActionKind, Status | None] = {
     ActionKind.NOTE: None,
     ActionKind.REOPEN: None,  # computed: the status before the action it undoes
 }
+
+# Between the matched terms of a mention where they are stored as one text (the database, statistics, exports).
+TERM_SEP = "\x1f"
 
 
 class Priority(IntEnum):

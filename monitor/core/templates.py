@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 
 import regex
 
-from monitor.core.config import Template
 from monitor.core.models import MentionRow
 
 # What a reply may hold on each network: (limit, unit). Bluesky counts graphemes, Mastodon characters.
@@ -16,6 +17,20 @@ LIMITS: dict[str, tuple[int, str]] = {"mastodon": (500, "chars"), "bluesky": (30
 _GRAPHEME = regex.compile(r"\X")
 # What a template may name; `variables()` fills exactly these.
 VARIABLES = ("author", "author_name", "city", "service", "ref")
+
+
+class TemplateUse(StrEnum):
+    REPLY = "reply"  # an answer to the citizen
+    FOLLOWUP = "followup"  # what to tell them once the service fixed it
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    name: str
+    text: str
+    lang: str | None = None
+    use: TemplateUse = TemplateUse.REPLY
 
 
 class _Keep(dict[str, str]):
@@ -75,6 +90,13 @@ def length(text: str, network: str) -> int:
 
 def limit(network: str) -> int | None:
     return LIMITS[network][0] if network in LIMITS else None
+
+
+def draft_followup(templates: tuple[Template, ...], row: MentionRow, city: str, service: str = "") -> str:
+    """What to tell the citizen once the service fixed it: the first follow-up template (in their language if
+    there is one), filled; "" without one. The operator sees it before it is sent."""
+    chosen = for_use(templates, TemplateUse.FOLLOWUP, row.lang)
+    return render(chosen[0].text, variables(row, city, service)) if chosen else ""
 
 
 def for_use(templates: tuple[Template, ...], use: str, lang: str | None) -> list[Template]:

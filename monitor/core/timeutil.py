@@ -1,12 +1,16 @@
 """All time handling in one place: UTC epoch milliseconds in the database, local time on screen.
 
-Opening hours and holidays (business time) live in monitor/business.py.
+Every time read from outside is parsed here (ISO-8601 from APIs, HTTP dates, feed dates, --since,
+holiday dates) and bounded where it enters. Opening hours and holidays (business time) live in
+monitor/core/business.py.
 """
 
 from __future__ import annotations
 
+import email.utils
 import time
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 
@@ -59,9 +63,46 @@ def bound_time(when: datetime, now: datetime | None = None) -> datetime:
     return when.astimezone(UTC)
 
 
+def parse_date(text: str) -> date:
+    """A calendar date written YYYY-MM-DD (a holiday); ValueError if it is not one."""
+    return date.fromisoformat(text)
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO-8601 time as peers write it ('Z' or an offset), as written: naive without an offset, not bounded.
+    ValueError if unreadable."""
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+
+
 def parse_remote_time(text: str) -> datetime:
     """An ISO-8601 time from a peer ('Z' or an offset; none means UTC), bounded; ValueError if unreadable."""
-    return bound_time(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    return bound_time(parse_iso(text))
+
+
+def remote_time(value: object) -> datetime | None:
+    """A peer's ISO-8601 time from a JSON value (see parse_remote_time), or None if absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_remote_time(value)
+    except ValueError:
+        return None
+
+
+def parse_utc_fields(fields: Sequence[int]) -> datetime:
+    """A UTC time given as fields (year, month, day, hour, minute, second, ...: a time.struct_time, as feedparser
+    gives dates), bounded. ValueError or TypeError if the fields are not a time."""
+    year, month, day, hour, minute, second = fields[:6]
+    return bound_time(datetime(year, month, day, hour, minute, second, tzinfo=UTC))
+
+
+def parse_http_date(text: str) -> datetime | None:
+    """An HTTP-date (RFC 9110 §5.6.7, e.g. a Retry-After) as an aware time, not bounded; None if unreadable."""
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def local_zone(name: str | None = None) -> tzinfo:

@@ -37,6 +37,8 @@ MAX_TEXT = 5000  # characters in one value
 MAX_NUMBER = 10**9
 MAX_DURATION = timedelta(days=366)
 MAX_FILE = 1_000_000  # bytes
+# The name of an environment variable that holds a secret (the secret itself never goes in a config file).
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NUMBER_TEXT = 40  # characters in a number or duration: int() of thousands of digits is slow, then refused
 _DURATION_EXPECTED = "a duration like 30m, 1h or 1h30m"
 
@@ -226,7 +228,8 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark.line + 1)
+                event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+                raise _TooDeep(event.start_mark.line + 1)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1

@@ -7,11 +7,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from monitor.core.models import MatchResult, Mention, MentionRow, Priority, Status
+from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Priority, Status
 from monitor.core.timeutil import to_ms
 from monitor.db.api import NotFound
 
-TERM_SEP = "\x1f"
 MENTION_COLUMNS = (
     "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
     " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"

@@ -10,8 +10,8 @@ import re
 import sqlite3
 
 from monitor.core.matching import fold
-from monitor.core.models import MentionRow
-from monitor.db.mentions import MENTION_COLUMNS, TERM_SEP, row_to_mention
+from monitor.core.models import TERM_SEP, MentionRow
+from monitor.db.mentions import MENTION_COLUMNS, row_to_mention
 
 WINDOW_MS = 48 * 3600_000
 CANDIDATES = 300

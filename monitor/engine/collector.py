@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from monitor.core.config import SourceSpec, Watchlist
 from monitor.core.matching import Matcher
-from monitor.core.models import Batch
+from monitor.core.models import Batch, SourceState
 from monitor.core.retry import POLL_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import now_ms
@@ -27,7 +27,7 @@ STREAM_STABLE = 60.0
 @dataclass(frozen=True)
 class SourceStatus:
     name: str
-    state: str = "idle"  # live | polling | backoff | failing | idle
+    state: SourceState = SourceState.IDLE
     detail: str = ""
     until_ms: int | None = None
     last_ok_ms: int | None = None
@@ -90,7 +90,7 @@ class Collector:
         for source in self.sources:
             try:
                 await self.poll_once(source)
-                await self._ok(source.name, "polling")
+                await self._ok(source.name, SourceState.POLLING)
                 results[source.name] = None
             except SourceError as exc:
                 results[source.name] = str(exc)
@@ -114,7 +114,7 @@ class Collector:
             if not isinstance(cause, StoreGone):  # a gone file takes no state: the app or service says so
                 detail = f"collector crashed ({type(cause).__name__}); restarting"
                 for name, st in self.status.items():
-                    self._set(replace(st, state="failing", detail=detail))
+                    self._set(replace(st, state=SourceState.FAILING, detail=detail))
                     await self._persist(name)
             raise  # the leader restarts us: the sources' clients stay open for that
         except BaseException:
@@ -137,7 +137,9 @@ class Collector:
                 raise
             except Exception:  # a failure while handling a failure: keep the source alive, slowly
                 log.exception("source %s: collection loop failed; restarting", source.name)
-                self._set(replace(self.status[source.name], state="failing", detail="internal error; restarting"))
+                self._set(
+                    replace(self.status[source.name], state=SourceState.FAILING, detail="internal error; restarting")
+                )
                 await asyncio.sleep(POLL_CAP)
 
     async def _source_loop(self, source: Source) -> None:
@@ -148,17 +150,17 @@ class Collector:
             try:
                 if isinstance(source, StreamingSource) and hasattr(source, "stream"):
                     cursor = await self.store.cursor(source.name)
-                    await self._ok(source.name, "live", failures)
+                    await self._ok(source.name, SourceState.LIVE, failures)
                     connected = asyncio.get_running_loop().time()
                     async for batch in source.stream(cursor):
                         await self.ingest(source, batch)
                         if asyncio.get_running_loop().time() - connected >= self.stream_stable:
                             failures = 0
-                        await self._ok(source.name, "live", failures)
+                        await self._ok(source.name, SourceState.LIVE, failures)
                     continue
                 await self.poll_once(source)
                 failures = 0
-                await self._ok(source.name, "polling")
+                await self._ok(source.name, SourceState.POLLING)
                 await self._sleep(interval)
             except asyncio.CancelledError:
                 raise
@@ -178,7 +180,7 @@ class Collector:
                 failures += 1
                 await self._sleep(await self._failed(source.name, SourceError(repr(exc)), failures))
 
-    async def _ok(self, name: str, state: str, failures: int = 0) -> None:
+    async def _ok(self, name: str, state: SourceState, failures: int = 0) -> None:
         st = self.status[name]
         now = now_ms()
         detail = self._partial(name)
@@ -205,7 +207,7 @@ class Collector:
         label = "credentials rejected" if error.kind is ErrorKind.AUTH else clean_line(str(error))[:300]
         if looping and failures > 1 and not error.kind.needs_fixing:
             label = f"stream reconnecting in a loop ({failures} drops in a row): {label}"
-        state = "failing" if error.kind.needs_fixing else "backoff"
+        state = SourceState.FAILING if error.kind.needs_fixing else SourceState.BACKOFF
         self._set(replace(st, state=state, detail=label, until_ms=now_ms() + int(delay * 1000), failures=failures))
         log.warning("source %s: %s (retry in %.0fs)", name, label, delay)
         await self._persist(name)

@@ -213,8 +213,7 @@ class DeliveryWorker:
         if mention.status is not Status.ESCALATED:
             return 0
         service = str(item.payload.get("service", {}).get("name", ""))
-        followups = tpl.for_use(self.watchlist.templates, "followup", mention.lang)
-        draft = tpl.render(followups[0].text, tpl.variables(mention, self.watchlist.city, service)) if followups else ""
+        draft = tpl.draft_followup(self.watchlist.templates, mention, self.watchlist.city, service)
         payload = {
             "note": f"Open311 request {item.remote_id} closed" + (f": {notes}" if notes else ""),
             "draft": draft,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
+from monitor.core import config
+from monitor.core.config import SourceSpec, Watchlist
 from monitor.networks import demo, feed
 from monitor.networks.base import Source, SourceContext, SourceError, SourceType, StreamingSource
 from monitor.networks.bluesky import source as bluesky
 from monitor.networks.mastodon import source as mastodon
-
-if TYPE_CHECKING:  # config imports this package to check each source's options
-    from monitor.core.config import SourceSpec
 
 SOURCE_TYPES: dict[str, SourceType] = {
     "bluesky": bluesky.TYPE,
@@ -19,7 +18,21 @@ SOURCE_TYPES: dict[str, SourceType] = {
     "mastodon": mastodon.TYPE,
 }
 
-__all__ = ["SOURCE_TYPES", "Source", "SourceContext", "SourceError", "SourceType", "StreamingSource"]
+__all__ = [
+    "SOURCE_TYPES",
+    "Source",
+    "SourceContext",
+    "SourceError",
+    "SourceType",
+    "StreamingSource",
+    "build_source",
+    "load_watchlist",
+]
+
+
+def load_watchlist(path: str | Path) -> Watchlist:
+    """The watchlist at `path`, each source's options read by its network (ConfigError names the line)."""
+    return config.load_watchlist(path, SOURCE_TYPES)
 
 
 def build_source(spec: SourceSpec, context: SourceContext) -> Source:

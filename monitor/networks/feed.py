@@ -15,28 +15,24 @@ import json
 import logging
 import re
 import time
-import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import feedparser
 import httpx
 import yaml
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
 from monitor.core.models import Batch, Mention
 from monitor.core.sanitize import clean, clean_line, safe_url
-from monitor.core.timeutil import bound_time, utcnow
+from monitor.core.timeutil import parse_utc_fields, utcnow
 from monitor.core.yamlread import Node
 from monitor.networks.base import SourceContext, SourceError, SourceType
+from monitor.networks.htmltext import Layout, html_to_text
 from monitor.networks.http import make_client, send
 
 log = logging.getLogger(__name__)
-
-# A summary that looks like a file name or URL is still a summary, not a mistake.
-warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 MAX_PARALLEL = 4  # feeds fetched at once by one source
@@ -44,7 +40,6 @@ MAX_BODY_CHARS = 4000  # full articles (content:encoded) are cut: the desk needs
 VALIDATORS = ("etag", "last_modified")
 SEVERITY = {"transient": 0, "rate": 1, "auth": 2, "config": 3}
 _GOOGLE_HOST = re.compile(r"^(?:www\.)?google\.[a-z]{2,3}(?:\.[a-z]{2})?$")
-_BLOCKS = ("p", "div", "li", "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote")
 
 
 @dataclass(frozen=True)
@@ -110,23 +105,9 @@ def utf8_with_stray_bytes(content: bytes) -> bytes | None:
     return text.encode("utf-8") if good >= 2 * bad else None
 
 
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: block elements and <br> become line breaks, spaces collapse."""
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup.find_all(("script", "style")):
-        tag.decompose()
-    for tag in soup.find_all("br"):
-        tag.replace_with("\n")
-    for tag in soup.find_all(_BLOCKS):
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    lines = (" ".join(line.split()) for line in soup.get_text().split("\n"))
-    return "\n".join(line for line in lines if line)
-
-
 def _detail_text(value: str, detail: Any) -> str:
     kind = (detail or {}).get("type") or "text/html"
-    return html_to_text(value) if "html" in kind else value
+    return html_to_text(value, Layout.LINES) if "html" in kind else value
 
 
 def _when(entry: Any) -> datetime | None:
@@ -134,8 +115,7 @@ def _when(entry: Any) -> datetime | None:
         parsed = entry.get(key)
         if parsed:
             try:
-                year, month, day, hour, minute, second = parsed[:6]
-                return bound_time(datetime(year, month, day, hour, minute, second, tzinfo=UTC))  # feedparser: UTC
+                return parse_utc_fields(parsed)  # feedparser gives UTC
             except (TypeError, ValueError):
                 continue
     return None

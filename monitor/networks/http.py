@@ -8,13 +8,11 @@ the nesting of its JSON (MAX_DEPTH). Tokens go only over https, or to loopback (
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ipaddress
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +20,7 @@ import httpx
 
 from monitor.core.retry import ErrorKind
 from monitor.core.sanitize import clean_line
-from monitor.core.timeutil import bound_delay, utcnow
+from monitor.core.timeutil import bound_delay, parse_http_date, parse_iso, utcnow
 from monitor.networks.base import NetworkError, SourceContext
 
 log = logging.getLogger(__name__)
@@ -52,7 +50,7 @@ def _reset_seconds(value: str | None) -> float | None:
         number = float(value)
     except ValueError:
         try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = parse_iso(value)
         except ValueError:
             return None
         if when.tzinfo is None:
@@ -72,11 +70,8 @@ def retry_after(response: httpx.Response) -> float | None:
         try:
             number = float(value)
         except ValueError:
-            try:
-                parsed = email.utils.parsedate_to_datetime(value)
-            except (ValueError, TypeError, OverflowError):
-                parsed = None
-            if parsed is not None and parsed.tzinfo is not None:
+            parsed = parse_http_date(value)
+            if parsed is not None:
                 return bound_delay((parsed - utcnow()).total_seconds())
         else:
             if number == number:  # not nan

@@ -24,7 +24,7 @@ import numpy as np
 
 from monitor.core.business import BusinessCalendar
 from monitor.core.config import WEEKDAYS, Watchlist
-from monitor.core.models import Priority
+from monitor.core.models import TERM_SEP, Priority
 from monitor.core.timeutil import floor_local_hour, fmt_duration, fmt_local, iso_utc, local, now_ms
 from monitor.db.store import BUSY_TIMEOUT_MS
 
@@ -34,7 +34,6 @@ DAY_NAMES = tuple(d[:3].capitalize() for d in WEEKDAYS)
 # Response-time histogram bins, in seconds: [edge, next edge).
 HIST_EDGES = (0, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 HIST_LABELS = ("<5m", "5-15m", "15-30m", "30m-1h", "1-2h", "2-4h", "4-8h", "8-24h", ">=24h")
-TERM_SEP = "\x1f"
 NONE_KEY = "(none)"
 
 EXPLAIN = """\

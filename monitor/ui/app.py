@@ -250,7 +250,7 @@ class MonitorApp(App[int]):
         self, mention_id: int, kind: ActionKind, payload: dict[str, Any], expect_status: Status | None = None
     ) -> bool:
         """Log an action and its status change in one transaction; a refusal becomes a notice."""
-        if not self._writable():
+        if not self.writable():
             return False
         try:
             # The action and its outbox items (replies, escalations) are written in one transaction.
@@ -314,14 +314,14 @@ class MonitorApp(App[int]):
 
     async def retry_outbox(self, mention_id: int) -> int:
         """Failed deliveries of a mention go back to pending; the worker takes them now."""
-        if not self._writable():
+        if not self.writable():
             return 0
         n = await self._refusable(outbox.Outbox(self.store).retry(mention_id))
         self._wake_delivery()
         return n
 
     async def cancel_outbox(self, mention_id: int) -> int:
-        if not self._writable():
+        if not self.writable():
             return 0
         return await self._refusable(outbox.Outbox(self.store).cancel(mention_id))
 
@@ -334,7 +334,8 @@ class MonitorApp(App[int]):
             self.notify(f"Not done: {exc}", severity="error", markup=False, timeout=15)
             return 0
 
-    def _writable(self) -> bool:
+    def writable(self) -> bool:
+        """Whether actions are allowed; in read-only mode, says so (the one read-only guard)."""
         if self.read_only:
             self.notify("Read-only: no actions.", severity="warning", markup=False)
         return not self.read_only

@@ -1,6 +1,7 @@
 """Bluesky: posts found by app.bsky.feed.searchPosts, and the account's mentions, replies and quotes.
 
-Both need a session through the account's PDS (see bluesky_xrpc). The cursor is one JSON string:
+Both need a session through the account's PDS (xrpc.py); options.py reads the watchlist's keys and
+posts.py turns posts into mentions. The cursor is one JSON string:
 for each search query and for the notifications, the newest indexedAt returned so far and the posts
 returned within LOOKBACK of it. Each poll pages newest-first until it reaches posts older than
 that position minus LOOKBACK (or max_pages): search results are sorted by the time the author
@@ -18,92 +19,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from monitor.core.models import Batch, Mention
-from monitor.core.sanitize import clean, clean_line, safe_url
-from monitor.core.timeutil import parse_remote_time
-from monitor.core.yamlread import Node
+from monitor.core.models import Batch
+from monitor.core.timeutil import remote_time
 from monitor.networks.base import SourceContext, SourceError, SourceType
-from monitor.networks.bluesky.xrpc import PLC_DIRECTORY, XrpcClient, dig
-from monitor.networks.http import secure_origin
+from monitor.networks.bluesky.options import BlueskyOptions, parse_options
+from monitor.networks.bluesky.posts import addressed, post_mention, short_did
+from monitor.networks.bluesky.xrpc import XrpcClient
 
 log = logging.getLogger(__name__)
 
-NETWORK = "bluesky"
-DEFAULT_PDS = "https://bsky.social"
 SEARCH_POSTS = "app.bsky.feed.searchPosts"
 LIST_NOTIFICATIONS = "app.bsky.notification.listNotifications"
-POST_TYPE = "app.bsky.feed.post"
-LINK_FEATURE = "app.bsky.richtext.facet#link"
-TAG_FEATURE = "app.bsky.richtext.facet#tag"
-MENTION_FEATURE = "app.bsky.richtext.facet#mention"
 NOTIFY_REASONS = ("mention", "reply", "quote")
-INVALID_HANDLE = "handle.invalid"  # what the AppView says when a handle does not resolve back to its DID
 PAGE_SIZE = 100  # the most both endpoints allow: the lookback re-reads a few minutes each poll
-DEFAULT_MAX_PAGES = 5
 LOOKBACK = timedelta(minutes=5)
 SEEN_CAP = 200  # posts remembered per position, so the lookback does not return them twice
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HANDLE = re.compile(r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
-_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$")
-_POST_URI = re.compile(r"^at://([^/?#]+)/app\.bsky\.feed\.post/([A-Za-z0-9._~:-]{1,512})$")
-
-
-@dataclass(frozen=True)
-class BlueskyOptions:
-    handle: str
-    app_password_env: str
-    pds: str = DEFAULT_PDS
-    search: tuple[str, ...] = ()
-    notifications: bool = True
-    max_pages: int = DEFAULT_MAX_PAGES
-    allow_insecure: bool = False  # a test PDS on plain http, not on this machine
-    # Without `pds:` in the watchlist, the account's PDS comes from its DID document, found from here.
-    plc: str | None = None
-
-
-def parse_options(fields: dict[str, Node], node: Node) -> BlueskyOptions:
-    if "handle" not in fields:
-        node.fail("missing key 'handle' in a bluesky source", "the account's handle, e.g. name.bsky.social")
-    if "app_password_env" not in fields:
-        node.fail(
-            "missing key 'app_password_env' in a bluesky source",
-            "the name of the environment variable that holds the app password",
-        )
-    handle = fields["handle"].str().strip().lstrip("@")
-    if not (_HANDLE.match(handle) or _DID.match(handle)):
-        fields["handle"].fail(f"{handle!r} is not a handle", "a handle such as name.bsky.social")
-    env = fields["app_password_env"].str().strip()
-    if not _ENV_NAME.match(env):
-        fields["app_password_env"].fail(
-            "this is not an environment variable name (never put the password itself here)",
-            "a name such as BLUESKY_APP_PASSWORD",
-        )
-    allow_insecure = fields["allow_insecure"].bool() if "allow_insecure" in fields else False
-    pds = _pds(fields["pds"], allow_insecure) if "pds" in fields else DEFAULT_PDS
-    search: list[str] = []
-    for query in fields["search"].str_list() if "search" in fields else []:
-        if query.strip() and query.strip() not in search:
-            search.append(query.strip())
-    notifications = fields["notifications"].bool() if "notifications" in fields else True
-    if not search and not notifications:
-        node.fail("this bluesky source watches nothing", "search terms, or notifications: true")
-    max_pages = fields["max_pages"].int(minimum=1) if "max_pages" in fields else DEFAULT_MAX_PAGES
-    plc = None if "pds" in fields else PLC_DIRECTORY  # an explicit pds is used as it is
-    return BlueskyOptions(handle, env, pds, tuple(search), notifications, max_pages, allow_insecure, plc)
-
-
-def _pds(node: Node, allow_insecure: bool = False) -> str:
-    url = node.str().strip().rstrip("/")
-    parts = urlsplit(url)
-    # The app password crosses this link: plain http only to this machine (tests, a local PDS) or when asked.
-    if not parts.hostname or not secure_origin(url, allow_insecure):
-        node.fail(f"{url!r} is not an https address", "the PDS address, e.g. https://bsky.social")
-    if parts.path or parts.query or parts.fragment:
-        node.fail(f"{url!r} has a path", "the PDS root only, e.g. https://bsky.social")
-    return url
+__all__ = ["LOOKBACK", "TYPE", "BlueskyOptions", "BlueskySource", "parse_options", "session_path", "short_did"]
 
 
 # -- positions (the cursor) -----------------------------------------------------------------
@@ -121,12 +54,12 @@ class Position:
 
     @classmethod
     def load(cls, data: Any) -> Position | None:
-        if not isinstance(data, dict) or (at := _parse_time(data.get("at"))) is None:
+        if not isinstance(data, dict) or (at := remote_time(data.get("at"))) is None:
             return None
         seen_raw = data.get("seen")
         seen = {}
         for uri, when in seen_raw.items() if isinstance(seen_raw, dict) else ():
-            if (parsed := _parse_time(when)) is not None:
+            if (parsed := remote_time(when)) is not None:
                 seen[str(uri)] = parsed
         return cls(at, seen)
 
@@ -205,8 +138,9 @@ class BlueskySource:
             items, position = await self._read(fetch, "posts", known, f"search {query!r}", batch)
             if position is not None:
                 search[query] = position
+            me = self.xrpc.session.did if self.xrpc.session else None  # the city's account, once logged in
             for view in items:
-                self._take(batch, taken, view, view.get("record"), view.get("author"), self._addressed(view))
+                self._take(batch, taken, view, view.get("record"), view.get("author"), addressed(view, me))
         notifications = old_notifications
         if self.options.notifications:
             items, notifications = await self._read(
@@ -256,7 +190,7 @@ class BlueskySource:
             reached = False
             for item in items:
                 uri = item.get("uri") if isinstance(item, dict) else None
-                when = _parse_time(item.get("indexedAt")) if isinstance(item, dict) else None
+                when = remote_time(item.get("indexedAt")) if isinstance(item, dict) else None
                 if not isinstance(uri, str) or when is None:
                     batch.skipped += 1
                     log.warning("%s: %s: an item without uri or indexedAt skipped", self.name, what)
@@ -278,26 +212,6 @@ class BlueskySource:
                 )  # fmt: skip
         return fresh, Position.after(position, read)
 
-    def _addressed(self, view: dict[str, Any]) -> bool:
-        """A post found by search that replies to, quotes or mentions the city's account (not its own)."""
-        me = self.xrpc.session.did if self.xrpc.session else None
-        record = view.get("record")
-        if me is None or not isinstance(record, dict) or dig(view, "author", "did") == me:
-            return False
-        reply = found if isinstance(found := record.get("reply"), dict) else {}
-        embed = found if isinstance(found := record.get("embed"), dict) else {}
-        targets = [_ref_uri(reply.get("parent")), _ref_uri(reply.get("root")), _ref_uri(embed.get("record"))]
-        targets.append(_ref_uri(dig(embed, "record", "record")))  # recordWithMedia: a quote with pictures
-        if any(uri and uri.startswith(f"at://{me}/") for uri in targets):
-            return True
-        facets = record.get("facets")
-        return any(
-            isinstance(f, dict) and feature.get("$type") == MENTION_FEATURE and feature.get("did") == me
-            for f in (facets if isinstance(facets, list) else ())
-            for feature in (f.get("features") if isinstance(f.get("features"), list) else ())
-            if isinstance(feature, dict)
-        )
-
     def _take(self, batch: Batch, taken: set[str], view: dict[str, Any], record: Any, author: Any, to_us: bool) -> None:
         uri = view["uri"]
         if uri in taken:
@@ -305,135 +219,13 @@ class BlueskySource:
                 for m in batch.mentions:
                     m.to_us = m.to_us or m.remote_id == uri
             return
-        mention = self.mention(view, record, author)
+        mention = post_mention(self.name, view, record, author)
         if mention is None:
             batch.skipped += 1
             return
         mention.to_us = to_us
         taken.add(uri)
         batch.mentions.append(mention)
-
-    def mention(self, view: dict[str, Any], record: Any, author: Any) -> Mention | None:
-        """A Mention from a postView (or a notification, which carries the same three parts)."""
-        uri = view.get("uri")
-        try:
-            if not isinstance(record, dict) or not isinstance(author, dict):
-                raise ValueError("no record or author")
-            if record.get("$type", POST_TYPE) != POST_TYPE:
-                raise ValueError(f"record is a {record.get('$type')!r}")
-            text = record["text"]
-            if not isinstance(text, str):
-                raise ValueError("text is not a string")
-            if not isinstance(uri, str) or (match := _POST_URI.match(uri)) is None:
-                raise ValueError("not a post AT-URI")
-            repo, rkey = match.groups()
-            handle, did = author.get("handle"), author.get("did")
-            if not isinstance(handle, str) or not handle:
-                raise ValueError("author has no handle")
-            indexed = _parse_time(view.get("indexedAt"))
-            published = _parse_time(record.get("createdAt")) or indexed
-            if published is None:
-                raise ValueError("no createdAt")
-            if indexed is not None and published > indexed:
-                published = indexed  # a clock ahead (or a lie) must not pin a post to the top
-            body, links, tags = _rich_text(text, record)
-            reply = found if isinstance(found := record.get("reply"), dict) else {}
-            langs = record.get("langs")
-            lang = clean_line(langs[0]) if isinstance(langs, list) and langs and isinstance(langs[0], str) else ""
-            verified = _HANDLE.match(handle) is not None and handle != INVALID_HANDLE
-            true_did = did if isinstance(did, str) and _DID.match(did) else repo
-            actor = handle if verified else true_did
-            return Mention(
-                source=self.name,
-                remote_id=uri,
-                network=NETWORK,
-                # A handle that does not verify is shown as nothing of the kind: the (shortened) DID
-                # tells two such authors apart, where "handle.invalid" made them look the same.
-                author=clean_line(handle) if verified else short_did(true_did),
-                author_name=clean_line(author.get("displayName") if isinstance(author.get("displayName"), str) else ""),
-                text=body,
-                published_at=published,
-                url=f"https://bsky.app/profile/{actor}/post/{rkey}",
-                lang=lang or None,
-                reply_to=_ref_uri(reply.get("parent")),
-                thread_id=_ref_uri(reply.get("root")),
-                tags=tags,
-                raw=view,
-            )
-        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
-            log.warning("%s: post %s skipped: %s", self.name, clean_line(str(uri))[:200], exc)
-            return None
-
-
-def short_did(did: str) -> str:
-    """did:plc:ewvi7nxzyoun6zhxrhs64oiz -> did:plc:ewvi7nxzyo… (enough to tell accounts apart)."""
-    did = clean_line(did)
-    return did if len(did) <= 20 else did[:18] + "…"
-
-
-def _rich_text(text: str, record: dict[str, Any]) -> tuple[str, list[str], tuple[str, ...]]:
-    """The sanitised text (plus the targets of links shown shortened), the link targets and the tags."""
-    data = text.encode("utf-8")
-    links: list[str] = []
-    hidden: list[str] = []
-    tags: list[str] = []
-    facets = record.get("facets")
-    for facet in facets if isinstance(facets, list) else ():
-        if not isinstance(facet, dict) or not isinstance(facet.get("features"), list):
-            continue
-        index = found if isinstance(found := facet.get("index"), dict) else {}
-        start, end = index.get("byteStart"), index.get("byteEnd")
-        shown = ""
-        if isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= len(data):
-            shown = data[start:end].decode("utf-8", errors="replace")  # offsets are UTF-8 bytes
-        for feature in facet["features"]:
-            if not isinstance(feature, dict):
-                continue
-            kind = feature.get("$type")
-            if kind == LINK_FEATURE and isinstance(feature.get("uri"), str):
-                uri = safe_url(feature["uri"])  # javascript:, data: … are not links
-                if uri and uri not in links:
-                    links.append(uri)
-                    # Clients show "example.com/long/pa..." for the full address; a custom client may
-                    # show any words at all. Either way the operator must see where it leads.
-                    if _bare(shown) != _bare(uri) and _bare(uri) not in text:
-                        hidden.append(uri)
-            elif kind == TAG_FEATURE and isinstance(feature.get("tag"), str):
-                tags.append(feature["tag"])
-    extra = record.get("tags")
-    tags += [t for t in extra if isinstance(t, str)] if isinstance(extra, list) else []
-    body = clean(text)
-    if hidden:
-        body = (body + "\n\n" + "\n".join(hidden)).strip()
-    unique: dict[str, str] = {}
-    for tag in tags:
-        tag = clean_line(tag).lstrip("#")
-        if tag:
-            unique.setdefault(tag.casefold(), tag)
-    return body, links, tuple(unique.values())
-
-
-def _bare(url: str) -> str:
-    url = url.strip()
-    for prefix in ("https://", "http://"):
-        if url.lower().startswith(prefix):
-            url = url[len(prefix) :]
-    return url.rstrip("/")
-
-
-def _ref_uri(ref: Any) -> str | None:
-    uri = ref.get("uri") if isinstance(ref, dict) else None
-    return uri if isinstance(uri, str) and uri.startswith("at://") else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An atproto datetime as aware UTC; a time without offset is taken as UTC."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_remote_time(value)  # bounded: createdAt is whatever the author's client wrote
-    except ValueError:
-        return None
 
 
 def _iso(when: datetime) -> str:

@@ -19,7 +19,7 @@ from textual.worker import Worker
 
 from monitor.core import templates as tpl
 from monitor.core.filtering import PaneFilter
-from monitor.core.models import ActionKind, MentionRow, Status
+from monitor.core.models import ActionKind, MentionRow, SourceState, Status
 from monitor.core.timeutil import fmt_local, now_ms, td_ms
 from monitor.db.handover import summary_sync
 from monitor.db.outbox import for_mention_sync
@@ -269,7 +269,7 @@ class MainScreen(Screen[None]):
                 self.collector_elsewhere = held[0] if held else ""
             # Read even when collecting here: a new leader's sources know only their own (maybe no) success.
             self.remote_states = [
-                SourceStatus(name, state, detail, until, last_ok)
+                SourceStatus(name, SourceState(state), detail, until, last_ok)
                 for name, state, detail, until, last_ok in await app.store.source_states()
             ]
         self.render_sources()
@@ -436,8 +436,7 @@ class MainScreen(Screen[None]):
     # -- operator actions -----------------------------------------------------------------
 
     def _target(self, allowed: tuple[Status, ...] | None = None, verb: str = "") -> MentionRow | None:
-        if self.monitor.read_only:
-            self.notify("Read-only: no actions.", severity="warning", markup=False)
+        if not self.monitor.writable():
             return None
         row = self.current_row()
         if row is None:
@@ -483,7 +482,7 @@ class MainScreen(Screen[None]):
             city = app.watchlist.city
             if resolve:
                 templates = tpl.for_use(app.watchlist.templates, "followup", row.lang)
-                prefill = tpl.render(templates[0].text, tpl.variables(row, city, service)) if templates else ""
+                prefill = tpl.draft_followup(app.watchlist.templates, row, city, service)
                 title = "Resolve: the service fixed it — follow-up to the citizen"
                 dialog = ComposeDialog(
                     row, city, templates, title=title, service=service, with_note=True, prefill=prefill

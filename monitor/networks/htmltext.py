@@ -1,20 +1,26 @@
-"""Mastodon's sanitised status HTML as plain text, streamed from the standard library's html.parser.
+"""HTML from peers as plain text, streamed from the standard library's html.parser: the one place it is read.
 
-Mastodon sends `<p>`, `<br>`, `<span>` and `<a>` (remote servers may add lists, quotes and code).
-Paragraphs become blank-line separated, `<br>` a newline, mentions and hashtags their visible
-`@user` / `#tag`. A long link is shown shortened, its hidden parts in `<span class="invisible">`
-and the shown part in `<span class="ellipsis">`: the shown part alone is misleading, so such a
-link becomes its full href. The result still goes through monitor.core.sanitize.clean().
+Two layouts. STATUS, for Mastodon's sanitised status HTML: Mastodon sends `<p>`, `<br>`, `<span>` and
+`<a>` (remote servers may add lists, quotes and code). Paragraphs become blank-line separated, `<br>` a
+newline, mentions and hashtags their visible `@user` / `#tag`. A long link is shown shortened, its hidden
+parts in `<span class="invisible">` and the shown part in `<span class="ellipsis">`: the shown part alone
+is misleading, so such a link becomes its full href. The result still goes through
+monitor.core.sanitize.clean().
 
 No tree is built (building one was three quarters of the ingest time): the parser's events drive
 a stack of open elements that nests exactly as BeautifulSoup's html.parser builder nests them,
 which this module replaced. tests/test_mastodon_html.py compares the two on real and fuzzed HTML.
+
+LINES, for feed titles and summaries: every string as written, a line break around each block and at
+`<br>`, then spaces collapsed line by line and empty lines dropped (links, images and lists get no
+special reading). The same test compares it with the BeautifulSoup walk it replaced.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from enum import StrEnum
 from html.entities import html5
 from html.parser import HTMLParser
 
@@ -22,6 +28,16 @@ _BLANK_LINE_BLOCKS = frozenset({"p", "blockquote", "pre", "ul", "ol", "h1", "h2"
 _LINE_BLOCKS = frozenset({"div", "li", "tr", "dt", "dd"})
 _SKIPPED = frozenset({"script", "style", "template", "head", "title"})
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
+# LINES: the elements with a line break before and after.
+_LINES_BLOCKS = frozenset(
+    {"p", "div", "li", "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
+)
+
+
+class Layout(StrEnum):
+    STATUS = "status"  # Mastodon: paragraphs, list items, shortened links, emoji shortcodes
+    LINES = "lines"  # feeds: one line per block, no blank lines
+
 
 # How the replaced tree builder shaped the tree (bs4's HTMLTreeBuilder defaults): void elements close
 # at once; text under these containers is not plain text (script, ruby annotations...). Its folding of
@@ -111,6 +127,9 @@ class _TextParser(HTMLParser):
         self._flush()
         while self.stack:
             self._pop()
+        return self._result()
+
+    def _result(self) -> str:
         return self.out.result()
 
     # -- tree shape --------------------------------------------------------------------------
@@ -122,12 +141,15 @@ class _TextParser(HTMLParser):
         # Opened and closed at once: only what entering it shows.
         if self.data:
             self._flush()
+        self._void(tag, attrs)
+        self.closed_void.append(tag)
+
+    def _void(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if not self.hidden:
             if tag == "br":
                 self.out.newline()
             elif tag == "img":  # remote servers' inline emoji: keep the shortcode/alt text
                 self.out.text(_attr(attrs, "alt") or "")
-        self.closed_void.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in VOID:
@@ -290,24 +312,79 @@ def _link_text(parts: list[tuple[str, str | None]], attrs: dict[str, str]) -> st
     return text or href
 
 
+class _LinesParser(_TextParser):
+    """The LINES layout on the same tree shape: strings as written (inside script, style, template and ruby
+    annotations excepted, CDATA included), "\n" around each block and at each <br>, even inside those."""
+
+    def reset(self) -> None:
+        super().reset()
+        self.raw: list[str] = []
+
+    def _result(self) -> str:
+        return _collapse_lines("".join(self.raw))
+
+    def _void(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.raw.append("\n")
+
+    def _start(self, name: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.data:
+            self._flush()
+        if name in _LINES_BLOCKS:
+            self.raw.append("\n")
+        self.stack.append((name, _SHOWN, 0, None))
+        self.open_names[name] = self.open_names.get(name, 0) + 1
+        if name in STRING_CONTAINERS:
+            self.containers += 1
+
+    def _pop(self) -> str:
+        name = self.stack.pop()[0]
+        self.open_names[name] -= 1
+        if name in STRING_CONTAINERS:
+            self.containers -= 1
+        if name in _LINES_BLOCKS:
+            self.raw.append("\n")
+        return name
+
+    def _flush(self) -> None:
+        text = "".join(self.data)
+        self.data.clear()
+        if not self.containers:
+            self.raw.append(text)
+
+    def unknown_decl(self, data: str) -> None:
+        self._flush()
+        if data.upper().startswith("CDATA["):
+            self.raw.append(data[len("CDATA[") :])  # text, even inside a container (BeautifulSoup's CData)
+
+
+def _collapse_lines(text: str) -> str:
+    """Each line's spaces collapsed (any Unicode space), empty lines dropped."""
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
 _local = threading.local()
+_PARSERS = {Layout.STATUS: _TextParser, Layout.LINES: _LinesParser}
 
 
-def _parser() -> _TextParser:
-    """One parser per thread, reset for each status: building one costs more than a short status."""
-    parser = getattr(_local, "parser", None)
+def _parser(layout: Layout) -> _TextParser:
+    """One parser per thread and layout, reset for each text: building one costs more than a short status."""
+    parser: _TextParser | None = getattr(_local, layout.value, None)
     if parser is None:
-        parser = _local.parser = _TextParser()
+        parser = _PARSERS[layout]()
+        setattr(_local, layout.value, parser)
     return parser
 
 
-def html_to_text(html: str | None) -> str:
-    """Plain text of a status' HTML `content` (not yet sanitised for the terminal)."""
+def html_to_text(html: str | None, layout: Layout = Layout.STATUS) -> str:
+    """Plain text of HTML from a peer (not yet sanitised for the terminal): a status' `content` as Mastodon
+    shows it, or (LINES) a feed's title or summary. ValueError for HTML the parser cannot read."""
     if not html:
         return ""
     if "<" not in html and "&" not in html:
-        return html.strip()
-    parser = _parser()
+        return html.strip() if layout is Layout.STATUS else _collapse_lines(html)
+    parser = _parser(layout)
     try:
         return _parse(parser, html)
     except AssertionError:

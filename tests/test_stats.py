@@ -14,6 +14,8 @@ import pytest
 
 from monitor.cli import main
 from monitor.core.models import Priority
+from monitor.db import stats as stats_db
+from monitor.db.statscodes import Codes
 from monitor.reports import stats
 from monitor.reports.stats import compute, percentile, render
 from tests.fakes_stats import DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, Desk, paris, write_watchlist
@@ -442,7 +444,7 @@ def test_names_known_in_advance_or_discovered_give_the_same_report(desk, tmp_pat
     build_monday(desk)
     desk.mention(paris(2025, 7, 7, 10, 55), source="demo", terms=("ancien terme", "voirie"), remote_id="x")
     guessed = monday_report(desk, tmp_path).as_dict()
-    monkeypatch.setattr(stats, "_seeds", lambda conn, watchlist: [stats._Names() for _ in range(3)])
+    monkeypatch.setattr(stats_db, "seeds", lambda conn, sources, terms: [Codes() for _ in range(3)])
     learned = monday_report(desk, tmp_path).as_dict()
     assert learned == guessed
     terms = {row["key"]: row["mentions"] for row in guessed["breakdowns"]["term"]}

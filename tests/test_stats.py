@@ -451,6 +451,25 @@ def test_names_known_in_advance_or_discovered_give_the_same_report(desk, tmp_pat
     assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1}
 
 
+def test_a_slice_that_learns_names_leaves_the_later_slices_read_with_the_first_codes(desk, tmp_path):
+    # Slices of 30 days are all asked for at once, with the names known in advance. The first one holds
+    # a term nobody announced: it learns its names and is read again; the slices already asked for
+    # still carry the first codes and must be decoded with them.
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+    day, start = 86_400_000, paris(2025, 1, 6, 10)
+    desk.mention(start, source="demo", terms=("ancien terme",))  # unknown in advance
+    desk.mention(start + 35 * day, source="demo", terms=("voirie",))  # the second slice: still waiting
+    answered = desk.mention(start + 70 * day, source="demo", terms=("eau",))  # the third
+    desk.act(answered, "reply", start + 70 * day + 5 * MIN, "alice")
+    r = compute(desk.conn, wl, since=start, until=start + 90 * day, now=start + 90 * day)
+    counts = {dim: {row.key: row.mentions for row in r.breakdowns[dim]} for dim in ("source", "term", "operator")}
+    assert counts == {
+        "source": {"demo": 3},
+        "term": {"ancien terme": 1, "voirie": 1, "eau": 1},
+        "operator": {"alice": 1},
+    }
+
+
 def test_an_in_memory_database_is_read_serially_with_the_same_result(desk, tmp_path):
     import sqlite3
 

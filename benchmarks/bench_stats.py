@@ -25,6 +25,7 @@ from _runs import header, show
 
 from monitor.core.config import load_watchlist
 from monitor.core.timeutil import to_ms
+from monitor.db import clocks
 from monitor.db.store import TERM_SEP, open_sync
 from monitor.reports import stats
 
@@ -166,6 +167,7 @@ def generate(path: Path, n_mentions: int, seed: int = 7) -> tuple[int, int]:
     )
     for _name, sql in indexes:
         conn.execute(sql)
+    clocks.fill(conn)  # the per-mention clocks, as the action path would have written them
     conn.execute("ANALYZE")
     conn.close()
     return n_mentions, n_actions

@@ -182,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "validate the watchlist and the database path", "monitor check --online")
     check.add_argument("--online", action="store_true", help="also try each configured source once")
+    check.add_argument(
+        "--clocks", action="store_true",
+        help="also recompute each mention's clocks from the action log (seconds per million mentions)",
+    )  # fmt: skip
 
     init = command(
         "init", "write the commented sample watchlist, to edit for your city",
@@ -352,9 +356,25 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
         f"{_count(watchlist.services, 'service')}, {_count(watchlist.templates, 'template')}; "
         f"database {path} ({access})"
     )
+    failed = _check_clocks(path) if args.clocks else EXIT_OK
     if args.online:
-        return asyncio.run(_check_online(args, watchlist))
-    return 0
+        return asyncio.run(_check_online(args, watchlist)) or failed
+    return failed
+
+
+def _check_clocks(path: Path) -> int:
+    """The statistics read each mention's stored clocks: they must be what the action log says."""
+    from monitor.db.clocks import differences
+
+    conn = _open_for_reading(path)
+    try:
+        found = differences(conn)
+    finally:
+        conn.close()
+    for difference in found:
+        print(f"  {difference}")
+    print("clocks: as the action log says" if not found else "clocks: these differ from the action log")
+    return EXIT_FAILED if found else EXIT_OK
 
 
 async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:

@@ -444,7 +444,7 @@ def test_names_known_in_advance_or_discovered_give_the_same_report(desk, tmp_pat
     build_monday(desk)
     desk.mention(paris(2025, 7, 7, 10, 55), source="demo", terms=("ancien terme", "voirie"), remote_id="x")
     guessed = monday_report(desk, tmp_path).as_dict()
-    monkeypatch.setattr(stats_db, "seeds", lambda conn, sources, terms: [Codes() for _ in range(3)])
+    monkeypatch.setattr(stats_db, "seeds", lambda conn, *watchlist_names: [Codes() for _ in range(4)])
     learned = monday_report(desk, tmp_path).as_dict()
     assert learned == guessed
     terms = {row["key"]: row["mentions"] for row in guessed["breakdowns"]["term"]}

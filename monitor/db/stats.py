@@ -1,8 +1,9 @@
 """Loading for the statistics: every query they run, and the period's mentions as integer columns.
 
-Whole columns come back as one group_concat string each, parsed by numpy in C: a million rows cost one
-narrow index scan (mentions_stats covers them), not a million Python tuples. Text columns become small
-integer codes inside SQLite (monitor.db.statscodes writes the SQL), so rows travel as integers only.
+Everything comes from the mentions table and its per-mention clocks (monitor.db.clocks), never from the
+action log. Whole columns come back as one group_concat string each, parsed by numpy in C: a million rows
+cost one narrow index scan (mentions_stats covers them), not a million Python tuples. Text columns become
+small integer codes inside SQLite (monitor.db.statscodes writes the SQL), so rows travel as integers only.
 Computing and rendering live in monitor.reports.
 """
 
@@ -32,21 +33,16 @@ SLICE_MS = 30 * 86_400_000  # one query per 30 days: strings stay small and slic
 # When the mention was closed, with its kind in the lowest bit: status_at * 2 (+ 1 if dismissed), or -1.
 _CLOSED = "CASE status WHEN 'done' THEN status_at * 2 WHEN 'dismissed' THEN status_at * 2 + 1 ELSE -1 END"
 _PERIOD = " FROM mentions WHERE first_seen_at >= ? AND first_seen_at < ?"
-# The text columns a breakdown needs, as SQL; terms is the whole '\x1f'-joined list (its primary term
-# is its prefix up to the first separator).
-_TEXT_COLUMNS = ("source", "terms", "ifnull(first_response_by, '')")
-_DISTINCT_SQLS = tuple(f"SELECT DISTINCT {column}" + _PERIOD for column in _TEXT_COLUMNS)
-_IDS_SQL = "SELECT min(id), max(id)" + _PERIOD
-_STANDING = (
-    " FROM actions WHERE kind = 'escalate' AND mention_id BETWEEN ? AND ?"
-    " AND id NOT IN (SELECT json_extract(payload, '$.undid') FROM actions WHERE kind = 'reopen'"
-    " AND mention_id BETWEEN ? AND ? AND json_extract(payload, '$.undid') IS NOT NULL)"
+# The text columns a breakdown needs, as SQL, and how each becomes a code: terms is the whole
+# '\x1f'-joined list (its primary term is its prefix up to the first separator); the service is the
+# standing escalation's ('' without one).
+_TEXTS = (
+    ("source", exact_case),
+    ("terms", primary_case),
+    ("ifnull(first_response_by, '')", exact_case),
+    ("ifnull(escalated_to, '')", exact_case),
 )
-_ESC_SQL = (
-    "SELECT count(*), group_concat(mention_id), group_concat(at), group_concat(id),"
-    " group_concat(ifnull(payload ->> '$.service', ''), '\x1e')" + _STANDING
-)
-_ESC_ROWS_SQL = "SELECT mention_id, at, id, ifnull(json_extract(payload, '$.service'), '')" + _STANDING
+_DISTINCT_SQLS = tuple(f"SELECT DISTINCT {column}" + _PERIOD for column, _case in _TEXTS)
 # Mentions seen before the period and still waiting at its start (the backlog it inherits).
 _CARRY_SQL = (
     "SELECT first_seen_at, first_response_at, deleted_at,"
@@ -69,12 +65,16 @@ class Columns:
     fr: Ints  # -1: no first response yet
     closed: Ints  # status_at when done or dismissed, else -1
     deleted: Ints  # -1: not deleted
+    esc_at: Ints  # the standing escalation, -1: none
+    resolved: Ints  # when the standing escalation was resolved, -1: not (yet)
     source: Ints  # codes into source_names ...
     terms: Ints
     operator: Ints
+    service: Ints  # the standing escalation's, meaningful where esc_at >= 0
     source_names: list[str]
     terms_names: list[str]
     operator_names: list[str]
+    service_names: list[str]
 
 
 @dataclass
@@ -83,9 +83,6 @@ class Period:
 
     rows: Columns
     tallies: list[int]  # new, escalated, done, dismissed, edited, to us
-    esc_at: Ints  # per row: the standing escalation's time, -1: none
-    esc_service: Ints  # per row: its service's code in `services`, -1: none
-    services: list[str]
     carried: Carried
 
 
@@ -140,26 +137,23 @@ class Reader:
             c.close()
 
 
-def load_period(conn: ReadConnection, since: int, until: int, sources: Sequence[str], terms: Sequence[str]) -> Period:
-    """The mentions first seen in [since, until), their standing escalations and the inherited backlog.
+def load_period(
+    conn: ReadConnection, since: int, until: int, sources: Sequence[str], terms: Sequence[str], services: Sequence[str]
+) -> Period:
+    """The mentions first seen in [since, until), with their clocks, and the backlog inherited from before.
 
-    `sources` and `terms` (the watchlist's) seed the names the codes are built from."""
+    `sources`, `terms` and `services` (the watchlist's) seed the names the codes are built from."""
     reader = Reader(conn)
     try:
-        # The slices go to the two workers first; the id range the escalations need is read here
-        # meanwhile, then the escalations queue behind the slices.
-        loading = _load(reader, since, until, seeds(conn, sources, terms))
-        lo, hi = conn.execute(_IDS_SQL, (since, until)).fetchone()
-        esc_f = reader.submit(_ESC_SQL, (lo, hi, lo, hi)) if lo is not None else None
+        loading = _load(reader, since, until, seeds(conn, sources, terms, services))
         carry_f = reader.submit(_CARRY_SQL, (since, since, since), one=False)
         rows, tallies = loading()
-        esc_at, esc_service, services = _escalations(esc_f, reader, rows, (lo or 0, hi or 0))
-        return Period(rows, tallies, esc_at, esc_service, services, carry_f.result())
+        return Period(rows, tallies, carry_f.result())
     finally:
         reader.close()
 
 
-def seeds(conn: ReadConnection, sources: Sequence[str], terms: Sequence[str]) -> list[Codes]:
+def seeds(conn: ReadConnection, sources: Sequence[str], terms: Sequence[str], services: Sequence[str]) -> list[Codes]:
     """Names known before reading: a first guess, corrected per slice when a row proves it wrong."""
     known = set(sources)
     for table in ("cursors", "source_state"):
@@ -169,7 +163,7 @@ def seeds(conn: ReadConnection, sources: Sequence[str], terms: Sequence[str]) ->
         row[0]
         for row in conn.execute("SELECT DISTINCT operator FROM actions WHERE id > ?", (top - OPERATOR_SEED_ACTIONS,))
     }
-    return [Codes(known), Codes(terms), Codes({"", *operators})]
+    return [Codes(known), Codes(terms), Codes({"", *operators}), Codes({"", *services})]
 
 
 def _ints(text: str | None, count: int) -> Ints:
@@ -181,8 +175,8 @@ def _ints(text: str | None, count: int) -> Ints:
     return values
 
 
-Radix = tuple[int, int, int]
-Query = Callable[[], tuple[str, list[str], Radix]]
+_INTS = 6  # integer columns before the codes: id, first seen and priority, first response, closed,
+# standing escalation, resolved
 
 
 class _Slices:
@@ -192,40 +186,41 @@ class _Slices:
         self.reader = reader
         self.names = names
 
-    def query(self) -> tuple[str, list[str], Radix]:
-        src_names, term_names, op_names = self.names
-        radix = (len(src_names.names) + 1, len(term_names.names) + 1, len(op_names.names) + 1)
-        (src_sql, sp), (term_sql, tp), (op_sql, op_p) = (
-            exact_case("source", src_names),
-            primary_case("terms", term_names),
-            exact_case(_TEXT_COLUMNS[2], op_names),
-        )
-        # Each code + 1 (0 is "unknown"), packed in mixed radix: one integer column for three texts.
-        code = f"((({op_sql}) + 1) * {radix[1]} + ({term_sql}) + 1) * {radix[0]} + ({src_sql}) + 1"
+    def query(self) -> tuple[str, list[str], list[int]]:
+        radix = [len(n.names) + 1 for n in self.names]
+        cases = [case(column, names) for (column, case), names in zip(_TEXTS, self.names, strict=True)]
+        # Each code + 1 (0 is "unknown"), packed in mixed radix, the first text in the lowest digit: one
+        # integer column for all the texts.
+        code, params = f"({cases[-1][0]}) + 1", list(cases[-1][1])
+        for (case_sql, case_params), r in zip(cases[-2::-1], radix[-2::-1], strict=True):
+            code, params = f"({code}) * {r} + ({case_sql}) + 1", [*params, *case_params]
         sql = (
             "SELECT count(*), group_concat(id), group_concat(first_seen_at * 16 + (priority & 15)),"
-            f" group_concat(ifnull(first_response_at, -1)), group_concat({_CLOSED}), group_concat({code}),"
-            " group_concat(CASE WHEN deleted_at IS NOT NULL THEN id || ',' || deleted_at END),"
+            f" group_concat(ifnull(first_response_at, -1)), group_concat({_CLOSED}),"
+            " group_concat(ifnull(escalated_at, -1)), group_concat(ifnull(resolved_at, -1)),"
+            f" group_concat({code}), group_concat(CASE WHEN deleted_at IS NOT NULL THEN id || ',' || deleted_at END),"
             " total(status = 'new'), total(status = 'escalated'), count(edited_at), total(to_us)" + _PERIOD
         )
-        return sql, [*op_p, *tp, *sp], radix
+        return sql, params, radix
 
     @staticmethod
-    def decode(result: tuple[Any, ...], radix: Radix) -> tuple[Any, ...]:
-        count, ids, seen_priority, fr, closed, code, pairs, new, escalated, edited, to_us = result
-        packed = _ints(code, count)
-        rest, src = np.divmod(packed, radix[0])
-        op, term = np.divmod(rest, radix[1])
-        ints = [_ints(x, count) for x in (ids, seen_priority, fr, closed)]
+    def decode(result: tuple[Any, ...], radix: list[int]) -> tuple[Any, ...]:
+        count, *ints, code, pairs, new, escalated, edited, to_us = result
+        rest = _ints(code, count)
+        codes = []
+        for r in radix[:-1]:
+            rest, c = np.divmod(rest, r)
+            codes.append(c - 1)
+        codes.append(rest - 1)
         deleted_pairs = np.fromstring(pairs or "", dtype=np.int64, sep=",")
-        return (*ints, src - 1, term - 1, op - 1, deleted_pairs, (new, escalated, edited, to_us))
+        return (*[_ints(x, count) for x in ints], *codes, deleted_pairs, (new, escalated, edited, to_us))
 
-    def part(self, bounds: tuple[int, int], result: tuple[Any, ...], radix: Radix) -> tuple[Any, ...] | None:
+    def part(self, bounds: tuple[int, int], result: tuple[Any, ...], radix: list[int]) -> tuple[Any, ...] | None:
         """One slice's columns; a slice with a name not known in advance learns its names and is read again."""
         if not result[0]:
             return None
         part = self.decode(result, radix)
-        if not any(bool((codes < 0).any()) for codes in part[4:7]):
+        if not any(bool((codes < 0).any()) for codes in part[_INTS : _INTS + len(_TEXTS)]):
             return part
         for column_names, distinct_sql in zip(self.names, _DISTINCT_SQLS, strict=True):
             for (value,) in self.reader.submit(distinct_sql, bounds, one=False).result():
@@ -254,9 +249,10 @@ def _load(reader: Reader, since: int, until: int, names: list[Codes]) -> Callabl
 
 
 def _columns(parts: list[tuple[Any, ...]], names: list[Codes]) -> tuple[Columns, list[int]]:
-    columns = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(8)]
-    ids, seen_priority, fr, closed2, src, term, op, pairs = columns
-    tallies = [sum(int(p[8][i]) for p in parts) for i in range(4)]  # new, escalated, edited, to us
+    width = _INTS + len(_TEXTS) + 1
+    columns = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(width)]
+    ids, seen_priority, fr, closed2, esc_at, resolved, *codes, pairs = columns
+    tallies = [sum(int(p[width][i]) for p in parts) for i in range(4)]  # new, escalated, edited, to us
     deleted = np.full(ids.size, -1, dtype=np.int64)
     if pairs.size:
         found, rows_of = lookup(ids, pairs[0::2])
@@ -265,10 +261,11 @@ def _columns(parts: list[tuple[Any, ...]], names: list[Codes]) -> tuple[Columns,
     dismissed = int(np.count_nonzero((closed2 >= 0) & (closed2 & 1 == 1)))
     closed_n = int(np.count_nonzero(closed2 >= 0))
     # Still unknown (a value written between two reads): the last code, shown as "(other)".
-    lists = [[*n.names, OTHER_KEY] for n in names]
-    src, term, op = (np.where(c < 0, len(n.names), c) for c, n in zip((src, term, op), names, strict=True))
+    src_n, term_n, op_n, svc_n = ([*n.names, OTHER_KEY] for n in names)
+    src, term, op, svc = (np.where(c < 0, len(n.names), c) for c, n in zip(codes, names, strict=True))
     rows = Columns(
-        ids, seen_priority >> 4, seen_priority & 15, fr, closed, deleted, src, term, op, *lists,
+        ids, seen_priority >> 4, seen_priority & 15, fr, closed, deleted, esc_at, resolved, src, term, op, svc,
+        src_n, term_n, op_n, svc_n,
     )  # fmt: skip
     return rows, [tallies[0], tallies[1], closed_n - dismissed, dismissed, tallies[2], tallies[3]]
 
@@ -281,35 +278,3 @@ def lookup(ids: Ints, wanted: Ints) -> tuple[np.ndarray, Ints]:
     pos = np.minimum(np.searchsorted(ids, wanted, sorter=sorter), ids.size - 1)
     rows = sorter[pos]
     return ids[rows] == wanted, rows
-
-
-def _escalations(
-    future: Future[Any] | None, reader: Reader, rows: Columns, id_range: tuple[int, int]
-) -> tuple[Ints, Ints, list[str]]:
-    """Each mention's standing escalation (the first escalate action not undone by a reopen):
-    per row, its time (-1: none) and its service's code in the returned names (-1: none)."""
-    n = rows.ids.size
-    esc_at = np.full(n, -1, dtype=np.int64)
-    esc_service = np.full(n, -1, dtype=np.int64)
-    if future is None or n == 0:
-        return esc_at, esc_service, []
-    count, mids, ats, aids, services = future.result()
-    if not count:
-        return esc_at, esc_service, []
-    codes = Codes()
-    parts = services.split("\x1e")
-    if len(parts) == count:
-        mid, at, aid = _ints(mids, count), _ints(ats, count), _ints(aids, count)
-        service = codes.encode(parts)
-    else:  # a service name holding the separator: read the rows one by one
-        lo, hi = id_range
-        found = reader.submit(_ESC_ROWS_SQL, (lo, hi, lo, hi), one=False).result()
-        mid, at, aid = (np.array([r[i] for r in found], dtype=np.int64) for i in range(3))
-        service = codes.encode([str(r[3]) for r in found])
-    order = np.lexsort((aid, at, mid))
-    uniq, first = np.unique(mid[order], return_index=True)
-    chosen = order[first]
-    found_mask, row = lookup(rows.ids, uniq)  # the id range also holds mentions outside the period
-    esc_at[row[found_mask]] = at[chosen[found_mask]]
-    esc_service[row[found_mask]] = service[chosen[found_mask]]
-    return esc_at, esc_service, codes.names

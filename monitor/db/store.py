@@ -22,6 +22,7 @@ from monitor.core.models import (
     Status,
 )
 from monitor.core.timeutil import now_ms, to_ms
+from monitor.db import clocks
 from monitor.db.faults import (  # noqa: F401 - the store's errors are imported from here too
     StoreBroken,
     StoreError,
@@ -546,6 +547,7 @@ def act_sync(
         " first_response_by = CASE WHEN ? THEN ? ELSE first_response_by END WHERE id = ?",
         (after.value, after.value, since, rev, first, at, first, operator, mention_id),
     )
+    clocks.refresh(c, mention_id)  # the per-mention clocks the statistics read (monitor.db.clocks)
     action_id = int(cur.lastrowid or 0)
     if then is not None:
         then(c, action_id)

@@ -97,8 +97,6 @@ class Groups:
         targets: tuple[int, int | None],
     ) -> None:
         self.data: Columns = period.rows
-        self.esc_service = period.esc_service
-        self.services = period.services
         self.how = how  # per row: the local hour of the week it was first seen in
         self.first_response = first_response
         self.resolution = resolution
@@ -124,8 +122,9 @@ class Groups:
             return self.rows(dim, self.how // 24, list(DAY_NAMES))
         if dim == "priority":
             return self.rows(dim, data.priority, [priority_label(p) for p in range(16)])
-        if dim == "service":
-            return self.rows(dim, self.esc_service, [s or NONE_KEY for s in self.services])
+        if dim == "service":  # only what was escalated: the standing escalation's service
+            service = np.where(data.esc_at >= 0, data.service, -1)
+            return self.rows(dim, service, [s or NONE_KEY for s in data.service_names])
         if dim == "source":
             return self.rows(dim, data.source, data.source_names)
         if dim == "operator":  # only who answered: '' is "nobody yet"

@@ -1,9 +1,9 @@
 """Response-time statistics a supervisor can trust.
 
-One pass over the period's mentions (selected by first_seen_at), with the stored first response, the
-standing escalation of each mention, and business time from monitor.core.business. Loading is
-monitor.db.stats, the per-group engine monitor.reports.clocks, the text monitor.reports.render.
-Definitions: EXPLAIN (printed by `monitor stats --explain`).
+One pass over the period's mentions (selected by first_seen_at), with the stored first response and standing
+escalation of each mention (kept per mention: monitor.db.clocks), and business time from
+monitor.core.business. Loading is monitor.db.stats, the per-group engine monitor.reports.clocks, the text
+monitor.reports.render. Definitions: EXPLAIN (printed by `monitor stats --explain`).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def compute(
     t_fr = int(watchlist.targets.first_response.total_seconds())
     t_res_td = watchlist.targets.resolution
     t_res = int(t_res_td.total_seconds()) if t_res_td is not None else None
-    sources, terms = [s.name for s in watchlist.sources], [t.name for t in watchlist.terms]
-    period = load_period(conn, since, until, sources, terms)
+    names = ([s.name for s in watchlist.sources], [t.name for t in watchlist.terms], [s.id for s in watchlist.services])
+    period = load_period(conn, since, until, *names)
     rows = period.rows
 
     # Hour buckets from the local hour containing `since` to the end of the period (or now).
@@ -98,7 +98,7 @@ def _business(calendar: BusinessCalendar, period: Period, instants: tuple[int, i
     base, since, until, now = instants
     rows = period.rows
     timeline = calendar.timeline(base, max(now, until))
-    used = [rows.seen, rows.fr[rows.fr >= 0], rows.closed[rows.closed >= 0], period.esc_at[period.esc_at >= 0]]
+    used = [rows.seen, rows.fr[rows.fr >= 0], rows.closed[rows.closed >= 0], rows.esc_at[rows.esc_at >= 0]]
     present = [a for a in used if a.size]
     timeline.ensure(min([int(a.min()) for a in present] + [base, since, now]))
     timeline.ensure(max([int(a.max()) for a in present] + [now, until]))
@@ -108,7 +108,8 @@ def _business(calendar: BusinessCalendar, period: Period, instants: tuple[int, i
 
 def _clocks(period: Period, business: Business, now: int) -> tuple[Clocks, Clocks]:
     """First response (first seen to first response) and resolution (standing escalation to closing)."""
-    rows, esc_at = period.rows, period.esc_at
+    rows = period.rows
+    esc_at, resolved = rows.esc_at, rows.resolved
     seen, fr, closed = rows.seen, rows.fr, rows.closed
     f_now = int(business(np.array([now], dtype=np.int64))[0])
     answered, is_closed = fr >= 0, closed >= 0
@@ -124,13 +125,12 @@ def _clocks(period: Period, business: Business, now: int) -> tuple[Clocks, Clock
         np.maximum(now - seen[w_rows], 0),
         np.maximum(f_now - f_seen[w_rows], 0),
     )
-    escalated = esc_at >= 0
-    r_rows = np.flatnonzero(escalated & is_closed & (closed >= esc_at))
-    o_rows = np.flatnonzero(escalated & ~is_closed)
+    r_rows = np.flatnonzero(resolved >= 0)
+    o_rows = np.flatnonzero((esc_at >= 0) & ~is_closed)
     resolution = Clocks(
         r_rows,
-        ceil_s(closed[r_rows] - esc_at[r_rows]),
-        ceil_s(business(closed[r_rows]) - business(esc_at[r_rows])),
+        ceil_s(resolved[r_rows] - esc_at[r_rows]),
+        ceil_s(business(resolved[r_rows]) - business(esc_at[r_rows])),
         o_rows,
         np.maximum(now - esc_at[o_rows], 0),
         np.maximum(f_now - business(esc_at[o_rows]), 0),

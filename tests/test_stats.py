@@ -470,6 +470,16 @@ def test_a_slice_that_learns_names_leaves_the_later_slices_read_with_the_first_c
     }
 
 
+@pytest.mark.parametrize("by_seen", [True, False])
+def test_the_inherited_backlog_is_the_same_whichever_end_finds_it(desk, tmp_path, monkeypatch, by_seen):
+    # Answered mentions seen before the period are found by first seen (an old period) or by first
+    # response (a recent one), whichever range is shorter: both give the hand-checked backlog.
+    build_monday(desk)
+    expected = monday_report(desk, tmp_path).as_dict()
+    monkeypatch.setattr(stats_db, "_carry_sql", lambda conn, since: stats_db.carry_query(by_seen))
+    assert monday_report(desk, tmp_path).as_dict() == expected
+
+
 def test_an_in_memory_database_is_read_serially_with_the_same_result(desk, tmp_path):
     import sqlite3
 

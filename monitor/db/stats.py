@@ -43,23 +43,27 @@ _TEXTS = (
     ("ifnull(escalated_to, '')", exact_case),
 )
 _DISTINCT_SQLS = tuple(f"SELECT DISTINCT {column}" + _PERIOD for column, _case in _TEXTS)
-# Mentions seen before the period and still waiting at its start (the backlog it inherits).
+# Mentions seen before the period and still waiting at its start (the backlog it inherits): never answered,
+# or answered after the start. The answered ones are found from whichever end is shorter: a recent period
+# by its responses, an old one by the mentions seen before it.
+NO_END = 1 << 60  # a carried mention still waiting now
 _CARRY_SQL = (
-    "SELECT first_seen_at, first_response_at, deleted_at,"
-    " CASE WHEN status IN ('done', 'dismissed') THEN status_at END"
-    " FROM mentions WHERE first_response_at IS NULL AND first_seen_at < ?"
-    " UNION ALL"
-    " SELECT first_seen_at, first_response_at, deleted_at, NULL"
-    " FROM mentions WHERE first_response_at >= ? AND first_seen_at < ?"
+    "SELECT count(*), group_concat(ends) FROM (SELECT min(ifnull(deleted_at, :no_end),"
+    " CASE WHEN status IN ('done', 'dismissed') THEN status_at ELSE :no_end END) AS ends"
+    " FROM mentions INDEXED BY mentions_response WHERE first_response_at IS NULL AND first_seen_at < :since"
+    " UNION ALL SELECT min(first_response_at, ifnull(deleted_at, :no_end))"
 )
-Carried = list[tuple[int, int | None, int | None, int | None]]  # seen, first response, deleted, closed
+_CARRY_BY_SEEN = " FROM mentions INDEXED BY mentions_stats WHERE first_seen_at < :since AND first_response_at >= :since"
+_CARRY_BY_RESPONSE = (
+    " FROM mentions INDEXED BY mentions_response WHERE first_response_at >= :since AND first_seen_at < :since"
+)
+_SPANS_SQL = "SELECT (SELECT min(first_seen_at) FROM mentions), (SELECT max(first_response_at) FROM mentions)"
 
 
 @dataclass
 class Columns:
     """The period's mentions as columns, one entry per mention."""
 
-    ids: Ints
     seen: Ints
     priority: Ints
     fr: Ints  # -1: no first response yet
@@ -83,7 +87,7 @@ class Period:
 
     rows: Columns
     tallies: list[int]  # new, escalated, done, dismissed, edited, to us
-    carried: Carried
+    carried: Ints  # mentions seen before the period, waiting at its start: when each stopped waiting, or NO_END
 
 
 def first_seen(conn: ReadConnection) -> int | None:
@@ -119,7 +123,7 @@ class Reader:
                 self._opened.append(c)
         return c
 
-    def submit(self, sql: str, params: Sequence[Any], one: bool = True) -> Future[Any]:
+    def submit(self, sql: str, params: Sequence[Any] | dict[str, Any], one: bool = True) -> Future[Any]:
         def run(conn: sqlite3.Connection) -> Any:
             cursor = conn.execute(sql, params)
             return cursor.fetchone() if one else cursor.fetchall()
@@ -146,11 +150,21 @@ def load_period(
     reader = Reader(conn)
     try:
         loading = _load(reader, since, until, seeds(conn, sources, terms, services))
-        carry_f = reader.submit(_CARRY_SQL, (since, since, since), one=False)
+        carry_f = reader.submit(_carry_sql(conn, since), {"since": since, "no_end": NO_END})
         rows, tallies = loading()
-        return Period(rows, tallies, carry_f.result())
+        return Period(rows, tallies, _ints(*reversed(carry_f.result())))
     finally:
         reader.close()
+
+
+def _carry_sql(conn: ReadConnection, since: int) -> str:
+    oldest_seen, latest_response = conn.execute(_SPANS_SQL).fetchone()
+    by_seen = oldest_seen is None or latest_response is None or since - oldest_seen <= latest_response - since
+    return carry_query(by_seen)
+
+
+def carry_query(by_seen: bool) -> str:
+    return _CARRY_SQL + (_CARRY_BY_SEEN if by_seen else _CARRY_BY_RESPONSE) + ")"
 
 
 def seeds(conn: ReadConnection, sources: Sequence[str], terms: Sequence[str], services: Sequence[str]) -> list[Codes]:
@@ -175,7 +189,7 @@ def _ints(text: str | None, count: int) -> Ints:
     return values
 
 
-_INTS = 6  # integer columns before the codes: id, first seen and priority, first response, closed,
+_INTS = 6  # integer columns before the codes: first seen and priority, first response, closed, deleted,
 # standing escalation, resolved
 
 
@@ -195,25 +209,24 @@ class _Slices:
         for (case_sql, case_params), r in zip(cases[-2::-1], radix[-2::-1], strict=True):
             code, params = f"({code}) * {r} + ({case_sql}) + 1", [*params, *case_params]
         sql = (
-            "SELECT count(*), group_concat(id), group_concat(first_seen_at * 16 + (priority & 15)),"
+            "SELECT count(*), group_concat(first_seen_at * 16 + (priority & 15)),"
             f" group_concat(ifnull(first_response_at, -1)), group_concat({_CLOSED}),"
-            " group_concat(ifnull(escalated_at, -1)), group_concat(ifnull(resolved_at, -1)),"
-            f" group_concat({code}), group_concat(CASE WHEN deleted_at IS NOT NULL THEN id || ',' || deleted_at END),"
+            " group_concat(ifnull(deleted_at, -1)), group_concat(ifnull(escalated_at, -1)),"
+            f" group_concat(ifnull(resolved_at, -1)), group_concat({code}),"
             " total(status = 'new'), total(status = 'escalated'), count(edited_at), total(to_us)" + _PERIOD
         )
         return sql, params, radix
 
     @staticmethod
     def decode(result: tuple[Any, ...], radix: list[int]) -> tuple[Any, ...]:
-        count, *ints, code, pairs, new, escalated, edited, to_us = result
+        count, *ints, code, new, escalated, edited, to_us = result
         rest = _ints(code, count)
         codes = []
         for r in radix[:-1]:
             rest, c = np.divmod(rest, r)
             codes.append(c - 1)
         codes.append(rest - 1)
-        deleted_pairs = np.fromstring(pairs or "", dtype=np.int64, sep=",")
-        return (*[_ints(x, count) for x in ints], *codes, deleted_pairs, (new, escalated, edited, to_us))
+        return (*[_ints(x, count) for x in ints], *codes, (new, escalated, edited, to_us))
 
     def part(self, bounds: tuple[int, int], result: tuple[Any, ...], radix: list[int]) -> tuple[Any, ...] | None:
         """One slice's columns; a slice with a name not known in advance learns its names and is read again."""
@@ -249,14 +262,10 @@ def _load(reader: Reader, since: int, until: int, names: list[Codes]) -> Callabl
 
 
 def _columns(parts: list[tuple[Any, ...]], names: list[Codes]) -> tuple[Columns, list[int]]:
-    width = _INTS + len(_TEXTS) + 1
+    width = _INTS + len(_TEXTS)
     columns = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(width)]
-    ids, seen_priority, fr, closed2, esc_at, resolved, *codes, pairs = columns
+    seen_priority, fr, closed2, deleted, esc_at, resolved, *codes = columns
     tallies = [sum(int(p[width][i]) for p in parts) for i in range(4)]  # new, escalated, edited, to us
-    deleted = np.full(ids.size, -1, dtype=np.int64)
-    if pairs.size:
-        found, rows_of = lookup(ids, pairs[0::2])
-        deleted[rows_of[found]] = pairs[1::2][found]
     closed = np.where(closed2 >= 0, closed2 >> 1, -1)
     dismissed = int(np.count_nonzero((closed2 >= 0) & (closed2 & 1 == 1)))
     closed_n = int(np.count_nonzero(closed2 >= 0))
@@ -264,17 +273,7 @@ def _columns(parts: list[tuple[Any, ...]], names: list[Codes]) -> tuple[Columns,
     src_n, term_n, op_n, svc_n = ([*n.names, OTHER_KEY] for n in names)
     src, term, op, svc = (np.where(c < 0, len(n.names), c) for c, n in zip(codes, names, strict=True))
     rows = Columns(
-        ids, seen_priority >> 4, seen_priority & 15, fr, closed, deleted, esc_at, resolved, src, term, op, svc,
+        seen_priority >> 4, seen_priority & 15, fr, closed, deleted, esc_at, resolved, src, term, op, svc,
         src_n, term_n, op_n, svc_n,
     )  # fmt: skip
     return rows, [tallies[0], tallies[1], closed_n - dismissed, dismissed, tallies[2], tallies[3]]
-
-
-def lookup(ids: Ints, wanted: Ints) -> tuple[np.ndarray, Ints]:
-    """For each wanted id: whether it is one of `ids`, and its row (valid where found)."""
-    if ids.size == 0:
-        return np.zeros(wanted.size, dtype=bool), np.zeros(wanted.size, dtype=np.int64)
-    sorter = np.argsort(ids)
-    pos = np.minimum(np.searchsorted(ids, wanted, sorter=sorter), ids.size - 1)
-    rows = sorter[pos]
-    return ids[rows] == wanted, rows

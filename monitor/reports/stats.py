@@ -17,7 +17,7 @@ import numpy as np
 from monitor.core.business import BusinessCalendar
 from monitor.core.config import Watchlist
 from monitor.core.timeutil import floor_local_hour, local, now_ms
-from monitor.db.stats import Carried, Columns, Period, ReadConnection, first_seen, load_period
+from monitor.db.stats import NO_END, Columns, Period, ReadConnection, first_seen, load_period
 from monitor.db.statscodes import Ints
 from monitor.reports.clocks import Clocks, Groups, ceil_s
 from monitor.reports.explain import EXPLAIN
@@ -72,7 +72,7 @@ def compute(
     backlog = _backlog(rows, base, nb, period.carried)
 
     groups = Groups(period, how_table[k], first_response, resolution, (t_fr, t_res))
-    total = groups.rows("all", np.zeros(rows.ids.size, dtype=np.int64), ["all"], keep_empty=True)[0]
+    total = groups.rows("all", np.zeros(rows.seen.size, dtype=np.int64), ["all"], keep_empty=True)[0]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stats") as pool:  # numpy sorts drop the GIL
         breakdowns = dict(zip(dims, pool.map(groups.breakdown, dims), strict=True))
     return Report(
@@ -138,7 +138,7 @@ def _clocks(period: Period, business: Business, now: int) -> tuple[Clocks, Clock
     return first_response, resolution
 
 
-def _backlog(rows: Columns, base: int, nb: int, carried: Carried) -> Ints:
+def _backlog(rows: Columns, base: int, nb: int, carried: Ints) -> Ints:
     """How many wait at the end of each hour: a mention waits from first seen until its first response
     (or its deletion, or a close without response); it counts at the end of each hour it still waits."""
     seen, fr, closed, deleted = rows.seen, rows.fr, rows.closed, rows.deleted
@@ -158,24 +158,20 @@ def _backlog(rows: Columns, base: int, nb: int, carried: Carried) -> Ints:
     return backlog
 
 
-def _carry_over(rows: Carried, base: int, nb: int, diff: Ints) -> None:
-    """Mentions seen before the period and still waiting in it join the backlog from its first hour."""
-    for _seen, fr, deleted, closed in rows:
-        ends = [t for t in (fr, deleted, closed) if t is not None]
-        if not ends:
-            diff[0] += 1
-            continue
-        ke = (min(ends) - base - 1) // HOUR_MS
-        if ke > 0:
-            diff[0] += 1
-            diff[min(ke, nb)] -= 1
+def _carry_over(ends: Ints, base: int, nb: int, diff: Ints) -> None:
+    """Mentions seen before the period and still waiting in it join the backlog from its first hour, until
+    the end of the hour before the one they stopped waiting in."""
+    ke = (ends - base - 1) // HOUR_MS
+    waiting = (ends == NO_END) | (ke > 0)
+    diff[0] += int(np.count_nonzero(waiting))
+    diff -= np.bincount(np.minimum(ke[waiting & (ends != NO_END)], nb), minlength=nb + 1)
 
 
 def _counts(rows: Columns, tallies: list[int]) -> dict[str, int]:
     *by_status, edited_n, to_us_n = tallies
     answered, is_deleted = rows.fr >= 0, rows.deleted >= 0
     return {
-        "mentions": int(rows.ids.size),
+        "mentions": int(rows.seen.size),
         **{status: int(c or 0) for status, c in zip(("new", "escalated", "done", "dismissed"), by_status, strict=True)},
         "edited": int(edited_n),
         "deleted": int(np.count_nonzero(is_deleted)),

@@ -43,10 +43,10 @@ _TEXTS = (
     ("ifnull(escalated_to, '')", exact_case),
 )
 _DISTINCT_SQLS = tuple(f"SELECT DISTINCT {column}" + _PERIOD for column, _case in _TEXTS)
-# Mentions seen before the period and still waiting at its start (the backlog it inherits): never answered,
-# or answered after the start. The answered ones are found from whichever end is shorter: a recent period
-# by its responses, an old one by the mentions seen before it.
 NO_END = 1 << 60  # a carried mention still waiting now
+# Mentions seen before the period and still waiting at its start (the backlog it inherits), as when each
+# stopped waiting: never answered, or answered after the start. The answered ones are found from whichever
+# end is shorter: a recent period by its responses, an old one by the mentions seen before it.
 _CARRY_SQL = (
     "SELECT count(*), group_concat(ends) FROM (SELECT min(ifnull(deleted_at, :no_end),"
     " CASE WHEN status IN ('done', 'dismissed') THEN status_at ELSE :no_end END) AS ends"
@@ -152,7 +152,8 @@ def load_period(
         loading = _load(reader, since, until, seeds(conn, sources, terms, services))
         carry_f = reader.submit(_carry_sql(conn, since), {"since": since, "no_end": NO_END})
         rows, tallies = loading()
-        return Period(rows, tallies, _ints(*reversed(carry_f.result())))
+        count, ends = carry_f.result()
+        return Period(rows, tallies, _ints(ends, count))
     finally:
         reader.close()
 

@@ -14,6 +14,8 @@ import pytest
 
 from monitor.cli import main
 from monitor.core.models import Priority
+from monitor.db import stats as stats_db
+from monitor.db.statscodes import Codes
 from monitor.reports import stats
 from monitor.reports.stats import compute, percentile, render
 from tests.fakes_stats import DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, Desk, paris, write_watchlist
@@ -442,11 +444,40 @@ def test_names_known_in_advance_or_discovered_give_the_same_report(desk, tmp_pat
     build_monday(desk)
     desk.mention(paris(2025, 7, 7, 10, 55), source="demo", terms=("ancien terme", "voirie"), remote_id="x")
     guessed = monday_report(desk, tmp_path).as_dict()
-    monkeypatch.setattr(stats, "_seeds", lambda conn, watchlist: [stats._Names() for _ in range(3)])
+    monkeypatch.setattr(stats_db, "seeds", lambda conn, *watchlist_names: [Codes() for _ in range(4)])
     learned = monday_report(desk, tmp_path).as_dict()
     assert learned == guessed
     terms = {row["key"]: row["mentions"] for row in guessed["breakdowns"]["term"]}
     assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1}
+
+
+def test_a_slice_that_learns_names_leaves_the_later_slices_read_with_the_first_codes(desk, tmp_path):
+    # Slices of 30 days are all asked for at once, with the names known in advance. The first one holds
+    # a term nobody announced: it learns its names and is read again; the slices already asked for
+    # still carry the first codes and must be decoded with them.
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+    day, start = 86_400_000, paris(2025, 1, 6, 10)
+    desk.mention(start, source="demo", terms=("ancien terme",))  # unknown in advance
+    desk.mention(start + 35 * day, source="demo", terms=("voirie",))  # the second slice: still waiting
+    answered = desk.mention(start + 70 * day, source="demo", terms=("eau",))  # the third
+    desk.act(answered, "reply", start + 70 * day + 5 * MIN, "alice")
+    r = compute(desk.conn, wl, since=start, until=start + 90 * day, now=start + 90 * day)
+    counts = {dim: {row.key: row.mentions for row in r.breakdowns[dim]} for dim in ("source", "term", "operator")}
+    assert counts == {
+        "source": {"demo": 3},
+        "term": {"ancien terme": 1, "voirie": 1, "eau": 1},
+        "operator": {"alice": 1},
+    }
+
+
+@pytest.mark.parametrize("by_seen", [True, False])
+def test_the_inherited_backlog_is_the_same_whichever_end_finds_it(desk, tmp_path, monkeypatch, by_seen):
+    # Answered mentions seen before the period are found by first seen (an old period) or by first
+    # response (a recent one), whichever range is shorter: both give the hand-checked backlog.
+    build_monday(desk)
+    expected = monday_report(desk, tmp_path).as_dict()
+    monkeypatch.setattr(stats_db, "_carry_sql", lambda conn, since: stats_db.carry_query(by_seen))
+    assert monday_report(desk, tmp_path).as_dict() == expected
 
 
 def test_an_in_memory_database_is_read_serially_with_the_same_result(desk, tmp_path):

@@ -7,7 +7,8 @@ import asyncio
 from collections.abc import Sized
 from pathlib import Path
 
-from monitor.cli.common import db_path
+from monitor.cli.common import db_path, open_for_reading
+from monitor.cli.exits import EXIT_FAILED, EXIT_OK
 from monitor.core.config import Watchlist
 from monitor.core.paths import DatabaseUnavailable, check_database, check_install, state_dir
 from monitor.db.permissions import check_shared_path
@@ -40,9 +41,25 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
         f"{_count(watchlist.services, 'service')}, {_count(watchlist.templates, 'template')}; "
         f"database {path} ({access})"
     )
+    failed = _check_clocks(path) if args.clocks else EXIT_OK
     if args.online:
-        return asyncio.run(_check_online(args, watchlist))
-    return 0
+        return asyncio.run(_check_online(args, watchlist)) or failed
+    return failed
+
+
+def _check_clocks(path: Path) -> int:
+    """The statistics read each mention's stored clocks: they must be what the action log says."""
+    from monitor.db.clocks import differences
+
+    conn = open_for_reading(path)
+    try:
+        found = differences(conn)
+    finally:
+        conn.close()
+    for difference in found:
+        print(f"  {difference}")
+    print("clocks: as the action log says" if not found else "clocks: these differ from the action log")
+    return EXIT_FAILED if found else EXIT_OK
 
 
 async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:

@@ -13,7 +13,9 @@ from pathlib import Path
 from monitor.cli.exits import UsageError
 from monitor.core import logredact
 from monitor.core.config import Watchlist
-from monitor.core.paths import APP_LOG_NAME, DB_ENV, find_watchlist, state_dir
+from monitor.core.paths import APP_LOG_NAME, DB_ENV, check_database, find_watchlist, state_dir
+from monitor.db.connect import ReadConnection
+from monitor.db.permissions import check_shared_path
 from monitor.networks import load_watchlist
 
 APP_LOG_BYTES, APP_LOG_BACKUPS = 1_000_000, 3
@@ -63,3 +65,12 @@ def _setup_logging(args: argparse.Namespace, command: str, watchlist: Watchlist)
     logredact.install()
     root.setLevel((args.log_level or ("info" if log_file else "warning")).upper())
     return log_file
+
+
+def open_for_reading(path: Path) -> ReadConnection:
+    """Reports never create, migrate or alter the database."""
+    from monitor.db.store import open_readonly
+
+    check_database(path, write=False)
+    check_shared_path(path)
+    return open_readonly(path)

@@ -134,6 +134,10 @@ def _report_commands(command: Command) -> None:
 def _setup_commands(command: Command) -> None:
     check = command("check", "validate the watchlist and the database path", "monitor check --online")
     check.add_argument("--online", action="store_true", help="also try each configured source once")
+    check.add_argument(
+        "--clocks", action="store_true",
+        help="also recompute each mention's clocks from the action log (seconds per million mentions)",
+    )  # fmt: skip
 
     init = command(
         "init", "write the commented sample watchlist, to edit for your city",

@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.cli.common import db_path
+from monitor.cli.common import db_path, open_for_reading
 from monitor.core import safefile
 from monitor.core.config import Watchlist
-from monitor.core.paths import check_database
-from monitor.db.connect import ReadConnection
-from monitor.db.permissions import check_shared_path
 
 if TYPE_CHECKING:
     from monitor.reports.stats import Report
@@ -24,7 +20,7 @@ def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] 
     from monitor.reports import stats
 
     zone = local_zone(watchlist.timezone)
-    conn = _open_for_reading(db_path(args, watchlist))
+    conn = open_for_reading(db_path(args, watchlist))
     try:
         return stats.compute(
             conn,
@@ -35,15 +31,6 @@ def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] 
         )
     finally:
         conn.close()
-
-
-def _open_for_reading(path: Path) -> ReadConnection:
-    """Reports never create, migrate or alter the database."""
-    from monitor.db.store import open_readonly
-
-    check_database(path, write=False)
-    check_shared_path(path)
-    return open_readonly(path)
 
 
 def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
@@ -72,7 +59,7 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.reports import export
 
     zone = local_zone(watchlist.timezone)
-    conn = _open_for_reading(db_path(args, watchlist))
+    conn = open_for_reading(db_path(args, watchlist))
     try:
         with (
             safefile.atomic_writer(args.output, safefile.default_mode(), newline="")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 from monitor.core.models import RESPONSE_KINDS, STATUS_AFTER, ActionKind, ActionRow, Status
 from monitor.core.timeutil import now_ms
+from monitor.db import clocks
 from monitor.db.api import Conflict, NotFound
 from monitor.db.faults import StoreError
 from monitor.db.mentions import max_rev_sync
@@ -58,6 +59,7 @@ def act_sync(
         " first_response_by = CASE WHEN ? THEN ? ELSE first_response_by END WHERE id = ?",
         (after.value, after.value, since, rev, first, at, first, operator, mention_id),
     )
+    clocks.refresh(c, mention_id)  # the per-mention clocks the statistics read (monitor.db.clocks)
     action_id = int(cur.lastrowid or 0)
     if then is not None:
         then(c, action_id)

@@ -5,6 +5,28 @@ Never edit a shipped migration: append a new one. A newer program opens any olde
 
 from __future__ import annotations
 
+# Each mention's standing escalation: the first escalate action (by time) not undone by a reopen, as `a`, and
+# its service; how often the mention was reopened; whether it was resolved (closed at or after the standing
+# escalation). Migration 6 fills the clocks with them; monitor.db.clocks keeps them up to date with each
+# action and checks them. Part of a shipped migration: never change what they compute.
+STANDING = """FROM actions a WHERE a.mention_id = mentions.id AND a.kind = 'escalate' AND a.id NOT IN (
+            SELECT r.payload ->> '$.undid' FROM actions r WHERE r.mention_id = mentions.id AND r.kind = 'reopen'
+            AND r.payload ->> '$.undid' IS NOT NULL)
+        ORDER BY a.at, a.id LIMIT 1"""
+SERVICE = "ifnull(a.payload ->> '$.service', '')"
+REOPENED = "(SELECT count(*) FROM actions r WHERE r.mention_id = mentions.id AND r.kind = 'reopen')"
+RESOLVED = (
+    "CASE WHEN status IN ('done', 'dismissed') AND escalated_at IS NOT NULL AND status_at >= escalated_at"
+    " THEN status_at END"
+)
+# The clocks of every mention with an escalation or a reopen, from the action log (the first response was
+# always kept); then whether each was resolved.
+FILL_CLOCKS = f"""
+    UPDATE mentions SET (escalated_at, escalated_to) = (SELECT a.at, {SERVICE} {STANDING}), reopened = {REOPENED}
+        WHERE id IN (SELECT mention_id FROM actions WHERE kind IN ('escalate', 'reopen'));
+    UPDATE mentions SET resolved_at = {RESOLVED} WHERE escalated_at IS NOT NULL;
+"""
+
 MIGRATIONS: list[str] = [
     # 1: mentions, the append-only action log, per-source cursors and states.
     """
@@ -142,5 +164,22 @@ MIGRATIONS: list[str] = [
     CREATE INDEX mentions_mastodon_local_id
         ON mentions (source, coalesce(json_extract(raw, '$.reblog.id'), json_extract(raw, '$.id')))
         WHERE network = 'mastodon';
+    """,
+    # 6: per-mention clocks, kept in the transaction of the action that changes them (the first response
+    # already is): the standing escalation and its service, when it was resolved, how often reopened. A
+    # year of statistics is then one scan of the covering index, without reading the action log's JSON.
+    # The old statistics index lacked to_us: every row was a lookup into the table; the backlog carried into
+    # a period is read from a covering index too.
+    f"""
+    ALTER TABLE mentions ADD COLUMN escalated_at INTEGER;
+    ALTER TABLE mentions ADD COLUMN escalated_to TEXT;
+    ALTER TABLE mentions ADD COLUMN resolved_at INTEGER;
+    ALTER TABLE mentions ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
+    {FILL_CLOCKS}
+    DROP INDEX IF EXISTS mentions_stats;
+    CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,
+        deleted_at, edited_at, source, terms, first_response_by, to_us, escalated_at, escalated_to, resolved_at);
+    DROP INDEX IF EXISTS mentions_response;
+    CREATE INDEX mentions_response ON mentions (first_response_at, first_seen_at, deleted_at, status, status_at);
     """,
 ]

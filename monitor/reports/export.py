@@ -10,93 +10,62 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
-from monitor.core.models import Priority
 from monitor.core.timeutil import iso_utc
+from monitor.db.export import ACTION_COLUMNS, MENTION_COLUMNS, ReadConnection
+from monitor.db.export import rows as stored_rows
 from monitor.db.store import TERM_SEP
+from monitor.reports.figures import priority_label
 
 MENTION_FIELDS = (
     "id", "source", "network", "remote_id", "author", "author_name", "text", "url", "lang", "thread_id",
     "reply_to", "term", "terms", "priority", "status", "published_at", "first_seen_at", "status_at",
     "first_response_at", "first_response_by", "edited_at", "deleted_at",
 )  # fmt: skip
-ACTION_FIELDS = ("id", "mention_id", "kind", "operator", "at", "status_before", "status_after", "payload")
+ACTION_FIELDS = ACTION_COLUMNS
 TIME_FIELDS = frozenset(
     {"published_at", "first_seen_at", "status_at", "first_response_at", "edited_at", "deleted_at", "at"}
 )
 # Fields that hold a list or an object: native in JSON Lines, JSON text in a CSV cell.
 NESTED_FIELDS = frozenset({"terms", "payload"})
-_MENTION_SQL = (
-    "SELECT id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to,"
-    " terms, terms, priority, status, published_at, first_seen_at, status_at, first_response_at,"
-    " first_response_by, edited_at, deleted_at FROM mentions"
-)
-_ACTION_SQL = "SELECT id, mention_id, kind, operator, at, status_before, status_after, payload FROM actions"
-
-
-def _priority(level: int) -> str:
-    try:
-        return Priority(level).label
-    except ValueError:
-        return str(level)
 
 
 def _mention(row: tuple[Any, ...]) -> dict[str, Any]:
-    out = dict(zip(MENTION_FIELDS, row, strict=True))
-    terms = out["terms"].split(TERM_SEP) if out["terms"] else []
+    stored = dict(zip(MENTION_COLUMNS, row, strict=True))
+    out = {name: stored.get(name) for name in MENTION_FIELDS}  # the primary term next to the list
+    terms = stored["terms"].split(TERM_SEP) if stored["terms"] else []
     out["terms"] = terms
     out["term"] = terms[0] if terms else ""
-    out["priority"] = _priority(out["priority"])
+    out["priority"] = priority_label(stored["priority"])
     for name in TIME_FIELDS & out.keys():
         out[name] = iso_utc(out[name])
     return out
 
 
 def _action(row: tuple[Any, ...]) -> dict[str, Any]:
-    out = dict(zip(ACTION_FIELDS, row, strict=True))
+    out = dict(zip(ACTION_COLUMNS, row, strict=True))
     out["at"] = iso_utc(out["at"])
     out["payload"] = json.loads(out["payload"]) if out["payload"] else {}
     return out
 
 
 def rows(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     what: str,
     since: int | None = None,
     until: int | None = None,
     ids: Sequence[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The rows to export, one dict at a time, in id order (only `ids`, when given: a pane's rows)."""
-    if what == "mentions":
-        sql, column, convert = _MENTION_SQL, "first_seen_at", _mention
-    elif what == "actions":
-        sql, column, convert = _ACTION_SQL, "at", _action
-    else:
-        raise ValueError(f"nothing called {what!r} to export: mentions or actions")
-    where: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        where.append(f"{column} >= ?")
-        params.append(since)
-    if until is not None:
-        where.append(f"{column} < ?")
-        params.append(until)
-    if ids is not None:
-        where.append("id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(ids)))
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    cursor = conn.execute(sql + " ORDER BY id", params)
-    cursor.arraysize = 1000
-    for row in cursor:
+    convert = _mention if what == "mentions" else _action
+    for row in stored_rows(conn, what, since, until, ids):
         yield convert(row)
 
 
 def write(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     what: str,
     fmt: str,
     out: IO[str],

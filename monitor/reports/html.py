@@ -9,17 +9,9 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from monitor.core.timeutil import fmt_local
-from monitor.reports.stats import (
-    EXPLAIN,
-    HIST_LABELS,
-    Clock,
-    GroupRow,
-    Report,
-    fmt_secs,
-    fmt_share,
-    period_text,
-    series_rows,
-)
+from monitor.reports.explain import EXPLAIN
+from monitor.reports.figures import HIST_LABELS, Clock, GroupRow, Report
+from monitor.reports.render import fmt_secs, fmt_share, period_text, series_rows
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 980px; color: #1d2330;

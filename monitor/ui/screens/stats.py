@@ -1,13 +1,12 @@
 """`s`: live statistics for a supervisor: the numbers and three plots, refreshed every few seconds.
 
-The figures are computed by monitor.reports.stats in a thread worker on its own SQLite connection; the screen
-only changes widgets in the message handler. Every string that comes from data is a rich Text.
+The figures are computed by monitor.reports.stats in a thread worker on its own connection (opened by the
+database layer); the screen only changes widgets in the message handler. Every string that comes from data
+is a rich Text.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,9 +25,11 @@ from textual_plotext import PlotextPlot
 
 from monitor.core.config import Watchlist
 from monitor.core.timeutil import fmt_local, now_ms, start_of_local_day
+from monitor.db.stats import ConnectionFactory
 from monitor.db.store import open_sync
 from monitor.reports import stats
-from monitor.reports.stats import Report, fmt_secs, fmt_share, series_rows
+from monitor.reports.figures import Report
+from monitor.reports.render import fmt_secs, fmt_share, series_rows
 
 REFRESH_S = 5.0
 RETRY_S = 15.0
@@ -40,8 +41,6 @@ PERIODS: dict[str, tuple[str, int | None]] = {
     "month": ("30 days", 30 * DAY_MS),
 }
 HIST_SHORT = ("5m", "15m", "30m", "1h", "2h", "4h", "8h", "1d", "1d+")  # upper edges of HIST_LABELS
-
-ConnectionFactory = Callable[[], sqlite3.Connection]
 
 
 @dataclass(frozen=True)

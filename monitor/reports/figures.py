@@ -1,0 +1,167 @@
+"""The statistics' results: distributions, clocks, breakdown rows and the report, with the percentile
+definition they use. Built by monitor.reports.stats, rendered by monitor.reports.render and .html."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.core.config import WEEKDAYS
+from monitor.core.models import Priority
+from monitor.core.timeutil import iso_utc
+
+DIMENSIONS = ("source", "term", "service", "operator", "priority", "hour", "weekday")
+HOUR_MS = 3_600_000
+DAY_NAMES = tuple(d[:3].capitalize() for d in WEEKDAYS)
+# Response-time histogram bins, in seconds: [edge, next edge).
+HIST_EDGES = (0, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+HIST_LABELS = ("<5m", "5-15m", "15-30m", "30m-1h", "1-2h", "2-4h", "4-8h", "8-24h", ">=24h")
+
+
+def priority_label(level: int) -> str:
+    """A priority's name; a level this program does not know stays a number."""
+    try:
+        return Priority(level).label
+    except ValueError:
+        return str(level)
+
+
+@dataclass(frozen=True, slots=True)
+class Dist:
+    """The distribution of one clock's finished durations (seconds)."""
+
+    n: int
+    median: float | None
+    p90: float | None
+    p95: float | None
+    max: int | None
+    within: int  # finished within the target
+    late_open: int  # still running and already past the target
+    target: int | None
+    histogram: tuple[int, ...]
+
+    @property
+    def share(self) -> float | None:
+        """Finished within target / (finished + open already late); None without a target or data."""
+        if self.target is None:
+            return None
+        total = self.n + self.late_open
+        return self.within / total if total else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n, "median_s": self.median, "p90_s": self.p90, "p95_s": self.p95, "max_s": self.max,
+            "within_target": self.within, "open_past_target": self.late_open, "target_s": self.target,
+            "share_within_target": self.share,
+            "histogram": dict(zip(HIST_LABELS, self.histogram, strict=True)),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """One clock (first response or resolution), in calendar and business time."""
+
+    calendar: Dist
+    business: Dist
+    open: int  # still running
+    oldest_open: int | None  # seconds, calendar age now
+    oldest_open_business: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calendar": self.calendar.as_dict(),
+            "business": self.business.as_dict(),
+            "open": self.open,
+            "oldest_open_s": self.oldest_open,
+            "oldest_open_business_s": self.oldest_open_business,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    key: str
+    mentions: int
+    first_response: Clock
+    resolution: Clock
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "mentions": self.mentions,
+            "first_response": self.first_response.as_dict(),
+            "resolution": self.resolution.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    city: str
+    timezone: str
+    since: int  # epoch ms, inclusive
+    until: int  # epoch ms, exclusive
+    generated_at: int
+    target_first_response: int  # seconds
+    target_resolution: int | None
+    counts: dict[str, int]
+    first_response: Clock
+    resolution: Clock
+    breakdowns: dict[str, list[GroupRow]]
+    series_start: int  # epoch ms of the first hour bucket (a local hour)
+    volume: list[int] = field(default_factory=list)  # mentions first seen per hour
+    backlog: list[int] = field(default_factory=list)  # waiting at the end of each hour (or now)
+    series_step: int = HOUR_MS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "city": self.city,
+            "timezone": self.timezone,
+            "since": iso_utc(self.since),
+            "until": iso_utc(self.until),
+            "generated_at": iso_utc(self.generated_at),
+            "targets": {
+                "first_response_s": self.target_first_response,
+                "resolution_s": self.target_resolution,
+            },
+            "counts": self.counts,
+            "first_response": self.first_response.as_dict(),
+            "resolution": self.resolution.as_dict(),
+            "breakdowns": {dim: [row.as_dict() for row in rows] for dim, rows in self.breakdowns.items()},
+            "series": {
+                "start": iso_utc(self.series_start),
+                "step_s": self.series_step // 1000,
+                "volume": self.volume,
+                "backlog": self.backlog,
+            },
+        }
+
+
+# -- percentiles -------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float] | np.ndarray, pct: int) -> float | None:
+    """Linear interpolation between closest ranks (type 7) on an already sorted sequence."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    lo, rem = divmod((n - 1) * pct, 100)  # integer arithmetic: no float drift in the rank
+    low = float(sorted_values[lo])
+    if rem == 0 or lo + 1 >= n:
+        return low
+    return low + rem / 100 * (float(sorted_values[lo + 1]) - low)
+
+
+def dist(values: np.ndarray, target: int | None, late_open: int) -> Dist:
+    """A distribution from one group's durations, already sorted (whole seconds)."""
+    n = int(values.size)
+    if n == 0:
+        return Dist(0, None, None, None, None, 0, late_open, target, (0,) * len(HIST_LABELS))
+    within = int(np.searchsorted(values, target, side="right")) if target is not None else 0
+    below = np.searchsorted(values, HIST_EDGES[1:], side="left").tolist()
+    hist = tuple(b - a for a, b in zip([0, *below], [*below, n], strict=True))
+    return Dist(
+        n, percentile(values, 50), percentile(values, 90), percentile(values, 95), int(values[-1]),
+        within, late_open, target, hist,
+    )  # fmt: skip

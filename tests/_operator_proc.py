@@ -69,6 +69,7 @@ class OperatorApp(MonitorApp):
 # The screen's own action path, wrapped to record what the operator saw when acting.
 SCREEN_ACTS: list[dict[str, Any]] = []
 STEPS: list[dict[str, Any]] = []  # each key sequence: what it was, how it ended, how long it took
+PROGRESS = "/dev/null"  # set from --report: STEPS as they happen, one JSON line each
 _screen_act = MainScreen._act
 
 
@@ -136,7 +137,11 @@ async def one_action(pilot: Pilot[Any], app: OperatorApp, kind: str, rng: random
     else:
         await pilot.press("r")
         # The reply flow is a worker: a take-over question, the compose dialog, perhaps the traffic cop.
+        # Bounded: a screen this loop does not expect must end the step (and be reported), not spin forever.
+        deadline = time.monotonic() + STEP_TIMEOUT
         while await wait_for(pilot, lambda: not isinstance(app.screen, MainScreen) or not composing(app)):
+            if time.monotonic() > deadline:
+                return "stuck: " + snapshot(app)
             if isinstance(app.screen, ConfirmDialog):
                 title = app.screen.title_text
                 await pilot.press("n" if title == "Someone is on it" else "y")
@@ -146,9 +151,23 @@ async def one_action(pilot: Pilot[Any], app: OperatorApp, kind: str, rng: random
                 break
             await pilot.pause(0.02)
     # Done when the screen's action returned, or nothing was attempted (declined, cancelled).
-    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and (
-        len(SCREEN_ACTS) == before or SCREEN_ACTS[-1]["ok"] is not None))  # fmt: skip
+    if not await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and (
+        len(SCREEN_ACTS) == before or SCREEN_ACTS[-1]["ok"] is not None)):  # fmt: skip
+        return "stuck: " + snapshot(app)
     return "acted" if len(SCREEN_ACTS) > before else "nothing"
+
+
+def snapshot(app: OperatorApp) -> str:
+    """What the app looks like when a step did not end: for the test's failure message."""
+    focused = app.focused
+    return json.dumps({
+        "screens": [type(s).__name__ for s in app.screen_stack],
+        "focused": f"{type(focused).__name__}#{focused.id}" if focused else None,
+        "workers": [f"{w.name}:{w.state.name}" for w in app.workers],
+        "gate_idle": app.keys.idle(),
+        "last_act": SCREEN_ACTS[-1] if SCREEN_ACTS else None,
+        "leading": app.leading,
+    })  # fmt: skip
 
 
 async def rounds(pilot: Pilot[Any], app: OperatorApp, count: int, rng: random.Random, start: int) -> None:
@@ -156,10 +175,16 @@ async def rounds(pilot: Pilot[Any], app: OperatorApp, count: int, rng: random.Ra
         t = time.monotonic()
         outcome = await one_action(pilot, app, KINDS[n % len(KINDS)], rng, n)
         STEPS.append({"kind": KINDS[n % len(KINDS)], "outcome": outcome, "seconds": round(time.monotonic() - t, 3)})
+        append(PROGRESS, json.dumps(STEPS[-1]) + "\n")  # read by the test if a phase does not end
 
 
 def mark(path: str, text: str) -> None:
     Path(path).write_text(text, encoding="utf-8")  # a few bytes on local disk: no need for a thread
+
+
+def append(path: str, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:  # a few bytes, like mark()
+        f.write(text)
 
 
 def exists(path: str) -> bool:
@@ -181,6 +206,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         context=SourceContext(state_dir=Path(args.db).parent),
     )  # fmt: skip
     rng = random.Random(args.seed)
+    global PROGRESS
+    PROGRESS = args.report + ".steps"
     report: dict[str, Any] = {"operator": args.operator, "pid": os.getpid(), "error": None}
     deadline = time.monotonic() + args.deadline
     try:

@@ -179,7 +179,9 @@ async def rounds(pilot: Pilot[Any], app: OperatorApp, count: int, rng: random.Ra
 
 
 def mark(path: str, text: str) -> None:
-    Path(path).write_text(text, encoding="utf-8")  # a few bytes on local disk: no need for a thread
+    """Written aside then renamed: the test sees the file only with its text (it reads the pid at once)."""
+    Path(path + ".tmp").write_text(text, encoding="utf-8")  # a few bytes on local disk: no need for a thread
+    os.replace(path + ".tmp", path)
 
 
 def append(path: str, text: str) -> None:

@@ -29,6 +29,7 @@ from monitor.core.config import load_watchlist
 from monitor.core.models import ActionKind, MentionRow, Status
 from monitor.networks import SourceContext
 from monitor.ui.app import MonitorApp
+from monitor.ui.screens import keygate
 from monitor.ui.screens.dialogs import ChoiceDialog, ComposeDialog, ConfirmDialog, DiscardDialog, NoteDialog
 from monitor.ui.screens.main import MainScreen
 
@@ -84,6 +85,11 @@ async def _recording_act(
 
 
 MainScreen._act = _recording_act  # type: ignore[method-assign]
+
+# Five apps share two busy cores here: a key's consequences can take longer than the gate's safety valve
+# (20 s, for a stuck database), which would let the next keys through early and scatter them. What this
+# test pins is that the operators' actions are consistent with each other, so each key waits its turn.
+keygate.HOLD_MAX_S = STEP_TIMEOUT
 
 
 async def wait_for(pilot: Pilot[Any], condition: Any, within: float = STEP_TIMEOUT) -> bool:

@@ -101,6 +101,16 @@ async def wait_for(pilot: Pilot[Any], condition: Any, within: float = STEP_TIMEO
     return False
 
 
+async def press(pilot: Pilot[Any], *keys: str) -> None:
+    """Press keys and wait until the app has handled them with what they set off (the key gate counts them):
+    a reply's worker has opened its dialog, a dismissal's choice is on screen. Deciding what to press next
+    from the screen before that would race the app."""
+    gate = pilot.app.keys  # type: ignore[attr-defined]
+    target = gate.handled + len(keys)
+    await pilot.press(*keys)
+    await wait_for(pilot, lambda: gate.handled >= target)
+
+
 def composing(app: OperatorApp) -> bool:
     return any(w.group == "compose" and not w.is_finished for w in app.workers)
 
@@ -111,7 +121,7 @@ async def back_to_main(pilot: Pilot[Any]) -> None:
         if isinstance(app.screen, MainScreen):
             return
         screen = app.screen
-        await pilot.press("y" if isinstance(screen, DiscardDialog) else "escape")  # Esc on a draft asks
+        await press(pilot, "y" if isinstance(screen, DiscardDialog) else "escape")  # Esc on a draft asks
         await wait_for(pilot, lambda s=screen: app.screen is not s)  # closed (or a question came up instead)
 
 
@@ -121,27 +131,27 @@ async def one_action(pilot: Pilot[Any], app: OperatorApp, kind: str, rng: random
     screen = app.screen
     assert isinstance(screen, MainScreen)
     if screen.pane().status is not Status.NEW:
-        await pilot.press("1")
+        await press(pilot, "1")
     if not await wait_for(pilot, lambda: screen.pane().row_count > 0):
         return "empty"
     # Mostly the top rows, so that operators collide on the same mentions.
     for _ in range(rng.choice((0, 0, 1, 2))):
-        await pilot.press("j")
+        await press(pilot, "j")
     before = len(SCREEN_ACTS)
     if kind == "dismiss":
-        await pilot.press("d")
+        await press(pilot, "d")
         if await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog)):
-            await pilot.press("enter")
+            await press(pilot, "enter")
     elif kind == "escalate":
-        await pilot.press("e")
+        await press(pilot, "e")
         if await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog)):
-            await pilot.press("enter", *f"op note {n}", "enter")
+            await press(pilot, "enter", *f"op note {n}", "enter")
     elif kind == "note":
-        await pilot.press("n")
+        await press(pilot, "n")
         if await wait_for(pilot, lambda: isinstance(app.screen, NoteDialog)):
-            await pilot.press(*f"appel {n}", "ctrl+s")
+            await press(pilot, *f"appel {n}", "ctrl+s")
     else:
-        await pilot.press("r")
+        await press(pilot, "r")
         # The reply flow is a worker: a take-over question, the compose dialog, perhaps the traffic cop.
         # Bounded: a screen this loop does not expect must end the step (and be reported), not spin forever.
         deadline = time.monotonic() + STEP_TIMEOUT
@@ -150,9 +160,9 @@ async def one_action(pilot: Pilot[Any], app: OperatorApp, kind: str, rng: random
                 return "stuck: " + snapshot(app)
             if isinstance(app.screen, ConfirmDialog):
                 title = app.screen.title_text
-                await pilot.press("n" if title == "Someone is on it" else "y")
+                await press(pilot, "n" if title == "Someone is on it" else "y")
             elif isinstance(app.screen, ComposeDialog):
-                await pilot.press(*f"merci {n}", "ctrl+s")
+                await press(pilot, *f"merci {n}", "ctrl+s")
             elif not composing(app):
                 break
             await pilot.pause(0.02)

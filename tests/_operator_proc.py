@@ -28,6 +28,7 @@ from textual.pilot import Pilot
 from monitor.core.models import ActionKind, MentionRow, Status
 from monitor.networks import SourceContext, load_watchlist
 from monitor.ui.app import MonitorApp
+from monitor.ui.screens import keygate
 from monitor.ui.screens.dialogs import ChoiceDialog, ComposeDialog, ConfirmDialog, DiscardDialog, NoteDialog
 from monitor.ui.screens.main import MainScreen
 
@@ -68,6 +69,7 @@ class OperatorApp(MonitorApp):
 # The screen's own action path, wrapped to record what the operator saw when acting.
 SCREEN_ACTS: list[dict[str, Any]] = []
 STEPS: list[dict[str, Any]] = []  # each key sequence: what it was, how it ended, how long it took
+PROGRESS = "/dev/null"  # set from --report: STEPS as they happen, one JSON line each
 _screen_act = MainScreen._act
 
 
@@ -83,6 +85,11 @@ async def _recording_act(
 
 MainScreen._act = _recording_act  # type: ignore[method-assign]
 
+# Five apps share two busy cores here: a key's consequences can take longer than the gate's safety valve
+# (20 s, for a stuck database), which would let the next keys through early and scatter them. What this
+# test pins is that the operators' actions are consistent with each other, so each key waits its turn.
+keygate.HOLD_MAX_S = STEP_TIMEOUT
+
 
 async def wait_for(pilot: Pilot[Any], condition: Any, within: float = STEP_TIMEOUT) -> bool:
     deadline = time.monotonic() + within
@@ -91,6 +98,16 @@ async def wait_for(pilot: Pilot[Any], condition: Any, within: float = STEP_TIMEO
             return True
         await pilot.pause(0.02)
     return False
+
+
+async def press(pilot: Pilot[Any], *keys: str) -> None:
+    """Press keys and wait until the app has handled them with what they set off (the key gate counts them):
+    a reply's worker has opened its dialog, a dismissal's choice is on screen. Deciding what to press next
+    from the screen before that would race the app."""
+    gate = pilot.app.keys  # type: ignore[attr-defined]
+    target = gate.handled + len(keys)
+    await pilot.press(*keys)
+    await wait_for(pilot, lambda: gate.handled >= target)
 
 
 def composing(app: OperatorApp) -> bool:
@@ -103,7 +120,7 @@ async def back_to_main(pilot: Pilot[Any]) -> None:
         if isinstance(app.screen, MainScreen):
             return
         screen = app.screen
-        await pilot.press("y" if isinstance(screen, DiscardDialog) else "escape")  # Esc on a draft asks
+        await press(pilot, "y" if isinstance(screen, DiscardDialog) else "escape")  # Esc on a draft asks
         await wait_for(pilot, lambda s=screen: app.screen is not s)  # closed (or a question came up instead)
 
 
@@ -113,41 +130,59 @@ async def one_action(pilot: Pilot[Any], app: OperatorApp, kind: str, rng: random
     screen = app.screen
     assert isinstance(screen, MainScreen)
     if screen.pane().status is not Status.NEW:
-        await pilot.press("1")
+        await press(pilot, "1")
     if not await wait_for(pilot, lambda: screen.pane().row_count > 0):
         return "empty"
     # Mostly the top rows, so that operators collide on the same mentions.
     for _ in range(rng.choice((0, 0, 1, 2))):
-        await pilot.press("j")
+        await press(pilot, "j")
     before = len(SCREEN_ACTS)
     if kind == "dismiss":
-        await pilot.press("d")
+        await press(pilot, "d")
         if await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog)):
-            await pilot.press("enter")
+            await press(pilot, "enter")
     elif kind == "escalate":
-        await pilot.press("e")
+        await press(pilot, "e")
         if await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog)):
-            await pilot.press("enter", *f"op note {n}", "enter")
+            await press(pilot, "enter", *f"op note {n}", "enter")
     elif kind == "note":
-        await pilot.press("n")
+        await press(pilot, "n")
         if await wait_for(pilot, lambda: isinstance(app.screen, NoteDialog)):
-            await pilot.press(*f"appel {n}", "ctrl+s")
+            await press(pilot, *f"appel {n}", "ctrl+s")
     else:
-        await pilot.press("r")
+        await press(pilot, "r")
         # The reply flow is a worker: a take-over question, the compose dialog, perhaps the traffic cop.
+        # Bounded: a screen this loop does not expect must end the step (and be reported), not spin forever.
+        deadline = time.monotonic() + STEP_TIMEOUT
         while await wait_for(pilot, lambda: not isinstance(app.screen, MainScreen) or not composing(app)):
+            if time.monotonic() > deadline:
+                return "stuck: " + snapshot(app)
             if isinstance(app.screen, ConfirmDialog):
                 title = app.screen.title_text
-                await pilot.press("n" if title == "Someone is on it" else "y")
+                await press(pilot, "n" if title == "Someone is on it" else "y")
             elif isinstance(app.screen, ComposeDialog):
-                await pilot.press(*f"merci {n}", "ctrl+s")
+                await press(pilot, *f"merci {n}", "ctrl+s")
             elif not composing(app):
                 break
             await pilot.pause(0.02)
     # Done when the screen's action returned, or nothing was attempted (declined, cancelled).
-    await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and (
-        len(SCREEN_ACTS) == before or SCREEN_ACTS[-1]["ok"] is not None))  # fmt: skip
+    if not await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and (
+        len(SCREEN_ACTS) == before or SCREEN_ACTS[-1]["ok"] is not None)):  # fmt: skip
+        return "stuck: " + snapshot(app)
     return "acted" if len(SCREEN_ACTS) > before else "nothing"
+
+
+def snapshot(app: OperatorApp) -> str:
+    """What the app looks like when a step did not end: for the test's failure message."""
+    focused = app.focused
+    return json.dumps({
+        "screens": [type(s).__name__ for s in app.screen_stack],
+        "focused": f"{type(focused).__name__}#{focused.id}" if focused else None,
+        "workers": [f"{w.name}:{w.state.name}" for w in app.workers],
+        "gate_idle": app.keys.idle(),
+        "last_act": SCREEN_ACTS[-1] if SCREEN_ACTS else None,
+        "leading": app.leading,
+    })  # fmt: skip
 
 
 async def rounds(pilot: Pilot[Any], app: OperatorApp, count: int, rng: random.Random, start: int) -> None:
@@ -155,10 +190,18 @@ async def rounds(pilot: Pilot[Any], app: OperatorApp, count: int, rng: random.Ra
         t = time.monotonic()
         outcome = await one_action(pilot, app, KINDS[n % len(KINDS)], rng, n)
         STEPS.append({"kind": KINDS[n % len(KINDS)], "outcome": outcome, "seconds": round(time.monotonic() - t, 3)})
+        append(PROGRESS, json.dumps(STEPS[-1]) + "\n")  # read by the test if a phase does not end
 
 
 def mark(path: str, text: str) -> None:
-    Path(path).write_text(text, encoding="utf-8")  # a few bytes on local disk: no need for a thread
+    """Written aside then renamed: the test sees the file only with its text (it reads the pid at once)."""
+    Path(path + ".tmp").write_text(text, encoding="utf-8")  # a few bytes on local disk: no need for a thread
+    os.replace(path + ".tmp", path)
+
+
+def append(path: str, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:  # a few bytes, like mark()
+        f.write(text)
 
 
 def exists(path: str) -> bool:
@@ -180,6 +223,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         context=SourceContext(state_dir=Path(args.db).parent),
     )  # fmt: skip
     rng = random.Random(args.seed)
+    global PROGRESS
+    PROGRESS = args.report + ".steps"
     report: dict[str, Any] = {"operator": args.operator, "pid": os.getpid(), "error": None}
     deadline = time.monotonic() + args.deadline
     try:

@@ -34,7 +34,7 @@ ACTIONS = 8  # per operator, while the collector process collects
 PHASE2 = 6  # per operator, after the collector was killed and an app took over
 DEMO_SPEED = 10.0  # the demo file holds one mention per second: ten a second
 CONFLICT = "someone else already moved it"
-PHASE_WAIT = 10 * WAIT  # a phase is many key sequences per app, on two busy cores
+PHASE_WAIT = 15 * WAIT  # a phase is many key sequences per app, on two busy cores
 
 # Every text matches a watch term (none is filtered), so the stored count must equal the demo cursor.
 TEXTS = [
@@ -98,6 +98,26 @@ def mention_count(db: Path) -> int:
     return query(db, "SELECT count(*) FROM mentions")[0][0]
 
 
+async def phase_done(ready: list[Path], phase: int, procs: Procs) -> None:
+    """Every operator finished the phase. A key sequence that could not end, or a phase past its deadline,
+    fails with what each operator did and said."""
+
+    def done() -> bool:
+        stuck = [name for name in procs.procs if '"outcome": "stuck' in _steps(procs, name)]
+        assert not stuck, f"a key sequence did not end ({', '.join(stuck)}):\n{procs.story()}"
+        return all(Path(f"{r}.phase{phase}").exists() for r in ready)
+
+    try:
+        await wait_until(done, PHASE_WAIT, f"phase {phase} actions")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{procs.story()}") from None
+
+
+def _steps(procs: Procs, name: str) -> str:
+    steps = procs.tmp / f"{name}.json.steps"
+    return steps.read_text(encoding="utf-8") if steps.exists() else ""
+
+
 def outbox_states(db: Path) -> Counter[str]:
     return Counter(state for (state,) in query(db, "SELECT state FROM outbox"))
 
@@ -124,6 +144,16 @@ class Procs:
     def stderr(self, name: str) -> str:
         return (self.tmp / f"{name}.err").read_text(encoding="utf-8", errors="replace")
 
+    def story(self) -> str:
+        """Each operator's steps so far and the end of its stderr: the message when a phase does not end."""
+        parts = []
+        for name, proc in self.procs.items():
+            steps = self.tmp / f"{name}.json.steps"
+            done = steps.read_text(encoding="utf-8").splitlines() if steps.exists() else []
+            parts.append(f"--- {name} (pid {proc.pid}, exit {proc.returncode}): {len(done)} steps")
+            parts += done[-3:] + self.stderr(name).splitlines()[-15:]
+        return "\n".join(parts)
+
     async def close(self) -> None:
         for proc in self.procs.values():
             if proc.returncode is None:
@@ -148,7 +178,7 @@ async def procs(tmp_path: Path) -> AsyncIterator[Procs]:
         await p.close()
 
 
-@pytest.mark.timeout(1200)  # the default 300 s is too short for this scenario on two busy cores
+@pytest.mark.timeout(2400)  # the default 300 s is too short for this scenario on two busy cores
 async def test_four_operators_and_a_collector_share_one_database_and_survive_its_death(
     tmp_path: Path, hook: Receiver, procs: Procs
 ) -> None:
@@ -178,10 +208,10 @@ async def test_four_operators_and_a_collector_share_one_database_and_survive_its
     # Phase 1: everyone acts at once while the collector ingests and delivers.
     before_phase1 = mention_count(db)
     flags["go"].write_text("go")
-    await wait_until(lambda: all(Path(f"{r}.phase1").exists() for r in ready), PHASE_WAIT, "phase 1 actions")
+    await phase_done(ready, 1, procs)
     assert mention_count(db) > before_phase1, "mentions kept arriving while the operators acted"
     # Kill only once its deliveries are recorded: a send cut off mid-flight is the crash test's business.
-    await wait_until(lambda: set(outbox_states(db)) <= {"sent"}, what="phase-1 escalations delivered")
+    await wait_until(lambda: set(outbox_states(db)) <= {"sent"}, PHASE_WAIT, "phase-1 escalations delivered")
     phase1_hooks = len(hook.requests)
     marks["phase 1 delivered"] = time.monotonic() - t0
     assert phase1_hooks > 0, "escalations were really delivered, not dry-run"
@@ -199,8 +229,8 @@ async def test_four_operators_and_a_collector_share_one_database_and_survive_its
 
     # Phase 2: more actions; their escalations are delivered by the app that took over.
     flags["phase2"].write_text("go")
-    await wait_until(lambda: all(Path(f"{r}.phase2").exists() for r in ready), PHASE_WAIT, "phase 2 actions")
-    await wait_until(lambda: set(outbox_states(db)) <= {"sent"}, what="phase-2 escalations delivered")
+    await phase_done(ready, 2, procs)
+    await wait_until(lambda: set(outbox_states(db)) <= {"sent"}, PHASE_WAIT, "phase-2 escalations delivered")
     # Not "the same app": a leader starved of CPU for longer than the lease lets it go, by design (fencing
     # keeps that safe, and the checks below hold either way). test_presence pins that a live lease holds.
     assert (lease(db) or ("", 0))[0] in app_holders, "an app collects in the dead collector's place"

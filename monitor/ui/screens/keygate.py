@@ -46,6 +46,7 @@ class KeyGate:
         self._busy = False
         self._held: dict[Worker[Any], int] = {}  # workers a key started -> screen depth when that key came
         self._screen_changed = asyncio.Event()
+        self.handled = 0  # keys (and pastes) handled so far, with what they set off: a test waits on it
 
     def take(self, event: events.Event) -> bool:
         """True when the gate keeps the event, to hand it back to the app in its turn."""
@@ -78,6 +79,7 @@ class KeyGate:
                 log.exception("key gate")
             finally:
                 self._busy = False
+                self.handled += 1
 
     async def _handle(self, event: events.Event) -> None:
         app = self.app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -18,16 +20,44 @@ def contracts() -> list[dict]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
 
 
-def lint(pyproject: Path) -> subprocess.CompletedProcess[str]:
+def lint(pyproject: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     # In a child process: import-linter disables the loggers that exist when it runs (httpx's among them).
+    # The package is found from cwd first, so a copy in a temporary folder is what gets analysed.
     check = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(sys.argv[1], no_cache=True))"
-    return subprocess.run([sys.executable, "-c", check, str(pyproject)], capture_output=True, text=True, timeout=240)
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    return subprocess.run(
+        [sys.executable, "-c", check, str(pyproject)], capture_output=True, text=True, timeout=240, cwd=cwd, env=env
+    )
 
 
 def test_the_import_contracts_hold() -> None:
     run = lint(ROOT / "pyproject.toml")
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"{len(contracts())} kept, 0 broken" in run.stdout, run.stdout
+
+
+# One breach per rule the issue names: each must break the contract that forbids it.
+BREACHES = {
+    "the ui runs sql": ("ui/widgets/header.py", "import sqlite3", "Only the database layer runs SQL"),
+    "a network imports the store": ("networks/feed.py", "from monitor.db import store", "Networks know nothing"),
+    "the core imports textual": ("core/models.py", "import textual", "Only the UI and the entry point"),
+    "the core imports the engine": ("core/sanitize.py", "from monitor.engine import collector", "Layers"),
+}
+
+
+@pytest.mark.parametrize("breach", BREACHES, ids=list(BREACHES))
+def test_a_breach_of_the_layers_breaks_a_contract(breach: str, tmp_path: Path) -> None:
+    """The contracts are not decoration: a copy of the package with one bad import fails them."""
+    module, line, contract = BREACHES[breach]
+    copy = tmp_path / "monitor"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}  # noqa\n", encoding="utf-8")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    run = lint(tmp_path / "pyproject.toml", cwd=tmp_path)
+    assert run.returncode != 0, run.stdout
+    broken = run.stdout[run.stdout.index("Broken contracts") :]
+    assert contract in broken, run.stdout
 
 
 def test_every_package_is_in_exactly_one_layer() -> None:

@@ -1,6 +1,6 @@
 """Key to screen in a real terminal, idle and during a storm of ~1,000 mentions/s (issue 13).
 
-  python benchmarks/bench_storm.py [--rounds 25] [--rate 1000] [--runs 3]
+  python benchmarks/bench_storm.py [--rounds 25] [--seconds 90] [--rate 1000] [--runs 3]
 
 The app (`python -m monitor`, 80x24) runs in a pseudo-terminal on a temporary demo watchlist and database;
 its output is read continuously into a terminal emulator (pyte). Each round writes one key and polls the
@@ -85,11 +85,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def phase(app: PtyApp, rounds: int) -> tuple[dict[str, list[float]], float]:
-    """`rounds` of j, k, the dismiss dialog; returns the samples and the app's CPU use (% of a core)."""
+def phase(app: PtyApp, rounds: int, seconds: float) -> tuple[dict[str, list[float]], float]:
+    """`rounds` of j, k, the dismiss dialog (fewer if `seconds` run out); returns the samples and the app's
+    CPU use (% of a core)."""
     out: dict[str, list[float]] = {m: [] for m in METRICS}
     cpu0, t0 = cpu_seconds(app.pid), time.perf_counter()
     for _ in range(rounds):
+        if time.perf_counter() - t0 > seconds:
+            break
         for key in ("j", "k"):
             before = wait_until(lambda: selected_author(app), WAIT, "a highlighted row")
             after: list[str] = []
@@ -126,7 +129,7 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p * (len(s) - 1)))]
 
 
-def one_run(rounds: int, rate: int) -> dict[str, float]:
+def one_run(rounds: int, seconds: float, rate: int) -> dict[str, float]:
     """One app, idle phase then storm phase; p50/p99 (ms) per metric and phase, CPU %, storm rate."""
     with tempfile.TemporaryDirectory(prefix="bench-storm-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -137,13 +140,13 @@ def one_run(rounds: int, rate: int) -> dict[str, float]:
         storm: subprocess.Popen[str] | None = None
         try:
             wait_until(lambda: f"New {MENTIONS}" in app.text(), 120, "the desk shows the New pane")
-            idle, idle_cpu = phase(app, rounds)
+            idle, idle_cpu = phase(app, rounds, seconds)
             storm = subprocess.Popen([sys.executable, str(ROOT / "tests" / "_storm_proc.py"), str(db), str(watchlist),
                                       "--rate", str(rate)], stdout=subprocess.PIPE, text=True)  # fmt: skip
             assert storm.stdout is not None and storm.stdout.readline().strip() == "storming"
             conn = sqlite3.connect(db, timeout=30)
             n0, t0 = conn.execute("SELECT count(*) FROM mentions").fetchone()[0], time.perf_counter()
-            busy, busy_cpu = phase(app, rounds)
+            busy, busy_cpu = phase(app, rounds, seconds)
             stored = (conn.execute("SELECT count(*) FROM mentions").fetchone()[0] - n0) / (time.perf_counter() - t0)
             conn.close()
         finally:
@@ -165,11 +168,15 @@ def one_run(rounds: int, rate: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=25, help="rounds of j, k and the dialog per phase")
+    ap.add_argument("--seconds", type=float, default=90, help="a phase ends after this many seconds")
     ap.add_argument("--rate", type=int, default=1000, help="mentions generated per second in the storm")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    print(f"key to screen through a pty at 80x24 (pyte), {args.rounds} rounds per phase, storm at {args.rate}/s")
-    runs = repeat(lambda _: one_run(args.rounds, args.rate), args.runs)
+    print(
+        f"key to screen through a pty at 80x24 (pyte), {args.rounds} rounds per phase (at most {args.seconds:.0f} s),"
+        f" storm at {args.rate}/s"
+    )
+    runs = repeat(lambda _: one_run(args.rounds, args.seconds, args.rate), args.runs)
     header(args.runs)
 
     def col(key: str) -> list[float]:

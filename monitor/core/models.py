@@ -15,6 +15,10 @@ class Status(StrEnum):
     DISMISSED = "dismissed"
 
 
+# The statuses still waiting for the desk (their panes sort by urgency, the others by when they closed).
+OPEN_STATUSES = (Status.NEW, Status.ESCALATED)
+
+
 class ActionKind(StrEnum):
     REPLY = "reply"
     ESCALATE = "escalate"

@@ -32,6 +32,7 @@ PRIORITY_MARK = {
     Priority.LOW: Text("· ", style="dim"),
 }
 NETWORK_SHORT = {"mastodon": "mastdn", "bluesky": "bsky", "feed": "feed", "demo": "demo"}
+COLUMNS = ("prio", "source", "author", "age", "term", "text")
 FIXED_WIDTHS = (3, 7, 14, 5, 9)  # priority, source, author, age, term; the text takes the rest
 PAD = 1  # blank cells each side of a column
 
@@ -55,6 +56,7 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
     COMPONENT_CLASSES = {"mention-table--header", "mention-table--cursor"}
     DEFAULT_CSS = """
     MentionTable {
+        overflow-x: hidden;  /* the text column takes what the fixed ones leave: nothing to scroll to */
         background: $surface;
         color: $foreground;
         &:focus { background-tint: $foreground 5%; }
@@ -129,6 +131,10 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
     def selected_id(self) -> int | None:
         rows = self.window.rows
         return rows[self.cursor_row].id if 0 <= self.cursor_row < len(rows) else None
+
+    def get_cell(self, row_key: str, column: str) -> Text:
+        """What the pane draws in a column (one of COLUMNS) for the mention whose id is `row_key`."""
+        return self._cells(self.window.by_id[int(row_key)])[COLUMNS.index(column)]
 
     def tab_label(self, count: int) -> str:
         """'New 8629 ↓8429': the status's count, and how many wait past the window (↑ those before it)."""

@@ -82,6 +82,12 @@ def desk(tmp_path: Path) -> Watchlist:
     return load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
 
 
+def cursor_on_screen(table: MentionTable) -> bool:
+    """The highlighted row is among the lines drawn (the header takes the first)."""
+    top = int(table.scroll_y)
+    return top <= table.cursor_row < top + table.scrollable_content_region.height - 1
+
+
 def tab(pilot: Pilot[Any], status: Status) -> str:
     return str(pilot.app.screen.query_one(f"#{status.value}").label)  # type: ignore[attr-defined]
 
@@ -113,7 +119,7 @@ async def test_a_storm_keeps_the_pane_bounded_and_urgent_arrivals_enter_the_wind
 
         # The operator pages to what waits past the window: the rows that left it come first.
         await pilot.press("G", "pagedown")
-        await wait_for(pilot, lambda: table.ids()[:3] == first_page[WINDOW - 3 :])
+        await wait_for(pilot, lambda: table.ids()[:3] == first_page[WINDOW - 3 :] and cursor_on_screen(table))
         assert table.row_count == WINDOW and screen.current_row().id == first_page[WINDOW - 3]  # type: ignore[union-attr]
         await wait_for(pilot, lambda: tab(pilot, Status.NEW) == f"New {total} ↑{WINDOW} ↓{total - 2 * WINDOW}")
         await pilot.press("ctrl+b")  # at the top of a later window: the one before it
@@ -136,7 +142,7 @@ async def test_paging_walks_a_closed_pane_past_its_window_and_back(tmp_path: Pat
         await wait_for(pilot, lambda: tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↓{total - WINDOW}")
         seen = set(table.ids())
         await pilot.press("G")
-        await wait_for(pilot, lambda: table.cursor_row == WINDOW - 1)
+        await wait_for(pilot, lambda: table.cursor_row == WINDOW - 1 and cursor_on_screen(table))
         await pilot.press("pagedown")  # at the window's end: the next window
         await wait_for(pilot, lambda: screen.current_row().text == f"vieux {total - 1 - WINDOW}")  # type: ignore[union-attr]
         assert tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↑{WINDOW} ↓50"
@@ -149,6 +155,7 @@ async def test_paging_walks_a_closed_pane_past_its_window_and_back(tmp_path: Pat
         await pilot.press("G", "pagedown")  # past the last row: nothing more, the window stays
         await pilot.press("g", "pageup")  # at the top: the window before, its last row selected
         await wait_for(pilot, lambda: screen.current_row().text == "vieux 50")  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: cursor_on_screen(table))
         assert table.row_count == WINDOW and tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↑{WINDOW} ↓50"
 
 

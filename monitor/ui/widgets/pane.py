@@ -174,9 +174,9 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
             if window.fill(rows, request.limit):
                 self._settle(selected, cursor)
         elif request.kind == "next":
-            if window.turn_forward(rows):
+            if request.after is not None and window.turn_forward(rows, request.after):
                 self._settle(None, 0)
-        else:
+        elif window.anchors:
             window.turn_back(rows)
             self._settle(None, len(window.rows) - 1)
 

@@ -98,12 +98,12 @@ class Window:
         self._sort()
         return len(self.by_id) != before
 
-    def turn_forward(self, rows: list[MentionRow]) -> bool:
-        """The page after this one, read after its last row. False: nothing there (this page is the last)."""
-        if not rows or not self.rows:
+    def turn_forward(self, rows: list[MentionRow], after: MentionRow) -> bool:
+        """The page after this one, read after `after` (its last row when asked). False: nothing there."""
+        if not rows:
             self.complete = True
             return False
-        self.anchors.append(self.rows[-1])
+        self.anchors.append(after)
         self.above += len(self.rows)
         self.replace(rows, self.size)
         return True

@@ -94,10 +94,10 @@ def phase(app: PtyApp, rounds: int, seconds: float) -> tuple[dict[str, list[floa
         if time.perf_counter() - t0 > seconds:
             break
         for key in ("j", "k"):
-            before = wait_until(lambda: selected_author(app), WAIT, "a highlighted row")
+            before = selected_author(app)  # None: off screen (the key brings it back into view)
             after: list[str] = []
 
-            def moved(before: str = before, after: list[str] = after) -> bool:
+            def moved(before: str | None = before, after: list[str] = after) -> bool:
                 now = selected_author(app)
                 if now and now != before:
                     after.append(now)

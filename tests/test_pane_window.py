@@ -171,3 +171,19 @@ async def test_a_filtered_reload_drops_a_page_asked_for_before_it(tmp_path: Path
         table.load(table.window.rows[:3], 0)
         table.page_in(stale, [row(10_000)])
         assert table.row_count == 3 and 10_000 not in table.mentions
+
+
+async def test_the_selected_mention_stays_on_screen_while_urgent_arrivals_push_it_down(tmp_path: Path) -> None:
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.NEW, 50)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == 50)
+        screen = main(app)
+        table = screen.pane(Status.NEW)
+        chosen = table.ids()[1]
+        await pilot.press("j")
+        rev, urgent = burst(watchlist.database, 0, 30, tuple(range(30)), 5_000)  # three screens of urgent ones
+        await wait_for(pilot, lambda: screen.last_rev >= rev and table.ids()[:30] == urgent)
+        assert screen.current_row().id == chosen  # type: ignore[union-attr]  # the operator's row, still selected
+        assert table.cursor_row == 31 and cursor_on_screen(table)  # and still in view: the next key acts on it

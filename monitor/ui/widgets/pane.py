@@ -196,14 +196,13 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.post_message(self.PageWanted(self, kind, after, limit, self._generation))
 
     def _settle(self, selected: int | None, cursor: int) -> None:
-        """After the rows changed: keep the selected mention selected (without scrolling), else the cursor's
-        place; announce a new selection; repaint."""
+        """After the rows changed: keep the selected mention selected, else the cursor's place; scroll only as
+        far as keeps it on screen (arrivals above stay in view as long as it does); announce; repaint."""
         rows = self.window.rows
         self.virtual_size = Size(self.size.width, len(rows) + 1)
         index = next((i for i, r in enumerate(rows) if r.id == selected), None) if selected is not None else None
         self.cursor_row = index if index is not None else max(0, min(cursor, len(rows) - 1))
-        if selected is None:
-            self._scroll_to_cursor()
+        self._scroll_to_cursor()  # what the operator's next key acts on is never off screen
         self._announce()
         self.refresh()
 

@@ -56,11 +56,12 @@ def pane_lines(app: PtyApp) -> tuple[list[int], int | None]:
     return ys, cursor[0] if len(cursor) == 1 else None
 
 
-def selected_author(app: PtyApp) -> str | None:
-    """The author cell of the highlighted row (what identifies the selection on screen), or None."""
+def selected(app: PtyApp) -> tuple[int, str, str] | None:
+    """The highlighted row as seen: its line, author and text (the age column ticks, so it is left out);
+    None when it is off screen. A storm repeats its demo posts: the line tells two of them apart."""
     with app._lock:
         _, y = pane_lines(app)
-        return app.screen.display[y][14:30].strip() if y is not None else None
+        return (y, app.screen.display[y][14:30].strip(), app.screen.display[y][48:]) if y is not None else None
 
 
 def detail_author(app: PtyApp) -> str:
@@ -68,6 +69,12 @@ def detail_author(app: PtyApp) -> str:
         lines = app.screen.display
         rule = next((y for y, s in enumerate(lines) if y > 4 and s.startswith("──")), None)
         return lines[rule + 1].strip() if rule is not None and rule + 1 < len(lines) else ""
+
+
+def shows_selected(app: PtyApp, before: tuple[int, str, str] | None) -> bool:
+    """The detail names the highlighted mention's author, and that is not the row highlighted before the key."""
+    now = selected(app)
+    return bool(now and now != before and detail_author(app).startswith(now[1].rstrip("…")))
 
 
 def timed(app: PtyApp, keys: str, done: Callable[[], bool]) -> float:
@@ -94,26 +101,17 @@ def phase(app: PtyApp, rounds: int, seconds: float) -> tuple[dict[str, list[floa
         if time.perf_counter() - t0 > seconds:
             break
         for key in ("j", "k"):
-            before = selected_author(app)  # None: off screen (the key brings it back into view)
-            after: list[str] = []
-
-            def moved(before: str | None = before, after: list[str] = after) -> bool:
-                now = selected_author(app)
-                if now and now != before:
-                    after.append(now)
-                    return True
-                return False
-
+            before = selected(app)  # None: off screen (the key brings it back into view)
             sent = app.write(key)
-            while not moved():
+            while selected(app) in (None, before):
                 if time.perf_counter() - sent > WAIT:
                     raise SystemExit(f"{key!r}: the highlight did not move within {WAIT:.0f} s")
                 time.sleep(POLL_S)
             out["j/k"].append(time.perf_counter() - sent)
-            prefix = after[0].rstrip("…")
-            while not detail_author(app).startswith(prefix):
+            # The highlighted row read again at each look: a frame caught half drawn can fool one reading.
+            while not shows_selected(app, before):
                 if time.perf_counter() - sent > WAIT:
-                    raise SystemExit(f"the detail did not show {prefix!r} within {WAIT:.0f} s")
+                    raise SystemExit(f"the detail did not show the selection within {WAIT:.0f} s:\n{app.text()}")
                 time.sleep(POLL_S)
             out["detail"].append(time.perf_counter() - sent)
             time.sleep(0.05)

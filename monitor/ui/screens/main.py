@@ -234,7 +234,9 @@ class MainScreen(Screen[None]):
             label = table.tab_label(count)
             if self.filter.active and status in self.loaded:
                 label = f"{status.value.title()} {len(table.mentions)}/{count}"
-            tabs.query_one(f"#{status.value}", Tab).label = label
+            tab = tabs.query_one(f"#{status.value}", Tab)
+            if tab.label.plain != label:  # a new label lays the screen out again: only when it changed
+                tab.label = label
             table.total = count
 
     async def _load_claims(self) -> None:

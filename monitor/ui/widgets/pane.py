@@ -14,6 +14,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -109,6 +110,7 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._shown_id: int | None = None  # the selection last announced by RowHighlighted
         self._generation = 0  # a reload makes pages asked for before it stale
         self._asking = False  # one page request at a time
+        self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(maxsize=400)  # lines drawn, as in Toolong
 
     # -- what the desk reads ------------------------------------------------------------------
 
@@ -327,7 +329,15 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
         rows = self.window.rows
         if index >= len(rows):
             return Strip([Segment(" " * self.scrollable_content_region.width, base)])
-        style = base
-        if index == self.cursor_row:
-            style = base + self.get_component_rich_style("mention-table--cursor")
-        return self._line(self._cells(rows[index]), style)
+        row, cursor = rows[index], index == self.cursor_row
+        clock = self._age_cell(row)  # the one cell that changes on its own, with time
+        key = (row, clock.plain, str(clock.style), cursor, self.has_focus, self.claimed.get(row.id), self.size.width)
+        strip = self._strips.get(key)
+        if strip is None:
+            style = base + self.get_component_rich_style("mention-table--cursor") if cursor else base
+            strip = self._strips[key] = self._line(self._cells(row), style)
+        return strip
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # a new theme: every line is drawn again

@@ -62,7 +62,7 @@ class PtyApp:
         while True:
             try:
                 data = self.proc.read(65536)
-            except (EOFError, OSError):
+            except (EOFError, OSError, ValueError):  # ValueError: hung up (the file object is closed)
                 return
             if self.rendering:
                 with self._lock:
@@ -78,8 +78,12 @@ class PtyApp:
         return time.perf_counter()
 
     def hang_up(self) -> None:
-        """Close the master side, as tmux or sshd does when the link drops: the kernel sends SIGHUP."""
-        os.close(self.proc.fd)
+        """Close the master side, as tmux or sshd does when the link drops: the kernel sends SIGHUP.
+
+        Through ptyprocess's file object, which owns the descriptor: an `os.close` beside it left that object
+        to close the same number again when collected, by then another test's descriptor (its event loop's
+        self-pipe: a failed teardown, or a loop that hung)."""
+        self.proc.fileobj.close()
         self.proc.closed = True
 
     def alive(self) -> bool:

@@ -46,7 +46,7 @@ async def test_note_bursts_save_every_text_exactly(watchlist: Watchlist) -> None
     async with app.run_test(size=(80, 24)) as pilot:
         screen, _ = await selected(pilot)
         table = screen.pane()
-        order = sorted(table.mentions, key=lambda i: table.get_row_index(str(i)))
+        order = table.ids()
         texts = [f"note {i}: équipe prévenue, barrières retirées (réf {i})" for i in range(4)]
         keys: list[str] = []
         for text in texts:

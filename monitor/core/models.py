@@ -25,6 +25,10 @@ class SourceState(StrEnum):
     IDLE = "idle"  # not started yet
 
 
+# The statuses still waiting for the desk (their panes sort by urgency, the others by when they closed).
+OPEN_STATUSES = (Status.NEW, Status.ESCALATED)
+
+
 class ActionKind(StrEnum):
     REPLY = "reply"
     ESCALATE = "escalate"

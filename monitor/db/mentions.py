@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Priority, Status
+from monitor.core.models import OPEN_STATUSES, TERM_SEP, MatchResult, Mention, MentionRow, Priority, Status
 from monitor.core.timeutil import to_ms
 from monitor.db.api import NotFound
 
@@ -16,7 +16,6 @@ MENTION_COLUMNS = (
     " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"
     " deleted_at, rev, to_us"
 )
-OPEN_STATUSES = (Status.NEW, Status.ESCALATED)
 
 
 def row_to_mention(r: Sequence[Any]) -> MentionRow:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import aiosqlite
 
-from monitor.core.models import TERM_SEP, ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
+from monitor.core.models import OPEN_STATUSES, TERM_SEP, ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
 from monitor.core.timeutil import now_ms
 from monitor.db.actions import Then, act_sync, actions_sync
 from monitor.db.api import Conflict, Database, Fence, Handover, MentionDetail, NotFound, SourceState
@@ -37,7 +37,6 @@ from monitor.db.handover import summary_sync
 from monitor.db.leases import check_lease_sync
 from monitor.db.mentions import (
     MENTION_COLUMNS,
-    OPEN_STATUSES,
     changes_since_sync,
     counts_sync,
     cursor_sync,

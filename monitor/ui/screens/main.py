@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Tab, Tabs
+from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
 from textual.worker import Worker
 
 from monitor.core import templates as tpl
@@ -44,15 +44,15 @@ from monitor.ui.screens.help import HelpScreen, binding_rows
 from monitor.ui.screens.view import MentionView
 from monitor.ui.widgets.detail import MentionDetail, describe_action
 from monitor.ui.widgets.header import CityHeader
-from monitor.ui.widgets.pane import MentionTable, sort_key
+from monitor.ui.widgets.pane import WINDOW, MentionTable, sort_key
 from monitor.ui.widgets.sources_bar import SourcesBar, render_sources
 
 if TYPE_CHECKING:
     from monitor.ui.app import MonitorApp
 
 PANES = (Status.NEW, Status.ESCALATED, Status.DONE, Status.DISMISSED)
-OPEN_WINDOW = 1000  # rows held in an open pane; the rest wait in SQLite
-CLOSED_PAGE = 200  # closed panes load this many at a time, more as the cursor reaches the end
+OPEN_WINDOW = WINDOW  # rows a pane holds (its window); the rest wait in SQLite, a page away
+CLOSED_PAGE = WINDOW
 CLOSED_CAP = 5000
 REFRESH_SECONDS = 0.2
 CHANGES_PER_TICK = 5000
@@ -231,10 +231,12 @@ class MainScreen(Screen[None]):
         for status in PANES:
             table = self.pane(status)
             count = self.counts.get(status, 0)
-            label = f"{status.value.title()} {count}"
+            label = table.tab_label(count)
             if self.filter.active and status in self.loaded:
                 label = f"{status.value.title()} {len(table.mentions)}/{count}"
-            tabs.query_one(f"#{status.value}", Tab).label = label
+            tab = tabs.query_one(f"#{status.value}", Tab)
+            if tab.label.plain != label:  # a new label lays the screen out again: only when it changed
+                tab.label = label
             table.total = count
 
     async def _load_claims(self) -> None:
@@ -323,21 +325,23 @@ class MainScreen(Screen[None]):
         if event.tab.id and self.pane().status.value != event.tab.id:
             await self.action_pane(event.tab.id)
 
-    @on(DataTable.RowHighlighted)
-    @guarded("loading more")
-    async def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        table = event.data_table
-        if not isinstance(table, MentionTable) or table is not self.pane():
-            return
-        self.load_detail(self.current_row())
-        # Closed panes page in more from SQLite as the cursor reaches the end.
-        at_end = event.cursor_row >= table.row_count - 1
-        if at_end and table.status not in OPEN_STATUSES and table.row_count < min(table.total, CLOSED_CAP):
-            last = max(table.mentions.values(), key=sort_key, default=None)
+    @on(MentionTable.RowHighlighted)
+    def _highlighted(self, event: MentionTable.RowHighlighted) -> None:
+        if event.data_table is self.pane():
+            self.load_detail(self.current_row())
+
+    @on(MentionTable.PageWanted)
+    @guarded("paging")
+    async def _page_wanted(self, event: MentionTable.PageWanted) -> None:
+        """A pane turns a page or tops its window up: read under the refresh lock, so no change is missed."""
+        async with self._refresh_lock:
             keep = self.filter.matches if self.filter.active else None
-            more = await self.monitor.store.pane(table.status, CLOSED_PAGE, after=last, keep=keep)
-            if more:
-                table.apply(more, (), now_ms())
+            rows = None  # a failed read: the pane may ask again
+            try:
+                rows = await self.monitor.store.pane(event.table.status, event.limit, after=event.after, keep=keep)
+            finally:
+                event.table.page_in(event, rows)
+            self._update_tabs()
 
     @work(group="detail", exclusive=True, exit_on_error=False, name="detail")
     async def load_detail(self, row: MentionRow | None) -> None:
@@ -409,8 +413,7 @@ class MainScreen(Screen[None]):
 
     def export_pane(self) -> None:
         table = self.pane()
-        ids = [int(key.value) for key in table.rows if key.value is not None]
-        self._export(table.status, ids)
+        self._export(table.status, table.ids())
 
     @work(thread=True, group="export", exclusive=True, exit_on_error=False, name="export")
     def _export(self, status: Status, ids: list[int]) -> None:

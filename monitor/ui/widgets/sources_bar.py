@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from rich.text import Text
+from textual.visual import VisualType
 from textual.widgets import Static
 
 from monitor.core.timeutil import fmt_age, fmt_local, now_ms
@@ -51,4 +52,13 @@ def render_sources(statuses: list[SourceStatus], zone: tzinfo, notice: str = "",
 
 
 class SourcesBar(Static):
-    pass
+    """One line high (styles/app.tcss): a new text is a repaint of the line, never a layout of the screen,
+    and the same text again (the clock tick redraws it every second) is nothing at all."""
+
+    _shown: VisualType | None = None
+
+    def update(self, content: VisualType = "", *, layout: bool = False) -> None:
+        if content == self._shown:
+            return
+        self._shown = content
+        super().update(content, layout=layout)

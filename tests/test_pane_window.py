@@ -1,0 +1,189 @@
+"""Panes stay small and honest in a storm: a bounded window on the sorted query, paged from SQLite (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
+from monitor.core.timeutil import utcnow
+from monitor.db.store import act_sync, ingest_sync, open_sync
+from monitor.ui.widgets.pane import WINDOW, MentionTable
+from monitor.ui.widgets.window import Window
+from tests.conftest import wait_for, write_demo, write_watchlist
+from tests.test_app import main, make_app
+
+NORMAL = MatchResult(("ville",), Priority.NORMAL)
+URGENT = MatchResult(("ville",), Priority.URGENT)
+
+
+def row(mention_id: int, priority: Priority = Priority.NORMAL, seen: int = 1_000) -> MentionRow:
+    return MentionRow(mention_id, "s", "mastodon", f"r{mention_id}", "@a", "", "t", "", None, None, None, ("ville",),
+                      priority, Status.NEW, 0, seen, seen, None, None, None, mention_id)  # fmt: skip
+
+
+def test_an_urgent_arrival_enters_a_full_window_and_the_least_urgent_row_leaves() -> None:
+    window = Window(Status.NEW, size=5)
+    window.reset([row(i) for i in range(1, 7)])  # six in SQLite, five held
+    assert [r.id for r in window.rows] == [1, 2, 3, 4, 5] and not window.complete
+    assert window.merge([row(99, Priority.URGENT, seen=5_000)], [])
+    assert [r.id for r in window.rows] == [99, 1, 2, 3, 4]
+    assert window.beyond(total=7) == 2
+
+
+def test_a_storm_past_a_full_window_holds_nothing_more() -> None:
+    window = Window(Status.NEW, size=5)
+    window.reset([row(i) for i in range(1, 6)])
+    assert not window.merge([row(i, seen=9_000) for i in range(100, 10_100)], [])
+    assert [r.id for r in window.rows] == [1, 2, 3, 4, 5] and window.beyond(total=10_005) == 10_000
+
+
+def test_a_window_that_lost_rows_is_topped_up_with_the_next_ones() -> None:
+    window = Window(Status.NEW, size=3)
+    window.reset([row(i) for i in (1, 2, 3)])
+    window.merge([row(4, seen=2_000)], [])  # past the full window: SQLite holds more now
+    window.merge([], [1, 2])
+    assert window.wants_fill()
+    assert window.fill([row(4, seen=2_000)], asked=2)
+    assert [r.id for r in window.rows] == [3, 4] and window.complete and not window.wants_fill()
+
+
+def seed(db: Path, status: Status, n: int) -> None:
+    """n mentions of one status, through the store's own writes (as the collector and operators do)."""
+    conn = open_sync(db)
+    mentions = [(Mention("old", f"o{i}", "mastodon", "@a", f"vieux {i}", utcnow()), NORMAL) for i in range(n)]
+    conn.execute("BEGIN IMMEDIATE")
+    ingest_sync(conn, "old", mentions, None, [], [], 1_000)
+    if status is Status.DISMISSED:
+        for mention_id in range(1, n + 1):
+            act_sync(conn, mention_id, ActionKind.DISMISS, "bob", {"reason": "spam"}, at=2_000 + mention_id)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def burst(db: Path, start: int, n: int, urgent_at: tuple[int, ...], seen: int) -> tuple[int, list[int]]:
+    """A storm's batch from another process's connection; returns its last rev and the urgent mentions' ids."""
+    conn = open_sync(db)
+    batch = [(Mention("storm", f"s{i}", "bluesky", "@b", f"orage {i}", utcnow()), URGENT if i in urgent_at else NORMAL)
+             for i in range(start, start + n)]  # fmt: skip
+    conn.execute("BEGIN IMMEDIATE")
+    ingest_sync(conn, "storm", batch, None, [], [], seen)
+    conn.execute("COMMIT")
+    urgent = [r[0] for r in conn.execute("SELECT id FROM mentions WHERE priority = 0 ORDER BY id")]
+    rev = conn.execute("SELECT max(rev) FROM mentions").fetchone()[0]
+    conn.close()
+    return rev, urgent
+
+
+def desk(tmp_path: Path) -> Watchlist:
+    return load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+
+
+def cursor_on_screen(table: MentionTable) -> bool:
+    """The highlighted row is among the lines drawn (the header takes the first)."""
+    top = int(table.scroll_y)
+    return top <= table.cursor_row < top + table.scrollable_content_region.height - 1
+
+
+def tab(pilot: Pilot[Any], status: Status) -> str:
+    return str(pilot.app.screen.query_one(f"#{status.value}").label)  # type: ignore[attr-defined]
+
+
+async def test_a_storm_keeps_the_pane_bounded_and_urgent_arrivals_enter_the_window(tmp_path: Path) -> None:
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.NEW, WINDOW + 50)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == WINDOW)
+        screen = main(app)
+        table = screen.pane(Status.NEW)
+        first_page = table.ids()
+
+        def bounded(condition: Any) -> Any:
+            assert table.row_count <= WINDOW  # at every look, mid-storm included
+            return condition()
+
+        urgent: list[int] = []
+        for i in range(5):  # five bursts of 400, an urgent mention in three of them
+            rev, urgent = burst(watchlist.database, i * 400, 400, (i * 400 + 17,) if i % 2 == 0 else (), 5_000 + i)
+            await wait_for(pilot, lambda rev=rev: bounded(lambda: screen.last_rev >= rev))
+        assert len(urgent) == 3
+        total = WINDOW + 50 + 2000
+        await wait_for(pilot, lambda: bounded(lambda: tab(pilot, Status.NEW) == f"New {total} ↓{total - WINDOW}"))
+        # The urgent arrivals head the window, in order; the three least urgent rows left it.
+        assert table.ids() == urgent + first_page[: WINDOW - 3]
+        assert screen.current_row().id == first_page[0]  # type: ignore[union-attr]  # the selection stays put
+
+        # The operator pages to what waits past the window: the rows that left it come first.
+        await pilot.press("G", "pagedown")
+        await wait_for(pilot, lambda: table.ids()[:3] == first_page[WINDOW - 3 :] and cursor_on_screen(table))
+        assert table.row_count == WINDOW and screen.current_row().id == first_page[WINDOW - 3]  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: tab(pilot, Status.NEW) == f"New {total} ↑{WINDOW} ↓{total - 2 * WINDOW}")
+        await pilot.press("ctrl+b")  # at the top of a later window: the one before it
+        await wait_for(pilot, lambda: table.ids() == urgent + first_page[: WINDOW - 3])
+        assert screen.current_row().id == first_page[WINDOW - 4]  # type: ignore[union-attr]  # its last row
+
+
+async def test_paging_walks_a_closed_pane_past_its_window_and_back(tmp_path: Path) -> None:
+    watchlist = desk(tmp_path)
+    total = 2 * WINDOW + 50
+    seed(watchlist.database, Status.DISMISSED, total)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane"))
+        screen = main(app)
+        await pilot.press("4")
+        table: MentionTable = screen.pane()
+        await wait_for(pilot, lambda: table.row_count == WINDOW)
+        assert screen.current_row().text == f"vieux {total - 1}"  # type: ignore[union-attr]  # latest first
+        await wait_for(pilot, lambda: tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↓{total - WINDOW}")
+        seen = set(table.ids())
+        await pilot.press("G")
+        await wait_for(pilot, lambda: table.cursor_row == WINDOW - 1 and cursor_on_screen(table))
+        await pilot.press("pagedown")  # at the window's end: the next window
+        await wait_for(pilot, lambda: screen.current_row().text == f"vieux {total - 1 - WINDOW}")  # type: ignore[union-attr]
+        assert tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↑{WINDOW} ↓50"
+        seen |= set(table.ids())
+        await pilot.press("G", "ctrl+f")
+        await wait_for(pilot, lambda: table.row_count == 50)
+        assert tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↑{2 * WINDOW}"
+        seen |= set(table.ids())
+        assert len(seen) == total  # every row reached, none twice
+        await pilot.press("G", "pagedown")  # past the last row: nothing more, the window stays
+        await pilot.press("g", "pageup")  # at the top: the window before, its last row selected
+        await wait_for(pilot, lambda: screen.current_row().text == "vieux 50")  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: cursor_on_screen(table))
+        assert table.row_count == WINDOW and tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↑{WINDOW} ↓50"
+
+
+async def test_a_filtered_reload_drops_a_page_asked_for_before_it(tmp_path: Path) -> None:
+    """A page read for the old query must not land in the window of the new one."""
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.NEW, WINDOW + 10)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == WINDOW)
+        table = main(app).pane(Status.NEW)
+        stale = MentionTable.PageWanted(table, "next", table.window.rows[-1], WINDOW, table._generation)
+        table.load(table.window.rows[:3], 0)
+        table.page_in(stale, [row(10_000)])
+        assert table.row_count == 3 and 10_000 not in table.mentions
+
+
+async def test_the_selected_mention_stays_on_screen_while_urgent_arrivals_push_it_down(tmp_path: Path) -> None:
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.NEW, 50)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == 50)
+        screen = main(app)
+        table = screen.pane(Status.NEW)
+        chosen = table.ids()[1]
+        await pilot.press("j")
+        rev, urgent = burst(watchlist.database, 0, 30, tuple(range(30)), 5_000)  # three screens of urgent ones
+        await wait_for(pilot, lambda: screen.last_rev >= rev and table.ids()[:30] == urgent)
+        assert screen.current_row().id == chosen  # type: ignore[union-attr]  # the operator's row, still selected
+        assert table.cursor_row == 31 and cursor_on_screen(table)  # and still in view: the next key acts on it

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from textual import work
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Tab, Tabs
 from textual.worker import Worker
@@ -67,13 +68,37 @@ class DeskPanes(Screen[None]):
 
     @guarded("loading the desk", loud=False)
     async def _first_load(self) -> None:
+        """The pane on screen (and any loaded before a failure) first; the other open pane after the paint."""
         last_rev = await self.monitor.store.max_rev()
         self.counts = await self.monitor.store.counts()
-        for status in dict.fromkeys((Status.NEW, Status.ESCALATED, *self.loaded)):
+        for status in dict.fromkeys((self.pane().status, *self.loaded)):
             await self._load(status)
         self.last_rev = last_rev  # only once the panes hold everything up to it
         self._ready = True
         self._update_tabs()
+        self.call_after_refresh(self._load_open_panes)
+
+    @work(group="open-panes", exclusive=True, exit_on_error=False, name="loading the open panes")
+    @guarded("loading the desk", loud=False)
+    async def _load_open_panes(self) -> None:
+        """Open panes not loaded yet, so that switching to them is instant.
+
+        A worker: the screen keeps handling keys and ticks meanwhile. The rows go in under the refresh lock,
+        and only if no refresh applied changes since they were read (those would be missing): else read again.
+        """
+        for status in OPEN_STATUSES:
+            if status in self.loaded:
+                continue
+            pane_filter, seen_rev = self.filter, self.last_rev
+            rows = await self._read_pane(status, pane_filter)
+            async with self._refresh_lock:
+                if status in self.loaded or self.filter is not pane_filter or not self._ready:
+                    continue  # switched to, filtered or reloaded meanwhile: that load (and its cursor) stands
+                if self.last_rev != seen_rev:
+                    rows = await self._read_pane(status, pane_filter)
+                self.pane(status).load(rows, now_ms())
+                self.loaded.add(status)
+                self._update_tabs()
 
     def pane(self, status: Status | None = None) -> MentionTable:
         if status is None:
@@ -86,11 +111,14 @@ class DeskPanes(Screen[None]):
         return table.mentions.get(selected) if selected is not None else None
 
     async def _load(self, status: Status) -> None:
-        limit = OPEN_WINDOW if status in OPEN_STATUSES else CLOSED_PAGE
-        keep = self.filter.matches if self.filter.active else None
-        rows = await self.monitor.store.pane(status, limit, keep=keep)
+        rows = await self._read_pane(status, self.filter)
         self.pane(status).load(rows, now_ms())
         self.loaded.add(status)
+
+    async def _read_pane(self, status: Status, pane_filter: PaneFilter) -> list[MentionRow]:
+        limit = OPEN_WINDOW if status in OPEN_STATUSES else CLOSED_PAGE
+        keep = pane_filter.matches if pane_filter.active else None
+        return await self.monitor.store.pane(status, limit, keep=keep)
 
     @guarded("refresh", loud=False)
     async def refresh_panes(self, wait: bool = False) -> None:

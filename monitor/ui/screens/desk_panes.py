@@ -1,4 +1,5 @@
-"""The desk's panes kept in step with the database: a first load, then one batch of changes per tick.
+"""The desk's panes kept in step with the database: a first load, then one batch of changes per tick;
+and the detail of the selected row, read in one hop.
 
 `MainScreen` builds on this: its keys and dialogs act on the rows these panes show.
 """
@@ -16,9 +17,11 @@ from textual.worker import Worker
 from monitor.core.filtering import PaneFilter
 from monitor.core.models import MentionRow, Status
 from monitor.core.timeutil import now_ms
+from monitor.db import desk as desk_db
 from monitor.db.presence import Claim
 from monitor.db.store import OPEN_STATUSES
 from monitor.ui.screens.guard import guarded
+from monitor.ui.widgets.detail import MentionDetail
 from monitor.ui.widgets.pane import MentionTable, sort_key
 
 if TYPE_CHECKING:
@@ -62,9 +65,20 @@ class DeskPanes(Screen[None]):
         """A worker's state change does not bubble: the screen's go to the app's one handler."""
         self.monitor.on_worker_state_changed(event)
 
-    def load_detail(self, row: MentionRow | None) -> Any:
-        """Show this row in the detail panel (the desk's worker)."""
-        raise NotImplementedError
+    @work(group="detail", exclusive=True, exit_on_error=False, name="detail")
+    async def load_detail(self, row: MentionRow | None) -> None:
+        detail = self.query_one(MentionDetail)
+        if row is None:
+            self.detail_for = None
+            detail.show(None, [], [], self.monitor.zone)
+            return
+        got = await desk_db.detail(self.monitor.store, row.id)  # one hop for the whole panel
+        self.detail_for = got.row
+        claim = self.claims.get(got.row.id)
+        claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
+        self.shown = dict(row=got.row, actions=got.actions, thread=got.thread, zone=self.monitor.zone,
+                          deliveries=got.deliveries, claimed=claimed, related=got.related)  # fmt: skip
+        detail.show(**self.shown)
 
     @guarded("loading the desk", loud=False)
     async def _first_load(self) -> None:

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import ContentSwitcher, DataTable, Footer, Tab, Tabs
 
 from monitor.core.filtering import PaneFilter
-from monitor.core.models import MentionRow, Status
+from monitor.core.models import Status
 from monitor.core.timeutil import now_ms, td_ms
 from monitor.db import desk as desk_db
 from monitor.db.store import OPEN_STATUSES
@@ -171,21 +171,6 @@ class MainScreen(DeskActions):
             more = await self.monitor.store.pane(table.status, CLOSED_PAGE, after=last, keep=keep)
             if more:
                 table.apply(more, (), now_ms())
-
-    @work(group="detail", exclusive=True, exit_on_error=False, name="detail")
-    async def load_detail(self, row: MentionRow | None) -> None:
-        detail = self.query_one(MentionDetail)
-        if row is None:
-            self.detail_for = None
-            detail.show(None, [], [], self.monitor.zone)
-            return
-        got = await desk_db.detail(self.monitor.store, row.id)  # one hop for the whole panel
-        self.detail_for = got.row
-        claim = self.claims.get(got.row.id)
-        claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
-        self.shown = dict(row=got.row, actions=got.actions, thread=got.thread, zone=self.monitor.zone,
-                          deliveries=got.deliveries, claimed=claimed, related=got.related)  # fmt: skip
-        detail.show(**self.shown)
 
     def action_scroll_detail(self, step: int) -> None:
         """Half a panel at a time, as ctrl+d/ctrl+u in less and vi."""

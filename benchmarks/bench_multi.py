@@ -43,7 +43,8 @@ from monitor.engine.actions import act  # noqa: E402
 from monitor.engine.collector import Collector  # noqa: E402
 from monitor.networks import SourceContext, load_watchlist  # noqa: E402
 from monitor.networks.demo import DemoOptions, DemoSource  # noqa: E402
-from monitor.ui.screens.main import CHANGES_PER_TICK, REFRESH_SECONDS  # noqa: E402
+from monitor.ui.screens.desk_panes import CHANGES_PER_TICK  # noqa: E402
+from monitor.ui.screens.main import REFRESH_SECONDS  # noqa: E402
 from tests.conftest import write_watchlist  # noqa: E402
 
 PER_POLL = 200

@@ -69,7 +69,6 @@ def test_every_package_is_in_exactly_one_layer() -> None:
     assert named == present
 
 
-@pytest.mark.xfail(reason="issue 12 in progress: the known breaches are being removed", strict=False)
 def test_no_contract_ignores_a_breach() -> None:
     assert [c["name"] for c in contracts() if c.get("ignore_imports")] == []
 

@@ -157,13 +157,6 @@ class Store:
 
         return await _on_thread(self._db, run)
 
-    # Deprecated: the names other modules used before `read`/`write` were public; removed once they switch.
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self.read(fn)
-
-    async def _write(self, fn: Callable[[sqlite3.Connection], T], label: str) -> T:
-        return await self.write(fn, label)
-
     # -- ingest ---------------------------------------------------------------------------
 
     async def ingest(

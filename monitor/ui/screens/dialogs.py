@@ -1,8 +1,9 @@
-"""Dialogs return values: each is a ModalScreen that dismisses with a result, or None on Esc."""
+"""Dialogs return values: each is a `Dialog[T]` that dismisses with a `T`, or None on Esc (nothing happened)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rich.text import Text
 from textual import events, on
@@ -16,6 +17,8 @@ from textual.widgets.option_list import Option
 from monitor.core import templates as tpl
 from monitor.core.config import Template
 from monitor.core.models import MentionRow
+
+ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class ChoiceResult:
     note: str = ""
 
 
-class Dialog(ModalScreen[object]):
+class Dialog(ModalScreen[ResultT | None]):
     """Esc cancels with nothing changed; a changed draft is thrown away only once the operator says so."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
@@ -48,7 +51,7 @@ class Dialog(ModalScreen[object]):
     def action_cancel(self) -> None:
         if self.KEEPS_DRAFTS and self._draft() != getattr(self, "_pristine", self._draft()):
 
-            def answered(discard: object) -> None:
+            def answered(discard: bool | None) -> None:
                 if discard:
                     self.dismiss(None)
 
@@ -57,7 +60,7 @@ class Dialog(ModalScreen[object]):
         self.dismiss(None)
 
 
-class ComposeDialog(Dialog):
+class ComposeDialog(Dialog[ReplyResult]):
     """Reply (or resolve with a follow-up): templates, a live length count, Ctrl+S to send."""
 
     BINDINGS = [
@@ -148,7 +151,7 @@ class ComposeDialog(Dialog):
         self.dismiss(ReplyResult(text, getattr(self, "_template", None), elsewhere, note))
 
 
-class ChoiceDialog(Dialog):
+class ChoiceDialog(Dialog[ChoiceResult]):
     """Pick one option (Enter takes the highlighted one), optionally followed by a note."""
 
     BINDINGS = [
@@ -199,7 +202,7 @@ class ChoiceDialog(Dialog):
         self.dismiss(ChoiceResult(str(option.id), note))
 
 
-class NoteDialog(Dialog):
+class NoteDialog(Dialog[str]):
     BINDINGS = [Binding("ctrl+s", "submit", "Save", priority=True, id="dialog.save")]
 
     def __init__(self, title: str) -> None:
@@ -221,7 +224,7 @@ class NoteDialog(Dialog):
             self.dismiss(text)
 
 
-class FilterDialog(Dialog):
+class FilterDialog(Dialog[str]):
     """A one-line query: words, plus source:, term:, prio: fields. Empty clears."""
 
     KEEPS_DRAFTS = False
@@ -246,7 +249,7 @@ class FilterDialog(Dialog):
         self.dismiss(event.value.strip())
 
 
-class ConfirmDialog(Dialog):
+class ConfirmDialog(Dialog[bool]):
     """A yes/no question: y or Enter confirms, n or Esc declines (nothing happens)."""
 
     BINDINGS = [

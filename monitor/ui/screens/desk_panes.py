@@ -1,0 +1,213 @@
+"""The desk's panes kept in step with the database: a first load, then one batch of changes per tick;
+and the detail of the selected row, read in one hop.
+
+`MainScreen` builds on this: its keys and dialogs act on the rows these panes show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Tab, Tabs
+from textual.worker import Worker
+
+from monitor.core.filtering import PaneFilter
+from monitor.core.models import OPEN_STATUSES, MentionRow, Status
+from monitor.core.timeutil import now_ms
+from monitor.db.presence import Claim
+from monitor.ui.screens.guard import guarded
+from monitor.ui.widgets.detail import MentionDetail
+from monitor.ui.widgets.pane import WINDOW, MentionTable, sort_key
+
+if TYPE_CHECKING:
+    from monitor.engine.collector import SourceStatus
+    from monitor.ui.app import MonitorApp
+
+PANES = (Status.NEW, Status.ESCALATED, Status.DONE, Status.DISMISSED)
+OPEN_WINDOW = WINDOW  # rows a pane holds (its window); the rest wait in SQLite, a page away
+CLOSED_PAGE = WINDOW
+CLOSED_CAP = 5000
+CHANGES_PER_TICK = 5000
+COUNTS_EVERY_MS = 1000
+
+
+class DeskPanes(Screen[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_rev = 0
+        self.filter = PaneFilter()
+        self.filter_query = ""
+        self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        self.loaded: set[Status] = set()
+        self.detail_for: MentionRow | None = None
+        self.shown: dict[str, Any] = {}  # what the detail panel shows (`v` shows the same, full screen)
+        self._refresh_lock = asyncio.Lock()  # one refresh at a time; a timer tick skips a busy one
+        self.claims: dict[int, Claim] = {}
+        self.on_duty: list[str] = []
+        self.remote_states: list[SourceStatus] = []
+        self.collector_elsewhere = "?"  # the lease holder when it is another process ("" = nobody)
+        self._ticks = 0
+        self._counted_at = 0
+        self._count_now = False  # an operator's own action: show its effect on the tabs at once
+        self._counts_stale = False
+        self._ready = False  # the panes are loaded (not yet, or a reload failed: the refresh tick retries)
+
+    @property
+    def monitor(self) -> MonitorApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker's state change does not bubble: the screen's go to the app's one handler."""
+        self.monitor.on_worker_state_changed(event)
+
+    @work(group="detail", exclusive=True, exit_on_error=False, name="detail")
+    async def load_detail(self, row: MentionRow | None) -> None:
+        detail = self.query_one(MentionDetail)
+        if row is None:
+            self.detail_for = None
+            detail.show(None, [], [], self.monitor.zone)
+            return
+        got = await self.monitor.store.detail(row.id)  # one hop for the whole panel
+        self.detail_for = got.row
+        claim = self.claims.get(got.row.id)
+        claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
+        self.shown = dict(row=got.row, actions=got.actions, thread=got.thread, zone=self.monitor.zone,
+                          deliveries=got.deliveries, claimed=claimed, related=got.related)  # fmt: skip
+        detail.show(**self.shown)
+
+    @guarded("loading the desk", loud=False)
+    async def _first_load(self) -> None:
+        """The pane on screen (and any loaded before a failure) first; the other open pane after the paint."""
+        last_rev = await self.monitor.store.max_rev()
+        self.counts = await self.monitor.store.counts()
+        for status in dict.fromkeys((self.pane().status, *self.loaded)):
+            await self._load(status)
+        self.last_rev = last_rev  # only once the panes hold everything up to it
+        self._ready = True
+        self._update_tabs()
+        self.call_after_refresh(self._load_open_panes)
+
+    @work(group="open-panes", exclusive=True, exit_on_error=False, name="loading the open panes")
+    @guarded("loading the desk", loud=False)
+    async def _load_open_panes(self) -> None:
+        """Open panes not loaded yet, so that switching to them is instant.
+
+        A worker: the screen keeps handling keys and ticks meanwhile. The rows go in under the refresh lock,
+        and only if no refresh applied changes since they were read (those would be missing): else read again.
+        """
+        for status in OPEN_STATUSES:
+            if status in self.loaded:
+                continue
+            pane_filter, seen_rev = self.filter, self.last_rev
+            rows = await self._read_pane(status, pane_filter)
+            async with self._refresh_lock:
+                if status in self.loaded or self.filter is not pane_filter or not self._ready:
+                    continue  # switched to, filtered or reloaded meanwhile: that load (and its cursor) stands
+                if self.last_rev != seen_rev:
+                    rows = await self._read_pane(status, pane_filter)
+                self.pane(status).load(rows, now_ms())
+                self.loaded.add(status)
+                self._update_tabs()
+
+    def pane(self, status: Status | None = None) -> MentionTable:
+        if status is None:
+            status = Status(self.query_one(ContentSwitcher).current.removeprefix("pane-"))  # type: ignore[union-attr]
+        return self.query_one(f"#pane-{status.value}", MentionTable)
+
+    def current_row(self) -> MentionRow | None:
+        table = self.pane()
+        selected = table.selected_id()
+        return table.mentions.get(selected) if selected is not None else None
+
+    async def _load(self, status: Status) -> None:
+        rows = await self._read_pane(status, self.filter)
+        self.pane(status).load(rows, now_ms())
+        self.loaded.add(status)
+
+    async def _read_pane(self, status: Status, pane_filter: PaneFilter) -> list[MentionRow]:
+        limit = OPEN_WINDOW if status in OPEN_STATUSES else CLOSED_PAGE
+        keep = pane_filter.matches if pane_filter.active else None
+        return await self.monitor.store.pane(status, limit, keep=keep)
+
+    @guarded("refresh", loud=False)
+    async def refresh_panes(self, wait: bool = False) -> None:
+        """Poll the change sequence and apply what moved, in one batch per tick.
+
+        A timer tick skips while a refresh runs. `wait=True` (after an action) waits for it and refreshes
+        again: the pane must show the action before the next typed-ahead key picks its row.
+        """
+        if self._refresh_lock.locked() and not wait:
+            return
+        async with self._refresh_lock:
+            if not self._ready:  # the database failed at start or mid-reload: load the panes now
+                await self._first_load()
+                return
+            store = self.monitor.store
+            newest = await store.max_rev()
+            self.monitor.recovered()  # the tick is the retry: the database answers again
+            if newest <= self.last_rev:
+                return
+            changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
+            if not changes:
+                return
+            # Counting scans the status index: at most once a second while mentions pour in.
+            if now_ms() - self._counted_at >= COUNTS_EVERY_MS or self._count_now:
+                await self._recount()
+            else:
+                self._counts_stale = True  # the clock tick recounts if nothing else comes
+            await self._load_claims()
+            with self.app.batch_update():
+                self._apply(changes)
+                self._update_tabs()
+            self.last_rev = changes[-1].rev  # only once applied: a read that failed above is retried whole
+            if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
+                self.load_detail(self.current_row())
+
+    def _apply(self, changes: list[MentionRow]) -> None:
+        now = now_ms()
+        latest: dict[int, MentionRow] = {r.id: r for r in changes}
+        for status in PANES:
+            if status not in self.loaded:
+                continue
+            table = self.pane(status)
+            upserts, removals = [], []
+            last = max(table.mentions.values(), key=sort_key, default=None) if status in OPEN_STATUSES else None
+            for row in latest.values():
+                belongs = row.status is status and (not self.filter.active or self.filter.matches(row))
+                if belongs:
+                    full = len(table.mentions) >= OPEN_WINDOW and status in OPEN_STATUSES
+                    if row.id in table.mentions or not full or (last and sort_key(row) < sort_key(last)):
+                        upserts.append(row)
+                elif row.id in table.mentions:
+                    removals.append(row.id)
+            if upserts or removals:
+                table.apply(upserts, removals, now)
+            if status not in OPEN_STATUSES and len(table.mentions) > CLOSED_CAP:
+                extra = sorted(table.mentions.values(), key=sort_key)[CLOSED_CAP:]
+                table.apply((), [r.id for r in extra], now)
+
+    def _update_tabs(self) -> None:
+        tabs = self.query_one(Tabs)
+        for status in PANES:
+            table = self.pane(status)
+            count = self.counts.get(status, 0)
+            label = table.tab_label(count)
+            if self.filter.active and status in self.loaded:
+                label = f"{status.value.title()} {len(table.mentions)}/{count}"
+            tab = tabs.query_one(f"#{status.value}", Tab)
+            if tab.label.plain != label:  # a new label lays the screen out again: only when it changed
+                tab.label = label
+            table.total = count
+
+    async def _load_claims(self) -> None:
+        self.claims = await self.monitor.presence.claims()
+        names = {i: c.operator for i, c in self.claims.items() if c.operator != self.monitor.operator}
+        for status in OPEN_STATUSES:
+            self.pane(status).claimed = names
+
+    async def _recount(self) -> None:
+        self.counts = await self.monitor.store.counts()
+        self._counted_at, self._count_now, self._counts_stale = now_ms(), False, False

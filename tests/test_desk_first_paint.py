@@ -1,0 +1,105 @@
+"""The pane on screen comes first: the other open pane loads after the first paint, never under the operator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
+from monitor.core.timeutil import utcnow
+from monitor.db.store import Store, act_sync, ingest_sync, open_sync
+from tests.conftest import write_demo, write_watchlist
+from tests.test_app import make_app, started, wait_for
+
+
+@dataclass
+class HeldRead:
+    """The desk's first read of the Escalated pane waits until the test releases it."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    held: bool = False
+    returned: bool = False
+
+
+@pytest.fixture
+async def escalated_read(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[HeldRead]:
+    hold = HeldRead()
+    original = Store.pane
+
+    async def pane(self: Store, status: Status, *args: Any, **kwargs: Any) -> list[MentionRow]:
+        if status is not Status.ESCALATED or hold.held:
+            return await original(self, status, *args, **kwargs)
+        hold.held = True
+        rows = await original(self, status, *args, **kwargs)  # read now, handed over later: a slow read
+        await hold.release.wait()
+        hold.returned = True  # the caller goes on in this same step: it has acted on the rows once this is seen
+        return rows
+
+    monkeypatch.setattr(Store, "pane", pane)
+    yield hold
+    hold.release.set()
+
+
+def desk_with(tmp_path: Path, new: int, escalated: int) -> Watchlist:
+    watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+    conn = open_sync(watchlist.database)
+    match = MatchResult(("ville",), Priority.NORMAL)
+    texts = [f"voirie {i}" for i in range(new + escalated)]
+    conn.execute("BEGIN IMMEDIATE")
+    ingest_sync(conn, "old", [(Mention("old", f"o{i}", "mastodon", "@a", t, utcnow()), match)
+                              for i, t in enumerate(texts)], None, [], [], 1_000)  # fmt: skip
+    for mention_id in range(new + 1, new + escalated + 1):
+        act_sync(conn, mention_id, ActionKind.ESCALATE, "bob", {"service": "voirie"}, at=2_000 + mention_id)
+    conn.execute("COMMIT")
+    conn.close()
+    return watchlist
+
+
+async def test_the_shown_pane_is_live_while_the_escalated_pane_still_loads(
+    tmp_path: Path, escalated_read: HeldRead
+) -> None:
+    watchlist = desk_with(tmp_path, new=3, escalated=2)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 3)
+        await wait_for(pilot, lambda: escalated_read.held)
+        other = await Store.open(watchlist.database)  # another operator, while the Escalated read is slow
+        try:
+            late = Mention("old", "late", "mastodon", "@b", "voirie late", utcnow())
+            await other.ingest("old", [(late, MatchResult(("ville",), Priority.NORMAL))], None)
+            await other.act(1, ActionKind.ESCALATE, "bob", {"service": "voirie"})
+        finally:
+            await other.close()
+        new = screen.pane(Status.NEW)
+        await wait_for(pilot, lambda: set(new.mentions) == {2, 3, 6})  # refreshed: the desk did not wait
+        assert Status.ESCALATED not in screen.loaded
+        escalated_read.release.set()
+        # The slow read predates the escalation that the refresh has already passed: it is read again.
+        await wait_for(pilot, lambda: Status.ESCALATED in screen.loaded)
+        assert set(screen.pane(Status.ESCALATED).mentions) == {1, 4, 5}
+
+
+async def test_a_pane_the_operator_switched_to_is_not_reloaded_under_the_cursor(
+    tmp_path: Path, escalated_read: HeldRead
+) -> None:
+    watchlist = desk_with(tmp_path, new=3, escalated=3)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 3)
+        await wait_for(pilot, lambda: escalated_read.held)
+        await pilot.press("2")
+        table = screen.pane(Status.ESCALATED)
+        await wait_for(pilot, lambda: table.row_count == 3 and screen.pane() is table)
+        await pilot.press("j", "j")
+        await wait_for(pilot, lambda: table.cursor_row == 2)
+        chosen = screen.current_row()
+        escalated_read.release.set()
+        await wait_for(pilot, lambda: escalated_read.returned)
+        await pilot.pause()
+        assert (table.cursor_row, screen.current_row()) == (2, chosen)

@@ -14,16 +14,24 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from monitor.db.connect import open_sync
 from monitor.db.statscodes import Codes, Ints, exact_case, primary, primary_case
 from monitor.db.store import BUSY_TIMEOUT_MS
 
 # What a caller hands in: a connection from monitor.db.store (open_sync, open_readonly).
 ReadConnection = sqlite3.Connection
 ConnectionFactory = Callable[[], ReadConnection]
+
+
+def reader(path: Path) -> ConnectionFactory:
+    """Opens the file for the statistics screen, one connection per refresh (each on its worker thread)."""
+    return lambda: open_sync(path, readonly=True)
+
 
 OPERATOR_SEED_ACTIONS = 20_000  # operators of the latest actions: the usual names, read in a blink
 OTHER_KEY = "(other)"  # a value that appeared between two of the report's reads

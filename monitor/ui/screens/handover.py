@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from monitor.core.timeutil import fmt_age, fmt_local
-from monitor.db.handover import Handover
+from monitor.db.api import Handover
 from monitor.ui.screens.help import ReadingScreen
 
 

@@ -9,8 +9,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from monitor.core.models import ActionKind, ActionRow, MentionRow
+from monitor.core.outbox import DRY_RUN_URL, OutboxItem
 from monitor.core.timeutil import fmt_duration, fmt_local
-from monitor.db.outbox import DRY_RUN_URL, OutboxItem
 
 STATUS_STYLE = {"new": "bold", "escalated": "magenta", "done": "green", "dismissed": "dim"}
 

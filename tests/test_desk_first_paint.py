@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
 from monitor.core.timeutil import utcnow
 from monitor.db.store import Store, act_sync, ingest_sync, open_sync
+from monitor.networks import load_watchlist
 from tests.conftest import write_demo, write_watchlist
 from tests.test_app import make_app, started, wait_for
 

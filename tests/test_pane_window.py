@@ -7,10 +7,11 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from monitor.core.config import Watchlist, load_watchlist
+from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
 from monitor.core.timeutil import utcnow
 from monitor.db.store import act_sync, ingest_sync, open_sync
+from monitor.networks import load_watchlist
 from monitor.ui.widgets.pane import WINDOW, MentionTable
 from monitor.ui.widgets.window import Window
 from tests.conftest import wait_for, write_demo, write_watchlist

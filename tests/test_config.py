@@ -249,6 +249,8 @@ def test_check_refuses_what_stats_would_refuse(tmp_path: Path, capsys: pytest.Ca
         ("  reply: q\n", 9, "clashes with quit"),  # the app's key, live on every screen
         ("  dialog.send: escape\n", 9, "clashes with dialog.cancel"),
         ("  replyy: R\n", 9, "unknown action id 'replyy'"),
+        ("  page.up: ctrl+b\n", 9, "page.up on 'ctrl+b', which is the tmux prefix"),
+        ("  reply: ctrl+m\n", 9, "which is enter"),
     ],
 )
 def test_a_key_remap_that_clashes_is_a_watchlist_error_naming_its_line(
@@ -261,6 +263,13 @@ def test_a_key_remap_that_clashes_is_a_watchlist_error_naming_its_line(
     assert main(["check", "-w", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"monitor: {path}:{line}: ") and words in err and err.count("\n") == 1
+
+
+def test_no_built_in_key_is_one_the_terminal_takes() -> None:
+    """tmux's and screen's prefixes, and the controls that arrive as tab, enter, backspace and escape."""
+    from monitor.ui.screens.keycheck import scopes, taken
+
+    assert {screen: taken(bindings) for screen, bindings in scopes().items() if taken(bindings)} == {}
 
 
 def test_swapped_keys_do_not_clash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

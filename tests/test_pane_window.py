@@ -123,7 +123,7 @@ async def test_a_storm_keeps_the_pane_bounded_and_urgent_arrivals_enter_the_wind
         await wait_for(pilot, lambda: table.ids()[:3] == first_page[WINDOW - 3 :] and cursor_on_screen(table))
         assert table.row_count == WINDOW and screen.current_row().id == first_page[WINDOW - 3]  # type: ignore[union-attr]
         await wait_for(pilot, lambda: tab(pilot, Status.NEW) == f"New {total} ↑{WINDOW} ↓{total - 2 * WINDOW}")
-        await pilot.press("ctrl+b")  # at the top of a later window: the one before it
+        await pilot.press("pageup")  # at the top of a later window: the one before it
         await wait_for(pilot, lambda: table.ids() == urgent + first_page[: WINDOW - 3])
         assert screen.current_row().id == first_page[WINDOW - 4]  # type: ignore[union-attr]  # its last row
 
@@ -148,7 +148,7 @@ async def test_paging_walks_a_closed_pane_past_its_window_and_back(tmp_path: Pat
         await wait_for(pilot, lambda: screen.current_row().text == f"vieux {total - 1 - WINDOW}")  # type: ignore[union-attr]
         assert tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↑{WINDOW} ↓50"
         seen |= set(table.ids())
-        await pilot.press("G", "ctrl+f")
+        await pilot.press("G", "pagedown")
         await wait_for(pilot, lambda: table.row_count == 50)
         assert tab(pilot, Status.DISMISSED) == f"Dismissed {total} ↑{2 * WINDOW}"
         seen |= set(table.ids())

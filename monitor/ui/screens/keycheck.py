@@ -49,6 +49,19 @@ def scopes() -> dict[str, list[Binding]]:
     return out
 
 
+# Keys a terminal or a multiplexer takes before the app sees them: the tmux and screen prefixes, and the
+# controls a terminal sends as tab, enter, backspace and escape.
+TAKEN = {
+    "ctrl+a": "the screen prefix", "ctrl+b": "the tmux prefix", "ctrl+i": "tab", "ctrl+m": "enter",
+    "ctrl+h": "backspace", "ctrl+left_square_bracket": "escape",
+}  # fmt: skip
+
+
+def taken(bindings: list[Binding]) -> list[tuple[str, str]]:
+    """(binding id or action, key) for each key of these bindings that the terminal takes."""
+    return [(b.id or b.action, key) for b in bindings for key in map(_normal, b.key.split(",")) if key in TAKEN]
+
+
 def _normal(key: str) -> str:
     key = key.strip()
     return _character_to_key(key) if len(key) == 1 else key
@@ -62,7 +75,13 @@ def check_keys(watchlist: Watchlist) -> None:
     lines = watchlist.key_lines
     live = scopes()
     known = sorted({b.id for bindings in live.values() for b in bindings if b.id})
-    for binding_id in watchlist.keys:
+    for binding_id, keys in watchlist.keys.items():
+        for key in filter(None, map(_normal, keys.split(","))):
+            if key in TAKEN:
+                raise ConfigError(
+                    file, lines.get(binding_id, 0), f"keys: {binding_id} on {key!r}, which is {TAKEN[key]}",
+                    "a key the terminal passes on (not ctrl+a, ctrl+b, ctrl+i, ctrl+m, ctrl+h or ctrl+[)",
+                )  # fmt: skip
         if binding_id not in known:
             raise ConfigError(
                 file, lines.get(binding_id, 0), f"unknown action id {binding_id!r} under keys",

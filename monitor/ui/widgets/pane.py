@@ -47,8 +47,9 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("g", "scroll_top", "Top", show=False, id="top"),
         Binding("G", "scroll_bottom", "Bottom", show=False, id="bottom"),
         # As in less and vi: a screen at a time; at the window's edge, the next or previous window.
-        Binding("pagedown,ctrl+f", "page_down", "Page down (next window at the end)", show=False, id="page.down"),
-        Binding("pageup,ctrl+b", "page_up", "Page up (previous window at the top)", show=False, id="page.up"),
+        # Not ctrl+b as in less: it is the tmux prefix (keycheck.TAKEN).
+        Binding("pagedown", "page_down", "Page down (next window at the end)", show=False, id="page.down"),
+        Binding("pageup", "page_up", "Page up (previous window at the top)", show=False, id="page.up"),
         Binding("down", "cursor_down", "Down", show=False),
         Binding("up", "cursor_up", "Up", show=False),
         Binding("home", "scroll_top", "Top", show=False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from monitor.core.config import Watchlist
@@ -188,3 +189,24 @@ async def test_the_selected_mention_stays_on_screen_while_urgent_arrivals_push_i
         await wait_for(pilot, lambda: screen.last_rev >= rev and table.ids()[:30] == urgent)
         assert screen.current_row().id == chosen  # type: ignore[union-attr]  # the operator's row, still selected
         assert table.cursor_row == 31 and cursor_on_screen(table)  # and still in view: the next key acts on it
+
+
+async def test_exporting_a_pane_writes_the_rows_past_its_window_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window bounds what is drawn, not what the operator exports."""
+    from tests.test_palette import read_csv, run_command
+
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.DISMISSED, WINDOW + 50)
+    monkeypatch.chdir(tmp_path)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = main(app)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: screen.pane().status is Status.DISMISSED and screen.pane().row_count == WINDOW)
+        await run_command(pilot, "export", "Export this pane")
+        await wait_for(pilot, lambda: len(list(tmp_path.glob("monitor-dismissed-*.csv"))) == 1)
+        (path,) = tmp_path.glob("monitor-dismissed-*.csv")
+        await wait_for(pilot, lambda: len(read_csv(path)) == WINDOW + 50)  # written by a worker thread
+        assert screen.pane().row_count == WINDOW

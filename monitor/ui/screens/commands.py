@@ -32,7 +32,9 @@ def desk_commands(screen: MainScreen) -> list[Command]:
             key = ", ".join(key_display(k.strip()) for k in keymap.get(binding.id, binding.key).split(","))
             name = f"Pane: {binding.description}" if binding.id.startswith("pane.") else binding.description
             commands.append((name, partial(screen.run_action, binding.action), f"key {key}"))
-    commands.append(("Export this pane to CSV", screen.export_pane, "the rows the pane holds, filter included"))
+    commands.append(
+        ("Export this pane to CSV", screen.export_pane, "the pane's rows, past its window too, filter included")
+    )
     watchlist = screen.monitor.watchlist
     filters = [(f"term:{t.name}", "term") for t in watchlist.terms]
     filters += [(f"source:{s.name}", "source") for s in watchlist.sources]

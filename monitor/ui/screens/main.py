@@ -30,6 +30,9 @@ from monitor.ui.widgets.sources_bar import SourcesBar, render_sources
 REFRESH_SECONDS = 0.2
 
 
+EXPORT_CAP = 5000  # rows a pane export writes: the window and what waits past it
+
+
 class MainScreen(DeskActions):
     COMMANDS = {DeskCommands}
     BINDINGS = [
@@ -219,13 +222,17 @@ class MainScreen(DeskActions):
 
     # -- export ---------------------------------------------------------------------------
 
-    def export_pane(self) -> None:
-        table = self.pane()
-        self._export(table.status, table.ids())
+    @guarded("export")
+    async def export_pane(self) -> None:
+        """The pane's rows in its order, those past its window too (filter included), up to EXPORT_CAP."""
+        status = self.pane().status
+        keep = self.filter.matches if self.filter.active else None
+        rows = await self.monitor.store.pane(status, EXPORT_CAP, keep=keep)
+        self._export(status, [row.id for row in rows])
 
     @work(thread=True, group="export", exclusive=True, exit_on_error=False, name="export")
     def _export(self, status: Status, ids: list[int]) -> None:
-        """The pane's rows, as shown, to a CSV file here (or beside the database if here is not writable)."""
+        """These rows to a CSV file here (or beside the database if here is not writable)."""
         n, path = desk.export_csv(self.monitor.db_path, self.monitor.zone, status, ids)
         self.app.call_from_thread(self.notify, f"Exported {n} mention(s) to {path}", markup=False, timeout=10)
 

@@ -80,6 +80,10 @@ def burst(db: Path, start: int, n: int, urgent_at: tuple[int, ...], seen: int) -
     return rev, urgent
 
 
+def exported(folder: Path) -> list[Path]:
+    return list(folder.glob("monitor-dismissed-*.csv"))
+
+
 def desk(tmp_path: Path) -> Watchlist:
     return load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
 
@@ -206,7 +210,7 @@ async def test_exporting_a_pane_writes_the_rows_past_its_window_too(
         await pilot.press("4")
         await wait_for(pilot, lambda: screen.pane().status is Status.DISMISSED and screen.pane().row_count == WINDOW)
         await run_command(pilot, "export", "Export this pane")
-        await wait_for(pilot, lambda: len(list(tmp_path.glob("monitor-dismissed-*.csv"))) == 1)
-        (path,) = tmp_path.glob("monitor-dismissed-*.csv")
+        await wait_for(pilot, lambda: len(exported(tmp_path)) == 1)
+        (path,) = exported(tmp_path)
         await wait_for(pilot, lambda: len(read_csv(path)) == WINDOW + 50)  # written by a worker thread
         assert screen.pane().row_count == WINDOW

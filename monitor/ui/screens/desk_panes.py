@@ -20,16 +20,13 @@ from monitor.core.timeutil import now_ms
 from monitor.db.presence import Claim
 from monitor.ui.screens.guard import guarded
 from monitor.ui.widgets.detail import MentionDetail
-from monitor.ui.widgets.pane import WINDOW, MentionTable, sort_key
+from monitor.ui.widgets.pane import WINDOW, MentionTable
 
 if TYPE_CHECKING:
     from monitor.engine.collector import SourceStatus
     from monitor.ui.app import MonitorApp
 
 PANES = (Status.NEW, Status.ESCALATED, Status.DONE, Status.DISMISSED)
-OPEN_WINDOW = WINDOW  # rows a pane holds (its window); the rest wait in SQLite, a page away
-CLOSED_PAGE = WINDOW
-CLOSED_CAP = 5000
 CHANGES_PER_TICK = 5000
 COUNTS_EVERY_MS = 1000
 
@@ -128,9 +125,8 @@ class DeskPanes(Screen[None]):
         self.loaded.add(status)
 
     async def _read_pane(self, status: Status, pane_filter: PaneFilter) -> list[MentionRow]:
-        limit = OPEN_WINDOW if status in OPEN_STATUSES else CLOSED_PAGE
         keep = pane_filter.matches if pane_filter.active else None
-        return await self.monitor.store.pane(status, limit, keep=keep)
+        return await self.monitor.store.pane(status, WINDOW, keep=keep)  # the rest wait in SQLite, a page away
 
     @guarded("refresh", loud=False)
     async def refresh_panes(self, wait: bool = False) -> None:
@@ -174,20 +170,13 @@ class DeskPanes(Screen[None]):
                 continue
             table = self.pane(status)
             upserts, removals = [], []
-            last = max(table.mentions.values(), key=sort_key, default=None) if status in OPEN_STATUSES else None
             for row in latest.values():
-                belongs = row.status is status and (not self.filter.active or self.filter.matches(row))
-                if belongs:
-                    full = len(table.mentions) >= OPEN_WINDOW and status in OPEN_STATUSES
-                    if row.id in table.mentions or not full or (last and sort_key(row) < sort_key(last)):
-                        upserts.append(row)
+                if row.status is status and (not self.filter.active or self.filter.matches(row)):
+                    upserts.append(row)  # the pane's window keeps what sorts into it (ui/widgets/window.py)
                 elif row.id in table.mentions:
                     removals.append(row.id)
             if upserts or removals:
                 table.apply(upserts, removals, now)
-            if status not in OPEN_STATUSES and len(table.mentions) > CLOSED_CAP:
-                extra = sorted(table.mentions.values(), key=sort_key)[CLOSED_CAP:]
-                table.apply((), [r.id for r in extra], now)
 
     def _update_tabs(self) -> None:
         tabs = self.query_one(Tabs)

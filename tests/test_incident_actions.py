@@ -13,7 +13,9 @@ import pytest
 from monitor.core.config import ServiceTarget, Watchlist
 from monitor.core.incidents import IncidentStatus
 from monitor.core.models import ActionKind, Status
+from monitor.core.pacing import RATE_LIMITS, Pace
 from monitor.core.templates import Template
+from monitor.core.timeutil import now_ms
 from monitor.db.api import Conflict
 from monitor.db.store import Store
 from monitor.engine import incidents
@@ -133,3 +135,28 @@ async def test_a_report_deleted_at_its_source_is_resolved_without_a_reply(tmp_pa
     await incidents.resolve(store, wl, incident, "alice", "{author} réglé")
     assert [r["mention_id"] for r in outbox_rows(store.path)] == [ids[0]]
     assert (await store.mention(ids[1])).status is Status.DONE
+
+
+async def test_a_broadcast_is_paced_to_the_networks_rate_limit_and_its_progress_shows_it(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(RATE_LIMITS, "mastodon", (3, 60_000))  # Mastodon's 300 per 5 minutes, scaled down
+    async with serving(FakeMastodon()) as masto:
+        wl = with_templates(make_watchlist(tmp_path, mastodon_url=masto.url), ACK_FR)
+        incident, _ = await an_incident(store, 5)
+        await incidents.acknowledge_all(store, wl, incident, "alice")
+        before = now_ms()
+        assert await DeliveryWorker(store, wl).run_once() == 5
+        progress = (await store.incident_detail(incident)).progress
+        assert (progress.sent, progress.pending, progress.failed) == (3, 2, 0)
+        waiting = [r for r in outbox_rows(store.path) if r["state"] == "pending"]
+        assert all(r["attempts"] == 0 and r["next_attempt_at"] >= before + 59_000 for r in waiting)
+        assert len(masto.statuses) == 3
+        assert await DeliveryWorker(store, wl).run_once() == 0  # a restarted worker: none due before the window
+
+
+def test_the_window_lets_one_more_call_through_once_the_oldest_leaves_it() -> None:
+    pace = Pace(2, 1000, past=[0, 400])
+    assert pace.wait(500) == 500 and pace.wait(1000) == 0
+    pace.take(1000)
+    assert pace.wait(1000) == 400

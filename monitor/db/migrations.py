@@ -210,5 +210,6 @@ MIGRATIONS: list[str] = [
     CREATE INDEX actions_incident ON actions (incident_id, id) WHERE incident_id IS NOT NULL;
     ALTER TABLE outbox ADD COLUMN incident_id INTEGER;
     CREATE INDEX outbox_incident ON outbox (incident_id, state) WHERE incident_id IS NOT NULL;
+    CREATE INDEX outbox_sent ON outbox (target, updated_at) WHERE state = 'sent';  -- rate limits after a restart
     """,
 ]

@@ -206,6 +206,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mentions ADD COLUMN suggested_incident INTEGER;
     ALTER TABLE mentions ADD COLUMN suggestion_score REAL;
     CREATE INDEX mentions_incident ON mentions (incident_id, status, first_seen_at) WHERE incident_id IS NOT NULL;
+    CREATE INDEX mentions_unlinked ON mentions (status, priority, first_seen_at, id) WHERE incident_id IS NULL;
     ALTER TABLE actions ADD COLUMN incident_id INTEGER;
     CREATE INDEX actions_incident ON actions (incident_id, id) WHERE incident_id IS NOT NULL;
     ALTER TABLE outbox ADD COLUMN incident_id INTEGER;

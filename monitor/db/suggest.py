@@ -9,7 +9,7 @@ incidents that share a distinctive word or place with it (an inverted index), no
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from monitor.core.incidents import (
@@ -27,6 +27,7 @@ from monitor.core.models import TERM_SEP
 from monitor.db.mentions import mention_sync
 
 PROFILE_REPORTS = 300  # an incident's profile is made from its latest reports
+SCORED = 5  # at ingest, how many of the incidents sharing most tokens with a report are scored
 
 
 @dataclass
@@ -74,13 +75,21 @@ def _index(c: sqlite3.Connection) -> _Index | None:
     return index
 
 
+def _candidates(index: _Index, mine: Profile) -> list[int]:
+    """The few incidents sharing the most tokens with the report (a place counts double): only those are scored.
+
+    likeness needs two shared words, or a place, to reach SUGGEST_AT: fewer is never a suggestion."""
+    hits: Counter[int] = Counter()
+    for token in mine.words:
+        hits.update(index.by_token.get(token, ()))
+    for token in mine.places:
+        hits.update(index.by_token.get(token, ()))
+        hits.update(index.by_token.get(token, ()))
+    return [incident_id for incident_id, n in hits.most_common(SCORED) if n >= 2]
+
+
 def _best(index: _Index, mine: Profile, limit: int, everyone: bool = False) -> list[Suggestion]:
-    if everyone:
-        candidates: set[int] = set(index.incidents)
-    else:
-        candidates = set()
-        for token in mine.words | mine.places:
-            candidates |= index.by_token.get(token, set())
+    candidates = list(index.incidents) if everyone else _candidates(index, mine)
     out = []
     for incident_id in candidates:
         title, theirs = index.incidents[incident_id]

@@ -177,3 +177,24 @@ async def test_a_pane_shows_one_row_per_incident_with_its_counts(store: Store) -
     assert {e.id for e in entries if not isinstance(e, IncidentSummary)} == {b, 4}
     assert [r.id for r in await store.incident_reports(incident)] == [a, c]
     assert [s.incident.id for s in await store.open_incidents()] == [incident]
+
+
+async def test_an_action_on_one_report_updates_its_incidents_row_at_the_next_refresh(store: Store) -> None:
+    a, b, _ = await put(store, TREE)
+    incident = await store.create_incident(a, "alice")
+    await store.link(b, incident, "alice", expect_incident=None)
+    [group] = [e for e in await store.pane_entries(Status.NEW, 50) if isinstance(e, IncidentSummary)]
+    assert group.reports == 2 and group.unanswered == 2
+    await store.act(a, ActionKind.REPLY, "alice", {"text": "merci"})  # the pane's incident rows are cached
+    [group] = [e for e in await store.pane_entries(Status.NEW, 50) if isinstance(e, IncidentSummary)]
+    assert group.reports == 1 and group.lead.id == b
+    [done] = [e for e in await store.pane_entries(Status.DONE, 50) if isinstance(e, IncidentSummary)]
+    assert done.reports == 1 and done.lead.id == a
+
+
+async def test_a_report_sharing_no_term_with_any_open_incident_is_not_suggested(store: Store) -> None:
+    (a,) = await put(store, TREE[:1])
+    await store.create_incident(a, "alice")
+    rows = [(Mention("demo", "x", "mastodon", "c", TREE[1], T0), MatchResult(("transports",), Priority.NORMAL))]
+    await store.ingest("demo", rows, None)
+    assert (await store.mention(a + 1)).suggested_incident is None

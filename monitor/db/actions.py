@@ -26,6 +26,7 @@ def act_sync(
     at: int | None = None,
     then: Then | None = None,
     expect_status: Status | None = None,
+    touch_incident: bool = True,
 ) -> int:
     row = c.execute(
         "SELECT status, first_response_at, incident_id FROM mentions WHERE id = ?", (mention_id,)
@@ -73,7 +74,7 @@ def act_sync(
 
         if relink is not None:
             undo_link_sync(c, mention_id, *relink)
-        elif kind not in LINK_KINDS:  # a report changed: its incident's row (counts, lead) is read again
+        elif kind not in LINK_KINDS and touch_incident:  # a report changed: its incident's row is read again
             touch_sync(c, in_incident, at)
     if then is not None:
         then(c, action_id)

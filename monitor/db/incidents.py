@@ -256,7 +256,7 @@ def act_on_incident_sync(
     now, ids, queued = now_ms(), [], []
     for n, act in enumerate(acts.acts):
         payload = {**act.payload, "incident": incident_id, "reference": incident.reference}
-        action_id = act_sync(c, act.mention_id, act.kind, operator, payload, at=now)
+        action_id = act_sync(c, act.mention_id, act.kind, operator, payload, at=now, touch_incident=False)
         queued += enqueue_sync(c, action_id, act.mention_id, [*act.items, *(acts.shared if n == 0 else ())])
         ids.append(action_id)
     for chunk in range(0, len(queued), 500):  # which incident they were for: its broadcast's progress

@@ -164,3 +164,20 @@ async def dismiss(store: Store, incident_id: int, operator: str, reason: str) ->
         return IncidentActs(acts, status=IncidentStatus.DISMISSED)
 
     return await store.act_on_incident(incident_id, operator, plan, "dismiss")
+
+
+async def service_closed(store: Store, watchlist: Watchlist, incident_id: int, request: str, notes: str) -> int:
+    """The service closed the incident's request (Open311 `closed`): the follow-up to every reporter is drafted
+    and logged for the operator to review once, then send to all with `resolve`. Nothing is sent yet.
+    Returns 1 if a draft was logged (0 for an incident already closed)."""
+    detail = await store.incident_detail(incident_id)
+    if not detail.incident.open or not detail.reports:
+        return 0
+    payload = {
+        "incident": incident_id,
+        "text": f"Open311 request {request} closed" + (f": {notes}" if notes else ""),
+        "draft": draft_resolution(watchlist, detail),
+        "service_closed": True,
+    }
+    await store.act(detail.reports[0].id, ActionKind.NOTE, "open311", payload)
+    return 1

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from monitor import data as demo_data
 from monitor.core.incidents import IncidentStatus, IncidentSummary, likeness, profile
-from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
+from monitor.core.models import ActionKind, Batch, MatchResult, Mention, Priority, Status
 from monitor.db.api import Conflict
 from monitor.db.presence import Presence
 from monitor.db.store import Store
 from monitor.engine import incidents
+from monitor.engine.collector import Collector
+from monitor.networks import load_watchlist
+from monitor.networks.demo import WARM_START, DemoSource
 
 T0 = datetime(2026, 11, 17, 8, tzinfo=UTC)
 TREE = [
@@ -231,3 +235,20 @@ async def test_acting_on_an_incident_that_changed_since_it_was_read_is_refused(s
     with pytest.raises(Conflict):
         await incidents.dismiss(store, incident, "alice", "spam", expect_rev=seen)
     assert (await store.mention(a)).status is Status.NEW
+
+
+async def test_the_demo_opens_an_incident_and_a_report_a_minute_later_is_suggested_to_it(store: Store) -> None:
+    wl = load_watchlist(Path(demo_data.__file__).parent / "watchlist.yaml")
+    collector = Collector(wl, store)
+    source = collector.sources[0]
+    assert isinstance(source, DemoSource)
+    first_screen = [m for i in range(WARM_START) if (m := source._mention(i))]  # what a first start shows at once
+    await collector.ingest(source, Batch(first_screen, cursor=str(WARM_START)))
+    [summary] = await store.open_incidents()
+    assert summary.incident.title == "Passage piéton bloqué à Compans-Caffarelli"
+    assert summary.incident.created_by == "demo" and summary.reports == 1
+    later = [m for i in range(WARM_START, WARM_START + 4) if (m := source._mention(i))]  # the next minute
+    await collector.ingest(source, Batch(later, cursor=str(WARM_START + 4)))
+    suggested = [row for row in await store.pane(Status.NEW, 100) if row.suggested_incident == summary.incident.id]
+    assert {row.remote_id for row in suggested} >= {"demo-0014", "demo-0015"}
+    assert all(source._at(int(r.remote_id[5:]) - 1) - source._at(WARM_START) < 60 for r in suggested)

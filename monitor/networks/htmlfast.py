@@ -67,8 +67,8 @@ def status_text(html: str) -> str | None:
                 name, end, closed = bare
                 attrs = ""
             elif (start := _START.fullmatch(tag)) is not None and start[1] in _NAMES:
-                name, attrs, closed = start.groups()
-                end = False
+                name, attrs, slash = start.groups()
+                end, closed = False, slash is not None
             else:
                 return None  # a comment, an unknown element, an attribute written otherwise...
             if end:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.networks import htmlfast
 from monitor.networks.htmlfast import status_text
 from monitor.networks.htmltext import html_to_text, parsed_text
 from tests import reference_mastodon_html as reference
@@ -132,3 +133,10 @@ def test_fuzzed_markup_at_the_edges_reads_the_same_when_read_fast(html: str) -> 
     fast = status_text(html)
     if fast is not None:
         assert fast == parsed_text(html)
+
+
+def test_the_table_of_tags_read_stays_bounded_however_many_links() -> None:
+    for n in range(3 * htmlfast._READ_LIMIT):
+        html = f'<p><a href="https://x.test/{n}" rel="nofollow"><span class="ellipsis">x.test/{n}</span></a></p>'
+        assert status_text(html) == f"https://x.test/{n}"
+    assert len(htmlfast._READ) <= htmlfast._READ_LIMIT

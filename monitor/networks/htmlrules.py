@@ -61,7 +61,7 @@ class Writer:
 
     def result(self) -> str:
         lines = "".join(self.parts).split("\n")
-        return "\n".join(line.strip(" ") for line in lines).strip("\n")
+        return "\n".join([line.strip(" ") for line in lines]).strip("\n")
 
 
 def numeric_reference(name: str) -> str:

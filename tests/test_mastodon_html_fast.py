@@ -135,8 +135,11 @@ def test_fuzzed_markup_at_the_edges_reads_the_same_when_read_fast(html: str) -> 
         assert fast == parsed_text(html)
 
 
-def test_the_table_of_tags_read_stays_bounded_however_many_links() -> None:
+def test_the_table_of_tags_read_stays_bounded_however_many_and_long_the_links() -> None:
     for n in range(3 * htmlfast._READ_LIMIT):
         html = f'<p><a href="https://x.test/{n}" rel="nofollow"><span class="ellipsis">x.test/{n}</span></a></p>'
         assert status_text(html) == f"https://x.test/{n}"
     assert len(htmlfast._READ) <= htmlfast._READ_LIMIT
+    href = "https://x.test/" + "long/" * 20_000
+    assert status_text(f'<p><a href="{href}"><span class="ellipsis">x.test/long</span></a></p>') == href
+    assert max(map(len, htmlfast._READ)) <= htmlfast._READ_LONGEST

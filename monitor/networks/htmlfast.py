@@ -47,6 +47,7 @@ _END, _BR, _INLINE_TAG, _LINK, _BLOCK = range(5)
 _Tag = tuple[int, str, int, str | None, dict[str, str] | None]
 _READ: dict[str, _Tag | None] = {}  # tags read so far (None: outside the subset), up to _READ_LIMIT
 _READ_LIMIT = 2048
+_READ_LONGEST = 300  # longer tags (a long link's href) are read each time: the table stays under a few MB
 
 
 def status_text(html: str) -> str | None:
@@ -104,9 +105,10 @@ def status_text(html: str) -> str | None:
 def _read(tag: str) -> _Tag | None:
     """What a tag is (see _Tag), remembered; None for a tag outside the subset."""
     read = _read_new(tag)
-    if len(_READ) >= _READ_LIMIT:  # links' hrefs vary without end: forget them all now and then
-        _READ.clear()
-    _READ[tag] = read
+    if len(tag) <= _READ_LONGEST:
+        if len(_READ) >= _READ_LIMIT:  # links' hrefs vary without end: forget them all now and then
+            _READ.clear()
+        _READ[tag] = read
     return read
 
 

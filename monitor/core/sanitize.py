@@ -37,6 +37,9 @@ _DROP = str.maketrans("", "", _CONTROLS + _BIDI_AND_INVISIBLE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 # Anything scrub() would change besides the ends and NFC: ESC and C1 start every sequence; \r is folded.
 _UNSAFE = re.compile("[" + re.escape(_CONTROLS + _BIDI_AND_INVISIBLE) + "]|\n\n\n")
+# An http(s) URL with a plain host (letters, digits, dots, hyphens) and maybe a port, then a path, query,
+# fragment or nothing: urlsplit() finds its scheme and a non-empty host.
+_PLAIN_WEB_URL = re.compile(r"(?i:https?)://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?#]|\Z)")
 
 
 def clean(text: str | None) -> str:
@@ -67,6 +70,8 @@ def clean_line(text: str | None) -> str:
 def safe_url(text: str | None) -> str:
     """A link from outside, cleaned, if it is http(s); '' otherwise (javascript:, data:, file: …)."""
     url = clean_line(text)
+    if _PLAIN_WEB_URL.match(url):
+        return url  # what urlsplit() would accept, known without splitting it (ingest checks every post's)
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unbalanced [ in the host

@@ -10,6 +10,8 @@ monitor.core.sanitize.clean().
 No tree is built (building one was three quarters of the ingest time): the parser's events drive
 a stack of open elements that nests exactly as BeautifulSoup's html.parser builder nests them,
 which this module replaced. tests/test_mastodon_html.py compares the two on real and fuzzed HTML.
+Mastodon's own subset (p, br, a, span, lists, inline formatting) is read faster still by
+monitor.networks.htmlfast, to the same text; anything else comes here.
 
 LINES, for feed titles and summaries: every string as written, a line break around each block and at
 `<br>`, then spaces collapsed line by line and empty lines dropped (links, images and lists get no
@@ -18,16 +20,24 @@ special reading). The same test compares it with the BeautifulSoup walk it repla
 
 from __future__ import annotations
 
-import re
 import threading
 from enum import StrEnum
-from html.entities import html5
 from html.parser import HTMLParser
 
-_BLANK_LINE_BLOCKS = frozenset({"p", "blockquote", "pre", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6"})
-_LINE_BLOCKS = frozenset({"div", "li", "tr", "dt", "dd"})
-_SKIPPED = frozenset({"script", "style", "template", "head", "title"})
-_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+from monitor.networks.htmlfast import status_text
+from monitor.networks.htmlrules import (
+    BLANK_LINE_BLOCKS,
+    ENTITIES,
+    LINE_BLOCKS,
+    SKIPPED,
+    SPACES,
+    STRING_CONTAINERS,
+    VOID,
+    Writer,
+    link_text,
+    numeric_reference,
+)
+
 # LINES: the elements with a line break before and after.
 _LINES_BLOCKS = frozenset(
     {"p", "div", "li", "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
@@ -39,58 +49,8 @@ class Layout(StrEnum):
     LINES = "lines"  # feeds: one line per block, no blank lines
 
 
-# How the replaced tree builder shaped the tree (bs4's HTMLTreeBuilder defaults): void elements close
-# at once; text under these containers is not plain text (script, ruby annotations...). Its folding of
-# whitespace-only text is not copied: the spaces collapse below all the same.
-VOID = frozenset(
-    {
-        "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr", "image", "img",
-        "input", "isindex", "keygen", "link", "menuitem", "meta", "nextid", "param", "source", "spacer", "track",
-        "wbr",
-    }
-)  # fmt: skip
-STRING_CONTAINERS = frozenset({"rp", "rt", "script", "style", "template"})
-
-# Named references without their semicolon; the first spelling in sorted order wins.
-_ENTITIES: dict[str, str] = {}
-for _name, _char in sorted(html5.items()):
-    _ENTITIES.setdefault(_name.removesuffix(";"), _char)
-
 # What an open element means for the text: shown (children walked), skipped, a link, or inside one.
 _SHOWN, _SKIP, _LINK, _IN_LINK = range(4)
-
-
-class _Writer:
-    """Collects text, turning requests for line breaks into at most the breaks asked for."""
-
-    __slots__ = ("parts", "pending", "started")
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.pending = 0  # newlines owed before the next text
-        self.started = False
-
-    def text(self, value: str) -> None:
-        if not value:
-            return
-        if self.pending and self.started:
-            self.parts.append("\n" * self.pending)
-        self.pending = 0
-        self.parts.append(value)
-        self.started = True
-
-    def newline(self) -> None:
-        """A hard break (<br>): always emitted, even twice in a row."""
-        self.parts.append("\n")
-        self.pending = 0
-        self.started = True
-
-    def block(self, lines: int) -> None:
-        self.pending = max(self.pending, lines)
-
-    def result(self) -> str:
-        lines = "".join(self.parts).split("\n")
-        return "\n".join(line.strip(" ") for line in lines).strip("\n")
 
 
 # An open element: (name, role, line breaks owed on leaving a shown block, its class attribute inside a link).
@@ -106,7 +66,7 @@ class _TextParser(HTMLParser):
 
     def reset(self) -> None:
         super().reset()
-        self.out = _Writer()
+        self.out = Writer()
         self.data: list[str] = []  # text not yet flushed: adjacent chunks form one text node
         self.handle_data = self.data.append  # type: ignore[method-assign,assignment]  # the most frequent event: no frame
         self.stack: list[_Open] = []
@@ -179,7 +139,7 @@ class _TextParser(HTMLParser):
                 role, classes = _IN_LINK, _attr(attrs, "class")
             else:
                 role, classes = _SKIP, None
-        elif name in _SKIPPED:
+        elif name in SKIPPED:
             role, classes = _SKIP, None
         elif name == "a":
             role, classes = _LINK, None
@@ -187,12 +147,12 @@ class _TextParser(HTMLParser):
             self.link_attrs = {key: value or "" for key, value in attrs}
         else:
             role, classes = _SHOWN, None
-            if name in _BLANK_LINE_BLOCKS:
+            if name in BLANK_LINE_BLOCKS:
                 self.out.block(2)
                 after = 2
                 if name == "pre":
                     self.pre += 1
-            elif name in _LINE_BLOCKS:
+            elif name in LINE_BLOCKS:
                 self.out.block(1)
                 after = 1
                 if name == "li":
@@ -224,7 +184,7 @@ class _TextParser(HTMLParser):
         else:
             self.hidden -= 1
             if role == _LINK:
-                self.out.text(_link_text(self.link or [], self.link_attrs))
+                self.out.text(link_text(self.link or [], self.link_attrs))
                 self.link = None
         return name
 
@@ -234,10 +194,10 @@ class _TextParser(HTMLParser):
         self.data.append(data)
 
     def handle_charref(self, name: str) -> None:
-        self.data.append(_numeric_reference(name))
+        self.data.append(numeric_reference(name))
 
     def handle_entityref(self, name: str) -> None:
-        self.data.append(_ENTITIES.get(name, "&" + name))
+        self.data.append(ENTITIES.get(name, "&" + name))
 
     # Comments, declarations, CDATA and processing instructions end a text node and show nothing.
     def handle_comment(self, data: str) -> None:
@@ -259,7 +219,7 @@ class _TextParser(HTMLParser):
         if self.containers:
             return  # script, style, ruby annotation: not plain text
         if not self.hidden:
-            self.out.text(text if self.pre else _SPACES.sub(" ", text))
+            self.out.text(text if self.pre else SPACES.sub(" ", text))
         elif self.link is not None:
             self.link.append((text, self.stack[-1][3]))  # the link's own class is None
 
@@ -271,45 +231,6 @@ def _attr(attrs: list[tuple[str, str | None]], key: str) -> str | None:
         if name == key:
             value = given or ""
     return value
-
-
-def _numeric_reference(name: str) -> str:
-    """A numeric character reference (`233` or `xE9`, as html.parser passes it) as the HTML standard reads it."""
-    number = int(name[1:], 16) if name[0] in "xX" else int(name)
-    if number == 0 or number > 0x10FFFF or 0xD800 <= number <= 0xDFFF:
-        return "\ufffd"
-    if 0x80 <= number <= 0x9F:  # a Windows-1252 byte written as a reference
-        try:
-            return bytes([number]).decode("cp1252")
-        except UnicodeDecodeError:
-            pass
-    return chr(number)
-
-
-def _link_text(parts: list[tuple[str, str | None]], attrs: dict[str, str]) -> str:
-    """A link's visible text; the full href when Mastodon shortened it for display.
-
-    `parts` are its strings with the class of the element directly around each (None: the link itself).
-    """
-    visible: list[str] = []
-    shortened = seen_visible = False
-    for part, around_class in parts:
-        around = around_class.split() if around_class else ()
-        if "invisible" in around:
-            # A hidden tail after the shown part means the URL was cut ("https://" before it is not).
-            shortened = shortened or (seen_visible and bool(part.strip()))
-            continue
-        shortened = shortened or "ellipsis" in around
-        visible.append(part)
-        seen_visible = seen_visible or bool(part.strip())
-    text = _SPACES.sub(" ", "".join(visible)).strip()
-    classes = (attrs.get("class") or "").split()
-    if "mention" in classes or "hashtag" in classes:
-        return text
-    href = attrs.get("href") or ""
-    if shortened and href.startswith(("https://", "http://")):
-        return href
-    return text or href
 
 
 class _LinesParser(_TextParser):
@@ -384,6 +305,13 @@ def html_to_text(html: str | None, layout: Layout = Layout.STATUS) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return html.strip() if layout is Layout.STATUS else _collapse_lines(html)
+    if layout is Layout.STATUS and (text := status_text(html)) is not None:
+        return text  # Mastodon's own subset, read without html.parser
+    return parsed_text(html, layout)
+
+
+def parsed_text(html: str, layout: Layout = Layout.STATUS) -> str:
+    """html_to_text() read with html.parser, whatever the markup (the fast path's reference)."""
     parser = _parser(layout)
     try:
         return _parse(parser, html)

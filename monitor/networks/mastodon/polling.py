@@ -347,7 +347,7 @@ class MastodonSource:
         reply_to = thread_id = None
         if parent is not None:
             known = self._known.get(parent)
-            reply_to, thread_id = (known.uri, known.root) if known else (clean_line(parent), clean_line(parent))
+            reply_to, thread_id = (known.uri, known.root) if known else (clean_line(parent),) * 2
         prior = self._known.get(local_id)
         is_edit = prior is not None and edited_at is not None and edited_at != prior.edited_at
         self._remember(local_id, Known(remote_id, thread_id or remote_id, edited_at))

@@ -86,6 +86,17 @@ def test_a_second_escalation_leaves_the_standing_one_and_a_dismissal_resolves_no
 
 def as_version_5(conn: sqlite3.Connection) -> None:
     """The file as the previous program left it: no clock columns, the old statistics index."""
+    for index in ("mentions_incident", "actions_incident", "outbox_incident"):  # nor what came after (7)
+        conn.execute(f"DROP INDEX IF EXISTS {index}")
+    for table, column in (
+        ("mentions", "incident_id"),
+        ("mentions", "suggested_incident"),
+        ("mentions", "suggestion_score"),
+        ("actions", "incident_id"),
+        ("outbox", "incident_id"),
+    ):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.execute("DROP TABLE IF EXISTS incidents")
     conn.execute("DROP INDEX mentions_stats")
     for column in ("escalated_at", "escalated_to", "resolved_at", "reopened"):
         conn.execute(f"ALTER TABLE mentions DROP COLUMN {column}")
@@ -101,7 +112,7 @@ def test_migration_six_fills_the_clocks_of_an_older_database_as_the_actions_wrot
     written = all_clocks(desk.conn)
     assert any(row[3] is not None for row in written)  # something to fill
     as_version_5(desk.conn)
-    assert migrate(desk.conn) == len(MIGRATIONS) == 6
+    assert migrate(desk.conn) == len(MIGRATIONS) >= 6
     assert all_clocks(desk.conn) == written
     assert differences(desk.conn) == []
 

@@ -36,10 +36,16 @@ class ActionKind(StrEnum):
     RESOLVE = "resolve"
     NOTE = "note"
     REOPEN = "reopen"
+    LINK = "link"  # the mention joins an incident (payload: incident, from: the one it left, if any)
+    UNLINK = "unlink"  # the mention leaves its incident (payload: incident)
+    ACKNOWLEDGE = "acknowledge"  # an incident's templated "we know" reply: answered, still open
 
 
 # Actions that stop the first-response clock (a public answer, a hand-off, or a decision).
-RESPONSE_KINDS = frozenset({ActionKind.REPLY, ActionKind.ESCALATE, ActionKind.DISMISS})
+RESPONSE_KINDS = frozenset({ActionKind.REPLY, ActionKind.ESCALATE, ActionKind.DISMISS, ActionKind.ACKNOWLEDGE})
+
+# Actions that change which incident a mention belongs to: undone by `u` like a status change.
+LINK_KINDS = frozenset({ActionKind.LINK, ActionKind.UNLINK})
 
 # The status each action leaves the mention in; None leaves it as it was.
 STATUS_AFTER: dict[ActionKind, Status | None] = {
@@ -49,6 +55,9 @@ STATUS_AFTER: dict[ActionKind, Status | None] = {
     ActionKind.RESOLVE: Status.DONE,
     ActionKind.NOTE: None,
     ActionKind.REOPEN: None,  # computed: the status before the action it undoes
+    ActionKind.LINK: None,
+    ActionKind.UNLINK: None,
+    ActionKind.ACKNOWLEDGE: None,
 }
 
 # Between the matched terms of a mention where they are stored as one text (the database, statistics, exports).
@@ -131,6 +140,9 @@ class MentionRow:
     deleted_at: int | None
     rev: int
     to_us: bool = False
+    incident_id: int | None = None  # the incident it belongs to (at most one)
+    suggested_incident: int | None = None  # computed at ingest, once: the likely incident, not a link
+    suggestion_score: float = 0.0
 
     @property
     def term(self) -> str:

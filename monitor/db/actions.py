@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping
 
-from monitor.core.models import RESPONSE_KINDS, STATUS_AFTER, ActionKind, ActionRow, Status
+from monitor.core.models import LINK_KINDS, RESPONSE_KINDS, STATUS_AFTER, ActionKind, ActionRow, Status
 from monitor.core.timeutil import now_ms
 from monitor.db import clocks
 from monitor.db.api import Conflict, NotFound
@@ -35,6 +35,7 @@ def act_sync(
         # Another operator acted first: the action was meant for what this operator saw.
         raise Conflict(f"someone else already moved it to {status_before.value}: nothing done")
     at = at if at is not None else now_ms()
+    relink: tuple[ActionKind, dict[str, object]] | None = None
     if kind is ActionKind.REOPEN:
         undone = _last_undoable(c, mention_id)
         if undone is None:
@@ -42,14 +43,18 @@ def act_sync(
         after = undone[1]
         payload = {**payload, "undid": undone[0], "from": status_before.value}
         since = _entered_at(c, mention_id, after, undone[0])  # the age clock resumes, it does not restart
+        if undone[2] is not None:  # a link or unlink is undone by its inverse (not a reopen: no clock moves)
+            kind, payload = _inverse(undone[0], *undone[2])
+            relink = (kind, payload)
     else:
         after = STATUS_AFTER[kind] or status_before
         since = at
+    incident = payload.get("incident")  # an action on an incident's report is part of its history
     cur = c.execute(
-        "INSERT INTO actions (mention_id, kind, operator, at, status_before, status_after, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO actions (mention_id, kind, operator, at, status_before, status_after, payload, incident_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (mention_id, kind.value, operator, at, status_before.value, after.value,
-         json.dumps(dict(payload), ensure_ascii=False)),
+         json.dumps(dict(payload), ensure_ascii=False), incident if isinstance(incident, int) else None),
     )  # fmt: skip
     rev = max_rev_sync(c) + 1
     first = kind in RESPONSE_KINDS and first_response_at is None
@@ -61,23 +66,41 @@ def act_sync(
     )
     clocks.refresh(c, mention_id)  # the per-mention clocks the statistics read (monitor.db.clocks)
     action_id = int(cur.lastrowid or 0)
+    if relink is not None:
+        from monitor.db.incidents import undo_link_sync  # it logs its links through this module
+
+        undo_link_sync(c, mention_id, *relink)
     if then is not None:
         then(c, action_id)
     return action_id
 
 
-def _last_undoable(c: sqlite3.Connection, mention_id: int) -> tuple[int, Status] | None:
-    """The latest status change not yet undone, and the status it came from."""
-    undone: set[int] = set()
+def _inverse(action_id: int, kind: ActionKind, payload: dict[str, object]) -> tuple[ActionKind, dict[str, object]]:
+    """The link that undoes a link or unlink: back to the incident it came from, or out again."""
+    if kind is ActionKind.UNLINK:
+        return ActionKind.LINK, {"incident": payload.get("incident"), "from": None, "undid": action_id}
+    if payload.get("from") is None:
+        return ActionKind.UNLINK, {"incident": payload.get("incident"), "undid": action_id}
+    return ActionKind.LINK, {"incident": payload.get("from"), "from": payload.get("incident"), "undid": action_id}
+
+
+def _last_undoable(
+    c: sqlite3.Connection, mention_id: int
+) -> tuple[int, Status, tuple[ActionKind, dict[str, object]] | None] | None:
+    """The latest status change or incident link not yet undone, and the status it came from (with the
+    link's kind and payload when it was a link or unlink)."""
+    undone: set[int | None] = set()
     for action_id, kind, before, payload in c.execute(
         "SELECT id, kind, status_before, payload FROM actions WHERE mention_id = ?"
-        " AND status_before != status_after ORDER BY id DESC",
+        " AND (status_before != status_after OR kind IN ('reopen', 'link', 'unlink')) ORDER BY id DESC",
         (mention_id,),
     ):
-        if kind == ActionKind.REOPEN:
-            undone.add(json.loads(payload).get("undid"))
+        undid = json.loads(payload).get("undid") if kind in ("reopen", "link", "unlink") else None
+        if kind == ActionKind.REOPEN or undid is not None:  # an undo is not itself undone by `u`
+            undone.add(undid)
         elif action_id not in undone:
-            return int(action_id), Status(before)
+            link = (ActionKind(kind), json.loads(payload)) if kind in LINK_KINDS else None
+            return int(action_id), Status(before), link
     return None
 
 

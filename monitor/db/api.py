@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, IncidentSummary, Suggestion
 from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
 from monitor.db.faults import StoreError, StoreGone
 
@@ -29,6 +30,10 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     """The mention changed under the operator (another operator acted first)."""
+
+
+# A pane's row: a mention on its own, or one row for an incident with reports in that pane.
+PaneEntry = MentionRow | IncidentSummary
 
 
 class LeaseLost(Exception):
@@ -141,4 +146,70 @@ class Database(Protocol):
 
     async def handover(self, since: int, now: int, target_ms: int, limit: int = 20) -> Handover:
         """The shift's summary since `since`; a breach waited longer than `target_ms` for a first response."""
+        ...
+
+    # -- incidents (monitor.db.incidents; the plans that act on them are in monitor.engine.incidents) ----
+    async def create_incident(
+        self, mention_id: int, operator: str, title: str = "", *, expect_incident: int | None = None
+    ) -> int:
+        """A new incident whose first report is this mention (title drafted from it when ""); returns its id.
+
+        The mention leaves the incident it was in: `expect_incident` must name it (None: it was in none),
+        else Conflict (someone linked it meanwhile). One transaction, the link logged as an action.
+        """
+        ...
+
+    async def link(self, mention_id: int, incident_id: int, operator: str, *, expect_incident: int | None) -> int:
+        """Link (or move, when `expect_incident` names its current incident) a mention; returns the action id.
+
+        Conflict when the mention's incident is not `expect_incident` (another operator linked it first) or
+        the incident is closed; NotFound when either is gone. Linking to its own incident is a no-op (0).
+        """
+        ...
+
+    async def unlink(self, mention_id: int, operator: str, *, expect_incident: int) -> int:
+        """Take a mention out of its incident (Conflict unless it is in `expect_incident`); the action id.
+
+        Undone by `act(mention_id, REOPEN)` like any action: the latest link or unlink is reversed.
+        """
+        ...
+
+    async def accept_suggestion(self, mention_id: int, operator: str) -> int:
+        """Link the mention to its suggested incident; returns the incident id.
+
+        Conflict when it has no suggestion any more, is already in an incident, or the incident closed.
+        """
+        ...
+
+    async def rank_incidents(self, mention_id: int, limit: int = 20) -> list[Suggestion]:
+        """The open incidents, most alike this mention first (every open one, score 0 when unalike)."""
+        ...
+
+    async def incident(self, incident_id: int) -> Incident: ...
+
+    async def open_incidents(self, limit: int = 500) -> list[IncidentSummary]:
+        """Open and escalated incidents with their counts, the most urgent first."""
+        ...
+
+    async def incident_detail(self, incident_id: int) -> IncidentDetail:
+        """Reports, history, deliveries and broadcast progress (sent / pending / failed), read at one moment."""
+        ...
+
+    async def rename_incident(self, incident_id: int, title: str, operator: str, *, expect_rev: int) -> None:
+        """Set the title (Conflict if the incident changed since it was read at `expect_rev`)."""
+        ...
+
+    async def set_incident_status(
+        self, incident_id: int, status: IncidentStatus, operator: str, *, service: str | None = None
+    ) -> None:
+        """The incident's own status (its reports' statuses change through their actions)."""
+        ...
+
+    async def pane_entries(self, status: Status, limit: int, after: MentionRow | None = None) -> list[PaneEntry]:
+        """A pane grouped by incident: unlinked mentions, and one IncidentSummary per incident with
+        reports in `status` (counting only those), in the pane's order (an incident sorts by its lead)."""
+        ...
+
+    async def incident_reports(self, incident_id: int, status: Status | None = None) -> list[MentionRow]:
+        """The reports of an incident (those in `status` only, if given), oldest first: the expanded row."""
         ...

@@ -14,7 +14,7 @@ from monitor.db.api import NotFound
 MENTION_COLUMNS = (
     "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
     " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"
-    " deleted_at, rev, to_us"
+    " deleted_at, rev, to_us, incident_id, suggested_incident, suggestion_score"
 )
 
 
@@ -25,7 +25,7 @@ def row_to_mention(r: Sequence[Any]) -> MentionRow:
         terms=tuple(r[11].split(TERM_SEP)) if r[11] else (),
         priority=Priority(r[12]), status=Status(r[13]), published_at=r[14], first_seen_at=r[15],
         status_at=r[16], first_response_at=r[17], edited_at=r[18], deleted_at=r[19], rev=r[20],
-        to_us=bool(r[21]),
+        to_us=bool(r[21]), incident_id=r[22], suggested_incident=r[23], suggestion_score=r[24] or 0.0,
     )  # fmt: skip
 
 
@@ -168,10 +168,12 @@ def pane_sync(
     limit: int,
     after: MentionRow | None = None,
     keep: Callable[[MentionRow], bool] | None = None,
+    unlinked: bool = False,
 ) -> list[MentionRow]:
     """One page of a pane, in the pane's order, starting after `after` (keyset paging).
 
     Open panes: most urgent first, then the longest waiting. Closed panes: the latest closed first.
+    `unlinked`: only mentions in no incident (an incident is one row of its own: db.incidents).
     """
     key: tuple[int, ...]
     if status in OPEN_STATUSES:
@@ -183,6 +185,7 @@ def pane_sync(
         key = (after.status_at, after.id) if after else ()
         cols = "(status_at, id)"
     where = f" AND {cols} {cmp} ({', '.join('?' * len(key))})" if key else ""
+    where += " AND incident_id IS NULL" if unlinked else ""
     if keep is None:
         sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = ?{where} ORDER BY {order} LIMIT ?"
         return [row_to_mention(r) for r in c.execute(sql, (status.value, *key, limit))]

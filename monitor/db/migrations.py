@@ -182,4 +182,33 @@ MIGRATIONS: list[str] = [
     DROP INDEX IF EXISTS mentions_response;
     CREATE INDEX mentions_response ON mentions (first_response_at, first_seen_at, deleted_at, status, status_at);
     """,
+    # 7 (incidents; the lead orders it 8th): an incident groups mentions (a mention is in at most one), the
+    # suggestion computed at ingest, and which incident an action or an outbox item was for (its history and
+    # its broadcast's progress). `gen` is rewritten with every change: the suggestions' cache keys on it.
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        service TEXT NOT NULL DEFAULT '',
+        reference TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'open',  -- open | escalated | resolved | dismissed
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        closed_at INTEGER,
+        rev INTEGER NOT NULL,
+        gen TEXT NOT NULL,
+        profile TEXT NOT NULL DEFAULT '{}'  -- terms, distinctive words and places of its reports (suggestions)
+    );
+    CREATE INDEX incidents_rev ON incidents (rev);
+    CREATE INDEX incidents_status ON incidents (status, created_at);
+    ALTER TABLE mentions ADD COLUMN incident_id INTEGER;  -- incidents are never deleted; link_sync checks it
+    ALTER TABLE mentions ADD COLUMN suggested_incident INTEGER;
+    ALTER TABLE mentions ADD COLUMN suggestion_score REAL;
+    CREATE INDEX mentions_incident ON mentions (incident_id, status, first_seen_at) WHERE incident_id IS NOT NULL;
+    ALTER TABLE actions ADD COLUMN incident_id INTEGER;
+    CREATE INDEX actions_incident ON actions (incident_id, id) WHERE incident_id IS NOT NULL;
+    ALTER TABLE outbox ADD COLUMN incident_id INTEGER;
+    CREATE INDEX outbox_incident ON outbox (incident_id, state) WHERE incident_id IS NOT NULL;
+    """,
 ]

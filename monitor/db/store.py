@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import aiosqlite
 
+from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, IncidentSummary, Suggestion
 from monitor.core.models import OPEN_STATUSES, TERM_SEP, ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
 from monitor.core.timeutil import now_ms
+from monitor.db import incidents as inc
 from monitor.db.actions import Then, act_sync, actions_sync
-from monitor.db.api import Conflict, Database, Fence, Handover, MentionDetail, NotFound, SourceState
+from monitor.db.api import Conflict, Database, Fence, Handover, MentionDetail, NotFound, PaneEntry, SourceState
 from monitor.db.connect import BUSY_TIMEOUT_MS, _statements, configure, migrate, open_readonly, open_sync, prepare
 from monitor.db.faults import (
     StoreBroken,
@@ -49,6 +51,7 @@ from monitor.db.mentions import (
     thread_sync,
 )
 from monitor.db.related import related_sync
+from monitor.db.suggest import suggest_new_sync
 
 # Names the rest of the program imports from here (the store's errors, the SQL helpers of monitor.db).
 __all__ = [
@@ -180,7 +183,11 @@ class Store:
         def write(c: sqlite3.Connection) -> int:
             if fence is not None:
                 check_lease_sync(c, fence.lease, fence.holder, now_ms())
-            return ingest_sync(c, source, rows, cursor, changed, gone, seen)
+            before = max_rev_sync(c)
+            inserted = ingest_sync(c, source, rows, cursor, changed, gone, seen)
+            if inserted:  # the new mentions are numbered first, after `before`
+                suggest_new_sync(c, before, before + len(rows))
+            return inserted
 
         return await self.write(write, "ingest")
 
@@ -279,6 +286,60 @@ class Store:
 
     async def handover(self, since: int, now: int, target_ms: int, limit: int = 20) -> Handover:
         return await self.read(lambda c: summary_sync(c, since, now, target_ms, limit))
+
+    # -- incidents (the SQL is monitor.db.incidents; each call one hop, each write one transaction) ----
+
+    async def create_incident(
+        self, mention_id: int, operator: str, title: str = "", *, expect_incident: int | None = None
+    ) -> int:
+        return await self.write(
+            lambda c: inc.create_sync(c, mention_id, operator, title, expect_incident), "incident:create"
+        )
+
+    async def link(self, mention_id: int, incident_id: int, operator: str, *, expect_incident: int | None) -> int:
+        return await self.write(
+            lambda c: inc.link_sync(c, mention_id, incident_id, operator, expect_incident), "incident:link"
+        )
+
+    async def unlink(self, mention_id: int, operator: str, *, expect_incident: int) -> int:
+        return await self.write(lambda c: inc.unlink_sync(c, mention_id, operator, expect_incident), "incident:unlink")
+
+    async def accept_suggestion(self, mention_id: int, operator: str) -> int:
+        return await self.write(lambda c: inc.accept_sync(c, mention_id, operator), "incident:accept")
+
+    async def rank_incidents(self, mention_id: int, limit: int = 20) -> list[Suggestion]:
+        return await self.read(lambda c: inc.rank_sync(c, mention_id, limit))
+
+    async def incident(self, incident_id: int) -> Incident:
+        return await self.read(lambda c: inc.incident_sync(c, incident_id))
+
+    async def open_incidents(self, limit: int = 500) -> list[IncidentSummary]:
+        return await self.read(lambda c: inc.open_sync(c, limit))
+
+    async def incident_detail(self, incident_id: int) -> IncidentDetail:
+        return await self.read(lambda c: inc.detail_sync(c, incident_id))
+
+    async def rename_incident(self, incident_id: int, title: str, operator: str, *, expect_rev: int) -> None:
+        await self.write(lambda c: inc.rename_sync(c, incident_id, title, operator, expect_rev), "incident:rename")
+
+    async def set_incident_status(
+        self, incident_id: int, status: IncidentStatus, operator: str, *, service: str | None = None
+    ) -> None:
+        await self.write(lambda c: inc.set_status_sync(c, incident_id, status, service), "incident:status")
+
+    async def pane_entries(self, status: Status, limit: int, after: MentionRow | None = None) -> list[PaneEntry]:
+        return await self.read(lambda c: inc.pane_entries_sync(c, status, limit, after))
+
+    async def incident_reports(self, incident_id: int, status: Status | None = None) -> list[MentionRow]:
+        return await self.read(lambda c: inc.reports_sync(c, incident_id, status))
+
+    async def act_on_incident(
+        self, incident_id: int, operator: str, plan: inc.IncidentPlan, label: str, *, expect_rev: int | None = None
+    ) -> list[int]:
+        """Every report's action and the outbox items `plan` says, in one transaction (engine.incidents)."""
+        return await self.write(
+            lambda c: inc.act_on_incident_sync(c, incident_id, operator, plan, expect_rev), f"incident:{label}"
+        )
 
 
 if TYPE_CHECKING:  # mypy checks here that the SQLite store implements the whole interface

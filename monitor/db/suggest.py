@@ -1,0 +1,119 @@
+"""Suggested incidents: each new mention is scored against the open incidents at ingest, once, in the
+ingest's transaction; the best one above SUGGEST_AT is stored on the mention (never a link).
+
+Stays fast with hundreds of open incidents: their profiles are read once per change of any incident (a
+generation token, rewritten with each change, keys the cache), and a mention is only scored against the
+incidents that share a distinctive word or place with it (an inverted index), not against all of them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from monitor.core.incidents import (
+    SUGGEST_AT,
+    WINDOW_MS,
+    Profile,
+    Suggestion,
+    likeness,
+    profile,
+    profile_dump,
+    profile_load,
+    union,
+)
+from monitor.core.models import TERM_SEP
+from monitor.db.mentions import mention_sync
+
+PROFILE_REPORTS = 300  # an incident's profile is made from its latest reports
+
+
+@dataclass
+class _Index:
+    gen: str
+    incidents: dict[int, tuple[str, Profile]] = field(default_factory=dict)
+    by_token: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+
+_CACHE: dict[int, _Index] = {}  # by id(connection): one store, one connection, one index
+
+
+def _report_profile(text: str, terms: str, at: int) -> Profile:
+    return profile(text, terms.split(TERM_SEP) if terms else (), at)
+
+
+def refresh_profile_sync(c: sqlite3.Connection, incident_id: int) -> None:
+    rows = c.execute(
+        "SELECT text, terms, first_seen_at FROM mentions WHERE incident_id = ? ORDER BY id DESC LIMIT ?",
+        (incident_id, PROFILE_REPORTS),
+    ).fetchall()
+    merged = union(_report_profile(t, terms, at) for t, terms, at in rows)
+    c.execute("UPDATE incidents SET profile = ? WHERE id = ?", (profile_dump(merged), incident_id))
+
+
+def _index(c: sqlite3.Connection) -> _Index | None:
+    """The open incidents' profiles, read again only when an incident changed since."""
+    r = c.execute("SELECT gen FROM incidents ORDER BY rev DESC LIMIT 1").fetchone()
+    if r is None:
+        return None
+    cached = _CACHE.get(id(c))
+    if cached is not None and cached.gen == r[0]:
+        return cached
+    index = _Index(r[0])
+    for incident_id, title, text in c.execute(
+        "SELECT id, title, profile FROM incidents WHERE status IN ('open', 'escalated')"
+    ):
+        p = profile_load(text)
+        index.incidents[incident_id] = (title, p)
+        for token in p.words | p.places:
+            index.by_token[token].add(incident_id)
+    if len(_CACHE) >= 16:  # connections come and go (tests, one-shot commands): keep it bounded
+        _CACHE.clear()
+    _CACHE[id(c)] = index
+    return index
+
+
+def _best(index: _Index, mine: Profile, limit: int, everyone: bool = False) -> list[Suggestion]:
+    if everyone:
+        candidates: set[int] = set(index.incidents)
+    else:
+        candidates = set()
+        for token in mine.words | mine.places:
+            candidates |= index.by_token.get(token, set())
+    out = []
+    for incident_id in candidates:
+        title, theirs = index.incidents[incident_id]
+        if not everyone and abs(mine.at - theirs.at) > WINDOW_MS:
+            continue
+        score, reasons = likeness(mine, theirs)
+        out.append(Suggestion(incident_id, title, score, reasons))
+    out.sort(key=lambda s: (-s.score, -s.incident_id))
+    return out[:limit]
+
+
+def suggest_new_sync(c: sqlite3.Connection, after_rev: int, upto_rev: int) -> int:
+    """Score the mentions inserted with revs in (after_rev, upto_rev]; returns how many got a suggestion."""
+    index = _index(c)
+    if index is None or not index.incidents:
+        return 0
+    found = []
+    for mention_id, text, terms, at in c.execute(
+        "SELECT id, text, terms, first_seen_at FROM mentions WHERE rev > ? AND rev <= ? AND incident_id IS NULL",
+        (after_rev, upto_rev),
+    ).fetchall():
+        best = _best(index, _report_profile(text, terms, at), 1)
+        if best and best[0].score >= SUGGEST_AT:
+            found.append((best[0].incident_id, best[0].score, mention_id))
+    c.executemany("UPDATE mentions SET suggested_incident = ?, suggestion_score = ? WHERE id = ?", found)
+    return len(found)
+
+
+def rank_sync(c: sqlite3.Connection, mention_id: int, limit: int = 20) -> list[Suggestion]:
+    """Every open incident, the most alike the mention first (the picker's list)."""
+    row = mention_sync(c, mention_id)
+    index = _index(c)
+    if index is None:
+        return []
+    mine = profile(row.text, row.terms, row.first_seen_at)
+    return [s for s in _best(index, mine, limit + 1, everyone=True) if s.incident_id != row.incident_id][:limit]

@@ -14,10 +14,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Label, OptionList
+from textual.widgets import Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from monitor.ui.screens.dialogs import Dialog
+from monitor.ui.screens.dialogs import Dialog, NoteDialog
 
 NEW = "new"  # the option id of "New incident from this mention"
 LABEL_WIDTH = 72  # an option's label fits the dialog at 80 columns (border and padding take the rest)
@@ -91,3 +91,19 @@ class IncidentPicker(Dialog[LinkChoice]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
         self.dismiss(LinkChoice(None if chosen == NEW else int(str(chosen))))
+
+
+class BroadcastDialog(NoteDialog):
+    """The one text every reporter of an incident gets, reviewed once: `{author}` is filled for each."""
+
+    def __init__(self, title: str, explain: str, prefill: str) -> None:
+        super().__init__(title)
+        self.explain = explain
+        self.prefill = prefill
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="note"):
+            yield Label(Text(self.title_text, style="bold"), id="dialog-title")
+            yield Label(Text(self.explain, style="dim"))
+            yield TextArea(self.prefill, id="text", soft_wrap=True, compact=True)
+            yield Label(Text("Ctrl+S send to all · Esc cancel", style="dim"))

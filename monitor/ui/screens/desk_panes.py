@@ -139,6 +139,7 @@ class DeskPanes(Screen[None]):
         if not pane_filter.active:  # grouped by incident (grouping.py)
             rows, self.pane(status).groups = await grouping.read_page(self.monitor.store, status, WINDOW)
             return rows
+        self.pane(status).groups = {}  # a filter shows mentions as they are
         keep = pane_filter.matches if pane_filter.active else None
         return await self.monitor.store.pane(status, WINDOW, keep=keep)  # the rest wait in SQLite, a page away
 

@@ -86,7 +86,7 @@ def test_a_second_escalation_leaves_the_standing_one_and_a_dismissal_resolves_no
 
 def as_version_5(conn: sqlite3.Connection) -> None:
     """The file as the previous program left it: no clock columns, the old statistics index."""
-    for index in ("mentions_incident", "actions_incident", "outbox_incident"):  # nor what came after (7)
+    for index in ("mentions_incident", "mentions_unlinked", "actions_incident", "outbox_incident", "outbox_sent"):
         conn.execute(f"DROP INDEX IF EXISTS {index}")
     for table, column in (
         ("mentions", "incident_id"),

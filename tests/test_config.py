@@ -324,6 +324,7 @@ templates:
     assert [t.use for t in w.templates] == [TemplateUse.REPLY, TemplateUse.FOLLOWUP]
     assert w.services[0].targets[0].type is TargetType.OPEN311
     error = error_for(tmp_path, GOOD + extra.replace("use: followup", "use: later"))
-    assert (error.line, error.problem) == (16, "unknown value 'later'") and error.expected == "one of reply, followup"
+    assert (error.line, error.problem) == (16, "unknown value 'later'")
+    assert error.expected == "one of reply, followup, acknowledge"
     error = error_for(tmp_path, GOOD + extra.replace("type: open311", "type: fax"))
     assert error.problem == "unknown value 'fax'" and error.expected == "one of apprise, webhook, open311"

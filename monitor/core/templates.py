@@ -22,6 +22,7 @@ VARIABLES = ("author", "author_name", "city", "service", "ref")
 class TemplateUse(StrEnum):
     REPLY = "reply"  # an answer to the citizen
     FOLLOWUP = "followup"  # what to tell them once the service fixed it
+    ACKNOWLEDGE = "acknowledge"  # what every reporter of an incident hears: we know, a crew is on its way
 
 
 @dataclass(frozen=True)

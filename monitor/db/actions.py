@@ -26,11 +26,14 @@ def act_sync(
     at: int | None = None,
     then: Then | None = None,
     expect_status: Status | None = None,
+    touch_incident: bool = True,
 ) -> int:
-    row = c.execute("SELECT status, first_response_at FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+    row = c.execute(
+        "SELECT status, first_response_at, incident_id FROM mentions WHERE id = ?", (mention_id,)
+    ).fetchone()
     if row is None:
         raise NotFound(f"no mention {mention_id}")
-    status_before, first_response_at = Status(row[0]), row[1]
+    status_before, first_response_at, in_incident = Status(row[0]), row[1], row[2]
     if expect_status is not None and status_before is not expect_status:
         # Another operator acted first: the action was meant for what this operator saw.
         raise Conflict(f"someone else already moved it to {status_before.value}: nothing done")
@@ -66,10 +69,13 @@ def act_sync(
     )
     clocks.refresh(c, mention_id)  # the per-mention clocks the statistics read (monitor.db.clocks)
     action_id = int(cur.lastrowid or 0)
-    if relink is not None:
-        from monitor.db.incidents import undo_link_sync  # it logs its links through this module
+    if relink is not None or in_incident is not None:
+        from monitor.db.incidents import touch_sync, undo_link_sync  # they log their links through this module
 
-        undo_link_sync(c, mention_id, *relink)
+        if relink is not None:
+            undo_link_sync(c, mention_id, *relink)
+        elif kind not in LINK_KINDS and touch_incident:  # a report changed: its incident's row is read again
+            touch_sync(c, in_incident, at)
     if then is not None:
         then(c, action_id)
     return action_id

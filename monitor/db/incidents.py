@@ -253,13 +253,15 @@ def act_on_incident_sync(
         )
     )
     acts = plan(incident, reports_sync(c, incident_id), lambda mid: mention_raw_sync(c, mid), answered)
-    now, ids = now_ms(), []
+    now, ids, queued = now_ms(), [], []
     for n, act in enumerate(acts.acts):
         payload = {**act.payload, "incident": incident_id, "reference": incident.reference}
-        action_id = act_sync(c, act.mention_id, act.kind, operator, payload, at=now)
-        items = [*act.items, *(acts.shared if n == 0 else ())]
-        _enqueue(c, enqueue_sync, action_id, act.mention_id, incident_id, items)
+        action_id = act_sync(c, act.mention_id, act.kind, operator, payload, at=now, touch_incident=False)
+        queued += enqueue_sync(c, action_id, act.mention_id, [*act.items, *(acts.shared if n == 0 else ())])
         ids.append(action_id)
+    for chunk in range(0, len(queued), 500):  # which incident they were for: its broadcast's progress
+        part = queued[chunk : chunk + 500]
+        c.execute(f"UPDATE outbox SET incident_id = ? WHERE id IN ({', '.join('?' * len(part))})", (incident_id, *part))
     if acts.status is not None:
         set_status_sync(c, incident_id, acts.status, acts.service)
     else:
@@ -267,13 +269,25 @@ def act_on_incident_sync(
     return ids
 
 
-def _enqueue(
-    c: sqlite3.Connection, enqueue: Callable[..., list[int]], action_id: int, mention_id: int, incident_id: int,
-    items: Sequence[NewItem],
-) -> None:  # fmt: skip
-    if items:
-        ids = enqueue(c, action_id, mention_id, items)
-        c.execute(f"UPDATE outbox SET incident_id = ? WHERE id IN ({', '.join('?' * len(ids))})", (incident_id, *ids))
+# A pane's incident rows by (connection, status), with the generation they were read at: every change of an
+# incident or of one of its reports' status writes a new generation (touch_sync), so a refresh with none
+# costs one indexed lookup, like a pane without incidents.
+_SUMMARIES: dict[tuple[int, Status], tuple[str, list[IncidentSummary]]] = {}
+
+
+def pane_summaries_sync(c: sqlite3.Connection, status: Status) -> list[IncidentSummary]:
+    r = c.execute("SELECT gen FROM incidents ORDER BY rev DESC LIMIT 1").fetchone()
+    if r is None:
+        return []
+    key = (id(c), status)
+    cached = _SUMMARIES.get(key)
+    if cached is not None and cached[0] == r[0]:
+        return cached[1]
+    found = summaries_sync(c, status)
+    if len(_SUMMARIES) >= 64:  # connections come and go: keep it bounded
+        _SUMMARIES.clear()
+    _SUMMARIES[key] = (r[0], found)
+    return found
 
 
 def summaries_sync(
@@ -360,7 +374,7 @@ def pane_entries_sync(
     singles: list[PaneEntry] = list(pane_sync(c, status, limit, after, unlinked=True))
     floor = _pane_key(after, status) if after is not None else None
     groups: list[PaneEntry] = [
-        s for s in summaries_sync(c, status) if floor is None or _pane_key(s.lead, status) > floor
+        s for s in pane_summaries_sync(c, status) if floor is None or _pane_key(s.lead, status) > floor
     ]
     merged = sorted(singles + groups, key=lambda e: _pane_key(e.lead if isinstance(e, IncidentSummary) else e, status))
     return merged[:limit]

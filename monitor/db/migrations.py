@@ -206,9 +206,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE mentions ADD COLUMN suggested_incident INTEGER;
     ALTER TABLE mentions ADD COLUMN suggestion_score REAL;
     CREATE INDEX mentions_incident ON mentions (incident_id, status, first_seen_at) WHERE incident_id IS NOT NULL;
+    CREATE INDEX mentions_unlinked ON mentions (status, priority, first_seen_at, id) WHERE incident_id IS NULL;
     ALTER TABLE actions ADD COLUMN incident_id INTEGER;
     CREATE INDEX actions_incident ON actions (incident_id, id) WHERE incident_id IS NOT NULL;
     ALTER TABLE outbox ADD COLUMN incident_id INTEGER;
     CREATE INDEX outbox_incident ON outbox (incident_id, state) WHERE incident_id IS NOT NULL;
+    CREATE INDEX outbox_sent ON outbox (target, updated_at) WHERE state = 'sent';  -- rate limits after a restart
     """,
 ]

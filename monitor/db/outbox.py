@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from monitor.db.store import Store
 
 __all__ = [
-    "DRY_RUN_URL", "Outbox", "OutboxItem", "Planner", "act", "cancel_sync", "claim_sync", "enqueue_sync",
+    "DRY_RUN_URL", "Outbox", "OutboxItem", "Planner", "act", "cancel_sync", "claim_sync", "defer_sync", "enqueue_sync",
     "for_mention_sync", "mark_failed_sync", "mark_sent_sync", "mention_raw_sync", "next_due_sync",
-    "retry_later_sync", "retry_sync", "set_remote_status_sync", "to_check_sync",
+    "retry_later_sync", "retry_sync", "sent_since_sync", "set_remote_status_sync", "to_check_sync",
 ]  # fmt: skip
 
 COLUMNS = (
@@ -135,6 +135,21 @@ def retry_later_sync(c: sqlite3.Connection, item_id: int, reason: str, delay_ms:
     )
 
 
+def defer_sync(c: sqlite3.Connection, item_id: int, until: int) -> None:
+    """Back to pending until `until`, the claim's attempt not counted: the network's rate limit, not a failure."""
+    c.execute(
+        "UPDATE outbox SET state = ?, attempts = max(attempts - 1, 0), next_attempt_at = ?, claimed_at = NULL,"
+        " updated_at = ? WHERE id = ? AND state = ?",
+        (OutboxState.PENDING, until, now_ms(), item_id, OutboxState.SENDING),
+    )
+
+
+def sent_since_sync(c: sqlite3.Connection, target: str, since: int) -> list[int]:
+    """When the items sent through `target` since `since` were sent (a rate limit's window after a restart)."""
+    sql = "SELECT updated_at FROM outbox WHERE target = ? AND state = ? AND updated_at >= ?"
+    return [int(r[0]) for r in c.execute(sql, (target, OutboxState.SENT, since))]
+
+
 def retry_sync(c: sqlite3.Connection, mention_id: int) -> int:
     """The operator asks again: failed items of a mention go back to pending, due now."""
     now = now_ms()
@@ -238,6 +253,13 @@ class Outbox:
 
     async def retry_later(self, item_id: int, reason: str, delay_ms: int) -> None:
         await self.store.write(lambda c: retry_later_sync(c, item_id, reason, delay_ms), "outbox:later")
+
+    async def defer(self, item_id: int, until: int) -> None:
+        await self.store.write(lambda c: defer_sync(c, item_id, until), "outbox:defer")
+
+    async def sent_since(self, target: str, since: int) -> list[int]:
+        times: list[int] = await self.store.read(lambda c: sent_since_sync(c, target, since))
+        return times
 
     async def retry(self, mention_id: int) -> int:
         n: int = await self.store.write(lambda c: retry_sync(c, mention_id), "outbox:retry")

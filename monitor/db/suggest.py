@@ -27,6 +27,7 @@ from monitor.core.models import TERM_SEP
 from monitor.db.mentions import mention_sync
 
 PROFILE_REPORTS = 300  # an incident's profile is made from its latest reports
+SCORED = 5  # at ingest, how many of the incidents sharing most tokens with a report are scored
 
 
 @dataclass
@@ -34,6 +35,7 @@ class _Index:
     gen: str
     incidents: dict[int, tuple[str, Profile]] = field(default_factory=dict)
     by_token: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    terms: set[str] = field(default_factory=set)  # every open incident's terms: a report sharing none is skipped
 
 
 _CACHE: dict[int, _Index] = {}  # by id(connection): one store, one connection, one index
@@ -66,21 +68,33 @@ def _index(c: sqlite3.Connection) -> _Index | None:
     ):
         p = profile_load(text)
         index.incidents[incident_id] = (title, p)
+        index.terms |= p.terms
         for token in p.words | p.places:
             index.by_token[token].add(incident_id)
+    # A word many incidents share ("chaussee", "bloque") says little about which one: it does not make a
+    # candidate (it still counts in the score of one that is).
+    common = max(8, len(index.incidents) // 20)
+    index.by_token = {token: ids for token, ids in index.by_token.items() if len(ids) <= common}
     if len(_CACHE) >= 16:  # connections come and go (tests, one-shot commands): keep it bounded
         _CACHE.clear()
     _CACHE[id(c)] = index
     return index
 
 
+def _candidates(index: _Index, mine: Profile) -> list[int]:
+    """The few incidents sharing the most distinctive tokens with the report (a place counts double): only
+    those are scored. likeness needs two shared words, or a place, to reach SUGGEST_AT: fewer never is."""
+    hits: dict[int, int] = {}
+    for weight, tokens in ((1, mine.words), (2, mine.places)):
+        for token in tokens:
+            for incident_id in index.by_token.get(token, ()):
+                hits[incident_id] = hits.get(incident_id, 0) + weight
+    best = sorted((n, i) for i, n in hits.items() if n >= 2)[-SCORED:]
+    return [i for _, i in best]
+
+
 def _best(index: _Index, mine: Profile, limit: int, everyone: bool = False) -> list[Suggestion]:
-    if everyone:
-        candidates: set[int] = set(index.incidents)
-    else:
-        candidates = set()
-        for token in mine.words | mine.places:
-            candidates |= index.by_token.get(token, set())
+    candidates = list(index.incidents) if everyone else _candidates(index, mine)
     out = []
     for incident_id in candidates:
         title, theirs = index.incidents[incident_id]
@@ -102,6 +116,8 @@ def suggest_new_sync(c: sqlite3.Connection, after_rev: int, upto_rev: int) -> in
         "SELECT id, text, terms, first_seen_at FROM mentions WHERE rev > ? AND rev <= ? AND incident_id IS NULL",
         (after_rev, upto_rev),
     ).fetchall():
+        if terms and not index.terms.intersection(terms.split(TERM_SEP)):
+            continue  # no open incident shares a watch term with it: not even tokenised
         best = _best(index, _report_profile(text, terms, at), 1)
         if best and best[0].score >= SUGGEST_AT:
             found.append((best[0].incident_id, best[0].score, mention_id))

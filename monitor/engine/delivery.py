@@ -16,6 +16,7 @@ from monitor.core import templates as tpl
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, Status
 from monitor.core.outbox import DRY_RUN_URL, OutboxItem
+from monitor.core.pacing import RATE_LIMITS, Pace
 from monitor.core.retry import DELIVERY_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import now_ms
@@ -83,6 +84,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(CONCURRENCY)
         self._busy: set[int] = set()
+        self.paces: dict[str, Pace] = {}  # per replying account (target): its network's rate limit
 
     def wake(self) -> None:
         """Something was enqueued: look now rather than at the next idle tick."""
@@ -160,8 +162,28 @@ class DeliveryWorker:
         finally:
             self._busy.discard(item.id)
 
+    async def _paced(self, item: OutboxItem) -> bool:
+        """Whether the item's account may call its network now; if not, it waits its turn (not a failure)."""
+        spec = self.watchlist.source(item.source) if item.source is not None and not self.dry_run else None
+        if spec is None or spec.type not in RATE_LIMITS:
+            return True
+        pace = self.paces.get(item.target)
+        if pace is None:  # after a restart the window holds what the last run sent
+            limit, per_ms = RATE_LIMITS[spec.type]
+            past = await self.outbox.sent_since(item.target, now_ms() - per_ms)
+            pace = self.paces.setdefault(item.target, Pace(limit, per_ms, past))  # one per account, if concurrent
+        now = now_ms()
+        wait = pace.wait(now)
+        if wait:
+            await self.outbox.defer(item.id, now + wait)
+            return False
+        pace.take(now)
+        return True
+
     async def _deliver_one(self, item: OutboxItem) -> None:
         async with self._limit:
+            if not await self._paced(item):
+                return
             try:
                 sent = await self.sender(item).send(item)
             except NetworkError as exc:

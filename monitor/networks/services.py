@@ -61,6 +61,11 @@ def message(item: OutboxItem) -> tuple[str, str]:
     lines = [str(m.get("text", "")), "", f"Link: {p.get('link') or '—'}"]
     if p.get("note"):
         lines.append(f"Note from {p.get('operator', '')}: {p['note']}")
+    reports = p.get("reports") or []
+    if reports:  # an incident escalated once: every citizen's report, under one reference
+        lines += ["", f"{len(reports)} reports of this incident:"]
+        lines += [f"- {r.get('network', '')} {r.get('author', '')}: {str(r.get('text', ''))[:200]}"
+                  f" {r.get('url') or ''}".rstrip() for r in reports]  # fmt: skip
     lines.append(f"Reference: {p.get('reference', '')} (quote it when you answer)")
     return title, "\n".join(lines)
 

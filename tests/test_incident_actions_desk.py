@@ -1,0 +1,95 @@
+"""Acting on an incident from its row, with the real keys: every report acted on, read back from SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from monitor.core.config import Watchlist
+from monitor.core.models import Status
+from monitor.ui.app import MonitorApp
+from monitor.ui.screens.incident_dialogs import BroadcastDialog
+from monitor.ui.screens.main import MainScreen
+from tests.test_app import actions, make_app, selected, wait_for
+
+
+def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+async def incident_row(pilot: Pilot[Any], app: MonitorApp, n: int = 3) -> tuple[MainScreen, int, list[int]]:
+    """The first n mentions made one incident (set up through the store), its row selected on the desk."""
+    screen, _ = await selected(pilot)
+    ids = screen.pane().ids()[:n]
+    incident = await app.store.create_incident(ids[0], "alice")
+    for mention_id in ids[1:]:
+        await app.store.link(mention_id, incident, "alice", expect_incident=None)
+    table = screen.pane(Status.NEW)
+    await wait_for(pilot, lambda: any(g.reports == n for g in table.groups.values()))
+    while table.selected_incident() is None:
+        await pilot.press("j")
+    return screen, incident, ids
+
+
+def kinds_after_links(db: Path) -> list[tuple[int, str]]:
+    return [(m, k) for m, k, _, _ in actions(db) if k != "link"]
+
+
+async def test_e_on_an_incident_row_escalates_once_for_every_report(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, incident, ids = await incident_row(pilot, app)
+        await pilot.press("e", "enter", *"grue", "enter")
+        await wait_for(pilot, lambda: len(kinds_after_links(db)) == 3)
+        assert sorted(kinds_after_links(db)) == sorted((m, "escalate") for m in ids)
+        assert query(db, "SELECT status, service FROM incidents WHERE id = ?", incident)[0][0] == "escalated"
+        targets = len(watchlist.service("voirie").targets)  # type: ignore[union-attr]
+        # One request per target of the service, listing every report: not one per report.
+        assert query(db, "SELECT count(*) FROM outbox WHERE kind = 'escalation'") == [(targets,)]
+
+
+async def test_r_acknowledges_every_reporter_once_with_the_text_reviewed_once(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, _, ids = await incident_row(pilot, app)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, BroadcastDialog))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(kinds_after_links(db)) == 3)
+        assert sorted(kinds_after_links(db)) == sorted((m, "acknowledge") for m in ids)
+        replies = query(db, "SELECT mention_id, idem_key FROM outbox WHERE kind = 'reply'")
+        assert sorted(m for m, _ in replies) == sorted(ids) and len({k for _, k in replies}) == 3  # one key each
+
+
+async def test_x_resolves_every_report_with_one_follow_up_each(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, incident, ids = await incident_row(pilot, app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, BroadcastDialog))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(kinds_after_links(db)) == 3)
+        assert sorted(kinds_after_links(db)) == sorted((m, "resolve") for m in ids)
+        assert sorted(m for (m,) in query(db, "SELECT mention_id FROM outbox WHERE kind = 'followup'")) == sorted(ids)
+        assert query(db, "SELECT status FROM incidents WHERE id = ?", incident) == [("resolved",)]
+
+
+async def test_d_dismisses_the_incident_with_one_reason(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, incident, ids = await incident_row(pilot, app)
+        await pilot.press("d", "enter")
+        await wait_for(pilot, lambda: len(kinds_after_links(db)) == 3)
+        assert {(m, k, p["reason"]) for m, k, _, p in actions(db) if k == "dismiss"} == {
+            (m, "dismiss", watchlist.dismiss_reasons[0]) for m in ids
+        }
+        assert query(db, "SELECT status FROM incidents WHERE id = ?", incident) == [("dismissed",)]
+        await wait_for(pilot, lambda: screen.pane(Status.NEW).row_count == 2)  # the incident's row left New

@@ -14,6 +14,7 @@ from monitor.ui.app import MonitorApp
 from monitor.ui.screens.incident_dialogs import BroadcastDialog
 from monitor.ui.screens.main import MainScreen
 from tests.test_app import actions, make_app, selected, wait_for
+from tests.test_delivery_app import detail_text
 
 
 def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -93,3 +94,24 @@ async def test_d_dismisses_the_incident_with_one_reason(watchlist: Watchlist) ->
         }
         assert query(db, "SELECT status FROM incidents WHERE id = ?", incident) == [("dismissed",)]
         await wait_for(pilot, lambda: screen.pane(Status.NEW).row_count == 2)  # the incident's row left New
+
+
+async def test_the_incident_detail_lists_reports_who_answered_whom_history_and_live_progress(
+    watchlist: Watchlist,
+) -> None:
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, incident, ids = await incident_row(pilot, app)
+        authors = [screen.pane().mentions.get(i) or await app.store.mention(i) for i in ids]
+        await wait_for(pilot, lambda: f"incident {incident} " in detail_text(app))
+        text = detail_text(app)
+        assert "3 report(s):" in text and text.count("not answered yet") == 3
+        assert f"linked {authors[1].author}" in text  # the history: who linked what
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, BroadcastDialog))
+        await pilot.press("ctrl+s")
+        # The deliverer (dry-run here) sends them meanwhile: the detail follows without a key pressed.
+        await wait_for(pilot, lambda: "broadcast: 3 sent · 0 pending · 0 failed" in detail_text(app))
+        text = detail_text(app)
+        for row in authors:
+            assert f"alice answered {row.author} (acknowledge)" in text

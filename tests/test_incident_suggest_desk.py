@@ -12,8 +12,8 @@ from monitor.db.store import ingest_sync, open_sync
 from monitor.db.suggest import suggest_new_sync
 from monitor.networks import load_watchlist
 from tests.conftest import write_demo, write_watchlist
-from tests.test_delivery_app import detail_text
 from tests.test_app import actions, main, make_app, wait_for
+from tests.test_delivery_app import detail_text
 
 VOIRIE = MatchResult(("voirie",), Priority.NORMAL)
 TITLE = "Arbre tombé boulevard Carnot [bold]chaussée[/] bloquée"

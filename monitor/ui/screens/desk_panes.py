@@ -236,6 +236,9 @@ class DeskPanes(Screen[None]):
                 out[status] = await grouping.read_page(self.monitor.store, status, table.window.size, after)
         if out or grouping.unknown_suggestions(changes, self.titles):
             await self._load_titles()
+        shown = self.incident_shown
+        if shown is not None and any(r.incident_id == shown.incident.id for r in changes):
+            self.load_detail(self.current_row())  # a report's reply sent or failed: the progress, live
         return out
 
     async def _load_titles(self) -> None:

@@ -99,8 +99,6 @@ class MainScreen(DeskIncidents):
     @guarded("clock", loud=False)
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
-        if self.incident_shown is not None and self.incident_shown.progress.pending:
-            self.load_detail(self.current_row())  # a broadcast under way: its progress, live
         if self._counts_stale and not self._refresh_lock.locked():
             await self._recount()
             self._update_tabs()

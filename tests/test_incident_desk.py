@@ -125,6 +125,6 @@ async def test_another_operator_linking_first_is_told_and_nothing_changes(watchl
         # Meanwhile, bob makes an incident from the same mention.
         theirs = await app.store.create_incident(first.id, "bob", expect_incident=None)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("Not linked" in n for n in notices))
+        await wait_for(pilot, lambda: any("Not linked: someone else already put it in incident" in n for n in notices))
         assert incident_of(db, first.id) == theirs
         assert [(m, k, o) for m, k, o, _ in actions(db)] == [(first.id, "link", "bob")]

@@ -41,7 +41,7 @@ class DeskIncidents(DeskActions):
         try:
             result = await app.save(write)
         except Conflict as exc:
-            self.notify(f"{refused}: {exc}", title="Someone was first", severity="warning", markup=False, timeout=10)
+            self.notify(f"{refused}: {exc}", severity="warning", markup=False, timeout=10)
             result = None
         except NotFound as exc:
             self.notify(f"{refused}: it is gone ({exc}).", severity="warning", markup=False, timeout=10)

@@ -106,7 +106,7 @@ def render_incident(detail: IncidentDetail, zone: tzinfo, now: int) -> Group:
     if incident.service:
         head.append(f"  → {incident.service} ({incident.reference})")
     meta = Text(f"created {fmt_local(incident.created_at, zone)} by {incident.created_by}", style="dim")
-    meta.append("  ·  Enter/o: its reports · e/r/x/d: act on all", style="dim")
+    meta.append("\no: its reports · e escalate once · r acknowledge all · x resolve · d dismiss", style="dim")
     parts: list[Text] = [head, meta]
     if detail.progress.total:
         parts.append(progress_line(detail.progress))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.core.models import MatchResult, Mention, Priority, Status
 from monitor.core.timeutil import utcnow
-from monitor.db.incidents import create_sync
+from monitor.db.incidents import create_sync, link_sync
 from monitor.db.store import ingest_sync, open_sync
 from monitor.db.suggest import suggest_new_sync
 from monitor.networks import load_watchlist
@@ -70,3 +70,25 @@ async def test_a_suggested_row_is_marked_and_a_accepts_the_suggestion(tmp_path: 
         assert [(m, k, o) for m, k, o, _ in actions(db)] == [(first, "link", "bob"), (second, "link", "alice")]
         [group] = table.groups.values()
         assert group.incident.id == incident and group.reports == 2
+
+
+async def test_an_incident_of_1000_reports_is_one_row_and_its_detail_shows_a_bounded_list(tmp_path: Path) -> None:
+    watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+    db = watchlist.database
+    ids = ingest(db, [f"Arbre tombé boulevard Carnot, témoin {i}" for i in range(1000)], 0)
+    ingest(db, ["Le métro ligne A est arrêté à Jean-Jaurès"], 2000)
+    conn = open_sync(db)
+    conn.execute("BEGIN IMMEDIATE")
+    incident = create_sync(conn, ids[0], "bob", "arbre tombé bd Carnot", None)
+    for mention_id in ids[1:]:
+        link_sync(conn, mention_id, incident, "bob", None)
+    conn.execute("COMMIT")
+    conn.close()
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == 2)
+        table = main(app).pane(Status.NEW)
+        assert [g.reports for g in table.groups.values()] == [1000]
+        assert table.selected_incident() is not None  # the incident's row comes first (its oldest report)
+        await wait_for(pilot, lambda: "1000 report(s):" in detail_text(app))
+        assert "… and 800 more (o lists them all)" in detail_text(app)

@@ -13,6 +13,7 @@ from monitor.core.models import Status
 from monitor.ui.app import MonitorApp
 from monitor.ui.screens.incident_dialogs import BroadcastDialog
 from monitor.ui.screens.main import MainScreen
+from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, wait_for
 from tests.test_delivery_app import detail_text
 
@@ -115,3 +116,15 @@ async def test_the_incident_detail_lists_reports_who_answered_whom_history_and_l
         text = detail_text(app)
         for row in authors:
             assert f"alice answered {row.author} (acknowledge)" in text
+
+
+async def test_u_on_an_incident_row_undoes_nothing_and_says_why(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await incident_row(pilot, app)
+        notices = record_notices(app)
+        before = actions(db)
+        await pilot.press("u")
+        await wait_for(pilot, lambda: any("This row is an incident" in n for n in notices))
+        assert actions(db) == before

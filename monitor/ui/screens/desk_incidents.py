@@ -148,6 +148,12 @@ class DeskIncidents(DeskActions):
 
     # -- acting on every report of an incident ------------------------------------------------------
 
+    async def action_reopen(self) -> None:
+        if self.pane().selected_incident() is not None:  # u would undo its lead report's action alone
+            self.notify(ON_INCIDENT_ROW, severity="warning", markup=False)
+            return
+        await super().action_reopen()
+
     def _incident_row(self) -> IncidentSummary | None:
         group = self.pane().selected_incident()
         return group if group is not None and self.monitor.writable() else None

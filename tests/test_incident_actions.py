@@ -20,7 +20,17 @@ from monitor.db.api import Conflict
 from monitor.db.store import Store
 from monitor.engine import incidents
 from monitor.engine.delivery import DeliveryWorker
-from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, outbox_rows, payload_of, seed, serving
+from tests.fakes_delivery import (
+    TOKEN,
+    FakeMastodon,
+    FakeOpen311,
+    Receiver,
+    mastodon_status,
+    outbox_rows,
+    payload_of,
+    seed,
+    serving,
+)
 from tests.fakes_delivery import watchlist as make_watchlist
 
 ACK_FR = Template("su", "On sait", "{author} Merci, nous sommes au courant. Réf. {ref}", lang="fr", use="acknowledge")
@@ -160,3 +170,31 @@ def test_the_window_lets_one_more_call_through_once_the_oldest_leaves_it() -> No
     assert pace.wait(500) == 500 and pace.wait(1000) == 0
     pace.take(1000)
     assert pace.wait(1000) == 400
+
+
+async def test_the_service_closing_the_request_drafts_the_follow_up_for_all_to_review_once(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_311_KEY", TOKEN)
+    async with serving(FakeOpen311()) as city:
+        target = ServiceTarget("open311", url=city.url, service_code="pothole", api_key_env="TEST_311_KEY")
+        wl = make_watchlist(tmp_path, targets=(target,))
+        incident, ids = await an_incident(store, 3)
+        await incidents.escalate_once(store, wl, incident, "voirie", "alice")
+        worker = DeliveryWorker(store, wl, open311_every=0)
+        await worker.run_once()
+        [(rid, req)] = city.requests_made.items()
+        assert f"I-{incident:05d}" in req["form"]["description"] and "3 reports" in req["form"]["description"]
+        city.requests_made[rid].update(status="closed", status_notes="Rebouché")
+        assert await worker.check_open311() == 1
+        detail = await store.incident_detail(incident)
+        assert (
+            detail.service_draft == "{author} C'est réparé, merci !"
+            and "Rebouché" in detail.history[-1].payload["text"]
+        )
+        assert (
+            detail.incident.status is IncidentStatus.ESCALATED and outbox_rows(store.path)[-1]["kind"] == "escalation"
+        )
+        assert {(await store.mention(m)).status for m in ids} == {Status.ESCALATED}  # nothing sent before review
+        await incidents.resolve(store, wl, incident, "alice", detail.service_draft or "")
+        assert [r["kind"] for r in outbox_rows(store.path)][1:] == ["followup"] * 3

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from monitor import data as demo_data
 from monitor.core.incidents import IncidentStatus, IncidentSummary, likeness, profile
-from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
+from monitor.core.models import ActionKind, Batch, MatchResult, Mention, Priority, Status
 from monitor.db.api import Conflict
+from monitor.db.presence import Presence
 from monitor.db.store import Store
+from monitor.engine import incidents
+from monitor.engine.collector import Collector
+from monitor.networks import load_watchlist
+from monitor.networks.demo import WARM_START, DemoSource
 
 T0 = datetime(2026, 11, 17, 8, tzinfo=UTC)
 TREE = [
@@ -198,3 +204,51 @@ async def test_a_report_sharing_no_term_with_any_open_incident_is_not_suggested(
     rows = [(Mention("demo", "x", "mastodon", "c", TREE[1], T0), MatchResult(("transports",), Priority.NORMAL))]
     await store.ingest("demo", rows, None)
     assert (await store.mention(a + 1)).suggested_incident is None
+
+
+async def test_an_incident_is_claimed_whole_and_another_operator_is_told_who_holds_it(tmp_path: Path) -> None:
+    one = await Store.open(tmp_path / "monitor.db")
+    two = await Store.open(tmp_path / "monitor.db")
+    try:
+        a, b, c = await put(one, TREE)
+        incident = await one.create_incident(a, "alice")
+        await one.link(b, incident, "alice", expect_incident=None)
+        alice, bruno = Presence(one, "alice", "host:1"), Presence(two, "bruno", "host:2")
+        assert await alice.claim_incident(incident) is None
+        held = await bruno.claim_incident(incident)
+        assert held is not None and held.operator == "alice"
+        other = await bruno.claim(b)  # one of its reports, on its own: the same answer
+        assert other is not None and other.operator == "alice"
+        assert set(await bruno.claims()) == {a, b}
+        await alice.unclaim_incident(incident)
+        assert await bruno.claim_incident(incident) is None and c not in await bruno.claims()
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_acting_on_an_incident_that_changed_since_it_was_read_is_refused(store: Store) -> None:
+    a, b, _ = await put(store, TREE)
+    incident = await store.create_incident(a, "alice")
+    seen = (await store.incident(incident)).rev
+    await store.link(b, incident, "bruno", expect_incident=None)  # a new report arrived meanwhile
+    with pytest.raises(Conflict):
+        await incidents.dismiss(store, incident, "alice", "spam", expect_rev=seen)
+    assert (await store.mention(a)).status is Status.NEW
+
+
+async def test_the_demo_opens_an_incident_and_a_report_a_minute_later_is_suggested_to_it(store: Store) -> None:
+    wl = load_watchlist(Path(demo_data.__file__).parent / "watchlist.yaml")
+    collector = Collector(wl, store)
+    source = collector.sources[0]
+    assert isinstance(source, DemoSource)
+    first_screen = [m for i in range(WARM_START) if (m := source._mention(i))]  # what a first start shows at once
+    await collector.ingest(source, Batch(first_screen, cursor=str(WARM_START)))
+    [summary] = await store.open_incidents()
+    assert summary.incident.title == "Passage piéton bloqué à Compans-Caffarelli"
+    assert summary.incident.created_by == "demo" and summary.reports == 1
+    later = [m for i in range(WARM_START, WARM_START + 4) if (m := source._mention(i))]  # the next minute
+    await collector.ingest(source, Batch(later, cursor=str(WARM_START + 4)))
+    suggested = [row for row in await store.pane(Status.NEW, 100) if row.suggested_incident == summary.incident.id]
+    assert {row.remote_id for row in suggested} >= {"demo-0014", "demo-0015"}
+    assert all(source._at(int(r.remote_id[5:]) - 1) - source._at(WARM_START) < 60 for r in suggested)

@@ -118,9 +118,11 @@ def _report_commands(command: Command) -> None:
     report.add_argument("--until", help="ISO date/time (local) or an age like 1d")
 
     export = command(
-        "export", "dump mentions or actions for other tools", "monitor export actions --format csv -o actions.csv"
+        "export",
+        "dump mentions, actions or incidents for other tools",
+        "monitor export actions --format csv -o actions.csv",
     )
-    export.add_argument("what", choices=("mentions", "actions"))
+    export.add_argument("what", choices=("mentions", "actions", "incidents"))
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", help="ISO date/time (local) or an age like 7d")
     export.add_argument("--until", help="ISO date/time (local) or an age like 1d")

@@ -126,6 +126,14 @@ class IncidentDetail:
     progress: Progress
     answered: frozenset[int] = frozenset()  # reports already sent (or queued) a reply of ours
 
+    @property
+    def service_draft(self) -> str | None:
+        """The follow-up drafted when the service closed its request (to review, then resolve), if it did."""
+        for event in reversed(self.history):
+            if event.kind == "note" and event.payload.get("service_closed"):
+                return str(event.payload.get("draft", ""))
+        return None
+
 
 # -- likeness --------------------------------------------------------------------------------------
 

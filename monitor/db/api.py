@@ -159,6 +159,11 @@ class Database(Protocol):
         """
         ...
 
+    async def create_incident_for(self, source: str, remote_id: str, operator: str, title: str) -> int | None:
+        """An incident opened from a stored mention known by its source's id (the demo's own incidents);
+        None if there is no such mention or it is already in one."""
+        ...
+
     async def link(self, mention_id: int, incident_id: int, operator: str, *, expect_incident: int | None) -> int:
         """Link (or move, when `expect_incident` names its current incident) a mention; returns the action id.
 

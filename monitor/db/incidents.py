@@ -33,7 +33,8 @@ from monitor.db.mentions import MENTION_COLUMNS, max_rev_sync, mention_sync, pan
 from monitor.db.suggest import rank_sync, refresh_profile_sync
 
 __all__ = [
-    "IncidentActs", "IncidentPlan", "ReportAct", "accept_sync", "act_on_incident_sync", "create_sync", "detail_sync",
+    "IncidentActs", "IncidentPlan", "ReportAct", "accept_sync", "act_on_incident_sync", "create_for_remote_sync",
+    "create_sync", "detail_sync",
     "incident_sync", "link_sync", "open_sync", "pane_entries_sync", "rank_sync", "rename_sync", "reports_sync",
     "set_status_sync", "summaries_sync", "unlink_sync",
 ]  # fmt: skip
@@ -136,6 +137,13 @@ def create_sync(c: sqlite3.Connection, mention_id: int, operator: str, title: st
     c.execute("UPDATE incidents SET reference = ? WHERE id = ?", (incident_reference(incident_id), incident_id))
     link_sync(c, mention_id, incident_id, operator, expect, created=True)
     return incident_id
+
+
+def create_for_remote_sync(c: sqlite3.Connection, source: str, remote_id: str, operator: str, title: str) -> int | None:
+    r = c.execute(
+        "SELECT id FROM mentions WHERE source = ? AND remote_id = ? AND incident_id IS NULL", (source, remote_id)
+    ).fetchone()
+    return None if r is None else create_sync(c, int(r[0]), operator, title, None)
 
 
 def accept_sync(c: sqlite3.Connection, mention_id: int, operator: str) -> int:

@@ -166,6 +166,43 @@ class Presence:
 
         return await self.store.write(w, "claim")
 
+    async def claim_incident(self, incident_id: int, kind: str = "replying", take_over: bool = False) -> Claim | None:
+        """Claim every report of an incident at once (all or none); returns another operator's live claim on
+        one of them instead, if there is one (and no take-over)."""
+
+        def w(c: sqlite3.Connection) -> Claim | None:
+            now = now_ms()
+            ids = [r[0] for r in c.execute("SELECT id FROM mentions WHERE incident_id = ?", (incident_id,))]
+            if not take_over:
+                for row in c.execute(
+                    "SELECT mention_id, operator, kind, since, heartbeat_at FROM claims WHERE mention_id IN"
+                    " (SELECT id FROM mentions WHERE incident_id = ?) AND heartbeat_at > ? AND holder != ? LIMIT 1",
+                    (incident_id, now - CLAIM_TTL_MS, self.holder),
+                ):
+                    return Claim(*row)
+            c.executemany(
+                "INSERT INTO claims (mention_id, operator, holder, kind, since, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (mention_id) DO UPDATE SET operator = excluded.operator, holder = excluded.holder,"
+                " kind = excluded.kind, since = excluded.since, heartbeat_at = excluded.heartbeat_at",
+                [(mention_id, self.operator, self.holder, kind, now, now) for mention_id in ids],
+            )
+            for mention_id in ids:
+                _touch(c, mention_id)
+            return None
+
+        return await self.store.write(w, "claim")
+
+    async def unclaim_incident(self, incident_id: int) -> None:
+        def w(c: sqlite3.Connection) -> None:
+            for (mention_id,) in c.execute(
+                "DELETE FROM claims WHERE holder = ? AND mention_id IN (SELECT id FROM mentions WHERE incident_id = ?)"
+                " RETURNING mention_id",
+                (self.holder, incident_id),
+            ).fetchall():
+                _touch(c, mention_id)
+
+        await self.store.write(w, "claim")
+
     async def unclaim(self, mention_id: int) -> None:
         def w(c: sqlite3.Connection) -> None:
             if c.execute("DELETE FROM claims WHERE mention_id = ? AND holder = ?", (mention_id, self.holder)).rowcount:

@@ -296,6 +296,11 @@ class Store:
             lambda c: inc.create_sync(c, mention_id, operator, title, expect_incident), "incident:create"
         )
 
+    async def create_incident_for(self, source: str, remote_id: str, operator: str, title: str) -> int | None:
+        return await self.write(
+            lambda c: inc.create_for_remote_sync(c, source, remote_id, operator, title), "incident:create"
+        )
+
     async def link(self, mention_id: int, incident_id: int, operator: str, *, expect_incident: int | None) -> int:
         return await self.write(
             lambda c: inc.link_sync(c, mention_id, incident_id, operator, expect_incident), "incident:link"

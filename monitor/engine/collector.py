@@ -68,6 +68,11 @@ class Collector:
         if batch.local_deletes:  # posts seen before a restart: the source no longer knows their uri
             deletes = deletes + await self.store.mastodon_uris(source.name, batch.local_deletes)
         new = await self.store.ingest(source.name, matched, batch.cursor, edits, deletes, fence=self.fence)
+        spec = self.specs.get(source.name)
+        if new and spec is not None and spec.type == "demo":  # the demo opens its incidents, to show suggestions
+            for m, _ in matched:
+                if m.raw and m.raw.get("demo_incident"):
+                    await self.store.create_incident_for(source.name, m.remote_id, "demo", str(m.raw["demo_incident"]))
         st = self.status[source.name]
         self._set(
             replace(

@@ -231,6 +231,11 @@ class DeliveryWorker:
         return closed
 
     async def _resolve_closed(self, item: OutboxItem, notes: str) -> int:
+        incident = item.payload.get("incident")
+        if isinstance(incident, dict) and isinstance(incident.get("id"), int):  # escalated once for many reports
+            from monitor.engine.incidents import service_closed
+
+            return await service_closed(self.store, self.watchlist, incident["id"], str(item.remote_id), notes)
         mention = await self.store.mention(item.mention_id)
         if mention.status is not Status.ESCALATED:
             return 0

@@ -115,7 +115,7 @@ async def escalate_once(
 
 async def acknowledge_all(
     store: Store, watchlist: Watchlist, incident_id: int, operator: str, text: str | None = None,
-    *, dry_run: bool = False,
+    *, dry_run: bool = False, expect_rev: int | None = None,
 ) -> list[int]:  # fmt: skip
     """Reply `text` (or each reporter's template) to every reporter not yet answered; the action ids.
 
@@ -134,12 +134,12 @@ async def acknowledge_all(
             acts.append(ReportAct(r.id, ActionKind.ACKNOWLEDGE, {"text": filled, "elsewhere": not items}, items))
         return IncidentActs(acts)
 
-    return await store.act_on_incident(incident_id, operator, plan, "acknowledge")
+    return await store.act_on_incident(incident_id, operator, plan, "acknowledge", expect_rev=expect_rev)
 
 
 async def resolve(
     store: Store, watchlist: Watchlist, incident_id: int, operator: str, text: str, note: str = "",
-    *, dry_run: bool = False,
+    *, dry_run: bool = False, expect_rev: int | None = None,
 ) -> list[int]:  # fmt: skip
     """Resolve the incident: every open report resolved, `text` (reviewed once) filled for its reporter and
     queued as a follow-up (none for a post deleted at its source); the action ids."""
@@ -153,14 +153,33 @@ async def resolve(
             acts.append(ReportAct(r.id, ActionKind.RESOLVE, payload, items))
         return IncidentActs(acts, status=IncidentStatus.RESOLVED)
 
-    return await store.act_on_incident(incident_id, operator, plan, "resolve")
+    return await store.act_on_incident(incident_id, operator, plan, "resolve", expect_rev=expect_rev)
 
 
-async def dismiss(store: Store, incident_id: int, operator: str, reason: str) -> list[int]:
+async def dismiss(
+    store: Store, incident_id: int, operator: str, reason: str, *, expect_rev: int | None = None
+) -> list[int]:
     """Dismiss the incident and every open report with one reason; the action ids."""
 
     def plan(incident: Incident, reports: list[MentionRow], raw: Raw, answered: frozenset[int]) -> IncidentActs:
         acts = [ReportAct(r.id, ActionKind.DISMISS, {"reason": reason}) for r in _open(reports)]
         return IncidentActs(acts, status=IncidentStatus.DISMISSED)
 
-    return await store.act_on_incident(incident_id, operator, plan, "dismiss")
+    return await store.act_on_incident(incident_id, operator, plan, "dismiss", expect_rev=expect_rev)
+
+
+async def service_closed(store: Store, watchlist: Watchlist, incident_id: int, request: str, notes: str) -> int:
+    """The service closed the incident's request (Open311 `closed`): the follow-up to every reporter is drafted
+    and logged for the operator to review once, then send to all with `resolve`. Nothing is sent yet.
+    Returns 1 if a draft was logged (0 for an incident already closed)."""
+    detail = await store.incident_detail(incident_id)
+    if not detail.incident.open or not detail.reports:
+        return 0
+    payload = {
+        "incident": incident_id,
+        "text": f"Open311 request {request} closed" + (f": {notes}" if notes else ""),
+        "draft": draft_resolution(watchlist, detail),
+        "service_closed": True,
+    }
+    await store.act(detail.reports[0].id, ActionKind.NOTE, "open311", payload)
+    return 1

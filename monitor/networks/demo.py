@@ -118,7 +118,8 @@ class DemoSource:
                 thread_id=(self._root(reply_to) + suffix) if reply_to else None,
                 tags=tuple(clean_line(t) for t in item.get("tags") or ()),
                 published_at=utcnow() - timedelta(seconds=float(item.get("published_ago") or 0)),
-                raw=None,  # the bundled file is its own audit trail
+                # The bundled file is its own audit trail; an item may open one of the demo's incidents.
+                raw={"demo_incident": clean_line(item["incident"])} if item.get("incident") else None,
                 to_us=bool(item.get("to_us")),  # a mention of, or reply to, the city's own account
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 
 from monitor.core.config import Watchlist
 from monitor.core.models import Status
+from monitor.engine import incidents
 from monitor.ui.app import MonitorApp
 from monitor.ui.screens.incident_dialogs import BroadcastDialog
 from monitor.ui.screens.main import MainScreen
@@ -128,3 +129,20 @@ async def test_u_on_an_incident_row_undoes_nothing_and_says_why(watchlist: Watch
         await pilot.press("u")
         await wait_for(pilot, lambda: any("This row is an incident" in n for n in notices))
         assert actions(db) == before
+
+
+async def test_acknowledge_all_is_refused_when_the_incident_changed_while_writing(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, incident, ids = await incident_row(pilot, app)
+        notices = record_notices(app)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, BroadcastDialog))
+        claimed = query(db, "SELECT mention_id, operator FROM claims ORDER BY mention_id")
+        assert claimed == [(m, "alice") for m in sorted(ids)]  # every report claimed while alice writes
+        await incidents.escalate_once(app.store, watchlist, incident, "voirie", "bob")  # meanwhile
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(n.startswith("Not sent: ") for n in notices))
+        assert [k for _, k, _, _ in actions(db) if k == "acknowledge"] == []
+        await wait_for(pilot, lambda: query(db, "SELECT count(*) FROM claims") == [(0,)])  # released

@@ -16,6 +16,7 @@ from textual import work
 
 from monitor.core.incidents import IncidentSummary
 from monitor.core.models import MentionRow
+from monitor.core.timeutil import fmt_local
 from monitor.db.api import Conflict, NotFound
 from monitor.db.store import StoreError, StoreUnavailable
 from monitor.engine import incidents
@@ -188,13 +189,12 @@ class DeskIncidents(DeskActions):
         if group is None:
             return
         options = [(r, r) for r in self.monitor.watchlist.dismiss_reasons]
-        store, operator = self.monitor.store, self.monitor.operator
+        store, operator, rev = self.monitor.store, self.monitor.operator, group.incident.rev
 
         async def done(result: ChoiceResult | None) -> None:
             if result is not None:
-                ids = await self._incident_write(
-                    lambda: incidents.dismiss(store, group.incident.id, operator, result.choice), "Not dismissed"
-                )
+                ids = await self._incident_write(lambda: incidents.dismiss(
+                    store, group.incident.id, operator, result.choice, expect_rev=rev), "Not dismissed")  # fmt: skip
                 if ids is not None:
                     self.notify(f"Incident {group.incident.id} dismissed: {len(ids)} report(s).", markup=False)
 
@@ -216,15 +216,31 @@ class DeskIncidents(DeskActions):
 
     @work(group="compose", exclusive=True, exit_on_error=False, name="broadcast")
     async def _broadcast_flow(self, group: IncidentSummary, resolve: bool) -> None:
-        """Acknowledge all, or resolve with a follow-up: one text reviewed once, one reply per reporter."""
+        """Acknowledge all, or resolve with a follow-up: claim every report, one text reviewed once, then one
+        reply per reporter, refused if the incident changed while the operator wrote (the traffic cop)."""
+        app = self.monitor
+        iid, kind = group.incident.id, "resolving" if resolve else "replying"
+        theirs = await app.presence.claim_incident(iid, kind)
+        if theirs is not None:
+            since = fmt_local(theirs.since, app.zone, with_date=False)
+            question = f"{theirs.operator} has been {theirs.kind} to a report of it since {since}. Take it over?"
+            if not await self.app.push_screen_wait(ConfirmDialog("Someone is on this incident", question)):
+                return
+            await app.presence.claim_incident(iid, kind, take_over=True)
+        try:
+            await self._broadcast(group, resolve)
+        finally:
+            await app.presence.unclaim_incident(iid)
+
+    async def _broadcast(self, group: IncidentSummary, resolve: bool) -> None:
         app = self.monitor
         store, wl, operator, iid = app.store, app.watchlist, app.operator, group.incident.id
+        detail = await store.incident_detail(iid)  # what the operator is shown: acting checks it still stands
+        rev = detail.incident.rev
         if resolve:
-            draft = incidents.draft_resolution(wl, await store.incident_detail(iid))
+            draft = incidents.draft_resolution(wl, detail)
             title = f"Resolve incident {iid}: a follow-up to every reporter"
-            explain = (
-                f"{group.reports} report(s): each reporter gets this once, on their network; {{author}} is theirs."
-            )
+            explain = f"{len(detail.reports)} report(s): each reporter gets this once; {{author}} is theirs."
         else:
             draft = incidents.acknowledgement_text(wl, group.lead)
             title = f"Acknowledge incident {iid}: every reporter not yet answered"
@@ -233,13 +249,13 @@ class DeskIncidents(DeskActions):
         if text is None:
             return
         if resolve:
-            ids = await self._incident_write(
-                lambda: incidents.resolve(store, wl, iid, operator, text, dry_run=app.dry_run), "Not resolved"
-            )
+            ids = await self._incident_write(lambda: incidents.resolve(
+                store, wl, iid, operator, text, dry_run=app.dry_run, expect_rev=rev), "Not resolved")  # fmt: skip
         else:
             same = text == draft.strip()  # untouched: each reporter's own language's template
             ids = await self._incident_write(lambda: incidents.acknowledge_all(
-                store, wl, iid, operator, None if same else text, dry_run=app.dry_run), "Not sent")  # fmt: skip
+                store, wl, iid, operator, None if same else text, dry_run=app.dry_run, expect_rev=rev,
+            ), "Not sent")  # fmt: skip
         if ids is not None:
             verb = "resolved" if resolve else "acknowledged"
             self.notify(f"Incident {iid} {verb}: {len(ids)} reporter(s), see the detail for progress.", markup=False)

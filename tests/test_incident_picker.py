@@ -4,13 +4,13 @@ and a title from a citizen's post is shown as text, never read as markup."""
 from __future__ import annotations
 
 from textual.app import App
-from textual.widgets import OptionList
+from textual.widgets import Label, OptionList
 
 from monitor.ui.screens.incident_dialogs import IncidentPicker, LinkChoice, PickerEntry, entry_label
 from tests.conftest import wait_for
 
 ENTRIES = [
-    PickerEntry(12, "arbre tombé bd Carnot", 4),
+    PickerEntry(12, "arbre tombé bd Carnot", 4, reasons=("term: voirie", "words: arbre, [/]carnot", "5 min apart")),
     PickerEntry(7, "[bold]nid de poule[/] rue [@click=app.quit]Alsace", 1),
 ]
 
@@ -58,5 +58,8 @@ async def test_a_title_with_markup_is_shown_as_written_and_fits_80_columns() -> 
         options = app.screen.query_one("#incidents", OptionList)
         shown = str(options.get_option_at_index(1).prompt)
         assert "[bold]nid de poule[/] rue [@click=app.quit]Alsace" in shown
+        why = app.screen.query_one("#reasons", Label)
+        await wait_for(pilot, lambda: "words: arbre, [/]carnot" in str(why.render()))  # the best's reasons
+        assert str(why.render()) == "term: voirie · words: arbre, [/]carnot · 5 min apart"
     long = entry_label(PickerEntry(3, "très " * 40, 250))
     assert long.cell_len <= 72 and long.plain.endswith("…")

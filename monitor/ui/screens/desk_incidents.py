@@ -81,8 +81,8 @@ class DeskIncidents(DeskActions):
         store = self.monitor.store
         ranked = await incidents.rank(store, row.id)
         counts = {s.incident.id: s.reports for s in await store.open_incidents()}
-        entries = [PickerEntry(s.incident_id, s.title, counts.get(s.incident_id, 0), s.incident_id == row.incident_id)
-                   for s in ranked]  # fmt: skip
+        entries = [PickerEntry(s.incident_id, s.title, counts.get(s.incident_id, 0), s.incident_id == row.incident_id,
+                               s.reasons) for s in ranked]  # fmt: skip
         choice = await self.app.push_screen_wait(IncidentPicker(f"{row.author}: {row.first_line}", entries))
         if choice is None:
             return

@@ -38,6 +38,7 @@ class PickerEntry:
     title: str
     reports: int
     current: bool = False  # the incident the mention belongs to now
+    reasons: tuple[str, ...] = ()  # why it ranks there: shared terms, words, places, time apart
 
 
 def entry_label(entry: PickerEntry, width: int = LABEL_WIDTH) -> Text:
@@ -74,12 +75,21 @@ class IncidentPicker(Dialog[LinkChoice]):
             if not self.entries:
                 yield Label(Text("No open incident looks alike.", style="dim"))
             yield OptionList(*options, id="incidents", compact=True)
+            yield Label(Text(""), id="reasons")
             yield Label(Text("Enter link · j/k move · Esc cancel", style="dim"))
 
     def on_mount(self) -> None:
         choices = self.query_one("#incidents", OptionList)
         choices.highlighted = 0  # the best suggestion (or "new" when there is none)
         choices.focus()
+
+    @on(OptionList.OptionHighlighted, "#incidents")
+    def _explain(self, event: OptionList.OptionHighlighted) -> None:
+        """Why the highlighted incident ranks there (a citizen's words among them: as text)."""
+        entry = next((e for e in self.entries if str(e.incident_id) == event.option.id), None)
+        why = Text(" · ".join(entry.reasons) if entry else "", style="dim")
+        why.truncate(LABEL_WIDTH, overflow="ellipsis")
+        self.query_one("#reasons", Label).update(why)
 
     def action_down(self) -> None:
         self.query_one("#incidents", OptionList).action_cursor_down()

@@ -134,7 +134,7 @@ class DeskIncidents(DeskActions):
         if await self._incident_write(
             lambda: store.unlink(row.id, operator, expect_incident=current), "Not unlinked"
         ) is not None:  # fmt: skip
-            self.notify(f"Unlinked from incident {current} (u undoes it).", markup=False)
+            self.notify(f"Unlinked from incident {current}: on its own row again (u there undoes it).", markup=False)
 
     async def action_expand_incident(self) -> None:
         """An incident's row opens to its reports (a filter, Esc or o closes it); o on a report closes it."""

@@ -160,6 +160,9 @@ class DeskPanes(Screen[None]):
             newest = await store.max_rev()
             self.monitor.recovered()  # the tick is the retry: the database answers again
             if newest <= self.last_rev:
+                if self._counts_stale and now_ms() - self._counted_at >= COUNTS_EVERY_MS:
+                    await self._recount()  # here too: the clock tick, in step with this one, finds it locked
+                    self._update_tabs()
                 return
             changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
             if not changes:

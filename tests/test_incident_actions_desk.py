@@ -10,8 +10,11 @@ from textual.pilot import Pilot
 
 from monitor.core.config import Watchlist
 from monitor.core.models import Status
+from monitor.db.presence import Presence
+from monitor.db.store import Store
 from monitor.engine import incidents
 from monitor.ui.app import MonitorApp
+from monitor.ui.screens.dialogs import ConfirmDialog
 from monitor.ui.screens.incident_dialogs import BroadcastDialog
 from monitor.ui.screens.main import MainScreen
 from tests.conftest import record_notices
@@ -146,3 +149,24 @@ async def test_acknowledge_all_is_refused_when_the_incident_changed_while_writin
         await wait_for(pilot, lambda: any(n.startswith("Not sent: ") for n in notices))
         assert [k for _, k, _, _ in actions(db) if k == "acknowledge"] == []
         await wait_for(pilot, lambda: query(db, "SELECT count(*) FROM claims") == [(0,)])  # released
+
+
+async def test_another_operator_writing_to_an_incident_marks_its_row_and_r_asks_first(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, incident, _ = await incident_row(pilot, app)
+        other = await Store.open(db)
+        try:
+            assert await Presence(other, "bob", "elsewhere:1").claim_incident(incident) is None
+            table = screen.pane(Status.NEW)
+            lead = next(i for i, g in table.groups.items() if g.incident.id == incident)
+            await wait_for(pilot, lambda: table.get_cell(str(lead), "prio").plain.endswith("✎"))
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("n")  # not taken over: nothing written, bob keeps it
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+            assert {o for (o,) in query(db, "SELECT DISTINCT operator FROM claims")} == {"bob"}
+            assert [k for _, k, _, _ in actions(db) if k == "acknowledge"] == []
+        finally:
+            await other.close()

@@ -319,7 +319,10 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
     def _cells(self, row: MentionRow) -> list[Text]:
         group = self.groups.get(row.id)
         if group is not None:
-            return [PRIORITY_MARK[group.priority].copy(), *incident_cells(group, self._now - group.oldest_seen_at)]
+            mark = PRIORITY_MARK[group.priority].copy()
+            if row.id in self.claimed:  # another operator writes to its reporters (claims cover every report)
+                mark.append("✎", style="bold magenta")
+            return [mark, *incident_cells(group, self._now - group.oldest_seen_at)]
         prio = PRIORITY_MARK[row.priority].copy()
         if row.id in self.claimed:  # another operator is writing to this citizen right now: the mark stays
             prio.append("✎", style="bold magenta")

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from monitor.core.config import Watchlist
-from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
+from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
 from monitor.core.timeutil import utcnow
+from monitor.db.api import PaneEntry
 from monitor.db.store import Store, act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
 from tests.conftest import write_demo, write_watchlist
@@ -31,9 +32,9 @@ class HeldRead:
 @pytest.fixture
 async def escalated_read(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[HeldRead]:
     hold = HeldRead()
-    original = Store.pane
+    original = Store.pane_entries  # the desk's read of an unfiltered pane (grouped by incident)
 
-    async def pane(self: Store, status: Status, *args: Any, **kwargs: Any) -> list[MentionRow]:
+    async def pane(self: Store, status: Status, *args: Any, **kwargs: Any) -> list[PaneEntry]:
         if status is not Status.ESCALATED or hold.held:
             return await original(self, status, *args, **kwargs)
         hold.held = True
@@ -42,7 +43,7 @@ async def escalated_read(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[HeldR
         hold.returned = True  # the caller goes on in this same step: it has acted on the rows once this is seen
         return rows
 
-    monkeypatch.setattr(Store, "pane", pane)
+    monkeypatch.setattr(Store, "pane_entries", pane)
     yield hold
     hold.release.set()
 

@@ -272,6 +272,13 @@ class MonitorApp(App[int]):
         self._wake_delivery()
         return True
 
+    async def save(self, write: Callable[[], Awaitable[T]]) -> T:
+        """An operator's write other than `act` (incidents): committed like an action, or raises; what it
+        queued goes out now."""
+        result = await self._save(write)
+        self._wake_delivery()
+        return result
+
     async def _save(self, write: Callable[[], Awaitable[T]]) -> T:
         """Commit what the operator did, or raise; never drop it silently.
 

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 NETWORKS = ("mastodon", "bluesky", "feed")
 Command = tuple[str, Callable[[], Any], str]
+INCIDENT_COMMANDS = (
+    ("Incident: escalate once", "escalate"), ("Incident: acknowledge all", "reply"),
+    ("Incident: resolve and follow up all", "resolve"), ("Incident: dismiss with one reason", "dismiss_mention"),
+)  # fmt: skip
 
 
 def desk_commands(screen: MainScreen) -> list[Command]:
@@ -32,6 +36,8 @@ def desk_commands(screen: MainScreen) -> list[Command]:
             key = ", ".join(key_display(k.strip()) for k in keymap.get(binding.id, binding.key).split(","))
             name = f"Pane: {binding.description}" if binding.id.startswith("pane.") else binding.description
             commands.append((name, partial(screen.run_action, binding.action), f"key {key}"))
+    for name, action in INCIDENT_COMMANDS:
+        commands.append((name, partial(screen.run_action, action), "on an incident's row: every report at once"))
     commands.append(
         ("Export this pane to CSV", screen.export_pane, "the pane's rows, past its window too, filter included")
     )

@@ -15,9 +15,11 @@ from textual.widgets import ContentSwitcher, Tab, Tabs
 from textual.worker import Worker
 
 from monitor.core.filtering import PaneFilter
+from monitor.core.incidents import IncidentDetail
 from monitor.core.models import OPEN_STATUSES, MentionRow, Status
 from monitor.core.timeutil import now_ms
 from monitor.db.presence import Claim
+from monitor.ui.screens import grouping
 from monitor.ui.screens.guard import guarded
 from monitor.ui.widgets.detail import MentionDetail
 from monitor.ui.widgets.pane import WINDOW, MentionTable
@@ -51,6 +53,9 @@ class DeskPanes(Screen[None]):
         self._count_now = False  # an operator's own action: show its effect on the tabs at once
         self._counts_stale = False
         self._ready = False  # the panes are loaded (not yet, or a reload failed: the refresh tick retries)
+        self.titles: dict[int, str] = {}  # open incidents' titles, for the rows' suggestion marks
+        self._regroup_now = False  # an operator's own incident action: read the grouped pages again
+        self.incident_shown: IncidentDetail | None = None  # the incident in the detail panel, if one is
 
     @property
     def monitor(self) -> MonitorApp:
@@ -63,16 +68,21 @@ class DeskPanes(Screen[None]):
     @work(group="detail", exclusive=True, exit_on_error=False, name="detail")
     async def load_detail(self, row: MentionRow | None) -> None:
         detail = self.query_one(MentionDetail)
+        self.incident_shown = None
         if row is None:
             self.detail_for = None
             detail.show(None, [], [], self.monitor.zone)
+            return
+        if (group := self.pane().groups.get(row.id)) is not None:
+            await self._incident_detail(group.incident.id)
             return
         got = await self.monitor.store.detail(row.id)  # one hop for the whole panel
         self.detail_for = got.row
         claim = self.claims.get(got.row.id)
         claimed = f"{claim.operator} is {claim.kind}" if claim and claim.operator != self.monitor.operator else ""
         self.shown = dict(row=got.row, actions=got.actions, thread=got.thread, zone=self.monitor.zone,
-                          deliveries=got.deliveries, claimed=claimed, related=got.related)  # fmt: skip
+                          deliveries=got.deliveries, claimed=claimed, related=got.related,
+                          likely=self.titles.get(got.row.suggested_incident or 0, ""))  # fmt: skip
         detail.show(**self.shown)
 
     @guarded("loading the desk", loud=False)
@@ -80,6 +90,7 @@ class DeskPanes(Screen[None]):
         """The pane on screen (and any loaded before a failure) first; the other open pane after the paint."""
         last_rev = await self.monitor.store.max_rev()
         self.counts = await self.monitor.store.counts()
+        await self._load_titles()
         for status in dict.fromkeys((self.pane().status, *self.loaded)):
             await self._load(status)
         self.last_rev = last_rev  # only once the panes hold everything up to it
@@ -125,6 +136,10 @@ class DeskPanes(Screen[None]):
         self.loaded.add(status)
 
     async def _read_pane(self, status: Status, pane_filter: PaneFilter) -> list[MentionRow]:
+        if not pane_filter.active:  # grouped by incident (grouping.py)
+            rows, self.pane(status).groups = await grouping.read_page(self.monitor.store, status, WINDOW)
+            return rows
+        self.pane(status).groups = {}  # a filter shows mentions as they are
         keep = pane_filter.matches if pane_filter.active else None
         return await self.monitor.store.pane(status, WINDOW, keep=keep)  # the rest wait in SQLite, a page away
 
@@ -145,6 +160,9 @@ class DeskPanes(Screen[None]):
             newest = await store.max_rev()
             self.monitor.recovered()  # the tick is the retry: the database answers again
             if newest <= self.last_rev:
+                if self._counts_stale and now_ms() - self._counted_at >= COUNTS_EVERY_MS:
+                    await self._recount()  # here too: the clock tick, in step with this one, finds it locked
+                    self._update_tabs()
                 return
             changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
             if not changes:
@@ -155,20 +173,24 @@ class DeskPanes(Screen[None]):
             else:
                 self._counts_stale = True  # the clock tick recounts if nothing else comes
             await self._load_claims()
+            regrouped = await self._regroup(changes)
             with self.app.batch_update():
-                self._apply(changes)
+                self._apply(changes, regrouped)
                 self._update_tabs()
             self.last_rev = changes[-1].rev  # only once applied: a read that failed above is retried whole
             if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
                 self.load_detail(self.current_row())
 
-    def _apply(self, changes: list[MentionRow]) -> None:
+    def _apply(self, changes: list[MentionRow], regrouped: dict[Status, Any] | None = None) -> None:
         now = now_ms()
         latest: dict[int, MentionRow] = {r.id: r for r in changes}
         for status in PANES:
             if status not in self.loaded:
                 continue
             table = self.pane(status)
+            if regrouped and status in regrouped:  # its page read again, counts and all
+                table.regroup(*regrouped[status])
+                continue
             upserts, removals = [], []
             for row in latest.values():
                 if row.status is status and (not self.filter.active or self.filter.matches(row)):
@@ -200,3 +222,37 @@ class DeskPanes(Screen[None]):
     async def _recount(self) -> None:
         self.counts = await self.monitor.store.counts()
         self._counted_at, self._count_now, self._counts_stale = now_ms(), False, False
+
+    # -- incidents (grouping.py) -----------------------------------------------------------------
+
+    async def _regroup(self, changes: list[MentionRow]) -> dict[Status, Any]:
+        """The grouped panes whose incidents these changes touch, their page read again (counts and all)."""
+        out: dict[Status, Any] = {}
+        if self.filter.active:
+            return out
+        force, self._regroup_now = self._regroup_now, False
+        for status in PANES:
+            table = self.pane(status)
+            if status in self.loaded and (force or grouping.touched(changes, status, table.mentions, table.groups)):
+                anchors = table.window.anchors
+                after = anchors[-1] if anchors else None
+                out[status] = await grouping.read_page(self.monitor.store, status, table.window.size, after)
+        if out or grouping.unknown_suggestions(changes, self.titles):
+            await self._load_titles()
+        shown = self.incident_shown
+        if shown is not None and any(r.incident_id == shown.incident.id for r in changes):
+            self.load_detail(self.current_row())  # a report's reply sent or failed: the progress, live
+        return out
+
+    async def _load_titles(self) -> None:
+        self.titles = {s.incident.id: s.incident.title for s in await self.monitor.store.open_incidents()}
+        for status in PANES:
+            self.pane(status).titles = self.titles
+
+    async def _incident_detail(self, incident_id: int) -> None:
+        """The selected incident's reports, who answered whom, its history and its broadcast's progress."""
+        got = await self.monitor.store.incident_detail(incident_id)
+        self.detail_for = self.current_row()
+        self.incident_shown = got
+        self.shown = dict(row=self.detail_for, actions=[], thread=[], zone=self.monitor.zone, incident=got)
+        self.query_one(MentionDetail).show(**self.shown)

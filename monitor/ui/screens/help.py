@@ -62,9 +62,10 @@ class HelpScreen(ReadingScreen):
     TITLE_TEXT = "Keys"
     HINT = "Esc or ? closes. Remap any key by id under `keys:` in watchlist.yaml."
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], notes: str = "") -> None:
         super().__init__()
         self.rows = rows
+        self.notes = notes
 
     def body(self) -> RenderableType:
         table = Table(box=None, expand=True, show_header=True, header_style="bold")
@@ -73,8 +74,11 @@ class HelpScreen(ReadingScreen):
         table.add_column("id (for keys: in watchlist.yaml)", style="dim")
         for key, description, binding_id in self.rows:
             table.add_row(Text(key, style="bold"), Text(description), Text(binding_id))
+        caption = [self.notes] if self.notes else []
         if log_path := getattr(self.app, "log_path", None):
-            table.caption = Text(f"This app's log: {log_path}", style="dim")
+            caption.append(f"This app's log: {log_path}")
+        if caption:
+            table.caption = Text("\n".join(caption), style="dim")
         return table
 
 

@@ -14,8 +14,9 @@ from monitor.core.filtering import PaneFilter
 from monitor.core.models import Status
 from monitor.core.timeutil import now_ms, td_ms
 from monitor.engine import desk
+from monitor.ui.screens import grouping
 from monitor.ui.screens.commands import DeskCommands
-from monitor.ui.screens.desk_actions import DeskActions
+from monitor.ui.screens.desk_incidents import DeskIncidents
 from monitor.ui.screens.desk_panes import PANES
 from monitor.ui.screens.dialogs import FilterDialog
 from monitor.ui.screens.guard import guarded
@@ -30,10 +31,14 @@ from monitor.ui.widgets.sources_bar import SourcesBar, render_sources
 REFRESH_SECONDS = 0.2
 
 
+INCIDENT_KEYS = (
+    "On an incident's row, the same keys act on every report: e escalates once, r acknowledges all "
+    "(one reply each), x resolves with a follow-up to all, d dismisses with one reason."
+)
 EXPORT_CAP = 5000  # rows a pane export writes: the window and what waits past it
 
 
-class MainScreen(DeskActions):
+class MainScreen(DeskIncidents):
     COMMANDS = {DeskCommands}
     BINDINGS = [
         Binding("r", "reply", "Reply", id="reply"),
@@ -42,6 +47,11 @@ class MainScreen(DeskActions):
         Binding("x", "resolve", "Resolve", id="resolve"),
         Binding("n", "note", "Note", id="note"),
         Binding("u", "reopen", "Reopen", id="reopen"),
+        # Incidents (desk_incidents.py); on an incident's row, r e x d act on every report.
+        Binding("m", "link_incident", "Link to an incident", show=False, id="incident.link"),
+        Binding("a", "accept_suggestion", "Accept the suggested incident", show=False, id="incident.accept"),
+        Binding("M", "unlink_incident", "Unlink from its incident", show=False, id="incident.unlink"),
+        Binding("o", "expand_incident", "Open/close an incident's reports", show=False, id="incident.expand"),
         Binding("ctrl+r", "retry_delivery", "Retry send", show=False, id="delivery.retry"),
         Binding("ctrl+k", "cancel_delivery", "Cancel send", show=False, id="delivery.cancel"),
         Binding("slash", "filter", "Filter", id="filter"),
@@ -170,7 +180,12 @@ class MainScreen(DeskActions):
             keep = self.filter.matches if self.filter.active else None
             rows = None  # a failed read: the pane may ask again
             try:
-                rows = await self.monitor.store.pane(event.table.status, event.limit, after=event.after, keep=keep)
+                if keep is None:  # grouped by incident: an incident's row is its lead's (grouping.py)
+                    rows, groups = await grouping.read_page(self.monitor.store, event.table.status, event.limit,
+                                                            event.after)  # fmt: skip
+                    event.table.groups.update(groups)
+                else:
+                    rows = await self.monitor.store.pane(event.table.status, event.limit, after=event.after, keep=keep)
             finally:
                 event.table.page_in(event, rows)
             self._update_tabs()
@@ -255,4 +270,4 @@ class MainScreen(DeskActions):
         from monitor.ui.widgets.pane import MentionTable as Table
 
         groups = [list(self.BINDINGS), list(Table.BINDINGS), list(self.app.BINDINGS)]
-        self.app.push_screen(HelpScreen(binding_rows(groups, self.monitor.watchlist.keys)))
+        self.app.push_screen(HelpScreen(binding_rows(groups, self.monitor.watchlist.keys), INCIDENT_KEYS))

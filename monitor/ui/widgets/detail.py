@@ -8,9 +8,11 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from monitor.core.incidents import IncidentDetail
 from monitor.core.models import ActionKind, ActionRow, MentionRow
 from monitor.core.outbox import DRY_RUN_URL, OutboxItem
-from monitor.core.timeutil import fmt_duration, fmt_local
+from monitor.core.timeutil import fmt_duration, fmt_local, now_ms
+from monitor.ui.widgets.incident import render_incident, suggestion_mark
 
 STATUS_STYLE = {"new": "bold", "escalated": "magenta", "done": "green", "dismissed": "dim"}
 
@@ -30,6 +32,13 @@ def describe_action(action: ActionRow) -> str:
         return f"resolved{(': ' + p['note']) if p.get('note') else ''}{reply}"
     if action.kind is ActionKind.NOTE:
         return f"note: {p.get('text', '')}"
+    if action.kind is ActionKind.LINK:
+        moved = f" (moved from incident {p['from']})" if p.get("from") else ""
+        return f"linked to incident {p.get('incident', '?')}{moved}"
+    if action.kind is ActionKind.UNLINK:
+        return f"unlinked from incident {p.get('incident', '?')}"
+    if action.kind is ActionKind.ACKNOWLEDGE:
+        return f"acknowledged: {p.get('text', '')}"
     return f"reopened (was {p.get('from', '?')})"
 
 
@@ -124,11 +133,19 @@ class MentionDetail(Static):
         deliveries: list[OutboxItem] | None = None,
         claimed: str = "",
         related: list[tuple[float, MentionRow]] | None = None,
+        incident: IncidentDetail | None = None,
+        likely: str = "",
     ) -> None:
+        if incident is not None:  # an incident's row: every report, its history, its broadcast
+            self.update(render_incident(incident, zone, now_ms()))
+            return
         if row is None:
             self.update(Text("No mention selected.", style="dim"))
             return
         body = render_detail(row, actions, thread, zone, deliveries)
+        if likely and row.suggested_incident is not None and row.incident_id is None:
+            mark = suggestion_mark(row.suggested_incident, likely)
+            body = Group(mark, Text("a links it · m picks another", style="dim"), body)
         if related:
             same = Text("\npossibly the same incident (open):", style="bold")
             for _, other in related:

@@ -20,8 +20,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from monitor.core.incidents import IncidentSummary
 from monitor.core.models import OPEN_STATUSES, MentionRow, Priority, Status
 from monitor.core.timeutil import fmt_age, fmt_duration
+from monitor.ui.widgets.incident import incident_cells, row_mark
 from monitor.ui.widgets.window import WINDOW, Window, sort_key
 
 __all__ = ["WINDOW", "MentionTable", "sort_key"]
@@ -106,6 +108,9 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.window = Window(status)
         self.total = 0  # rows of this status in the database (the widget holds a window of them)
         self.claimed: dict[int, str] = {}  # mention id -> the other operator replying to it
+        # Incidents shown as one row: the row of their lead report stands for them (widgets/incident.py).
+        self.groups: dict[int, IncidentSummary] = {}  # lead mention id -> its incident, counted in this pane
+        self.titles: dict[int, str] = {}  # open incident id -> title, for the rows' suggestion marks
         self.cursor_row = 0
         self._now = 0
         self._shown_id: int | None = None  # the selection last announced by RowHighlighted
@@ -182,6 +187,22 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
         elif window.anchors:
             window.turn_back(rows)
             self._settle(None, len(window.rows) - 1)
+
+    def regroup(self, rows: list[MentionRow], groups: dict[int, IncidentSummary]) -> None:
+        """The page re-read with its incidents' fresh counts (their reports changed): the selected row, or
+        the row of the selected incident, stays selected."""
+        selected, cursor = self.selected_id(), self.cursor_row
+        incident = self.groups[selected].incident.id if selected in self.groups else None
+        self.groups = groups
+        if incident is not None:
+            selected = next((i for i, g in groups.items() if g.incident.id == incident), selected)
+        self.window.replace(rows, self.window.size)
+        self._settle(selected, cursor)
+
+    def selected_incident(self) -> IncidentSummary | None:
+        """The incident whose row is selected (None on a mention's own row)."""
+        selected = self.selected_id()
+        return self.groups.get(selected) if selected is not None else None
 
     def _ask(self, kind: Literal["fill", "next", "previous"]) -> None:
         if self._asking:
@@ -296,6 +317,12 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
         return Text(fmt_duration(taken), style="red" if taken > self.target_ms else "")
 
     def _cells(self, row: MentionRow) -> list[Text]:
+        group = self.groups.get(row.id)
+        if group is not None:
+            mark = PRIORITY_MARK[group.priority].copy()
+            if row.id in self.claimed:  # another operator writes to its reporters (claims cover every report)
+                mark.append("✎", style="bold magenta")
+            return [mark, *incident_cells(group, self._now - group.oldest_seen_at)]
         prio = PRIORITY_MARK[row.priority].copy()
         if row.id in self.claimed:  # another operator is writing to this citizen right now: the mark stays
             prio.append("✎", style="bold magenta")
@@ -306,8 +333,15 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._age_cell(row),
             # Addressed to the city's own account (a mention, reply or quote), with or without a term.
             Text(f"→us {row.term}".strip() if row.to_us else row.term),
-            Text(row.first_line, style="strike dim" if row.deleted_at else ""),
+            self._text_cell(row),
         ]
+
+    def _text_cell(self, row: MentionRow) -> Text:
+        text = Text(row.first_line, style="strike dim" if row.deleted_at else "")
+        likely = row.suggested_incident
+        if likely is None or row.incident_id is not None or likely not in self.titles:
+            return text
+        return row_mark(likely, self.titles[likely]) + text  # a suggestion, not a link: `a` accepts it
 
     def _line(self, cells: list[Text], style: Style) -> Strip:
         line = Text(no_wrap=True, end="")
@@ -332,7 +366,10 @@ class MentionTable(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip([Segment(" " * self.scrollable_content_region.width, base)])
         row, cursor = rows[index], index == self.cursor_row
         clock = self._age_cell(row)  # the one cell that changes on its own, with time
-        key = (row, clock.plain, str(clock.style), cursor, self.has_focus, self.claimed.get(row.id), self.size.width)
+        if (group := self.groups.get(row.id)) is not None:
+            clock = Text(fmt_age(self._now - group.oldest_seen_at))  # an incident's age is its oldest report's
+        key = (row, clock.plain, str(clock.style), cursor, self.has_focus, self.claimed.get(row.id), self.size.width,
+               group, self.titles.get(row.suggested_incident or 0))  # fmt: skip
         strip = self._strips.get(key)
         if strip is None:
             style = base + self.get_component_rich_style("mention-table--cursor") if cursor else base

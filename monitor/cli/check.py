@@ -66,7 +66,7 @@ async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.networks import SourceContext, SourceError, build_source
 
     failed = 0
-    context = SourceContext(state_dir=state_dir(watchlist.state_dir))
+    context = SourceContext(state_dir=state_dir(watchlist.state_dir), terms=watchlist.terms)
     for spec in watchlist.sources:
         source = build_source(spec, context)
         try:

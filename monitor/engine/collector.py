@@ -49,7 +49,7 @@ class Collector:
         self.watchlist = watchlist
         self.store = store
         self.matcher = Matcher(watchlist)
-        self.context = context or SourceContext()
+        self.context = replace(context or SourceContext(), terms=watchlist.terms)  # X searches by them
         self.on_status = on_status
         specs = {s.name: s for s in watchlist.sources}
         self.sources = sources if sources is not None else [build_source(s, self.context) for s in specs.values()]
@@ -197,7 +197,7 @@ class Collector:
         source = next((s for s in self.sources if s.name == name), None)
         problems: dict[str, str] = getattr(source, "problems", None) or {}
         if not problems:
-            return ""
+            return str(getattr(source, "note", ""))  # e.g. an X source's spend this month
         first = next(iter(problems.values()))
         return f"{len(problems)} failing: {first}"
 

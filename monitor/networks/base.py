@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from monitor import __version__
+from monitor.core.config import Term
 from monitor.core.models import Batch
 from monitor.core.retry import ErrorKind
 from monitor.core.yamlread import Node
@@ -55,6 +56,7 @@ class SourceContext:
     speed: float = 1.0
     state_dir: Any = None  # a folder for session files (e.g. Bluesky refresh tokens)
     http_factory: Callable[..., Any] | None = None  # tests inject transports
+    terms: tuple[Term, ...] = ()  # the watchlist's terms, for networks that search by them (X)
 
 
 @dataclass(frozen=True)

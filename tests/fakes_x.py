@@ -89,6 +89,7 @@ class FakeX:
     created: list[dict[str, Any]] = field(default_factory=list)  # POST /2/tweets bodies accepted
     requests: list[httpx.Request] = field(default_factory=list)
     failures: list[httpx.Response] = field(default_factory=list)
+    failures_at: dict[str, list[httpx.Response]] = field(default_factory=dict)  # by path, before `failures`
     remaining: int = 450
     reset_at: int = field(default_factory=lambda: int(time.time()) + 900)
     extra: dict[str, Any] = field(default_factory=dict)  # merged into every read answer (errors, includes)
@@ -118,6 +119,8 @@ class FakeX:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if self.failures_at.get(request.url.path):
+            return self.failures_at[request.url.path].pop(0)
         if self.failures:
             return self.failures.pop(0)
         path = request.url.path

@@ -254,6 +254,7 @@ async def test_collector_keeps_mentions_whatever_the_terms_with_the_cursor(fake:
         assert await collector.run_once() == {"x": None}  # nothing twice
         assert "this month" in collector.status["x"].detail
         cursor = json.loads(await store.cursor("x") or "")
+        spend = await store.spend()
     finally:
         await collector.aclose()
         await store.close()
@@ -261,4 +262,6 @@ async def test_collector_keeps_mentions_whatever_the_terms_with_the_cursor(fake:
     rows = conn.execute("SELECT network, text FROM mentions ORDER BY text").fetchall()
     conn.close()
     assert rows == [("x", "@toulouse merci pour la réparation"), ("x", "Fuite d'eau à Toulouse")]
-    assert cursor["spend"]["usd"] > 0 and set(cursor["feeds"]) == {"mentions", "search:Toulouse -is:retweet"}
+    assert set(cursor["feeds"]) == {"mentions", "search:Toulouse -is:retweet"}
+    # three posts, and their author once in each page's includes; the second poll found nothing and cost nothing
+    assert [(s.source, s.reads_usd) for s in spend] == [("x", pytest.approx(3 * 0.005 + 2 * 0.010))]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
+from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Spend, Status
 from monitor.db.faults import StoreError, StoreGone
 
 if TYPE_CHECKING:
@@ -90,7 +90,12 @@ class Database(Protocol):
         deletes: Iterable[str] = (),
         seen_at: int | None = None,
         fence: Fence | None = None,
+        spend: Spend | None = None,
     ) -> int: ...
+
+    async def spend(self, month: str | None = None) -> list[Spend]: ...
+
+    async def add_spend(self, source: str, spend: Spend) -> None: ...
 
     async def mastodon_uris(self, source: str, local_ids: Iterable[str]) -> list[str]: ...
 

@@ -182,4 +182,16 @@ MIGRATIONS: list[str] = [
     DROP INDEX IF EXISTS mentions_response;
     CREATE INDEX mentions_response ON mentions (first_response_at, first_seen_at, deleted_at, status, status_at);
     """,
+    # 7 (the lead orders it 9th): what paid networks cost, per source and UTC month (X bills monthly): reads
+    # (posts and users returned) added with the mentions they paid for, writes (posts created) with the reply.
+    """
+    CREATE TABLE spend (
+        source TEXT NOT NULL,
+        month TEXT NOT NULL,                -- 'YYYY-MM', UTC
+        reads_usd REAL NOT NULL DEFAULT 0,
+        writes_usd REAL NOT NULL DEFAULT 0,
+        writes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (source, month)
+    );
+    """,
 ]

@@ -15,7 +15,7 @@ from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Fence, LeaseLost
 from monitor.db.store import Store, StoreGone, StoreUnavailable
-from monitor.networks import Source, SourceContext, SourceError, StreamingSource, build_source
+from monitor.networks import BudgetedSource, Source, SourceContext, SourceError, StreamingSource, build_source
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ class Collector:
         deletes = batch.deletes
         if batch.local_deletes:  # posts seen before a restart: the source no longer knows their uri
             deletes = deletes + await self.store.mastodon_uris(source.name, batch.local_deletes)
-        new = await self.store.ingest(source.name, matched, batch.cursor, edits, deletes, fence=self.fence)
+        new = await self.store.ingest(
+            source.name, matched, batch.cursor, edits, deletes, fence=self.fence, spend=batch.spend
+        )
         st = self.status[source.name]
         self._set(
             replace(
@@ -81,6 +83,9 @@ class Collector:
 
     async def poll_once(self, source: Source) -> int:
         cursor = await self.store.cursor(source.name)
+        if isinstance(source, BudgetedSource):  # paid per call: it paces itself on the month's spend so far
+            month = source.billing_month()
+            source.restore_spend(month, sum(s.total for s in await self.store.spend(month) if s.source == source.name))
         batch = await source.poll(cursor)
         return await self.ingest(source, batch)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from monitor.core import config
 from monitor.core.config import SourceSpec, Watchlist
 from monitor.networks import demo, feed
-from monitor.networks.base import Source, SourceContext, SourceError, SourceType, StreamingSource
+from monitor.networks.base import BudgetedSource, Source, SourceContext, SourceError, SourceType, StreamingSource
 from monitor.networks.bluesky import source as bluesky
 from monitor.networks.mastodon import source as mastodon
 from monitor.networks.x import source as x
@@ -22,6 +22,7 @@ SOURCE_TYPES: dict[str, SourceType] = {
 
 __all__ = [
     "SOURCE_TYPES",
+    "BudgetedSource",
     "Source",
     "SourceContext",
     "SourceError",

@@ -47,6 +47,18 @@ class StreamingSource(Source, Protocol):
         ...
 
 
+@runtime_checkable
+class BudgetedSource(Source, Protocol):
+    """A source that pays per call (X): the collector hands it the month's spend so far before each poll,
+    and stores what the poll cost (Batch.spend) with its mentions."""
+
+    def billing_month(self) -> str:
+        """The month being paid for, 'YYYY-MM' (UTC)."""
+        ...
+
+    def restore_spend(self, month: str, usd: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class SourceContext:
     """What a source may need from the outside world, passed in rather than reached for."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.core.models import Spend
 from monitor.core.timeutil import utcnow
 from monitor.networks.x.options import Budget
 
@@ -35,30 +36,48 @@ def money(usd: float) -> str:
 
 @dataclass
 class Meter:
-    """This month's spend (UTC months, as X bills), and when the next poll may spend again."""
+    """This month's spend (UTC months, as X bills), and when the next poll may spend again.
+
+    `committed` is what the database holds (handed in by the collector before each poll); `unreported`
+    what was spent since the last batch, a failed poll's calls included: the next batch carries it.
+    """
 
     budget: Budget | None
     clock: Callable[[], datetime] = utcnow
     month: str = ""
-    spent: float = 0.0
+    committed: float = 0.0
+    unreported: float = 0.0
     next_due: datetime | None = None
     poll_cost: float = 0.0  # what a poll has cost lately (a moving average), to pace the next ones
 
-    def restore(self, month: str, spent: float) -> None:
-        """The spend committed with the cursor; a larger one in memory (a failed poll's calls) stays."""
-        if month == self.month:
-            self.spent = max(self.spent, spent)
-        elif month == month_key(self.clock()):
-            self.month, self.spent = month, spent
+    @property
+    def spent(self) -> float:
+        return self.committed + self.unreported
+
+    def billing_month(self) -> str:
+        return month_key(self.clock())
+
+    def restore(self, month: str, committed: float) -> None:
         self._roll()
+        if month == self.month:
+            self.committed = max(0.0, committed)
 
     def _roll(self) -> None:
         if self.month != (now := month_key(self.clock())):
-            self.month, self.spent = now, 0.0
+            self.month, self.committed, self.unreported = now, 0.0, 0.0
 
     def charge(self, usd: float) -> None:
         self._roll()
-        self.spent += max(0.0, usd)
+        self.unreported += max(0.0, usd)
+
+    def report(self) -> Spend | None:
+        """What to store with the batch being built: the reads since the last one."""
+        self._roll()
+        if self.unreported <= 0:
+            return None
+        spend = Spend(self.month, reads_usd=self.unreported)
+        self.committed, self.unreported = self.spent, 0.0
+        return spend
 
     def remaining(self) -> float:
         self._roll()

@@ -18,6 +18,7 @@ DEFAULT_MAX_PAGES = 3
 READ_PRICE = 0.005  # per post returned
 CREATE_PRICE = 0.015  # per post created
 CREATE_WITH_LINK_PRICE = 0.20  # per post created that holds a URL
+USER_READ_PRICE = 0.010  # per user returned (the authors in includes)
 USER_ID = re.compile(r"^[0-9]{1,19}$")
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 
@@ -30,6 +31,7 @@ class Budget:
     read: float = READ_PRICE
     create: float = CREATE_PRICE
     create_with_link: float = CREATE_WITH_LINK_PRICE
+    user_read: float = USER_READ_PRICE
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,9 @@ def _env(node: Node) -> str:
 
 
 def _budget(node: Node) -> Budget:
-    f = node.mapping(("monthly", "read", "create", "create_with_link"), required=("monthly",), what="a budget")
-    prices = {k: f[k].float(minimum=0.0, maximum=100.0) for k in ("read", "create", "create_with_link") if k in f}
+    names = ("read", "create", "create_with_link", "user_read")
+    f = node.mapping(("monthly", *names), required=("monthly",), what="a budget")
+    prices = {k: f[k].float(minimum=0.0, maximum=100.0) for k in names if k in f}
     return Budget(f["monthly"].float(minimum=0.0, maximum=1_000_000.0), **prices)
 
 

@@ -4,7 +4,8 @@ API v2 (docs.x.com): GET /2/tweets/search/recent (query, since_id, next_token, m
 and GET /2/users/:id/mentions (since_id, pagination_token, max_results 5..100), both answering
 {data, includes, errors, meta: {newest_id, next_token, result_count}}. The cursor is one JSON
 object: per feed the since_id reached, and while a round of pages is unfinished its next_token and
-the newest id it started from; plus the month's spend, so the spend is committed with the mentions.
+the newest id it started from. What the calls cost goes out with the batch (Batch.spend), stored in
+the same transaction as the mentions; the collector hands the month's spend back before each poll.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 SEARCH = "/2/tweets/search/recent"
 MAX_PACING = 30.0  # never stall a poll longer than this to spread calls before a rate-limit reset
-USER_READ = 0.010  # per user returned in includes (docs: User: Read); counted so the pace errs on the safe side
 
 __all__ = ["TYPE", "XOptions", "XSource", "parse_options"]
 
@@ -68,8 +68,6 @@ def _object(value: Any) -> dict[str, Any]:
 @dataclass
 class Cursor:
     feeds: dict[str, Position]
-    month: str = ""
-    spent: float = 0.0
 
     @classmethod
     def load(cls, text: str | None) -> Cursor:
@@ -78,18 +76,10 @@ class Cursor:
         except ValueError:
             log.warning("unreadable X cursor; starting from the latest posts")
             data = {}
-        data = _object(data)
-        spend = _object(data.get("spend"))
-        month, usd = spend.get("month"), spend.get("usd")
-        return cls(
-            {str(k): Position.load(v) for k, v in _object(data.get("feeds")).items()},
-            month if isinstance(month, str) else "",
-            float(usd) if isinstance(usd, int | float) and 0 <= usd < 1e9 else 0.0,  # nan fails both bounds
-        )
+        return cls({str(k): Position.load(v) for k, v in _object(_object(data).get("feeds")).items()})
 
     def dump(self) -> str:
         data = {"v": 1, "feeds": {k: p.dump() for k, p in self.feeds.items()}}
-        data["spend"] = {"month": self.month, "usd": round(self.spent, 6)}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -123,7 +113,6 @@ class XSource:
 
     async def poll(self, cursor: str | None) -> Batch:
         state = Cursor.load(cursor)
-        self.meter.restore(state.month, state.spent)
         price = self._read_price()
         if self.meter.affordable(price) == 0:
             self.note = self.meter.summary()
@@ -139,11 +128,20 @@ class XSource:
             feeds[key] = await self._read(key, path, query, state.feeds.get(key) or Position(), batch, taken)
         self.meter.paced(self.meter.spent - before, self.interval)
         self.note = self.meter.summary()
-        batch.cursor = Cursor(feeds, self.meter.month, self.meter.spent).dump()
+        batch.cursor = Cursor(feeds).dump()
+        batch.spend = self.meter.report()
         return batch
 
+    def billing_month(self) -> str:
+        return self.meter.billing_month()
+
+    def restore_spend(self, month: str, usd: float) -> None:
+        self.meter.restore(month, usd)
+
     def _read_price(self) -> float:
-        return self.options.budget.read if self.options.budget else 0.0
+        """The most one post of a page may cost: itself, a post it refers to, its author (all in includes)."""
+        b = self.options.budget
+        return 2 * b.read + b.user_read if b else 0.0
 
     async def _read(
         self, key: str, path: str, query: str | None, old: Position, batch: Batch, taken: set[str]
@@ -174,7 +172,7 @@ class XSource:
 
     def _charge(self, posts: int, users: int) -> None:
         if self.options.budget:
-            self.meter.charge(posts * self.options.budget.read + users * USER_READ)
+            self.meter.charge(posts * self.options.budget.read + users * self.options.budget.user_read)
 
     def _take(
         self, posts: list[dict[str, Any]], users: dict[str, Any], to_us: bool, batch: Batch, taken: set[str]

@@ -26,6 +26,11 @@ DUPLICATE = {
     "title": "Forbidden",
     "status": 403,
 }
+APP_ONLY = {
+    "title": "Unsupported Authentication",
+    "status": 403,
+    "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.",
+}
 _ids = itertools.count(1_860_000_000_000_000_000, 7919)
 
 
@@ -129,9 +134,11 @@ class FakeX:
         if path == f"/2/users/{CITY_ID}/mentions":
             return self._page(request, self.mention_posts, "pagination_token")
         if path == "/2/tweets" and request.method == "POST":
+            if not request.headers.get("authorization", "").startswith("OAuth "):
+                return httpx.Response(403, json=APP_ONLY)
             return self._create(request)
         if path == f"/2/users/{CITY_ID}/tweets":
-            return self._page(request, [c["_post"] for c in self.created], "pagination_token")
+            return self._page(request, [c["_post"] for c in reversed(self.created)], "pagination_token")
         return httpx.Response(404, json={"title": "Not Found Error", "type": "about:blank", "status": 404,
                                          "detail": "Sorry, that page does not exist"})  # fmt: skip
 

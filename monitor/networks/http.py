@@ -147,9 +147,10 @@ async def send(
     With checked=False the caller gets error responses back to read their body first (XRPC's
     ExpiredToken is a 400 to act on), and must call check() itself.
     """
+    auth = kwargs.pop("auth", httpx.USE_CLIENT_DEFAULT)  # a per-request signer (X's OAuth 1.0a)
     try:
         async with asyncio.timeout(TOTAL_SECONDS):
-            response = await _bounded(client, client.build_request(method, url, **kwargs), what)
+            response = await _bounded(client, client.build_request(method, url, **kwargs), what, auth)
     except TimeoutError as exc:
         raise NetworkError(f"{what}: no complete answer in {TOTAL_SECONDS:g}s", ErrorKind.TRANSIENT) from exc
     except httpx.TimeoutException as exc:
@@ -159,9 +160,11 @@ async def send(
     return check(response, what) if checked else response
 
 
-async def _bounded(client: httpx.AsyncClient, request: httpx.Request, what: str) -> httpx.Response:
+async def _bounded(
+    client: httpx.AsyncClient, request: httpx.Request, what: str, auth: Any = httpx.USE_CLIENT_DEFAULT
+) -> httpx.Response:
     """Send and read the body, at most MAX_BODY bytes (decoded: a gzip bomb counts what it inflates to)."""
-    response = await client.send(request, stream=True)
+    response = await client.send(request, stream=True, auth=auth)
     try:
         chunks: list[bytes] = []
         size = 0

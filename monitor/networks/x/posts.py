@@ -94,7 +94,7 @@ def post_mention(source: str, post: dict[str, Any], users: dict[str, dict[str, A
     try:
         if not isinstance(post_id, str) or not POST_ID.match(post_id):
             raise ValueError("no post id")
-        text = _full_text(post)
+        text = full_text(post)
         published = remote_time(post.get("created_at"))
         if published is None:
             raise ValueError("no created_at")
@@ -133,7 +133,7 @@ def _entities(post: dict[str, Any]) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _full_text(post: dict[str, Any]) -> str:
+def full_text(post: dict[str, Any]) -> str:
     """The long text when there is one (`note_tweet`), its t.co links shown as where they lead."""
     note = post.get("note_tweet")
     text = note.get("text") if isinstance(note, dict) and isinstance(note.get("text"), str) else post.get("text")

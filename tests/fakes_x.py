@@ -177,3 +177,59 @@ class FakeX:
         post["id"] = pid
         self.created.append({**payload, "_post": post})
         return httpx.Response(201, json={"data": {"id": pid, "text": text}}, headers=self._headers())
+
+
+class LoopbackX:
+    """The write side of the fake on a real aiohttp server on 127.0.0.1 (the crash test's children reach it
+    over TCP): POST /2/tweets (OAuth 1.0a header required, duplicate text refused as X does) and
+    GET /2/users/:id/tweets (the desk's own posts, newest first)."""
+
+    def __init__(self) -> None:
+        from tests.fakes_delivery import Loopback
+
+        self.server = Loopback()
+        self.posts: list[dict[str, Any]] = []  # created, oldest first
+        self.refuse_duplicates = True  # X's own check, which the sender must not rely on alone
+        self.server.app.router.add_post("/2/tweets", self.create)
+        self.server.app.router.add_get(f"/2/users/{CITY_ID}/tweets", self.own)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    async def create(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if not request.headers.get("Authorization", "").startswith("OAuth "):
+            return web.json_response(APP_ONLY, status=403)
+        payload = await request.json()
+        await self.server._pause()
+        text, parent = payload.get("text", ""), (payload.get("reply") or {}).get("in_reply_to_tweet_id")
+        if self.refuse_duplicates and any(p["text"] == text for p in self.posts):
+            return web.json_response(DUPLICATE, status=403)
+        pid = post_id()
+        self.posts.append({"id": pid, "text": text, "edit_history_tweet_ids": [pid],
+                           "referenced_tweets": [{"type": "replied_to", "id": parent}]})  # fmt: skip
+        self.server._answered()
+        return web.json_response({"data": {"id": pid, "text": text}}, status=201)
+
+    async def own(self, request: Any) -> Any:
+        from aiohttp import web
+
+        size = int(request.query.get("max_results", "10"))
+        chunk = list(reversed(self.posts))[:size]
+        body: dict[str, Any] = {"meta": {"result_count": len(chunk)}}
+        if chunk:
+            body["data"] = chunk
+            body["meta"].update({"newest_id": chunk[0]["id"], "oldest_id": chunk[-1]["id"]})
+            self.server._answered()  # an earlier reply may be among them: the child may hold it unrecorded
+        return web.json_response(body)
+
+    def created_for(self, parent: str) -> list[dict[str, Any]]:
+        return [p for p in self.posts if p["referenced_tweets"][0]["id"] == parent]

@@ -35,6 +35,13 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class OAuth2App:
+    client_id_env: str
+    redirect_uri: str
+    client_secret_env: str | None = None  # a confidential client authenticates to the token endpoint
+
+
+@dataclass(frozen=True)
 class XOptions:
     user_id: str  # the city's account (numeric): its mentions, its own posts
     bearer_token_env: str  # app-only token for reading
@@ -47,12 +54,13 @@ class XOptions:
     budget: Budget | None = None
     # OAuth 1.0a user context for replies: the names of four variables (consumer key and secret, token and secret).
     oauth1_env: tuple[str, str, str, str] | None = None
+    oauth2: OAuth2App | None = None  # OAuth 2.0 with PKCE: `monitor auth x` keeps its tokens in the state folder
     allow_insecure: bool = False
 
 
 OPTION_KEYS = (
     "api", "user_id", "username", "bearer_token_env", "terms", "mentions", "retweets", "max_pages",
-    "budget", "oauth1", "allow_insecure",
+    "budget", "oauth1", "oauth2", "allow_insecure",
 )  # fmt: skip
 
 
@@ -85,6 +93,7 @@ def parse_options(fields: dict[str, Node], node: Node) -> XOptions:
         max_pages=fields["max_pages"].int(minimum=1, maximum=50) if "max_pages" in fields else DEFAULT_MAX_PAGES,
         budget=_budget(fields["budget"]) if "budget" in fields else None,
         oauth1_env=_oauth1(fields["oauth1"]) if "oauth1" in fields else None,
+        oauth2=_oauth2(fields["oauth2"]) if "oauth2" in fields else None,
         allow_insecure=allow_insecure,
     )
 
@@ -108,3 +117,13 @@ def _oauth1(node: Node) -> tuple[str, str, str, str]:
     f = node.mapping(keys, required=keys, what="oauth1 (the names of four environment variables)")
     a, b, c, d = (_env(f[k]) for k in keys)
     return a, b, c, d
+
+
+def _oauth2(node: Node) -> OAuth2App:
+    f = node.mapping(("client_id_env", "client_secret_env", "redirect_uri"), required=("client_id_env", "redirect_uri"),
+                     what="oauth2")  # fmt: skip
+    redirect = f["redirect_uri"].str().strip()
+    if not redirect.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        f["redirect_uri"].fail("not a callback address", "the callback URL set in the app, e.g. http://127.0.0.1/x")
+    secret_env = _env(f["client_secret_env"]) if "client_secret_env" in f else None
+    return OAuth2App(_env(f["client_id_env"]), redirect, secret_env)

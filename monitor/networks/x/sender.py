@@ -9,8 +9,10 @@ content" counts as sent only when found that way.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import authlib.deprecate  # noqa: F401  (imported first: it turns its own warnings on for good)
@@ -27,6 +29,7 @@ from monitor.networks.http import answer, check, json_body, make_client, send
 from monitor.networks.sending import Sent, secret
 from monitor.networks.x.budget import month_key
 from monitor.networks.x.length import has_link
+from monitor.networks.x.oauth2 import OAuth2Session, TokenFile
 from monitor.networks.x.options import XOptions
 from monitor.networks.x.posts import POST_ID, full_text, read_page
 
@@ -48,6 +51,29 @@ class JsonOAuth1(OAuth1Auth):
         yield request
 
 
+class Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
+def token_path(state_dir: Any, source: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", source)
+    return Path(state_dir or ".") / f"x-{safe}.oauth2.json"
+
+
+def oauth2_session(client: httpx.AsyncClient, spec: SourceSpec, state_dir: Any) -> OAuth2Session:
+    app = spec.options.oauth2
+    what = f"x ({spec.name}): OAuth 2.0"
+    client_secret = secret(app.client_secret_env, what) if app.client_secret_env else None
+    return OAuth2Session(
+        client, secret(app.client_id_env, what), client_secret, TokenFile(token_path(state_dir, spec.name))
+    )
+
+
 def reply_fields(row: MentionRow, raw: dict[str, Any]) -> dict[str, Any]:
     """The post answered, taken when the operator acts: its id (X threads the reply from it)."""
     post_id = str(raw.get("id") or row.remote_id)
@@ -59,17 +85,21 @@ class XSender:
         self.name = spec.name
         self.options: XOptions = spec.options
         self.client: httpx.AsyncClient = make_client(context, self.options.api)
+        self.oauth2 = oauth2_session(self.client, spec, context.state_dir) if self.options.oauth2 else None
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    def _auth(self, what: str) -> httpx.Auth:
+    async def _auth(self, what: str) -> httpx.Auth:
+        """OAuth 1.0a when configured (its tokens never expire), else the OAuth 2.0 user's token."""
         names = self.options.oauth1_env
-        if names is None:
-            raise NetworkError(f"{what}: no user credentials (oauth1: in the watchlist's x source)", ErrorKind.CONFIG)
-        key, key_secret, token, token_secret = (secret(n, what) for n in names)
-        auth: httpx.Auth = JsonOAuth1(key, key_secret, token=token, token_secret=token_secret)
-        return auth
+        if names is not None:
+            key, key_secret, token, token_secret = (secret(n, what) for n in names)
+            auth: httpx.Auth = JsonOAuth1(key, key_secret, token=token, token_secret=token_secret)
+            return auth
+        if self.oauth2 is not None:
+            return Bearer(await self.oauth2.access_token())
+        raise NetworkError(f"{what}: no user credentials (oauth1: or oauth2: in the x source)", ErrorKind.CONFIG)
 
     def cost(self, text: str, read: int = 0) -> Spend | None:
         """What posting `text` cost: a post created, or one with a link (X's dearer price), and the
@@ -86,7 +116,7 @@ class XSender:
         text, parent = str(p["text"]), str(p.get("in_reply_to_tweet_id") or "")
         if not POST_ID.match(parent):
             raise NetworkError(f"{what}: the original has no post id", ErrorKind.CONFIG)
-        auth = self._auth(what)
+        auth = await self._auth(what)
         read = 0
         if item.attempts > 1:
             found, read = await self.find_earlier(parent, text, auth)

@@ -1,34 +1,28 @@
-"""How X counts a post's length, and whether it holds a link (which X charges more for).
+"""What an X reply costs, in words the operator reads before sending it.
 
-X counts weighted characters (docs.x.com counting-characters): most Latin text 1, CJK and emoji 2,
-any URL 23 whatever its length; 280 at most. The rules are twitter-text's, through the maintained
-port on PyPI (twitter-text-parser), checked against twitter-text's conformance data in the tests.
+A post with a link is dearer (docs.x.com pricing: $0.015 a post, $0.20 with a URL). Whether text holds a
+link is twitter-text's call (the maintained port on PyPI, twitter-text-parser): a bare toulouse.fr counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from twitter_text import extract_urls
 
-from twitter_text import extract_urls, parse_tweet
-
-MAX_WEIGHTED = 280
-
-
-@dataclass(frozen=True)
-class Length:
-    weighted: int
-    valid: bool
-
-    @property
-    def left(self) -> int:
-        return MAX_WEIGHTED - self.weighted
-
-
-def weighted_length(text: str) -> Length:
-    result = parse_tweet(text)
-    return Length(int(result.weightedLength), bool(result.valid))
+from monitor.networks.x.budget import money
+from monitor.networks.x.options import Budget
 
 
 def has_link(text: str) -> bool:
-    """What twitter-text would link: a URL with or without its scheme (toulouse.fr counts)."""
+    """What X would link: a URL with or without its scheme (toulouse.fr counts)."""
     return bool(extract_urls(text))
+
+
+def cost_words(text: str, budget: Budget | None) -> str:
+    """ "costs $0.015", or the link surcharge said plainly."""
+    prices = budget or Budget(0.0)
+    if not has_link(text):
+        return f"costs ${prices.create:.3f}"
+    return (
+        f"costs {money(prices.create_with_link)}: it holds a link, and X charges a post with a link"
+        f" {money(prices.create_with_link)} instead of ${prices.create:.3f}"
+    )

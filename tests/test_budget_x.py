@@ -4,6 +4,7 @@ paced to stay under the month's amount, and a visible state instead of overspend
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -112,3 +113,40 @@ def test_pacing_spreads_what_is_left_over_what_is_left_of_the_month() -> None:
     meter.restore("2026-11", 5.0)
     meter.paced(cost=0.5, interval=60.0)  # $5 left, $0.50 a poll: 10 polls in 15 days
     assert meter.next_due == clock.now + timedelta(days=1.5)
+
+
+async def test_stats_and_the_report_show_spend_per_source_and_cost_per_answered_mention(tmp_path: Any) -> None:
+    import sqlite3
+
+    from monitor.core.models import ActionKind, Spend
+    from monitor.db.store import Store
+    from monitor.engine import actions
+    from monitor.reports import stats
+    from monitor.reports.html import render_html
+    from tests.test_delivery_crash_x import seed, x_watchlist
+
+    wl = x_watchlist(tmp_path, "http://127.0.0.1:9")
+    store = await Store.open(wl.database)
+    try:
+        seeded = await seed(store)  # four mentions to the city
+        month = datetime.now(UTC).strftime("%Y-%m")
+        await store.add_spend("x", Spend(month, reads_usd=0.985))
+        for mid, _ in seeded[:2]:
+            await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": f"Merci {mid}"})
+        await store.add_spend("x", Spend(month, writes_usd=0.215, writes=2))  # one plain reply, one with a link
+    finally:
+        await store.close()
+    conn = sqlite3.connect(wl.database)
+    try:
+        report = stats.compute(conn, wl)
+    finally:
+        conn.close()
+    table = stats.render(report)
+    assert "Spend on paid networks" in table
+    lines = table.splitlines()
+    line = lines[lines.index("Spend on paid networks (the whole UTC months this period touches)") + 2]
+    assert line.split() == ["x", "$0.985", "$0.215", "2", "$1.20", "2", "$0.600"]
+    assert report.as_dict()["spend"] == [{"source": "x", "reads_usd": 0.985, "writes_usd": 0.215, "replies_paid": 2,
+                                          "total_usd": 1.2, "answered": 2, "per_answered_usd": 0.6}]  # fmt: skip
+    assert "per answered mention" in render_html(report) and "$0.600" in render_html(report)
+    assert "spend,source,x,per_answered_usd,0.6" in stats.render(report, "csv")

@@ -78,7 +78,7 @@ async def test_a_spent_budget_is_a_visible_state_until_the_next_month(fake: Fake
         with pytest.raises(SourceError) as caught:
             await source.poll(None)
         assert str(caught.value).startswith("budget reached until 1 Dec ($9.99 of $10.00 this month)")
-        assert caught.value.kind is ErrorKind.RATE and 0 < (caught.value.retry_after or 0) <= 3600
+        assert caught.value.kind is ErrorKind.RATE and caught.value.retry_after == 12 * 3600  # until 1 Dec
         assert fake.requests == []  # not a cent more
         clock.now = datetime(2026, 12, 1, 0, 1, tzinfo=UTC)  # a new month: listening again
         fake.add(tweet("@toulouse bonjour"), mention=True)

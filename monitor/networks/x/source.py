@@ -24,6 +24,7 @@ from monitor.core.config import Term
 from monitor.core.models import Batch
 from monitor.core.retry import ErrorKind
 from monitor.core.sanitize import clean_line
+from monitor.core.timeutil import MAX_DELAY
 from monitor.networks.base import NetworkError, SourceContext, SourceType
 from monitor.networks.http import answer, check, json_body, make_client, pacing_delay, send
 from monitor.networks.sending import secret
@@ -116,7 +117,7 @@ class XSource:
         price = self._read_price()
         if self.meter.affordable(price) == 0:
             self.note = self.meter.summary()
-            wait = min(self.meter.seconds_to_next_month(), 3600.0)  # looked at again hourly, at no cost
+            wait = min(self.meter.seconds_to_next_month(), MAX_DELAY)  # a look costs nothing: no call is made
             raise NetworkError(f"{self.meter.reached_until()} ({self.meter.summary()})", ErrorKind.RATE, wait)
         if not self.meter.due():
             return Batch()  # paced by the budget: nothing spent, the cursor stays as it is

@@ -192,6 +192,25 @@ class LoopbackX:
         self.refuse_duplicates = True  # X's own check, which the sender must not rely on alone
         self.server.app.router.add_post("/2/tweets", self.create)
         self.server.app.router.add_get(f"/2/users/{CITY_ID}/tweets", self.own)
+        self.server.app.router.add_get(f"/2/users/{CITY_ID}", self.user)
+        self.server.app.router.add_get("/2/users/me", self.me)
+        self.access_level = "read-write"
+
+    async def user(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if request.headers.get("Authorization") != "Bearer bearer":
+            return web.json_response({"title": "Unauthorized", "type": "about:blank", "status": 401,
+                                      "detail": "Unauthorized"}, status=401)  # fmt: skip
+        return web.json_response({"data": {"id": CITY_ID, "name": "Toulouse", "username": CITY}})
+
+    async def me(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if not request.headers.get("Authorization", "").startswith("OAuth "):
+            return web.json_response(APP_ONLY, status=403)
+        data = {"data": {"id": CITY_ID, "name": "Toulouse", "username": CITY}}
+        return web.json_response(data, headers={"x-access-level": self.access_level})
 
     @property
     def url(self) -> str:

@@ -118,3 +118,32 @@ async def test_a_reply_x_does_not_allow_is_refused_not_retried(fake: FakeX, send
 
 def test_duplicate_answer_shape_is_x_s() -> None:
     assert DUPLICATE["detail"] == "You are not allowed to create a Tweet with duplicate content."
+
+
+async def test_check_online_says_the_access_level_and_the_spend_without_buying_posts(
+    fake: FakeX, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from monitor.cli import main
+    from tests.fakes_delivery import serving
+    from tests.fakes_x import LoopbackX
+
+    monkeypatch.setenv("TEST_X_BEARER", "bearer")
+    async with serving(LoopbackX()) as x:  # type: ignore[arg-type]
+        path = tmp_path / "watchlist.yaml"
+        path.write_text(
+            "city: Toulouse\nterms:\n  - name: v\n    keywords: [Toulouse]\nsources:\n  - name: x\n    type: x\n"
+            f'    api: {x.url}\n    user_id: "{CITY_ID}"\n    bearer_token_env: TEST_X_BEARER\n'
+            "    oauth1: {consumer_key_env: TEST_X_CK, consumer_secret_env: TEST_X_CS,"
+            " access_token_env: TEST_X_AT, access_token_secret_env: TEST_X_ATS}\n    budget: {monthly: 25}\n"
+        )
+        code = await asyncio.to_thread(main, ["check", "--online", "-w", str(path)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "x (x): ok, reading as @toulouse; replying with access level read-write" in out
+        assert "spent this month: nothing yet (no database)" in out
+        x.access_level = "read"
+        code = await asyncio.to_thread(main, ["check", "--online", "-w", str(path)])
+        assert code == 1 and "access level read: replies need read-write" in capsys.readouterr().out
+        assert x.posts == []

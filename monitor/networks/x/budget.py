@@ -24,6 +24,11 @@ def month_key(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m")
 
 
+def billing_month() -> str:
+    """The month X bills now, 'YYYY-MM' (UTC)."""
+    return month_key(utcnow())
+
+
 def next_month(when: datetime) -> datetime:
     when = when.astimezone(UTC)
     year, month = (when.year + 1, 1) if when.month == 12 else (when.year, when.month + 1)

@@ -265,3 +265,35 @@ async def test_collector_keeps_mentions_whatever_the_terms_with_the_cursor(fake:
     assert set(cursor["feeds"]) == {"mentions", "search:Toulouse -is:retweet"}
     # three posts, and their author once in each page's includes; the second poll found nothing and cost nothing
     assert [(s.source, s.reads_usd) for s in spend] == [("x", pytest.approx(3 * 0.005 + 2 * 0.010))]
+
+
+async def test_a_position_older_than_seven_days_starts_again_from_the_latest(fake: FakeX, make: Sources) -> None:
+    source = make(mentions=False)
+    fake.add(tweet("Toulouse: vieux"))
+    old_cursor = (await source.poll(None)).cursor
+    fake.add(tweet("Toulouse: nouveau"))
+    stale = {"errors": [{"parameters": {"since_id": ["1860000000000000000"]},
+                         "message": "Invalid 'since_id':'1860000000000000000'. 'since_id' must be a tweet id created"
+                                    " after 2026-11-23T09:00:00Z."}],
+             "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
+             "type": "https://api.twitter.com/2/problems/invalid-request"}  # fmt: skip
+    fake.failures_at["/2/tweets/search/recent"] = [httpx.Response(400, json=stale)]
+    batch = await source.poll(old_cursor)
+    assert [m.text for m in batch.mentions] == ["Toulouse: nouveau", "Toulouse: vieux"]  # the latest page again
+    assert "since_id" not in fake.calls("/2/tweets/search/recent")[-1].url.params
+
+
+async def test_another_bad_request_is_refused_not_a_reset(fake: FakeX, make: Sources) -> None:
+    fake.failures.append(httpx.Response(400, json={"errors": [{"parameters": {"query": ["x"]}, "message": "bad"}],
+                                                   "title": "Invalid Request"}))  # fmt: skip
+    with pytest.raises(SourceError) as caught:
+        await make(mentions=False).poll(None)
+    assert caught.value.kind is ErrorKind.REFUSED
+
+
+async def test_a_peer_naming_since_id_when_none_was_sent_is_refused_not_looped(fake: FakeX, make: Sources) -> None:
+    body = {"errors": [{"parameters": {"since_id": ["1"]}, "message": "stale"}], "title": "Invalid Request"}
+    fake.failures_at["/2/tweets/search/recent"] = [httpx.Response(400, json=body) for _ in range(3)]
+    with pytest.raises(SourceError) as caught:
+        await make(mentions=False).poll(None)
+    assert caught.value.kind is ErrorKind.REFUSED and len(fake.requests) == 1

@@ -84,6 +84,19 @@ class Cursor:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+class StalePosition(Exception):
+    """X refused the since_id or page token the cursor holds: too old (recent search covers 7 days)."""
+
+
+def _names_position(body: dict[str, Any]) -> bool:
+    errors = body.get("errors")
+    for error in errors if isinstance(errors, list) else ():
+        params = error.get("parameters") if isinstance(error, dict) else None
+        if isinstance(params, dict) and {"since_id", "next_token", "pagination_token"} & set(params):
+            return True
+    return False
+
+
 def watched_terms(all_terms: tuple[Term, ...], names: tuple[str, ...] | None) -> list[Term]:
     return list(all_terms) if names is None else [t for t in all_terms if t.name in names]
 
@@ -160,7 +173,15 @@ class XSource:
                 params["since_id"] = old.since
             if token:
                 params["next_token" if query is not None else "pagination_token"] = token
-            page = read_page(await self._get(path, params, key))
+            try:
+                page = read_page(await self._get(path, params, key))
+            except StalePosition as exc:  # stopped for more than recent search's 7 days: start from the latest
+                if not (old.since or old.next):  # nothing to forget: a peer that says so anyway is refused
+                    raise NetworkError(f"{exc}: refused (400)", ErrorKind.REFUSED) from None
+                log.warning(
+                    "%s: %s: the saved position is too old for X; starting from the latest posts", self.name, key
+                )
+                return await self._read(key, path, query, Position(), batch, taken)
             self._charge(page.result_count, len(page.users))
             if page.errors:
                 log.info("%s: %s: %d partial errors (deleted, withheld or suspended)", self.name, key, page.errors)
@@ -206,8 +227,11 @@ class XSource:
         return body
 
     def _check(self, response: httpx.Response, what: str) -> None:
-        """check(), with 401 and 403 saying which credential or access level is missing."""
+        """check(), with 401 and 403 saying which credential or access level is missing, and a 400 about
+        since_id or the page token (older than recent search reaches) as StalePosition."""
         status = response.status_code
+        if status == 400 and _names_position(answer(response)):
+            raise StalePosition(what)
         if status not in (401, 402, 403):
             check(response, what)
             return

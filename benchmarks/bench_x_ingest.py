@@ -44,13 +44,19 @@ def make_post(rng: random.Random, n: int, watch_words: list[str]) -> tuple[dict[
     text = f"{sentence} &amp; voilà. " + " ".join(f"#{t}" for t in tags)
     entities: dict[str, Any] = {"hashtags": [{"start": text.index("#" + t), "end": text.index("#" + t) + len(t) + 1,
                                               "tag": t} for t in tags]}  # fmt: skip
-    if rng.random() < 0.3:
+    target = (
+        "https://www.ladepeche.fr/2024/05/17/toulouse-travaux-ligne-b-12345.html"
+        if city and rng.random() < 0.4
+        else "https://example.org/blog/2024/05/un-article-sans-rapport-avec-la-ville"
+        if rng.random() < 0.3
+        else ""
+    )  # the same links as bench_mastodon_ingest's statuses
+    if target:
         short = f"https://t.co/{n:010d}"
         start = len(text) + 1
         text += " " + short
         entities["urls"] = [{"start": start, "end": start + len(short), "url": short,
-                             "expanded_url": "https://www.ladepeche.fr/2024/05/17/toulouse-travaux-ligne-b-12345.html",
-                             "display_url": "ladepeche.fr/2024/05/17/tou…"}]  # fmt: skip
+                             "expanded_url": target, "display_url": target.split("//")[1][:24] + "…"}]  # fmt: skip
     post_id = str(1_790_000_000_000_000_000 + n)
     user = str(100_000 + n % 800)
     post: dict[str, Any] = {

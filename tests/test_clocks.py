@@ -104,6 +104,7 @@ def as_version_5(conn: sqlite3.Connection) -> None:
         "CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,"
         " deleted_at, edited_at, source, terms, first_response_by)"
     )
+    conn.execute("DROP TABLE spend")  # a later migration's (X's spend): not there in version 5 either
     conn.execute("PRAGMA user_version=5")
 
 
@@ -112,7 +113,7 @@ def test_migration_six_fills_the_clocks_of_an_older_database_as_the_actions_wrot
     written = all_clocks(desk.conn)
     assert any(row[3] is not None for row in written)  # something to fill
     as_version_5(desk.conn)
-    assert migrate(desk.conn) == len(MIGRATIONS) >= 6
+    assert migrate(desk.conn) == len(MIGRATIONS)
     assert all_clocks(desk.conn) == written
     assert differences(desk.conn) == []
 

@@ -1,4 +1,4 @@
-"""Command line: `monitor` (the app), `collect`, `stats`, `report`, `export`, `check`, `init`, `completion`.
+"""Command line: `monitor` (the app), `collect`, `stats`, `report`, `export`, `check`, `auth`, `init`, `completion`.
 
 One module per command; `main` is the entry point (`monitor.cli:main`).
 """
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import shtab
 
+from monitor.cli.auth import cmd_auth
 from monitor.cli.check import cmd_check
 from monitor.cli.collect import cmd_collect
 from monitor.cli.common import _setup_logging, load
@@ -57,6 +58,8 @@ def _dispatch(args: argparse.Namespace, command: str) -> int:
     log_file = _setup_logging(args, command, watchlist)
     if command == "check":
         return cmd_check(args, watchlist)
+    if command == "auth":
+        return cmd_auth(args, watchlist)
     if command == "collect":
         return asyncio.run(cmd_collect(args, watchlist))
     if command == "stats":

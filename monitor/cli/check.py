@@ -9,9 +9,10 @@ from pathlib import Path
 
 from monitor.cli.common import db_path, open_for_reading
 from monitor.cli.exits import EXIT_FAILED, EXIT_OK
-from monitor.core.config import Watchlist
+from monitor.core.config import SourceSpec, Watchlist
 from monitor.core.paths import DatabaseUnavailable, check_database, check_install, state_dir
 from monitor.db.permissions import check_shared_path
+from monitor.networks.base import SourceContext
 
 
 def _check_database_path(path: Path) -> str:
@@ -66,8 +67,11 @@ async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.networks import SourceContext, SourceError, build_source
 
     failed = 0
-    context = SourceContext(state_dir=state_dir(watchlist.state_dir))
+    context = SourceContext(state_dir=state_dir(watchlist.state_dir), terms=watchlist.terms)
     for spec in watchlist.sources:
+        if spec.type == "x":  # a poll would buy a page of posts: two cheap calls instead, and the spend so far
+            failed += await _check_x(spec, context, db_path(args, watchlist))
+            continue
         source = build_source(spec, context)
         try:
             batch = await source.poll(None)
@@ -78,3 +82,31 @@ async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
         finally:
             await source.aclose()
     return 1 if failed else 0
+
+
+async def _check_x(spec: SourceSpec, context: SourceContext, path: Path) -> int:
+    from monitor.networks import SourceError
+    from monitor.networks.x.check import check_online
+
+    try:
+        said = await check_online(spec, context)
+    except SourceError as exc:
+        print(f"  {spec.name} ({spec.type}): FAILED — {exc}")
+        return 1
+    print(f"  {spec.name} ({spec.type}): ok, {said}; spent this month: {_spent(spec, path)}")
+    return 0
+
+
+def _spent(spec: SourceSpec, path: Path) -> str:
+    from monitor.db.spend import spend_sync
+    from monitor.networks.x.budget import billing_month, money
+
+    if not path.exists():
+        return "nothing yet (no database)"
+    conn = open_for_reading(path)
+    try:
+        spent = money(sum(s.total for s in spend_sync(conn, billing_month()) if s.source == spec.name))
+    finally:
+        conn.close()
+    budget = spec.options.budget
+    return spent + (f" of {money(budget.monthly)}" if budget else "")

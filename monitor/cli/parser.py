@@ -134,6 +134,10 @@ def _report_commands(command: Command) -> None:
 
 
 def _setup_commands(command: Command) -> None:
+    auth = command("auth", "log the city's account in to a network that needs a browser (X, OAuth 2.0)",
+                   "monitor auth x --source x-toulouse")  # fmt: skip
+    auth.add_argument("network", choices=("x",))
+    auth.add_argument("--source", help="the source to log in (default: the only x source with oauth2:)")
     check = command("check", "validate the watchlist and the database path", "monitor check --online")
     check.add_argument("--online", action="store_true", help="also try each configured source once")
     check.add_argument(

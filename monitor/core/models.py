@@ -95,6 +95,21 @@ class Mention:
     to_us: bool = False  # a mention of, reply or quote to the city's own account: kept whatever the terms
 
 
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What a paid network (X) cost in one UTC month ('YYYY-MM'): reads by resources returned, writes by requests."""
+
+    month: str
+    reads_usd: float = 0.0
+    writes_usd: float = 0.0
+    writes: int = 0
+    source: str = ""
+
+    @property
+    def total(self) -> float:
+        return self.reads_usd + self.writes_usd
+
+
 @dataclass(slots=True)
 class Batch:
     """What one poll of a source produced, and the cursor to store with it in one transaction."""
@@ -106,6 +121,7 @@ class Batch:
     skipped: int = 0  # malformed items logged and dropped by the source
     # Deletes the source could not map to a remote id (Mastodon sends local ids): the store may know them.
     local_deletes: list[str] = field(default_factory=list)
+    spend: Spend | None = None  # what this poll cost, stored in the same transaction as its mentions
 
 
 @dataclass(frozen=True, slots=True)

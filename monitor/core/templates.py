@@ -13,7 +13,8 @@ import regex
 from monitor.core.models import MentionRow
 
 # What a reply may hold on each network: (limit, unit). Bluesky counts graphemes, Mastodon characters.
-LIMITS: dict[str, tuple[int, str]] = {"mastodon": (500, "chars"), "bluesky": (300, "graphemes")}
+# X counts weighted characters (a link 23, CJK and emoji 2), by twitter-text's rules.
+LIMITS: dict[str, tuple[int, str]] = {"mastodon": (500, "chars"), "bluesky": (300, "graphemes"), "x": (280, "weighted")}
 _GRAPHEME = regex.compile(r"\X")
 # What a template may name; `variables()` fills exactly these.
 VARIABLES = ("author", "author_name", "city", "service", "ref")
@@ -70,7 +71,9 @@ def template_problem(text: str) -> str | None:
 
 def variables(row: MentionRow, city: str, service: str = "") -> dict[str, str]:
     return {
-        "author": "@" + row.author if row.network in ("mastodon", "bluesky") and row.author[:1] != "@" else row.author,
+        "author": "@" + row.author
+        if row.network in ("mastodon", "bluesky", "x") and row.author[:1] != "@"
+        else row.author,
         "author_name": row.author_name or row.author,
         "city": city,
         "service": service,
@@ -84,8 +87,13 @@ def reference(mention_id: int) -> str:
 
 
 def length(text: str, network: str) -> int:
-    if LIMITS.get(network, (0, "chars"))[1] == "graphemes":
+    unit = LIMITS.get(network, (0, "chars"))[1]
+    if unit == "graphemes":
         return len(_GRAPHEME.findall(text))
+    if unit == "weighted":
+        from twitter_text import parse_tweet  # the maintained port of twitter-text's counting rules
+
+        return int(parse_tweet(text).weightedLength)
     return len(text)
 
 

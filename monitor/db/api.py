@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, IncidentSummary, Suggestion
-from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
+from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Spend, Status
 from monitor.db.faults import StoreError, StoreGone
 
 if TYPE_CHECKING:
@@ -95,7 +95,12 @@ class Database(Protocol):
         deletes: Iterable[str] = (),
         seen_at: int | None = None,
         fence: Fence | None = None,
+        spend: Spend | None = None,
     ) -> int: ...
+
+    async def spend(self, month: str | None = None) -> list[Spend]: ...
+
+    async def add_spend(self, source: str, spend: Spend) -> None: ...
 
     async def mastodon_uris(self, source: str, local_ids: Iterable[str]) -> list[str]: ...
 

@@ -213,4 +213,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_incident ON outbox (incident_id, state) WHERE incident_id IS NOT NULL;
     CREATE INDEX outbox_sent ON outbox (target, updated_at) WHERE state = 'sent';  -- rate limits after a restart
     """,
+    # 7 (the lead orders it 9th): what paid networks cost, per source and UTC month (X bills monthly): reads
+    # (posts and users returned) added with the mentions they paid for, writes (posts created) with the reply.
+    """
+    CREATE TABLE spend (
+        source TEXT NOT NULL,
+        month TEXT NOT NULL,                -- 'YYYY-MM', UTC
+        reads_usd REAL NOT NULL DEFAULT 0,
+        writes_usd REAL NOT NULL DEFAULT 0,
+        writes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (source, month)
+    );
+    """,
 ]

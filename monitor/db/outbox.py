@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from monitor.core.models import ActionKind, MentionRow, Status
+from monitor.core.models import ActionKind, MentionRow, Spend, Status
 from monitor.core.outbox import DRY_RUN_URL, ItemKind, NewItem, OutboxItem, OutboxState
 from monitor.core.timeutil import now_ms
+from monitor.db.spend import add_spend_sync
 from monitor.db.store import mention_sync
 
 if TYPE_CHECKING:
@@ -243,10 +244,15 @@ class Outbox:
         return items
 
     async def mark_sent(self, item_id: int, remote_id: str | None, remote_url: str | None,
-                        remote_status: str | None = None) -> None:  # fmt: skip
-        await self.store.write(
-            lambda c: mark_sent_sync(c, item_id, remote_id, remote_url, remote_status), "outbox:sent"
-        )
+                        remote_status: str | None = None, spend: tuple[str, Spend] | None = None) -> None:  # fmt: skip
+        """Sent, and what it cost (source, spend) in the same transaction."""
+
+        def write(c: sqlite3.Connection) -> None:
+            mark_sent_sync(c, item_id, remote_id, remote_url, remote_status)
+            if spend is not None:
+                add_spend_sync(c, *spend)
+
+        await self.store.write(write, "outbox:sent")
 
     async def mark_failed(self, item_id: int, reason: str) -> None:
         await self.store.write(lambda c: mark_failed_sync(c, item_id, reason), "outbox:failed")

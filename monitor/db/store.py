@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import aiosqlite
 
 from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, IncidentSummary, Suggestion
-from monitor.core.models import OPEN_STATUSES, TERM_SEP, ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
+from monitor.core.models import (
+    OPEN_STATUSES,
+    TERM_SEP,
+    ActionKind,
+    ActionRow,
+    MatchResult,
+    Mention,
+    MentionRow,
+    Spend,
+    Status,
+)
 from monitor.core.timeutil import now_ms
 from monitor.db import incidents as inc
 from monitor.db.actions import Then, act_sync, actions_sync
@@ -52,6 +62,7 @@ from monitor.db.mentions import (
 )
 from monitor.db.related import related_sync
 from monitor.db.suggest import suggest_new_sync
+from monitor.db.spend import add_spend_sync, spend_sync
 
 # Names the rest of the program imports from here (the store's errors, the SQL helpers of monitor.db).
 __all__ = [
@@ -171,8 +182,9 @@ class Store:
         deletes: Iterable[str] = (),
         seen_at: int | None = None,
         fence: Fence | None = None,
+        spend: Spend | None = None,
     ) -> int:
-        """Store a poll's mentions and advance the source's cursor in the same transaction.
+        """Store a poll's mentions and advance the source's cursor (and add what the poll cost) in the same transaction.
 
         Returns how many mentions were new. A mention seen again (same source and remote id) is ignored.
         A `fence` refuses the write with LeaseLost unless its holder still holds its lease.
@@ -183,6 +195,8 @@ class Store:
         def write(c: sqlite3.Connection) -> int:
             if fence is not None:
                 check_lease_sync(c, fence.lease, fence.holder, now_ms())
+            if spend is not None:
+                add_spend_sync(c, source, spend)
             before = max_rev_sync(c)
             inserted = ingest_sync(c, source, rows, cursor, changed, gone, seen)
             if inserted:  # the new mentions are numbered first, after `before`
@@ -190,6 +204,14 @@ class Store:
             return inserted
 
         return await self.write(write, "ingest")
+
+    async def spend(self, month: str | None = None) -> list[Spend]:
+        """What each paid source cost in `month` ('YYYY-MM', UTC), or in every month."""
+        return await self.read(lambda c: spend_sync(c, month))
+
+    async def add_spend(self, source: str, spend: Spend) -> None:
+        """A cost paid outside a poll (a reply posted)."""
+        await self.write(lambda c: add_spend_sync(c, source, spend), "spend")
 
     async def mastodon_uris(self, source: str, local_ids: Iterable[str]) -> list[str]:
         """The remote ids (uris) of stored Mastodon statuses known by their server-local ids."""

@@ -15,7 +15,7 @@ from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Fence, LeaseLost
 from monitor.db.store import Store, StoreGone, StoreUnavailable
-from monitor.networks import Source, SourceContext, SourceError, StreamingSource, build_source
+from monitor.networks import BudgetedSource, Source, SourceContext, SourceError, StreamingSource, build_source
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Collector:
         self.watchlist = watchlist
         self.store = store
         self.matcher = Matcher(watchlist)
-        self.context = context or SourceContext()
+        self.context = replace(context or SourceContext(), terms=watchlist.terms)  # X searches by them
         self.on_status = on_status
         specs = {s.name: s for s in watchlist.sources}
         self.sources = sources if sources is not None else [build_source(s, self.context) for s in specs.values()]
@@ -67,7 +67,9 @@ class Collector:
         deletes = batch.deletes
         if batch.local_deletes:  # posts seen before a restart: the source no longer knows their uri
             deletes = deletes + await self.store.mastodon_uris(source.name, batch.local_deletes)
-        new = await self.store.ingest(source.name, matched, batch.cursor, edits, deletes, fence=self.fence)
+        new = await self.store.ingest(
+            source.name, matched, batch.cursor, edits, deletes, fence=self.fence, spend=batch.spend
+        )
         spec = self.specs.get(source.name)
         if new and spec is not None and spec.type == "demo":  # the demo opens its incidents, to show suggestions
             for m, _ in matched:
@@ -86,6 +88,9 @@ class Collector:
 
     async def poll_once(self, source: Source) -> int:
         cursor = await self.store.cursor(source.name)
+        if isinstance(source, BudgetedSource):  # paid per call: it paces itself on the month's spend so far
+            month = source.billing_month()
+            source.restore_spend(month, sum(s.total for s in await self.store.spend(month) if s.source == source.name))
         batch = await source.poll(cursor)
         return await self.ingest(source, batch)
 
@@ -202,7 +207,7 @@ class Collector:
         source = next((s for s in self.sources if s.name == name), None)
         problems: dict[str, str] = getattr(source, "problems", None) or {}
         if not problems:
-            return ""
+            return str(getattr(source, "note", ""))  # e.g. an X source's spend this month
         first = next(iter(problems.values()))
         return f"{len(problems)} failing: {first}"
 

@@ -44,7 +44,7 @@ def answered(sent: Sent) -> Sent:
         return clean_line(value)[:MAX_TEXT] or None
 
     url = sent.remote_url if sent.remote_url == DRY_RUN_URL else safe_url(sent.remote_url)[:2000]
-    return Sent(text(sent.remote_id), url or None, text(sent.remote_status))
+    return Sent(text(sent.remote_id), url or None, text(sent.remote_status), sent.cost)
 
 
 class DryRunSender:
@@ -195,7 +195,8 @@ class DeliveryWorker:
                 if self.after_send is not None:
                     await self.after_send(item)
                 sent = answered(sent)
-                await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status)
+                spend = (item.source, sent.cost) if item.source and sent.cost else None
+                await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status, spend)
         if self.on_change:
             self.on_change(item)
 

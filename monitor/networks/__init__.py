@@ -7,19 +7,22 @@ from pathlib import Path
 from monitor.core import config
 from monitor.core.config import SourceSpec, Watchlist
 from monitor.networks import demo, feed
-from monitor.networks.base import Source, SourceContext, SourceError, SourceType, StreamingSource
+from monitor.networks.base import BudgetedSource, Source, SourceContext, SourceError, SourceType, StreamingSource
 from monitor.networks.bluesky import source as bluesky
 from monitor.networks.mastodon import source as mastodon
+from monitor.networks.x import source as x
 
 SOURCE_TYPES: dict[str, SourceType] = {
     "bluesky": bluesky.TYPE,
     "demo": demo.TYPE,
     "feed": feed.TYPE,
     "mastodon": mastodon.TYPE,
+    "x": x.TYPE,
 }
 
 __all__ = [
     "SOURCE_TYPES",
+    "BudgetedSource",
     "Source",
     "SourceContext",
     "SourceError",

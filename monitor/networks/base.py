@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from monitor import __version__
+from monitor.core.config import Term
 from monitor.core.models import Batch
 from monitor.core.retry import ErrorKind
 from monitor.core.yamlread import Node
@@ -46,6 +47,18 @@ class StreamingSource(Source, Protocol):
         ...
 
 
+@runtime_checkable
+class BudgetedSource(Source, Protocol):
+    """A source that pays per call (X): the collector hands it the month's spend so far before each poll,
+    and stores what the poll cost (Batch.spend) with its mentions."""
+
+    def billing_month(self) -> str:
+        """The month being paid for, 'YYYY-MM' (UTC)."""
+        ...
+
+    def restore_spend(self, month: str, usd: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class SourceContext:
     """What a source may need from the outside world, passed in rather than reached for."""
@@ -55,6 +68,7 @@ class SourceContext:
     speed: float = 1.0
     state_dir: Any = None  # a folder for session files (e.g. Bluesky refresh tokens)
     http_factory: Callable[..., Any] | None = None  # tests inject transports
+    terms: tuple[Term, ...] = ()  # the watchlist's terms, for networks that search by them (X)
 
 
 @dataclass(frozen=True)

@@ -76,21 +76,25 @@ def retry_after(response: httpx.Response) -> float | None:
         else:
             if number == number:  # not nan
                 return bound_delay(number)
-    return _reset_seconds(response.headers.get("x-ratelimit-reset") or response.headers.get("ratelimit-reset"))
+    return _reset_seconds(_rate_header(response.headers, "reset"))
+
+
+def _rate_header(headers: httpx.Headers, name: str) -> str | None:
+    """x-ratelimit-* (Mastodon), x-rate-limit-* (X, epoch seconds) or the IETF draft's ratelimit-*."""
+    return headers.get(f"x-ratelimit-{name}") or headers.get(f"x-rate-limit-{name}") or headers.get(f"ratelimit-{name}")
 
 
 def pacing_delay(response: httpx.Response) -> float:
     """Seconds to wait before the next call so as to slow down *before* hitting the limit."""
     h = response.headers
-    limit = h.get("x-ratelimit-limit") or h.get("ratelimit-limit")
-    remaining = h.get("x-ratelimit-remaining") or h.get("ratelimit-remaining")
+    limit, remaining = _rate_header(h, "limit"), _rate_header(h, "remaining")
     try:
         limit_n, remaining_n = float((limit or "").split(";")[0]), float(remaining or "")
     except ValueError:
         return 0.0
     if limit_n <= 0 or remaining_n / limit_n > LOW_REMAINING:
         return 0.0
-    reset = _reset_seconds(h.get("x-ratelimit-reset") or h.get("ratelimit-reset")) or 60.0
+    reset = _reset_seconds(_rate_header(h, "reset")) or 60.0
     return bound_delay(reset / max(1.0, remaining_n)) if remaining_n == remaining_n else 0.0
 
 
@@ -143,9 +147,10 @@ async def send(
     With checked=False the caller gets error responses back to read their body first (XRPC's
     ExpiredToken is a 400 to act on), and must call check() itself.
     """
+    auth = kwargs.pop("auth", httpx.USE_CLIENT_DEFAULT)  # a per-request signer (X's OAuth 1.0a)
     try:
         async with asyncio.timeout(TOTAL_SECONDS):
-            response = await _bounded(client, client.build_request(method, url, **kwargs), what)
+            response = await _bounded(client, client.build_request(method, url, **kwargs), what, auth)
     except TimeoutError as exc:
         raise NetworkError(f"{what}: no complete answer in {TOTAL_SECONDS:g}s", ErrorKind.TRANSIENT) from exc
     except httpx.TimeoutException as exc:
@@ -155,9 +160,11 @@ async def send(
     return check(response, what) if checked else response
 
 
-async def _bounded(client: httpx.AsyncClient, request: httpx.Request, what: str) -> httpx.Response:
+async def _bounded(
+    client: httpx.AsyncClient, request: httpx.Request, what: str, auth: Any = httpx.USE_CLIENT_DEFAULT
+) -> httpx.Response:
     """Send and read the body, at most MAX_BODY bytes (decoded: a gzip bomb counts what it inflates to)."""
-    response = await client.send(request, stream=True)
+    response = await client.send(request, stream=True, auth=auth)
     try:
         chunks: list[bytes] = []
         size = 0

@@ -17,6 +17,7 @@ from monitor.networks.base import SourceContext
 from monitor.networks.bluesky import sender as bluesky
 from monitor.networks.mastodon import sender as mastodon
 from monitor.networks.sending import Sender
+from monitor.networks.x import sender as x
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,4 +29,5 @@ class ReplyNetwork:
 REPLY_NETWORKS: dict[str, ReplyNetwork] = {
     "bluesky": ReplyNetwork(bluesky.reply_fields, bluesky.BlueskySender),
     "mastodon": ReplyNetwork(mastodon.reply_fields, mastodon.MastodonSender),
+    "x": ReplyNetwork(x.reply_fields, x.XSender),
 }

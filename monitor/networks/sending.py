@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
+from monitor.core.models import Spend
 from monitor.core.outbox import OutboxItem
 from monitor.core.retry import ErrorKind
 from monitor.networks.base import NetworkError
@@ -22,6 +23,7 @@ class Sent:
     remote_id: str | None
     remote_url: str | None
     remote_status: str | None = None
+    cost: Spend | None = None  # what a paid network charged for it (X), stored when it is marked sent
 
 
 class Sender(Protocol):

@@ -97,6 +97,30 @@ class GroupRow:
 
 
 @dataclass(frozen=True)
+class SpendRow:
+    """What a paid source (X) cost in the months the period touches, and per mention answered by a reply."""
+
+    source: str
+    reads_usd: float
+    writes_usd: float
+    writes: int
+    answered: int  # mentions of this source, first seen in the period, answered with a reply
+
+    @property
+    def total(self) -> float:
+        return self.reads_usd + self.writes_usd
+
+    @property
+    def per_answered(self) -> float | None:
+        return self.total / self.answered if self.answered else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "reads_usd": round(self.reads_usd, 4), "writes_usd": round(self.writes_usd, 4),
+                "replies_paid": self.writes, "total_usd": round(self.total, 4), "answered": self.answered,
+                "per_answered_usd": None if self.per_answered is None else round(self.per_answered, 4)}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Report:
     city: str
     timezone: str
@@ -113,8 +137,10 @@ class Report:
     volume: list[int] = field(default_factory=list)  # mentions first seen per hour
     backlog: list[int] = field(default_factory=list)  # waiting at the end of each hour (or now)
     series_step: int = HOUR_MS
+    spend: list[SpendRow] = field(default_factory=list)  # paid networks only: empty without one
 
     def as_dict(self) -> dict[str, Any]:
+        spend = {"spend": [row.as_dict() for row in self.spend]} if self.spend else {}  # absent: nothing paid
         return {
             "city": self.city,
             "timezone": self.timezone,
@@ -135,6 +161,7 @@ class Report:
                 "volume": self.volume,
                 "backlog": self.backlog,
             },
+            **spend,
         }
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from monitor.core.timeutil import fmt_local
 from monitor.reports.explain import EXPLAIN
 from monitor.reports.figures import HIST_LABELS, Clock, GroupRow, Report
-from monitor.reports.render import fmt_secs, fmt_share, period_text, series_rows
+from monitor.reports.render import fmt_secs, fmt_share, fmt_usd, period_text, series_rows
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 980px; color: #1d2330;
@@ -187,6 +187,11 @@ def render_html(report: Report) -> str:
         svg_series(report, "backlog"),
     ]
     body += [_breakdown_table(dim, rows) for dim, rows in report.breakdowns.items()]
+    if report.spend:
+        rows = [[r.source, fmt_usd(r.reads_usd), fmt_usd(r.writes_usd), r.writes, fmt_usd(r.total), r.answered,
+                 fmt_usd(r.per_answered)] for r in report.spend]  # fmt: skip
+        head = ["source", "reads", "replies", "replies paid", "total", "answered", "per answered mention"]
+        body += ["<h2>Spend on paid networks</h2>", _table(head, rows, "the whole UTC months this period touches")]
     body += ["<h2>Definitions</h2>", f"<pre>{esc(EXPLAIN)}</pre>"]
     return (
         "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"

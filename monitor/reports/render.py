@@ -109,7 +109,27 @@ def render_table(report: Report) -> str:
         out.append(BREAKDOWN_HEADER)
         out += [breakdown_line(row) for row in rows] or ["  (nothing)"]
     out += ["", *series_lines(report)]
+    out += spend_lines(report)
     return "\n".join(out) + "\n"
+
+
+def fmt_usd(usd: float | None) -> str:
+    return "—" if usd is None else f"${usd:,.2f}" if usd >= 1 or usd == 0 else f"${usd:.3f}"
+
+
+def spend_lines(report: Report) -> list[str]:
+    """What paid networks cost (UTC months the period touches) and per mention answered with a reply."""
+    if not report.spend:
+        return []
+    head = f"{'source':<16}{'reads':>10}{'replies':>10}{'paid':>6}{'total':>10}{'answered':>10}{'per answer':>12}"
+    out = ["", "Spend on paid networks (the whole UTC months this period touches)", head]
+    for row in report.spend:
+        key = row.source if len(row.source) <= 15 else row.source[:14] + "…"
+        out.append(
+            f"{key:<16}{fmt_usd(row.reads_usd):>10}{fmt_usd(row.writes_usd):>10}{row.writes:>6}"
+            f"{fmt_usd(row.total):>10}{row.answered:>10}{fmt_usd(row.per_answered):>12}"
+        )
+    return out
 
 
 def series_rows(report: Report) -> list[tuple[int, int, int]]:
@@ -167,6 +187,10 @@ def csv_rows(report: Report) -> Iterator[tuple[str, str, str, str, Any]]:
             yield ("breakdown", dim, row.key, "mentions", row.mentions)
             yield from clock("breakdown_first_response", dim, row.key, row.first_response)
             yield from clock("breakdown_resolution", dim, row.key, row.resolution)
+    for paid in report.spend:
+        for metric, value in paid.as_dict().items():
+            if metric != "source":
+                yield ("spend", "source", paid.source, metric, "" if value is None else value)
     for i, (v, b) in enumerate(zip(report.volume, report.backlog, strict=True)):
         at = iso_utc(report.series_start + i * HOUR_MS) or ""
         yield ("series", "hour", at, "volume", v)

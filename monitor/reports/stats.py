@@ -17,11 +17,12 @@ import numpy as np
 from monitor.core.business import BusinessCalendar
 from monitor.core.config import Watchlist
 from monitor.core.timeutil import floor_local_hour, local, now_ms
+from monitor.db.spend import spend_for_period_sync
 from monitor.db.stats import NO_END, Columns, Period, ReadConnection, first_seen, load_period
 from monitor.db.statscodes import Ints
 from monitor.reports.clocks import Clocks, Groups, ceil_s
 from monitor.reports.explain import EXPLAIN
-from monitor.reports.figures import DIMENSIONS, HOUR_MS, Clock, Report, percentile
+from monitor.reports.figures import DIMENSIONS, HOUR_MS, Clock, Report, SpendRow, percentile
 from monitor.reports.render import fmt_secs, fmt_share, render, series_rows
 
 # The names callers use, from the modules that define them.
@@ -90,6 +91,7 @@ def compute(
         series_start=base,
         volume=volume.tolist(),
         backlog=backlog.tolist(),
+        spend=[SpendRow(*row) for row in spend_for_period_sync(conn, since, until)],
     )
 
 

@@ -19,7 +19,7 @@ from monitor.ui.screens.help import key_display
 if TYPE_CHECKING:
     from monitor.ui.screens.main import MainScreen
 
-NETWORKS = ("mastodon", "bluesky", "feed")
+NETWORKS = ("mastodon", "bluesky", "feed", "x")
 Command = tuple[str, Callable[[], Any], str]
 INCIDENT_COMMANDS = (
     ("Incident: escalate once", "escalate"), ("Incident: acknowledge all", "reply"),

@@ -5,6 +5,7 @@ Every action names the status the operator saw: if another operator moved the me
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from textual import work
@@ -12,6 +13,7 @@ from textual import work
 from monitor.core import templates as tpl
 from monitor.core.models import ActionKind, ActionRow, MentionRow, Status
 from monitor.core.timeutil import fmt_local
+from monitor.networks.x.length import cost_words
 from monitor.ui.screens.desk_panes import DeskPanes
 from monitor.ui.screens.dialogs import ChoiceDialog, ChoiceResult, ComposeDialog, ConfirmDialog, NoteDialog
 from monitor.ui.screens.guard import guarded
@@ -84,13 +86,20 @@ class DeskActions(DeskPanes):
         service = next((a.payload.get("service_name", "") for a in reversed(seen)
                         if a.kind is ActionKind.ESCALATE), "")  # fmt: skip
         city = watchlist.city
+        spec = watchlist.source(row.source)
+        cost = None
+        if spec is not None and spec.type == "x" and row.network == "x":  # paid per post: say the price first
+            budget = spec.options.budget
+            cost = functools.partial(cost_words, budget=budget)
         if not resolve:
             templates = tpl.for_use(watchlist.templates, "reply", row.lang)
-            return ComposeDialog(row, city, templates, title=f"Reply to {row.author}", service=service)
+            return ComposeDialog(row, city, templates, title=f"Reply to {row.author}", service=service, cost=cost)
         templates = tpl.for_use(watchlist.templates, "followup", row.lang)
         prefill = tpl.draft_followup(watchlist.templates, row, city, service)
         title = "Resolve: the service fixed it — follow-up to the citizen"
-        return ComposeDialog(row, city, templates, title=title, service=service, with_note=True, prefill=prefill)
+        return ComposeDialog(
+            row, city, templates, title=title, service=service, with_note=True, prefill=prefill, cost=cost
+        )
 
     async def _nobody_acted(self, row: MentionRow, seen_ids: set[int]) -> bool:
         """Traffic cop: if someone else acted while this operator was writing, say what, and ask."""

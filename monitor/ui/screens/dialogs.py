@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -77,9 +78,11 @@ class ComposeDialog(Dialog[ReplyResult]):
         service: str = "",
         with_note: bool = False,
         prefill: str = "",
+        cost: Callable[[str], str] | None = None,
     ) -> None:
         super().__init__()
         self.row = row
+        self.cost = cost  # a paid network (X): what this reply costs, in words
         self.templates = templates
         self.variables = tpl.variables(row, city, service)
         self.title_text = title
@@ -102,6 +105,8 @@ class ComposeDialog(Dialog[ReplyResult]):
                 yield Input(placeholder="note on the fix (internal, optional)", id="note", compact=True)
             yield TextArea(self.prefill, id="text", soft_wrap=True, show_line_numbers=False, compact=True)
             yield Label("", id="count")
+            if self.cost is not None:
+                yield Label("", id="cost")
 
     def on_mount(self) -> None:
         area = self.query_one("#text", TextArea)
@@ -121,6 +126,8 @@ class ComposeDialog(Dialog[ReplyResult]):
             count.append(f"{n} chars")
         count.append(" · Ctrl+S send · Ctrl+T templates · Esc cancel", style="dim")
         self.query_one("#count", Label).update(count)
+        if self.cost is not None:
+            self.query_one("#cost", Label).update(Text(f"This reply {self.cost(text)}.", style="yellow"))
 
     @on(OptionList.OptionSelected, "#templates")
     def _use_template(self, event: OptionList.OptionSelected) -> None:

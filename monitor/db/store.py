@@ -61,8 +61,8 @@ from monitor.db.mentions import (
     thread_sync,
 )
 from monitor.db.related import related_sync
-from monitor.db.suggest import suggest_new_sync
 from monitor.db.spend import add_spend_sync, spend_sync
+from monitor.db.suggest import suggest_new_sync
 
 # Names the rest of the program imports from here (the store's errors, the SQL helpers of monitor.db).
 __all__ = [

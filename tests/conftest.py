@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 from monitor.core.config import Watchlist
 from monitor.db.store import Store
 from monitor.networks import load_watchlist
+from tests.pg_server import Cluster, cluster_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,6 +123,20 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     s = await Store.open(tmp_path / "monitor.db")
     yield s
     await s.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server for the whole session (skipped where none exists, never under CI)."""
+    yield from cluster_fixture()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """A fresh, empty database on that server, dropped after the test."""
+    name = pg_cluster.new_database()
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from monitor.db import clocks
 from monitor.db.api import Conflict, NotFound
 from monitor.db.faults import StoreError
 from monitor.db.mentions import max_rev_sync
+from monitor.db.rows import ACTION_COLUMNS, last_undoable, row_to_action
 
 # Runs inside the action's transaction, given the new action's id (the outbox writes its items there).
 Then = Callable[[sqlite3.Connection, int], object]
@@ -68,17 +69,13 @@ def act_sync(
 
 def _last_undoable(c: sqlite3.Connection, mention_id: int) -> tuple[int, Status] | None:
     """The latest status change not yet undone, and the status it came from."""
-    undone: set[int] = set()
-    for action_id, kind, before, payload in c.execute(
-        "SELECT id, kind, status_before, payload FROM actions WHERE mention_id = ?"
-        " AND status_before != status_after ORDER BY id DESC",
-        (mention_id,),
-    ):
-        if kind == ActionKind.REOPEN:
-            undone.add(json.loads(payload).get("undid"))
-        elif action_id not in undone:
-            return int(action_id), Status(before)
-    return None
+    return last_undoable(
+        c.execute(
+            "SELECT id, kind, status_before, payload FROM actions WHERE mention_id = ?"
+            " AND status_before != status_after ORDER BY id DESC",
+            (mention_id,),
+        )
+    )
 
 
 def _entered_at(c: sqlite3.Connection, mention_id: int, status: Status, before_action: int) -> int:
@@ -94,10 +91,5 @@ def _entered_at(c: sqlite3.Connection, mention_id: int, status: Status, before_a
 
 
 def actions_sync(c: sqlite3.Connection, mention_id: int) -> list[ActionRow]:
-    return [
-        ActionRow(r[0], r[1], ActionKind(r[2]), r[3], r[4], json.loads(r[5]))
-        for r in c.execute(
-            "SELECT id, mention_id, kind, operator, at, payload FROM actions WHERE mention_id = ? ORDER BY id",
-            (mention_id,),
-        )
-    ]
+    sql = f"SELECT {ACTION_COLUMNS} FROM actions WHERE mention_id = ? ORDER BY id"
+    return [row_to_action(r) for r in c.execute(sql, (mention_id,))]

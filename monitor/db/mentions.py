@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
-from monitor.core.models import OPEN_STATUSES, TERM_SEP, MatchResult, Mention, MentionRow, Priority, Status
+from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
 from monitor.core.timeutil import to_ms
 from monitor.db.api import NotFound
+from monitor.db.rows import MENTION_COLUMNS, pane_order, row_to_mention
 
-MENTION_COLUMNS = (
-    "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
-    " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"
-    " deleted_at, rev, to_us"
-)
-
-
-def row_to_mention(r: Sequence[Any]) -> MentionRow:
-    return MentionRow(
-        id=r[0], source=r[1], network=r[2], remote_id=r[3], author=r[4], author_name=r[5], text=r[6],
-        url=r[7], lang=r[8], thread_id=r[9], reply_to=r[10],
-        terms=tuple(r[11].split(TERM_SEP)) if r[11] else (),
-        priority=Priority(r[12]), status=Status(r[13]), published_at=r[14], first_seen_at=r[15],
-        status_at=r[16], first_response_at=r[17], edited_at=r[18], deleted_at=r[19], rev=r[20],
-        to_us=bool(r[21]),
-    )  # fmt: skip
+__all__ = ["MENTION_COLUMNS", "row_to_mention"]  # also imported from here
 
 
 def max_rev_sync(c: sqlite3.Connection) -> int:
@@ -173,16 +158,7 @@ def pane_sync(
 
     Open panes: most urgent first, then the longest waiting. Closed panes: the latest closed first.
     """
-    key: tuple[int, ...]
-    if status in OPEN_STATUSES:
-        order, cmp = "priority, first_seen_at, id", ">"
-        key = (int(after.priority), after.first_seen_at, after.id) if after else ()
-        cols = "(priority, first_seen_at, id)"
-    else:
-        order, cmp = "status_at DESC, id DESC", "<"
-        key = (after.status_at, after.id) if after else ()
-        cols = "(status_at, id)"
-    where = f" AND {cols} {cmp} ({', '.join('?' * len(key))})" if key else ""
+    order, where, key = pane_order(status, after, "?")
     if keep is None:
         sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = ?{where} ORDER BY {order} LIMIT ?"
         return [row_to_mention(r) for r in c.execute(sql, (status.value, *key, limit))]

@@ -17,8 +17,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.models import ActionKind, MentionRow, Status
-from monitor.core.outbox import DRY_RUN_URL, ItemKind, NewItem, OutboxItem, OutboxState
+from monitor.core.outbox import DRY_RUN_URL, NewItem, OutboxItem, OutboxState
 from monitor.core.timeutil import now_ms
+from monitor.db.rows import OUTBOX_COLUMNS, row_to_outbox
 from monitor.db.store import mention_sync
 
 if TYPE_CHECKING:
@@ -30,20 +31,13 @@ __all__ = [
     "retry_later_sync", "retry_sync", "set_remote_status_sync", "to_check_sync",
 ]  # fmt: skip
 
-COLUMNS = (
-    "id, action_id, mention_id, kind, target, idem_key, payload, state, attempts, next_attempt_at,"
-    " claimed_at, last_error, remote_id, remote_url, remote_status, checked_at, created_at, updated_at"
-)
+COLUMNS = OUTBOX_COLUMNS
 
 # What an action sends, decided inside its transaction from the mention as stored and its raw payload.
 Planner = Callable[[MentionRow, dict[str, Any] | None], Sequence[NewItem]]
 
 
-def _row(r: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(
-        r[0], r[1], r[2], ItemKind(r[3]), r[4], r[5], json.loads(r[6]), OutboxState(r[7]),
-        r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17],
-    )  # fmt: skip
+_row = row_to_outbox
 
 
 def mention_raw_sync(c: sqlite3.Connection, mention_id: int) -> dict[str, Any] | None:

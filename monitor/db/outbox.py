@@ -14,16 +14,16 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from monitor.core.models import ActionKind, MentionRow, Status
 from monitor.core.outbox import DRY_RUN_URL, NewItem, OutboxItem, OutboxState
 from monitor.core.timeutil import now_ms
 from monitor.db.rows import OUTBOX_COLUMNS, row_to_outbox
-from monitor.db.store import mention_sync
+from monitor.db.store import Store, mention_sync
 
 if TYPE_CHECKING:
-    from monitor.db.store import Store
+    from monitor.db.pg.store import PgStore
 
 __all__ = [
     "DRY_RUN_URL", "Outbox", "OutboxItem", "Planner", "act", "cancel_sync", "claim_sync", "enqueue_sync",
@@ -191,7 +191,7 @@ def next_due_sync(c: sqlite3.Connection) -> int | None:
 
 
 async def act(
-    store: Store,
+    store: Store | PgStore,
     mention_id: int,
     kind: ActionKind,
     operator: str,
@@ -200,6 +200,10 @@ async def act(
     expect_status: Status | None = None,
 ) -> int:
     """Log an action and queue what `plan` says it sends, in one transaction; returns the action id."""
+    if not isinstance(store, Store):
+        from monitor.db.pg.outbox import act as pg_act  # the same transaction, in PostgreSQL
+
+        return await pg_act(store, mention_id, kind, operator, payload, plan, expect_status)
 
     def enqueue(c: sqlite3.Connection, action_id: int) -> None:
         row = mention_sync(c, mention_id)  # read inside the transaction: one hop, and no stale row
@@ -209,10 +213,20 @@ async def act(
 
 
 class Outbox:
-    """Async access through the store's single connection (every write one short transaction)."""
+    """Async access through the store's single connection (every write one short transaction).
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    Over a PostgreSQL store, `Outbox(store)` is a monitor.db.pg.outbox.PgOutbox: the callers never choose.
+    """
+
+    def __new__(cls, store: Store | PgStore) -> Outbox:
+        if cls is Outbox and not isinstance(store, Store):
+            from monitor.db.pg.outbox import PgOutbox
+
+            return object.__new__(PgOutbox)
+        return object.__new__(cls)
+
+    def __init__(self, store: Store | PgStore) -> None:
+        self.store = cast("Store", store)  # PgOutbox overrides every call that uses it
 
     async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:
         mine = tuple(busy)

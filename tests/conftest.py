@@ -14,6 +14,8 @@ import pytest
 from textual.pilot import Pilot
 
 from monitor.core.config import Watchlist
+from monitor.db.engines import open_database
+from monitor.db.pg.store import PgStore
 from monitor.db.store import Store
 from monitor.networks import load_watchlist
 from tests.pg_server import Cluster, cluster_fixture
@@ -121,6 +123,23 @@ def write_watchlist(tmp: Path, demo_file: Path | None = None, extra: str = "") -
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     """A real SQLite file, migrated, closed after the test."""
     s = await Store.open(tmp_path / "monitor.db")
+    yield s
+    await s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a store lives, on each engine in turn: a SQLite file, or an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "monitor.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+async def database(db_target: str | Path) -> AsyncIterator[Store | PgStore]:
+    """A migrated store on each engine in turn (the same test runs on both), closed after the test."""
+    s = await open_database(db_target)
     yield s
     await s.close()
 

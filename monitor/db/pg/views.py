@@ -25,7 +25,7 @@ async def handover(c: Conn, since: int, now: int, target_ms: int, limit: int = 2
         for r in await every(
             c,
             f"SELECT {MENTION_COLUMNS} FROM mentions WHERE first_seen_at >= %s AND status IN ('new', 'escalated')"
-            " ORDER BY priority, first_seen_at LIMIT %s",
+            " ORDER BY priority, first_seen_at, id LIMIT %s",
             (since, limit),
         )
     ]
@@ -40,7 +40,7 @@ async def handover(c: Conn, since: int, now: int, target_ms: int, limit: int = 2
         for r in await every(
             c,
             f"SELECT {MENTION_COLUMNS} FROM mentions WHERE first_seen_at >= %s AND"
-            " coalesce(first_response_at, %s) - first_seen_at > %s ORDER BY first_seen_at LIMIT %s",
+            " coalesce(first_response_at, %s) - first_seen_at > %s ORDER BY first_seen_at, id LIMIT %s",
             (since, now, target_ms, limit),
         )
     ]

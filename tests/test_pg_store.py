@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from monitor.core.dburl import describe
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
 from monitor.db import outbox
 from monitor.db.api import Conflict, Fence, LeaseLost
-from monitor.db.pg.connect import describe
 from monitor.db.pg.store import PgStore
 from monitor.db.presence import Presence
 from monitor.engine import actions
@@ -122,4 +122,4 @@ async def test_revs_become_visible_in_order(pg_url: str) -> None:
 def test_messages_name_the_server_never_a_password() -> None:
     assert describe("postgresql://desk@db.example:5433/monitor") == "postgresql://desk@db.example:5433/monitor"
     assert describe("postgresql://desk:hunter2@db.example/monitor") == "postgresql://desk@db.example/monitor"
-    assert describe("postgresql:///monitor?host=/run/pg") == "postgresql:///run/pg/monitor"
+    assert describe("postgresql:///monitor?host=/run/pg") == "postgresql://[/run/pg]/monitor"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.db.pg.connect import is_url
+from monitor.core.dburl import is_database_url
 from monitor.db.pg.store import PgStore
 from monitor.db.store import Store
 
 
 async def open_database(target: str | Path) -> Store | PgStore:
     """Open (creating or migrating as needed) the store `target` names; a failure is a StoreError."""
-    if is_url(target):
+    if is_database_url(target):
         return await PgStore.open(str(target))
     return await Store.open(target)

@@ -23,6 +23,7 @@ from monitor.db.rows import OUTBOX_COLUMNS, row_to_outbox
 from monitor.db.store import Store, mention_sync
 
 if TYPE_CHECKING:
+    from monitor.db.api import Database
     from monitor.db.pg.store import PgStore
 
 __all__ = [
@@ -191,7 +192,7 @@ def next_due_sync(c: sqlite3.Connection) -> int | None:
 
 
 async def act(
-    store: Store | PgStore,
+    store: Database,
     mention_id: int,
     kind: ActionKind,
     operator: str,
@@ -203,7 +204,7 @@ async def act(
     if not isinstance(store, Store):
         from monitor.db.pg.outbox import act as pg_act  # the same transaction, in PostgreSQL
 
-        return await pg_act(store, mention_id, kind, operator, payload, plan, expect_status)
+        return await pg_act(cast("PgStore", store), mention_id, kind, operator, payload, plan, expect_status)
 
     def enqueue(c: sqlite3.Connection, action_id: int) -> None:
         row = mention_sync(c, mention_id)  # read inside the transaction: one hop, and no stale row
@@ -218,14 +219,14 @@ class Outbox:
     Over a PostgreSQL store, `Outbox(store)` is a monitor.db.pg.outbox.PgOutbox: the callers never choose.
     """
 
-    def __new__(cls, store: Store | PgStore) -> Outbox:
+    def __new__(cls, store: Database) -> Outbox:
         if cls is Outbox and not isinstance(store, Store):
             from monitor.db.pg.outbox import PgOutbox
 
             return object.__new__(PgOutbox)
         return object.__new__(cls)
 
-    def __init__(self, store: Store | PgStore) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = cast("Store", store)  # PgOutbox overrides every call that uses it
 
     async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:

@@ -20,7 +20,7 @@ from monitor.db.leases import LEASE_TTL_MS, acquire_lease_sync, check_lease_sync
 from monitor.db.store import Store
 
 if TYPE_CHECKING:
-    from monitor.db.pg.store import PgStore
+    from monitor.db.api import Database
 
 __all__ = [
     "CLAIM_TTL_MS", "HEARTBEAT_S", "LEASE_RENEW_S", "LEASE_TTL_MS", "SESSION_TTL_MS", "Claim", "LeaseLost",
@@ -81,14 +81,14 @@ class Presence:
     Over a PostgreSQL store, `Presence(store, ...)` is a monitor.db.pg.presence.PgPresence: callers never choose.
     """
 
-    def __new__(cls, store: Store | PgStore, operator: str, holder: str | None = None) -> Presence:
+    def __new__(cls, store: Database, operator: str, holder: str | None = None) -> Presence:
         if cls is Presence and not isinstance(store, Store):
             from monitor.db.pg.presence import PgPresence
 
             return object.__new__(PgPresence)
         return object.__new__(cls)
 
-    def __init__(self, store: Store | PgStore, operator: str, holder: str | None = None) -> None:
+    def __init__(self, store: Database, operator: str, holder: str | None = None) -> None:
         self.store = cast("Store", store)  # PgPresence overrides every call that uses it
         self.operator = operator
         self.holder = holder or process_id()

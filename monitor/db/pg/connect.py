@@ -6,29 +6,15 @@ PGPASSWORD or ~/.pgpass, as every PostgreSQL tool does.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 import psycopg
 from psycopg import errors
 
+from monitor.core.dburl import describe
 from monitor.core.timeutil import now_ms
 from monitor.db.faults import StoreBroken, StoreError, StoreFull, StoreLocked, StoreReadOnly, StoreUnavailable
 from monitor.db.pg.schema import MIGRATIONS
 
-SCHEMES = ("postgresql://", "postgres://")
 _MIGRATE_LOCK = 7_465_283  # an advisory lock's key: one migrating process at a time
-
-
-def is_url(target: object) -> bool:
-    return isinstance(target, str) and target.startswith(SCHEMES)
-
-
-def describe(url: str) -> str:
-    """The URL as messages show it: user, host and database, never a password."""
-    parts = urlsplit(url)
-    host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
-    user = f"{parts.username}@" if parts.username else ""
-    return f"postgresql://{user}{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 def classify(exc: psycopg.Error, url: str) -> StoreError:
@@ -84,3 +70,19 @@ async def migrate(conn: psycopg.AsyncConnection[tuple[object, ...]], url: str) -
             await conn.execute(MIGRATIONS[number - 1].encode())  # several statements: the simple protocol
             await conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (%s, %s)", (number, now_ms()))
     return len(MIGRATIONS)
+
+
+async def probe(url: str) -> str:
+    """What `monitor check` says of a PostgreSQL database: reachable, and at which schema (nothing is changed)."""
+    conn = await connect(url)
+    try:
+        version = await schema_version(conn)
+    except psycopg.Error as exc:
+        raise classify(exc, url) from exc
+    finally:
+        await conn.close()
+    if version > len(MIGRATIONS):
+        raise StoreError(f"{describe(url)}: the database schema is version {version}, newer than this program knows")
+    if version == 0:
+        return "PostgreSQL, reachable; empty: the app or `monitor collect` creates the tables"
+    return f"PostgreSQL, reachable, schema {version} of {len(MIGRATIONS)}"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from psycopg.types.json import Jsonb
 
 from monitor.core.models import ActionKind, Status
 from monitor.core.outbox import DRY_RUN_URL, NewItem, OutboxItem, OutboxState
 from monitor.core.timeutil import now_ms
+from monitor.db.api import Database
 from monitor.db.outbox import Outbox, Planner
 from monitor.db.pg.mentions import Conn, every, mention, one, touch
 from monitor.db.pg.store import PgStore
@@ -104,9 +105,9 @@ async def act(
 class PgOutbox(Outbox):
     """The queue over a PostgreSQL store: the same calls as the SQLite one."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Database) -> None:
         super().__init__(store)
-        self.pg: PgStore = store
+        self.pg = cast(PgStore, store)
 
     async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:
         mine = tuple(busy)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from monitor.core.timeutil import now_ms
+from monitor.db.api import Database
 from monitor.db.pg.leases import acquire_lease, lease_holder
 from monitor.db.pg.mentions import Conn, every, one, touch
 from monitor.db.pg.store import PgStore
@@ -22,9 +23,9 @@ async def leave(c: Conn, holder: str, leases: bool = False) -> None:
 class PgPresence(Presence):
     """Sessions, claims and the collector lease over a PostgreSQL store (monitor.db.presence hands it out)."""
 
-    def __init__(self, store: Any, operator: str, holder: str | None = None) -> None:
+    def __init__(self, store: Database, operator: str, holder: str | None = None) -> None:
         super().__init__(store, operator, holder)
-        self.pg: PgStore = store
+        self.pg = cast(PgStore, store)
 
     async def acquire(self, name: str = "collector") -> bool:
         return await self.pg.write(lambda c: acquire_lease(c, name, self.holder, now_ms()), "lease")

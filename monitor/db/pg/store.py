@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
 
+from monitor.core.dburl import describe
 from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Status
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Database, Fence, Handover, MentionDetail, SourceState
@@ -21,7 +22,7 @@ from monitor.db.faults import StoreGone
 from monitor.db.pg import actions as pg_actions
 from monitor.db.pg import mentions as pg_mentions
 from monitor.db.pg import views
-from monitor.db.pg.connect import classify, connect, describe, migrate
+from monitor.db.pg.connect import classify, connect, migrate
 from monitor.db.pg.leases import check_lease
 from monitor.db.pg.mentions import Conn, every
 

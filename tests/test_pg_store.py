@@ -13,6 +13,8 @@ from monitor.core.dburl import describe
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
 from monitor.db import outbox
 from monitor.db.api import Conflict, Fence, LeaseLost
+from monitor.db.leases import LEASE_TTL_MS
+from monitor.db.pg.leases import acquire_lease, check_lease
 from monitor.db.pg.store import PgStore
 from monitor.db.presence import Presence
 from monitor.engine import actions
@@ -123,3 +125,21 @@ def test_messages_name_the_server_never_a_password() -> None:
     assert describe("postgresql://desk@db.example:5433/monitor") == "postgresql://desk@db.example:5433/monitor"
     assert describe("postgresql://desk:hunter2@db.example/monitor") == "postgresql://desk@db.example/monitor"
     assert describe("postgresql:///monitor?host=/run/pg") == "postgresql://[/run/pg]/monitor"
+
+
+async def test_a_lease_is_exclusive_until_it_expires(pg_url: str) -> None:
+    store = await PgStore.open(pg_url)
+
+    async def acquire(holder: str, now: int) -> bool:
+        return await store.write(lambda c: acquire_lease(c, "collector", holder, now), "lease")
+
+    try:
+        assert await acquire("a", 1_000)
+        assert not await acquire("b", 1_000 + LEASE_TTL_MS - 1)
+        assert await acquire("a", 2_000)  # renewal
+        assert await acquire("b", 2_000 + LEASE_TTL_MS + 1)  # a stopped renewing
+        with pytest.raises(LeaseLost, match="held by b"):
+            await store.write(lambda c: check_lease(c, "collector", "a"), "fence")
+        await store.write(lambda c: check_lease(c, "collector", "b"), "fence")
+    finally:
+        await store.close()

@@ -13,6 +13,7 @@ from monitor.core.dburl import describe
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
 from monitor.db import outbox
 from monitor.db.api import Conflict, Fence, LeaseLost
+from monitor.db.faults import StoreUnavailable
 from monitor.db.leases import LEASE_TTL_MS
 from monitor.db.pg.leases import acquire_lease, check_lease
 from monitor.db.pg.store import PgStore
@@ -141,5 +142,23 @@ async def test_a_lease_is_exclusive_until_it_expires(pg_url: str) -> None:
         with pytest.raises(LeaseLost, match="held by b"):
             await store.write(lambda c: check_lease(c, "collector", "a"), "fence")
         await store.write(lambda c: check_lease(c, "collector", "b"), "fence")
+    finally:
+        await store.close()
+
+
+async def test_a_connection_the_server_dropped_is_an_outage_then_the_store_reconnects(pg_url: str) -> None:
+    store = await PgStore.open(pg_url)
+    try:
+        await store.ingest("demo", [(mention(1), MATCH)], "1")
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'monitor'"
+            )
+        with pytest.raises(StoreUnavailable, match="cannot be reached"):
+            await store.counts()  # a restart or a failover: a state to show, not a crash
+        assert (await store.counts())[Status.NEW] == 1  # the next call opens a new connection
+        await store.act(1, ActionKind.RESOLVE, "alice", expect_status=Status.NEW)
+        assert (await store.mention(1)).status is Status.DONE
     finally:
         await store.close()

@@ -30,7 +30,8 @@ def classify(exc: psycopg.Error, url: str) -> StoreError:
     if isinstance(exc, errors.InvalidPassword | errors.InvalidAuthorizationSpecification):
         return StoreBroken(f"{where}the server refused the login ({first})")
     if isinstance(exc, psycopg.OperationalError):
-        return StoreUnavailable(f"{where}the server cannot be reached; nothing was written ({first})")
+        # A connection lost during a COMMIT may or may not have committed: the message does not claim either.
+        return StoreUnavailable(f"{where}the server cannot be reached ({first})")
     return StoreError(f"{where}database error: {first}")
 
 

@@ -19,7 +19,7 @@ from monitor.db.pg.leases import acquire_lease, check_lease
 from monitor.db.pg.store import PgStore
 from monitor.db.presence import Presence
 from monitor.engine import actions
-from tests.conftest import wait_until
+from tests.conftest import WAIT, wait_until
 from tests.fakes_delivery import mastodon_status, seed, watchlist
 
 MATCH = MatchResult(("ville",), Priority.NORMAL)
@@ -162,3 +162,22 @@ async def test_a_connection_the_server_dropped_is_an_outage_then_the_store_recon
         assert (await store.mention(1)).status is Status.DONE
     finally:
         await store.close()
+
+
+async def test_a_commit_in_another_process_wakes_a_waiting_screen_by_notification(pg_url: str) -> None:
+    mine, theirs = await PgStore.open(pg_url), await PgStore.open(pg_url)
+    try:
+        await theirs.ingest("demo", [(mention(1), MATCH)], "1")
+        assert await mine.wait_change(after=0, within=3600) == 1  # already past: no notification needed
+        waiting = asyncio.create_task(mine.wait_change(after=1, within=3600))  # only a notification ends it
+        await wait_until(lambda: mine._listener is not None, what="the listener is open")
+        await theirs.act(1, ActionKind.NOTE, "bob", {"text": "vu"})
+        assert await asyncio.wait_for(waiting, WAIT) == 2
+        rolled_back = asyncio.create_task(mine.wait_change(after=2, within=3600))
+        with pytest.raises(Conflict):  # refused: rolled back, so nobody is told of it
+            await theirs.act(1, ActionKind.RESOLVE, "bob", expect_status=Status.DONE)
+        await theirs.act(1, ActionKind.RESOLVE, "bob")
+        assert await asyncio.wait_for(rolled_back, WAIT) == 3
+    finally:
+        await mine.close()
+        await theirs.close()

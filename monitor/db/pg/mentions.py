@@ -15,6 +15,7 @@ from monitor.db.pg.schema import MASTODON_LOCAL_ID
 from monitor.db.rows import MENTION_COLUMNS, pane_order, row_to_mention
 
 Conn = AsyncConnection[tuple[Any, ...]]
+CHANNEL = "monitor_rev"  # every commit that raises the rev notifies it (delivered when the transaction commits)
 
 
 async def one(c: Conn, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
@@ -29,8 +30,14 @@ async def every(c: Conn, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> 
 
 async def next_rev(c: Conn, n: int = 1) -> int:
     """Reserve `n` revs, returning the last. The counter's row stays locked until this transaction ends, so
-    writers commit in rev order: a reader that saw rev r has seen every rev below it."""
-    row = await one(c, "UPDATE rev_counter SET rev = rev + %s RETURNING rev", (n,))
+    writers commit in rev order: a reader that saw rev r has seen every rev below it. Listeners hear of it
+    when the transaction commits (PostgreSQL holds a notification until then, and drops it on a rollback)."""
+    row = await one(
+        c,
+        "WITH r AS (UPDATE rev_counter SET rev = rev + %s RETURNING rev)"
+        f" SELECT rev, pg_notify('{CHANNEL}', rev::text) FROM r",
+        (n,),
+    )
     assert row is not None, "migration 1 writes the counter's row"
     return int(row[0])
 

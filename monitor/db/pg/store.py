@@ -41,6 +41,7 @@ class PgStore:
         self.on_commit: Callable[[str], None] | None = None
         self.gone: StoreGone | None = None
         self._lock = asyncio.Lock()
+        self._listener: Conn | None = None  # LISTENs for commits (wait_change), opened on first use
 
     @classmethod
     async def open(cls, url: str) -> PgStore:
@@ -57,7 +58,26 @@ class PgStore:
         return cls(conn, url)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         await self._conn.close()
+
+    async def wait_change(self, after: int, within: float) -> int:
+        """Until a commit anywhere raises the rev past `after`, or `within` seconds; returns the rev now.
+
+        Other operators' commits arrive by notification instead of polling. The rev stays the truth: the
+        listener listens before the rev is read, and a missed notification only delays until `within` has passed."""
+        try:
+            if self._listener is None or self._listener.closed or self._listener.broken:
+                self._listener = await connect(self.url)
+                await self._listener.execute(f"LISTEN {pg_mentions.CHANNEL}")
+            rev = await self.max_rev()
+            if rev <= after:
+                async for _ in self._listener.notifies(timeout=within, stop_after=1):
+                    pass
+        except psycopg.Error as exc:
+            raise classify(exc, self.url) from exc
+        return await self.max_rev()
 
     def check_file(self) -> None:
         """Nothing to check: a server has no file that could be replaced under us."""

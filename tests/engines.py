@@ -20,8 +20,8 @@ def target_of(store: AnyStore) -> str | Path:
 
 
 def stored_rows(store: AnyStore, table: str) -> list[dict[str, Any]]:
-    """Every row of `table` in id order, read on a connection of its own (JSON columns as stored)."""
-    sql = f"SELECT * FROM {table} ORDER BY id"  # our own table names, never data
+    """Every row of `table` in key order, read on a connection of its own (JSON columns as stored)."""
+    sql = f"SELECT * FROM {table} ORDER BY 1"  # our own table names, never data; 1: the id or the key
     if isinstance(store, PgStore):
         with psycopg.connect(store.url, row_factory=dict_row) as conn:
             return list(conn.execute(sql).fetchall())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 
 from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
-from monitor.core.timeutil import to_ms
 from monitor.db.api import NotFound
-from monitor.db.rows import MENTION_COLUMNS, pane_order, row_to_mention
+from monitor.db.rows import INSERT_COLUMNS, MENTION_COLUMNS, new_mention_rows, pane_order, row_to_mention
 
 __all__ = ["MENTION_COLUMNS", "row_to_mention"]  # also imported from here
 
@@ -116,33 +114,9 @@ def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, Mat
     """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
     before = c.total_changes
     c.executemany(
-        "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
-        " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO mentions ({INSERT_COLUMNS}, status) VALUES ({', '.join(['?'] * 18)}, 'new')"
         " ON CONFLICT (source, remote_id) DO NOTHING",
-        [
-            (
-                source,
-                m.remote_id,
-                m.network,
-                m.author,
-                m.author_name,
-                m.text,
-                m.url,
-                m.lang,
-                m.thread_id,
-                m.reply_to,
-                TERM_SEP.join(r.terms),
-                int(r.priority),
-                to_ms(m.published_at),
-                seen,
-                seen,
-                rev + i + 1,
-                json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
-                int(m.to_us),
-            )  # fmt: skip
-            for i, (m, r) in enumerate(matched)
-        ],
+        new_mention_rows(source, matched, rev, seen),
     )
     return c.total_changes - before
 

@@ -10,8 +10,19 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from monitor.core.models import OPEN_STATUSES, TERM_SEP, ActionKind, ActionRow, MentionRow, Priority, Status
+from monitor.core.models import (
+    OPEN_STATUSES,
+    TERM_SEP,
+    ActionKind,
+    ActionRow,
+    MatchResult,
+    Mention,
+    MentionRow,
+    Priority,
+    Status,
+)  # fmt: skip
 from monitor.core.outbox import ItemKind, OutboxItem, OutboxState
+from monitor.core.timeutil import to_ms
 
 MENTION_COLUMNS = (
     "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
@@ -23,6 +34,42 @@ OUTBOX_COLUMNS = (
     "id, action_id, mention_id, kind, target, idem_key, payload, state, attempts, next_attempt_at,"
     " claimed_at, last_error, remote_id, remote_url, remote_status, checked_at, created_at, updated_at"
 )
+
+
+# A new mention's columns, in the order `new_mention_rows` gives their values (status is 'new').
+INSERT_COLUMNS = (
+    "source, remote_id, network, author, author_name, text, url, lang, thread_id, reply_to, terms, priority,"
+    " published_at, first_seen_at, status_at, rev, raw, to_us"
+)
+
+
+def new_mention_rows(
+    source: str, matched: Sequence[tuple[Mention, MatchResult]], rev: int, seen: int
+) -> list[tuple[Any, ...]]:
+    """A poll's new mentions as INSERT_COLUMNS values, numbered after `rev` (the raw payload as JSON text)."""
+    return [
+        (
+            source,
+            m.remote_id,
+            m.network,
+            m.author,
+            m.author_name,
+            m.text,
+            m.url,
+            m.lang,
+            m.thread_id,
+            m.reply_to,
+            TERM_SEP.join(r.terms),
+            int(r.priority),
+            to_ms(m.published_at),
+            seen,
+            seen,
+            rev + i + 1,
+            json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
+            int(m.to_us),
+        )  # fmt: skip
+        for i, (m, r) in enumerate(matched)
+    ]
 
 
 def loads(value: Any) -> Any:

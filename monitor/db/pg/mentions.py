@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
-from monitor.core.timeutil import to_ms
 from monitor.db.api import NotFound
 from monitor.db.pg.schema import MASTODON_LOCAL_ID
-from monitor.db.rows import MENTION_COLUMNS, pane_order, row_to_mention
+from monitor.db.rows import INSERT_COLUMNS, MENTION_COLUMNS, new_mention_rows, pane_order, row_to_mention
 
 Conn = AsyncConnection[tuple[Any, ...]]
 CHANNEL = "monitor_rev"  # every commit that raises the rev notifies it (delivered when the transaction commits)
@@ -141,38 +139,13 @@ async def ingest(
 
 
 async def _insert(c: Conn, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:
-    rows = [
-        (
-            source,
-            m.remote_id,
-            m.network,
-            m.author,
-            m.author_name,
-            m.text,
-            m.url,
-            m.lang,
-            m.thread_id,
-            m.reply_to,
-            TERM_SEP.join(r.terms),
-            int(r.priority),
-            to_ms(m.published_at),
-            seen,
-            seen,
-            rev + i + 1,
-            json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
-            int(m.to_us),
-        )  # fmt: skip
-        for i, (m, r) in enumerate(matched)
-    ]
     async with c.cursor() as cur:
         await cur.executemany(
-            "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
-            " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'new', %s, %s, %s, %s, %s, %s)"
+            f"INSERT INTO mentions ({INSERT_COLUMNS}, status) VALUES ({', '.join(['%s'] * 18)}, 'new')"
             " ON CONFLICT (source, remote_id) DO NOTHING",
-            rows,
+            new_mention_rows(source, matched, rev, seen),
         )
-        return max(cur.rowcount, 0)
+        return max(cur.rowcount, 0)  # executemany's rowcount: the rows of all its statements
 
 
 async def pane(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from monitor.core.models import TERM_SEP, MentionRow
+from monitor.core.models import MentionRow
 from monitor.db.api import Handover
 from monitor.db.pg.mentions import Conn, every, one
-from monitor.db.related import CANDIDATES, THRESHOLD, WINDOW_MS, _like_prefix, similarity, words
+from monitor.db.related import CANDIDATES_SQL, candidate_params, rank, words
 from monitor.db.rows import MENTION_COLUMNS, row_to_mention
 
 # Actions a later reopen undid did not happen, as far as a handover is concerned.
@@ -57,17 +57,5 @@ async def related(c: Conn, row: MentionRow, limit: int = 3) -> list[tuple[float,
     mine = words(row.text)
     if len(mine) < 2:
         return []
-    scored = []
-    for r in await every(
-        c,
-        f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status IN ('new', 'escalated') AND id != %s"
-        " AND first_seen_at BETWEEN %s AND %s AND (terms = %s OR terms LIKE %s ESCAPE '\\') ORDER BY id DESC LIMIT %s",
-        (row.id, row.first_seen_at - WINDOW_MS, row.first_seen_at + WINDOW_MS, row.term,
-         _like_prefix(row.term + TERM_SEP), CANDIDATES),
-    ):  # fmt: skip
-        other = row_to_mention(r)
-        score = similarity(mine, words(other.text))
-        if score >= THRESHOLD:
-            scored.append((score, other))
-    scored.sort(key=lambda pair: -pair[0])
-    return scored[:limit]
+    rows = await every(c, CANDIDATES_SQL, candidate_params(row))
+    return rank(mine, (row_to_mention(r) for r in rows), limit)

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,11 @@ import pytest
 from textual.pilot import Pilot
 
 from monitor.core.config import Watchlist
+from monitor.db.engines import open_database
+from monitor.db.pg.store import PgStore
 from monitor.db.store import Store
 from monitor.networks import load_watchlist
+from tests.pg_server import Cluster, cluster_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,6 +125,37 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     s = await Store.open(tmp_path / "monitor.db")
     yield s
     await s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a store lives, on each engine in turn: a SQLite file, or an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "monitor.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+async def database(db_target: str | Path) -> AsyncIterator[Store | PgStore]:
+    """A migrated store on each engine in turn (the same test runs on both), closed after the test."""
+    s = await open_database(db_target)
+    yield s
+    await s.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server for the whole session (skipped where none exists, never under CI)."""
+    yield from cluster_fixture()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """A fresh, empty database on that server, dropped after the test."""
+    name = pg_cluster.new_database()
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
 
 
 @pytest.fixture

@@ -450,16 +450,8 @@ async def seed(store: Store, source: str, network: str, raws: list[dict[str, Any
             )
         )
     await store.ingest(source, [(m, MatchResult(("voirie",), Priority.NORMAL)) for m in mentions], None)
-    conn = sqlite3.connect(store.path)
-    try:
-        return [
-            conn.execute(
-                "SELECT id FROM mentions WHERE source = ? AND remote_id = ?", (source, m.remote_id)
-            ).fetchone()[0]
-            for m in mentions
-        ]
-    finally:
-        conn.close()
+    ids = {(r.source, r.remote_id): r.id for r in await store.changes_since(0, limit=1_000_000)}  # either engine
+    return [ids[(source, m.remote_id)] for m in mentions]
 
 
 def outbox_rows(db: Path) -> list[dict[str, Any]]:
@@ -472,7 +464,9 @@ def outbox_rows(db: Path) -> list[dict[str, Any]]:
 
 
 def payload_of(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(row["payload"])
+    """An outbox row's payload: SQLite's JSON text, or PostgreSQL's jsonb already parsed."""
+    payload = row["payload"]
+    return json.loads(payload) if isinstance(payload, str) else payload
 
 
 def secret_on_disk(folder: Path) -> bool:

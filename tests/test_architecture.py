@@ -39,6 +39,8 @@ def test_the_import_contracts_hold() -> None:
 # One breach per rule the issue names: each must break the contract that forbids it.
 BREACHES = {
     "the ui runs sql": ("ui/widgets/header.py", "import sqlite3", "Only the database layer runs SQL"),
+    "the engine talks to postgresql": ("engine/collector.py", "import psycopg", "Only the database layer runs SQL"),
+    "the ui calls postgresql's sql": ("ui/widgets/header.py", "from monitor.db.pg import mentions", "The UI reaches"),
     "the ui calls sql functions": ("ui/widgets/header.py", "from monitor.db import mentions", "The UI reaches"),
     "a network imports the store": ("networks/feed.py", "from monitor.db import store", "Networks know nothing"),
     "the core imports textual": ("core/models.py", "import textual", "Only the UI and the entry point"),

@@ -14,6 +14,9 @@ keeps a read transaction open from before the first write, so SQLite can never c
 the database file; each commit frame in the -wal file is then a snapshot that the test rebuilds (the
 database file plus the WAL cut after that frame) and checks: the validator stored for each feed names
 a version of it whose entries are all stored, and no entry is stored twice.
+
+On PostgreSQL the same kills run against a server: there is no WAL to rebuild states from, so the invariant
+is checked after each kill and at the end.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from monitor.db.store import open_sync
@@ -169,8 +173,10 @@ def growing_feeds() -> Iterator[tuple[GrowingFeeds, str]]:
         server.server_close()
 
 
-def read_state(db: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
-    """The stored cursor and remote ids (a reader in WAL mode never blocks the writer)."""
+def read_state(db: Path | str) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """The stored cursor and remote ids (a reader in WAL mode never blocks the writer, nor does one on PostgreSQL)."""
+    if isinstance(db, str):
+        return _read_pg_state(db)
     if not db.exists():
         return {}, []
     conn = sqlite3.connect(db, isolation_level=None, timeout=WAIT)
@@ -185,10 +191,19 @@ def read_state(db: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
     return (json.loads(row[0]) if row and row[0] else {}), ids
 
 
-def check_consistent(db: Path, base: str, feeds: GrowingFeeds) -> dict[int, int]:
+def _read_pg_state(url: str) -> tuple[dict[str, dict[str, str]], list[str]]:
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('cursors') IS NULL").fetchone() == (True,):
+            return {}, []
+        row = conn.execute("SELECT cursor FROM cursors WHERE source = %s", (SOURCE,)).fetchone()
+        ids = [r[0] for r in conn.execute("SELECT remote_id FROM mentions WHERE source = %s", (SOURCE,))]
+    return (json.loads(row[0]) if row and row[0] else {}), ids
+
+
+def check_consistent(db: Path | str, base: str, feeds: GrowingFeeds) -> dict[int, int]:
     """Every stored validator names a version whose matching entries are all stored; no row twice."""
     cursor, ids = read_state(db)
-    where = f" (in {db.parent.name})"
+    where = f" (in {db.parent.name if isinstance(db, Path) else 'PostgreSQL'})"
     assert len(ids) == len(set(ids)), "a mention was stored twice" + where
     stored = set(ids)
     expected_all = {entry_id(k, i) for k in range(FEEDS) for i in range(feeds.served[k]) if matches(i)}
@@ -205,7 +220,7 @@ def check_consistent(db: Path, base: str, feeds: GrowingFeeds) -> dict[int, int]
     return versions
 
 
-def collect(watchlist: Path, db: Path, log: Path, once: bool = False) -> subprocess.Popen[bytes]:
+def collect(watchlist: Path, db: Path | str, log: Path, once: bool = False) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "monitor", "collect", "--watchlist", str(watchlist), "--db", str(db)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's code, whatever is installed
     with log.open("ab") as out:
@@ -286,9 +301,7 @@ class WalSnapshots:
         return out
 
 
-def test_sigkill_mid_poll_loses_and_duplicates_nothing(growing_feeds: tuple[GrowingFeeds, str], tmp_path: Path) -> None:
-    feeds, base = growing_feeds
-    rng = random.Random(SEED)
+def crash_watchlist(tmp_path: Path, base: str) -> Path:
     urls = "".join(f"      - {base}/feed/{k}.rss\n" for k in range(FEEDS))
     watchlist = tmp_path / "watchlist.yaml"
     watchlist.write_text(
@@ -296,64 +309,102 @@ def test_sigkill_mid_poll_loses_and_duplicates_nothing(growing_feeds: tuple[Grow
         f"sources:\n  - name: {SOURCE}\n    type: feed\n    poll_interval: 1s\n    urls:\n{urls}",
         encoding="utf-8",
     )
-    db = tmp_path / "monitor.db"
-    log = tmp_path / "collector.log"
-    open_sync(db).close()  # the schema, so that the WAL can be pinned before the first write
-    states = WalSnapshots(db, tmp_path)
-    states.pin_wal()
+    return watchlist
+
+
+def kill_again_and_again(
+    feeds: GrowingFeeds, base: str, watchlist: Path, db: Path | str, log: Path, each_kill: Callable[[], None]
+) -> Counter[str]:
+    """Start the collector and SIGKILL it at each of KILLS's points, in a seeded order; after each kill the
+    stored state must be consistent, and `each_kill` checks what else it can (the committed states between)."""
+    rng = random.Random(SEED)
     kinds = list(KILLS)
     rng.shuffle(kinds)
     landed: Counter[str] = Counter()
-    checked = 0
-    began = time.monotonic()
-    try:
-        for kind in kinds:
+    for kind in kinds:
+        with feeds.lock:
+            started = feeds.started
+            feeds.hold = kind == "mid-response"
+        cursor = read_state(db)[0]
+        proc = collect(watchlist, db, log)
+        try:
+            if kind == "mid-response":  # while one of the slow answers is being sent
+                wait_for(feeds, lambda: feeds.holding > 0, "an answer held half-way")
+            elif kind == "after-response":  # while it parses the answers and commits
+                poll = range(started, started + FEEDS)
+                wait_for(feeds, lambda p=poll: feeds.finished.issuperset(p), "a poll's answers all sent")
+                time.sleep(rng.uniform(0.0, 0.03))
+            else:  # anywhere, once it has committed a poll (so the next run starts from validators)
+                wait_for(feeds, lambda c=cursor: read_state(db)[0] != c, "a poll committed")
+                time.sleep(rng.uniform(0.0, 1.0))
+            landed[kind] += 1
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=WAIT)
             with feeds.lock:
-                started = feeds.started
-                feeds.hold = kind == "mid-response"
-            cursor = read_state(db)[0]
-            proc = collect(watchlist, db, log)
-            try:
-                if kind == "mid-response":  # while one of the slow answers is being sent
-                    wait_for(feeds, lambda: feeds.holding > 0, "an answer held half-way")
-                elif kind == "after-response":  # while it parses the answers and commits
-                    poll = range(started, started + FEEDS)
-                    wait_for(feeds, lambda p=poll: feeds.finished.issuperset(p), "a poll's answers all sent")
-                    time.sleep(rng.uniform(0.0, 0.03))
-                else:  # anywhere, once it has committed a poll (so the next run starts from validators)
-                    wait_for(feeds, lambda c=cursor: read_state(db)[0] != c, "a poll committed")
-                    time.sleep(rng.uniform(0.0, 1.0))
-                landed[kind] += 1
-            finally:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=WAIT)
-                with feeds.lock:
-                    feeds.hold = False
-                    feeds.lock.notify_all()
-            assert proc.returncode == -signal.SIGKILL, "the collector exited by itself: see collector.log"
-            check_consistent(db, base, feeds)
-            for state in states.new_states():
-                check_consistent(state, base, feeds)
-                checked += 1
-        crash_phase, crash_states = time.monotonic() - began, checked
-        assert landed == Counter(KILLS), landed
+                feeds.hold = False
+                feeds.lock.notify_all()
+        assert proc.returncode == -signal.SIGKILL, "the collector exited by itself: see collector.log"
+        check_consistent(db, base, feeds)
+        each_kill()
+    assert landed == Counter(KILLS), landed
+    return landed
 
-        feeds.freeze()
-        final = collect(watchlist, db, log, once=True)
-        assert final.wait(timeout=WAIT) == 0, log.read_text(errors="replace")
-        for state in states.new_states():
-            check_consistent(state, base, feeds)
-            checked += 1
-    finally:
-        states.close()
+
+def catch_up(
+    feeds: GrowingFeeds, base: str, watchlist: Path, db: Path | str, log: Path, then: Callable[[], None]
+) -> list[str]:
+    """The feeds stop growing; one last run stores everything, each entry once, up to the last version."""
+    feeds.freeze()
+    final = collect(watchlist, db, log, once=True)
+    assert final.wait(timeout=WAIT) == 0, log.read_text(errors="replace")
+    then()
     versions = check_consistent(db, base, feeds)
     _, ids = read_state(db)
     everything = {entry_id(k, i) for k in range(FEEDS) for i in range(feeds.count(k)) if matches(i)}
     assert set(ids) == everything and len(ids) == len(everything)
     assert versions == {k: feeds.count(k) for k in range(FEEDS)}  # caught up: the last version is stored
     assert feeds.conditional > 0  # restarts resumed from the stored validators
+    return ids
+
+
+def test_sigkill_mid_poll_loses_and_duplicates_nothing(growing_feeds: tuple[GrowingFeeds, str], tmp_path: Path) -> None:
+    feeds, base = growing_feeds
+    watchlist = crash_watchlist(tmp_path, base)
+    db = tmp_path / "monitor.db"
+    log = tmp_path / "collector.log"
+    open_sync(db).close()  # the schema, so that the WAL can be pinned before the first write
+    states = WalSnapshots(db, tmp_path)
+    states.pin_wal()
+    checked = 0
+    began = time.monotonic()
+
+    def every_committed_state() -> None:
+        nonlocal checked
+        for state in states.new_states():
+            check_consistent(state, base, feeds)
+            checked += 1
+
+    try:
+        landed = kill_again_and_again(feeds, base, watchlist, db, log, every_committed_state)
+        crash_phase, crash_states = time.monotonic() - began, checked
+        ids = catch_up(feeds, base, watchlist, db, log, every_committed_state)
+    finally:
+        states.close()
     assert crash_states >= 2 and checked > crash_states  # killed runs committed, and so did the last
     print(
         f"crash phase {crash_phase:.1f}s, kills {dict(landed)}, {checked} committed states checked, "
         f"{len(ids)} mentions stored"
     )
+
+
+def test_sigkill_mid_poll_loses_and_duplicates_nothing_on_postgresql(
+    growing_feeds: tuple[GrowingFeeds, str], tmp_path: Path, pg_url: str
+) -> None:
+    """The same kills with the mentions and their cursor in PostgreSQL: after each, and at the end, nothing is
+    missing behind the stored cursor and nothing is stored twice."""
+    feeds, base = growing_feeds
+    watchlist = crash_watchlist(tmp_path, base)
+    landed = kill_again_and_again(feeds, base, watchlist, pg_url, tmp_path / "collector.log", lambda: None)
+    ids = catch_up(feeds, base, watchlist, pg_url, tmp_path / "collector.log", lambda: None)
+    print(f"kills {dict(landed)}, {len(ids)} mentions stored in PostgreSQL")

@@ -5,6 +5,7 @@ child's commit: that child pauses "forever" there (the worker's after_send hook)
 server has answered it, so the server holds an item that the database does not record as sent. A timed
 kill lands at a seeded random moment, wherever that is; nothing is asserted about where it landed.
 Every reply and every escalation must arrive exactly once, and the database must end with every item sent.
+It runs on both engines: a SQLite file, and a PostgreSQL database (its outbox claimed with SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import sqlite3
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from monitor.core.config import ServiceTarget
 from monitor.core.models import ActionKind
-from monitor.db.store import Store
+from monitor.db.engines import open_database
 from monitor.engine import actions
 from tests.conftest import wait_until
+from tests.engines import AnyStore, stored_rows
 from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, seed, serving, watchlist
+from tests.pg_server import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 LANES = 5
@@ -33,16 +37,17 @@ UNTIL_KILLED = "3600"  # the child's pause after an answer in a window kill: it 
 
 CHILD = textwrap.dedent(
     """
-    import asyncio, sqlite3, sys
+    import asyncio, sys
     from pathlib import Path
     from monitor.core.config import ServiceTarget
     from monitor.engine.delivery import DeliveryWorker
-    from monitor.db.store import Store
+    from monitor.db.engines import open_database
+    from tests.engines import stored_rows
     from tests.fakes_delivery import watchlist
 
-    async def main(db, masto, hook, lease, pause):
-        wl = watchlist(Path(db).parent, mastodon_url=masto, targets=(ServiceTarget("webhook", url=hook),))
-        store = await Store.open(db)
+    async def main(folder, db, masto, hook, lease, pause):
+        wl = watchlist(Path(folder), mastodon_url=masto, targets=(ServiceTarget("webhook", url=hook),))
+        store = await open_database(db if db.startswith("postgresql://") else Path(db))
 
         async def after_send(item):  # the remote has it, we have not recorded it
             await asyncio.sleep(float(pause))
@@ -50,8 +55,7 @@ CHILD = textwrap.dedent(
         worker = DeliveryWorker(store, wl, lease=float(lease), idle=0.05, after_send=after_send)
         while True:
             handled = await worker.run_once()
-            left = sqlite3.connect(db).execute(
-                "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')").fetchone()[0]
+            left = [r for r in stored_rows(store, "outbox") if r["state"] in ("pending", "sending")]
             if not left:
                 break
             if not handled:
@@ -59,35 +63,30 @@ CHILD = textwrap.dedent(
         await worker.aclose()
         await store.close()
 
-    asyncio.run(main(*sys.argv[1:6]))
+    asyncio.run(main(*sys.argv[1:7]))
     """
 )
 
 
-def states(db: Path) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT idem_key, state FROM outbox ORDER BY id").fetchall()
-    finally:
-        conn.close()
+def states(store: AnyStore) -> list[tuple[str, str]]:
+    return [(r["idem_key"], r["state"]) for r in stored_rows(store, "outbox")]
 
 
 async def round_(
-    tmp: Path, rng: random.Random, kills: int, script: Path
+    tmp: Path, rng: random.Random, kills: int, script: Path, db: str | Path
 ) -> tuple[int, int]:  # returns (kills done, kills that landed between a server's answer and the commit)
     async with serving(FakeMastodon()) as masto, serving(Receiver()) as hook:
         masto.delay = hook.delay = (0.01, 0.08)
         masto.rng = hook.rng = random.Random(rng.random())
         answered = asyncio.Event()
         masto.on_answer = hook.on_answer = answered.set
-        db = tmp / "monitor.db"
         wl = watchlist(tmp, mastodon_url=masto.url, targets=(ServiceTarget("webhook", url=hook.url + "/hook"),))
-        store = await Store.open(db)
+        store = await open_database(db)
         ids = await seed(store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1") for n in range(MENTIONS)])
         for mid in ids:
             await actions.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"})
             await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": f"Merci {mid}"})
-        await store.close()
+        await store.close()  # closed: stored_rows below reads through a connection of its own
 
         env = {**os.environ, "TEST_MASTODON_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
         done = in_window = 0
@@ -97,6 +96,7 @@ async def round_(
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(script),
+                str(tmp),
                 str(db),
                 masto.url,
                 hook.url + "/hook",
@@ -121,14 +121,14 @@ async def round_(
                     done += 1
                     if window:
                         got = set(masto.by_key) | set(hook.accepted)
-                        assert any(k in got and s != "sent" for k, s in states(db)), "the server has it, we not"
+                        assert any(k in got and s != "sent" for k, s in states(store)), "the server has it, we not"
                         in_window += 1
                     continue
             _, err = await proc.communicate()
             assert proc.returncode == 0, err.decode()
             break
 
-        final = states(db)
+        final = states(store)
         assert [s for _, s in final] == ["sent"] * (2 * MENTIONS)
         for n in range(MENTIONS):
             assert len(masto.created_for(str(110_000 + n))) == 1  # each reply created exactly once
@@ -137,7 +137,11 @@ async def round_(
         return done, in_window
 
 
-async def test_sigkill_at_50_points_half_in_the_send_window_delivers_each_reply_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_sigkill_at_50_points_half_in_the_send_window_delivers_each_reply_exactly_once(
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
+    cluster: Cluster | None = request.getfixturevalue("pg_cluster") if engine == "postgresql" else None
     script = tmp_path / "child.py"
     script.write_text(CHILD, encoding="utf-8")
     rng = random.Random(20260302)
@@ -149,7 +153,8 @@ async def test_sigkill_at_50_points_half_in_the_send_window_delivers_each_reply_
             rounds += 1
             folder = tmp_path / f"lane{n}-{rounds}"
             folder.mkdir()
-            done, hits = await round_(folder, lane_rng, min(4, KILLS_PER_LANE - total), script)
+            db = cluster.url(cluster.new_database()) if cluster else folder / "monitor.db"
+            done, hits = await round_(folder, lane_rng, min(4, KILLS_PER_LANE - total), script, db)
             total, window = total + done, window + hits
         return total, window
 

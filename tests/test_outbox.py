@@ -1,4 +1,5 @@
-"""The outbox data layer on a real SQLite file: planning, the shared transaction, claims and leases."""
+"""The outbox data layer on both engines (a SQLite file, a PostgreSQL database): planning, the shared transaction,
+claims and leases."""
 
 from __future__ import annotations
 
@@ -11,61 +12,79 @@ from monitor.core.config import ServiceTarget
 from monitor.core.models import ActionKind
 from monitor.core.timeutil import now_ms
 from monitor.db import outbox
-from monitor.db.store import Store, StoreError
+from monitor.db.pg import outbox as pg_outbox
+from monitor.db.pg.mentions import Conn
+from monitor.db.pg.store import PgStore
+from monitor.db.store import StoreError
 from monitor.engine import actions
 from monitor.networks.bluesky.sender import tid
-from tests.fakes_delivery import bluesky_view, mastodon_status, outbox_rows, payload_of, seed, watchlist
+from tests.engines import AnyStore, stored_rows
+from tests.fakes_delivery import bluesky_view, mastodon_status, payload_of, seed, watchlist
 
 
-async def test_a_reply_answered_elsewhere_or_on_a_feed_enqueues_nothing(tmp_path: Path, store: Store) -> None:
+async def test_a_reply_answered_elsewhere_or_on_a_feed_enqueues_nothing(tmp_path: Path, database: AnyStore) -> None:
+    store = database
     wl = watchlist(tmp_path)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
     await actions.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "ok", "elsewhere": "phoned back"})
     [d] = await seed(store, "demo", "mastodon", [mastodon_status(2)])
     await actions.act(store, wl, d, ActionKind.REPLY, "alice", {"text": "ok"})  # demo, not dry-run
     await actions.act(store, wl, m, ActionKind.NOTE, "alice", {"text": "internal"})
-    assert outbox_rows(store.path) == []
+    assert stored_rows(store, "outbox") == []
 
 
-async def test_an_escalation_plans_one_item_per_target_with_distinct_keys(tmp_path: Path, store: Store) -> None:
+async def test_an_escalation_plans_one_item_per_target_with_distinct_keys(tmp_path: Path, database: AnyStore) -> None:
+    store = database
     targets = (ServiceTarget("webhook", url="http://127.0.0.1:9/a"), ServiceTarget("apprise", url="json://x"))
     wl = watchlist(tmp_path, targets=targets)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
     await actions.act(store, wl, m, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": ""})
-    rows = outbox_rows(store.path)
+    rows = stored_rows(store, "outbox")
     assert [r["target"] for r in rows] == ["service:voirie#0", "service:voirie#1"]
     assert len({r["idem_key"] for r in rows}) == 2
     assert all(r["state"] == "pending" and r["action_id"] == rows[0]["action_id"] for r in rows)
 
 
-async def test_a_resolve_with_a_follow_up_plans_a_followup_reply(tmp_path: Path, store: Store) -> None:
+async def test_a_resolve_with_a_follow_up_plans_a_followup_reply(tmp_path: Path, database: AnyStore) -> None:
+    store = database
     wl = watchlist(tmp_path)
     [b] = await seed(store, "sky", "bluesky", [bluesky_view(1)])
     await actions.act(store, wl, b, ActionKind.ESCALATE, "alice", {"service": "voirie"})
     await actions.act(store, wl, b, ActionKind.RESOLVE, "alice", {"note": "fixed", "reply": "C'est réparé"})
-    [row] = outbox_rows(store.path)
+    [row] = stored_rows(store, "outbox")
     p = payload_of(row)
     assert row["kind"] == "followup" and p["text"] == "C'est réparé"
     assert p["parent"] == {"uri": bluesky_view(1)["uri"], "cid": bluesky_view(1)["cid"]}
 
 
-async def test_the_action_and_its_items_commit_or_roll_back_together(tmp_path: Path, store: Store) -> None:
+async def test_the_action_and_its_items_commit_or_roll_back_together(tmp_path: Path, database: AnyStore) -> None:
+    store = database
     wl = watchlist(tmp_path)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
     mention = await store.mention(m)
 
+    items = actions.plan(wl, mention, ActionKind.REPLY, {"text": "x"}, "alice")
+
     def broken(c: sqlite3.Connection, action_id: int) -> None:
-        outbox.enqueue_sync(c, action_id, m, actions.plan(wl, mention, ActionKind.REPLY, {"text": "x"}, "alice"))
+        outbox.enqueue_sync(c, action_id, m, items)
+        raise StoreError("disk full")
+
+    async def broken_pg(c: Conn, action_id: int) -> None:
+        await pg_outbox.enqueue(c, action_id, m, items)
         raise StoreError("disk full")
 
     with pytest.raises(StoreError):
-        await store.act(m, ActionKind.REPLY, "alice", {"text": "x"}, then=broken)
-    assert outbox_rows(store.path) == [] and await store.actions(m) == []
+        if isinstance(store, PgStore):
+            await store.act(m, ActionKind.REPLY, "alice", {"text": "x"}, then=broken_pg)
+        else:
+            await store.act(m, ActionKind.REPLY, "alice", {"text": "x"}, then=broken)
+    assert stored_rows(store, "outbox") == [] and await store.actions(m) == []
 
 
 async def test_a_claim_takes_due_items_once_and_a_dead_workers_items_after_the_lease(
-    tmp_path: Path, store: Store
+    tmp_path: Path, database: AnyStore
 ) -> None:
+    store = database
     wl = watchlist(tmp_path)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
     await actions.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
@@ -78,7 +97,8 @@ async def test_a_claim_takes_due_items_once_and_a_dead_workers_items_after_the_l
     assert again.id == item.id and again.attempts == 2 and again.idem_key == item.idem_key
 
 
-async def test_marks_only_apply_to_an_item_being_sent(tmp_path: Path, store: Store) -> None:
+async def test_marks_only_apply_to_an_item_being_sent(tmp_path: Path, database: AnyStore) -> None:
+    store = database
     wl = watchlist(tmp_path)
     [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
     await actions.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
@@ -87,11 +107,11 @@ async def test_marks_only_apply_to_an_item_being_sent(tmp_path: Path, store: Sto
     assert await box.cancel(m) == 0  # never cancel what is on the wire
     rev = (await store.mention(m)).rev
     await box.retry_later(item.id, "timed out", 5_000)
-    [row] = outbox_rows(store.path)
+    [row] = stored_rows(store, "outbox")
     assert row["state"] == "pending" and row["next_attempt_at"] >= now_ms() + 4_000
     assert (await store.mention(m)).rev > rev  # screens redraw the delivery state
     await box.mark_sent(item.id, "1", "https://x")  # stale: it is pending again, not ours to mark
-    assert outbox_rows(store.path)[0]["state"] == "pending"
+    assert stored_rows(store, "outbox")[0]["state"] == "pending"
 
 
 def test_tids_are_13_sortable_base32_characters() -> None:

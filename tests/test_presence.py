@@ -1,4 +1,5 @@
-"""Several operators on one file: the collector lease, who is on duty, and who is replying."""
+"""Several operators on one database (a SQLite file, or PostgreSQL through `db_target`/`database`): the collector
+lease, who is on duty, and who is replying."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.db.engines import open_database
 from monitor.db.presence import (
     CLAIM_TTL_MS,
     LEASE_TTL_MS,
@@ -21,6 +23,7 @@ from monitor.db.presence import (
 from monitor.db.store import Store, open_sync
 from monitor.engine.leader import run_as_leader
 from tests.conftest import wait_until
+from tests.engines import AnyStore, raw_execute
 
 
 def test_lease_is_exclusive_until_it_expires(tmp_path: Path) -> None:
@@ -34,8 +37,8 @@ def test_lease_is_exclusive_until_it_expires(tmp_path: Path) -> None:
     check_lease_sync(c, "collector", "b", now=2_000 + LEASE_TTL_MS + 2)
 
 
-async def test_only_one_leader_runs_the_jobs_and_another_takes_over(tmp_path: Path) -> None:
-    stores = [await Store.open(tmp_path / "m.db") for _ in range(2)]
+async def test_only_one_leader_runs_the_jobs_and_another_takes_over(db_target: str | Path) -> None:
+    stores = [await open_database(db_target) for _ in range(2)]
     a, b = Presence(stores[0], "alice", "host:1"), Presence(stores[1], "bob", "host:2")
     running: list[str] = []
 
@@ -53,7 +56,7 @@ async def test_only_one_leader_runs_the_jobs_and_another_takes_over(tmp_path: Pa
 
     async def b_acquire(name: str = "collector") -> bool:
         nonlocal refused
-        held = await Presence.acquire(b, name)
+        held = await type(b).acquire(b, name)  # the engine's own
         refused += not held
         return held
 
@@ -72,10 +75,11 @@ async def test_only_one_leader_runs_the_jobs_and_another_takes_over(tmp_path: Pa
         await s.close()
 
 
-async def test_a_lease_taken_by_an_acquire_in_flight_when_cancelled_is_given_back(store: Store) -> None:
+async def test_a_lease_taken_by_an_acquire_in_flight_when_cancelled_is_given_back(database: AnyStore) -> None:
+    store = database
     taken = asyncio.Event()
 
-    class Interrupted(Presence):
+    class Interrupted(type(Presence(store, "x"))):  # type: ignore[misc]  # the engine's own Presence
         async def acquire(self, name: str = "collector") -> bool:
             held = await super().acquire(name)  # the write commits...
             taken.set()
@@ -90,8 +94,8 @@ async def test_a_lease_taken_by_an_acquire_in_flight_when_cancelled_is_given_bac
     assert await follower.lease_holder() is None  # not left for others to wait out
 
 
-async def test_on_duty_lists_operators_with_an_open_app(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "m.db")
+async def test_on_duty_lists_operators_with_an_open_app(database: AnyStore) -> None:
+    store = database
     alice, bob = Presence(store, "alice", "h:1"), Presence(store, "bob", "h:2")
     await alice.heartbeat()
     await bob.heartbeat()
@@ -100,35 +104,32 @@ async def test_on_duty_lists_operators_with_an_open_app(tmp_path: Path) -> None:
     assert await alice.on_duty() == ["alice"]
     later = Presence(store, "bob", "h:3")
     assert await later.last_left() is not None
-    await store.close()
 
 
-async def test_a_claim_is_seen_by_others_taken_over_explicitly_and_expires(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "m.db")
-    c = open_sync(tmp_path / "m.db")
-    c.execute(
-        "INSERT INTO mentions (source, remote_id, network, author, text, terms, priority, published_at,"
-        " first_seen_at, status_at, rev) VALUES ('demo', 'x', 'demo', '@a', 't', 'ville', 2, 1, 1, 1, 1)"
-    )
+async def test_a_claim_is_seen_by_others_taken_over_explicitly_and_expires(database: AnyStore) -> None:
+    from tests.test_store import MATCH, mention
+
+    store = database
+    await store.ingest("demo", [(mention(1), MATCH)], "1")
     alice, bob = Presence(store, "alice", "h:1"), Presence(store, "bob", "h:2")
     assert await alice.claim(1) is None
-    rev = c.execute("SELECT rev FROM mentions").fetchone()[0]
-    assert rev > 1  # every open app redraws the row
+    assert (await store.mention(1)).rev > 1  # every open app redraws the row
     theirs = await bob.claim(1)
     assert theirs is not None and theirs.operator == "alice"
     assert (await bob.claims())[1].operator == "alice"
     assert await bob.claim(1, take_over=True) is None
     assert (await alice.claims())[1].operator == "bob"
-    c.execute("UPDATE claims SET heartbeat_at = heartbeat_at - ?", (CLAIM_TTL_MS + 1,))
+    raw_execute(store, f"UPDATE claims SET heartbeat_at = heartbeat_at - {CLAIM_TTL_MS + 1}")
     assert await alice.claims() == {}
     assert await alice.claim(1) is None  # an expired claim can be taken without asking
     await alice.unclaim(1)
     assert await bob.claims() == {}
-    await store.close()
 
 
-async def test_a_fenced_ingest_is_refused_once_another_process_holds_the_lease(store: Store) -> None:
+async def test_a_fenced_ingest_is_refused_once_another_process_holds_the_lease(database: AnyStore) -> None:
     from tests.test_store import MATCH, mention
+
+    store = database
 
     me, other = Presence(store, "alice", "host:1"), Presence(store, "bob", "host:2")
     assert await me.acquire()

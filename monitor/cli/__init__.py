@@ -1,4 +1,5 @@
-"""Command line: `monitor` (the app), `collect`, `stats`, `report`, `export`, `check`, `auth`, `init`, `completion`.
+"""Command line: `monitor` (the app), `collect`, `stats`, `report`, `export`, `check`, `auth`, `init`, `migrate`,
+`completion`.
 
 One module per command; `main` is the entry point (`monitor.cli:main`).
 """
@@ -20,6 +21,7 @@ from monitor.cli.collect import cmd_collect
 from monitor.cli.common import _setup_logging, load
 from monitor.cli.exits import EXIT_INTERRUPTED, EXIT_OK, UsageError, _one_line, exit_code
 from monitor.cli.init import cmd_init
+from monitor.cli.migrate import cmd_migrate
 from monitor.cli.parser import build_parser
 from monitor.cli.reports import cmd_export, cmd_report, cmd_stats
 from monitor.cli.run import cmd_run
@@ -47,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, command: str) -> int:
     if command == "init":
         return cmd_init(args)
+    if command == "migrate":  # between two databases: no watchlist needed
+        return cmd_migrate(args)
     if command == "completion":
         sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
         return EXIT_OK

@@ -7,9 +7,10 @@ import asyncio
 from collections.abc import Sized
 from pathlib import Path
 
-from monitor.cli.common import db_path, open_for_reading
+from monitor.cli.common import db_path, db_target, open_for_reading
 from monitor.cli.exits import EXIT_FAILED, EXIT_OK
 from monitor.core.config import SourceSpec, Watchlist
+from monitor.core.dburl import describe
 from monitor.core.paths import DatabaseUnavailable, check_database, check_install, state_dir
 from monitor.db.permissions import check_shared_path
 from monitor.networks.base import SourceContext
@@ -35,14 +36,19 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
     Matcher(watchlist)
     check_install()
-    path = db_path(args, watchlist)
-    access = _check_database_path(path)
+    target = db_target(args, watchlist)
+    if isinstance(target, str):
+        from monitor.db.pg.connect import probe
+
+        path, access = describe(target), asyncio.run(probe(target))
+    else:
+        path, access = str(target), _check_database_path(target)
     print(
         f"{watchlist.path}: ok — {_count(watchlist.terms, 'term')}, {_count(watchlist.sources, 'source')}, "
         f"{_count(watchlist.services, 'service')}, {_count(watchlist.templates, 'template')}; "
         f"database {path} ({access})"
     )
-    failed = _check_clocks(path) if args.clocks else EXIT_OK
+    failed = _check_clocks(db_path(args, watchlist)) if args.clocks else EXIT_OK
     if args.online:
         return asyncio.run(_check_online(args, watchlist)) or failed
     return failed

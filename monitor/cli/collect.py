@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
-from monitor.cli.common import db_path
+from monitor.cli.common import db_target
 from monitor.core.config import Watchlist
 from monitor.core.paths import check_database, state_dir
 from monitor.db.faults import first_cause
@@ -14,14 +15,15 @@ from monitor.db.permissions import check_shared_path
 
 
 async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
-    from monitor.db.store import Store
+    from monitor.db.engines import open_database
     from monitor.engine.collector import Collector
     from monitor.networks import SourceContext
 
-    path = db_path(args, watchlist)
-    check_database(path, write=True)
-    check_shared_path(path)
-    store = await Store.open(path)
+    target = db_target(args, watchlist)
+    if isinstance(target, Path):  # a SQLite file: its folder and modes first (a server guards its own)
+        check_database(target, write=True)
+        check_shared_path(target)
+    store = await open_database(target)
     try:  # whatever fails from here, the store closes (its thread would keep the process alive)
         context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=state_dir(watchlist.state_dir))
         collector = Collector(watchlist, store, context)

@@ -13,8 +13,10 @@ from pathlib import Path
 from monitor.cli.exits import UsageError
 from monitor.core import logredact
 from monitor.core.config import Watchlist
+from monitor.core.dburl import describe, is_database_url, url_problem
 from monitor.core.paths import APP_LOG_NAME, DB_ENV, check_database, find_watchlist, state_dir
 from monitor.db.connect import ReadConnection
+from monitor.db.faults import StoreError
 from monitor.db.permissions import check_shared_path
 from monitor.networks import load_watchlist
 
@@ -34,9 +36,29 @@ def load(args: argparse.Namespace) -> Watchlist:
     return load_watchlist(find_watchlist(args.watchlist))
 
 
-def db_path(args: argparse.Namespace, watchlist: Watchlist) -> Path:
+def db_target(args: argparse.Namespace, watchlist: Watchlist) -> str | Path:
+    """The database: --db, else $MONITOR_DB, else `database:` in the watchlist. A path is a SQLite file (the
+    default), a postgresql:// URL a PostgreSQL database (checked: never with a password)."""
     given = args.db or os.environ.get(DB_ENV)
-    return Path(given) if given else watchlist.database
+    if given and is_database_url(given):
+        problem = url_problem(given)
+        if problem:
+            raise UsageError(f"{'--db' if args.db else DB_ENV}: {problem}")
+        return str(given)
+    if given:
+        return Path(given)
+    return watchlist.database_url or watchlist.database
+
+
+def db_path(args: argparse.Namespace, watchlist: Watchlist) -> Path:
+    """The SQLite file, for the commands that read the file itself; a PostgreSQL database is refused with why."""
+    target = db_target(args, watchlist)
+    if isinstance(target, str):
+        raise StoreError(
+            f"{describe(target)}: `monitor {getattr(args, 'command', None) or 'run'}` works on a SQLite file only"
+            " for now; on PostgreSQL, `monitor collect` does (issue 16)"
+        )
+    return target
 
 
 def _setup_logging(args: argparse.Namespace, command: str, watchlist: Watchlist) -> Path | None:

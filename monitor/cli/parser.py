@@ -152,6 +152,13 @@ def _setup_commands(command: Command) -> None:
     init.add_argument("dir", nargs="?", default=".", help="the folder to write watchlist.yaml in (default: here)")
     init.add_argument("--force", action="store_true", help="replace an existing watchlist.yaml")
 
+    migrate = command(
+        "migrate", "copy a desk's whole history from its SQLite file into an empty PostgreSQL database",
+        "monitor migrate --from monitor.db --to postgresql://desk@db.example/monitor",
+    )  # fmt: skip
+    migrate.add_argument("--from", dest="source", required=True, metavar="FILE", help="the desk's SQLite file")
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/database (no password)")
+
     completion = command("completion", "print a shell completion script", "monitor completion zsh > ~/.zfunc/_monitor")
     completion.add_argument("shell", choices=("bash", "zsh", "fish"))
 

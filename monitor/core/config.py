@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from monitor.core.dburl import is_database_url, url_problem
 from monitor.core.models import Priority
 from monitor.core.templates import VARIABLES, Template, TemplateUse, template_problem
 from monitor.core.timeutil import parse_date
@@ -117,7 +118,7 @@ class Watchlist:
     path: Path
     city: str
     timezone: str
-    database: Path
+    database: Path  # the SQLite file, unless database_url names a PostgreSQL database
     targets: Targets
     terms: tuple[Term, ...]
     ignore: tuple[str, ...]
@@ -130,6 +131,7 @@ class Watchlist:
     keys: dict[str, str] = field(default_factory=dict)
     state_dir: Path | None = None  # per-user state; None: the XDG state directory (monitor.core.paths)
     key_lines: dict[str, int] = field(default_factory=dict, compare=False)  # where each remap is, for errors
+    database_url: str | None = None  # `database: postgresql://...`: the desk's store is that server
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -156,12 +158,24 @@ TOP_KEYS = (
 )
 
 
+def _database_url(node: Node) -> str | None:
+    """A PostgreSQL URL in `database:`, checked (never with a password); None for a SQLite file's path."""
+    value = node.str()
+    if not is_database_url(value):
+        return None
+    problem = url_problem(value)
+    if problem:
+        node.fail(problem, "postgresql://user@host/database")
+    return value
+
+
 def load_watchlist(path: str | Path, source_types: Mapping[str, SourceKind]) -> Watchlist:
     """Read and check a watchlist; `source_types` reads each source's own options (by its `type:`)."""
     path = Path(path)
     root = load_root(path)
     top = root.mapping(TOP_KEYS, required=("city", "terms", "sources"), what="the watchlist")
-    database = Path(top["database"].str()) if "database" in top else Path("monitor.db")
+    database_url = _database_url(top["database"]) if "database" in top else None
+    database = Path(top["database"].str()) if "database" in top and not database_url else Path("monitor.db")
     if not database.is_absolute():
         database = path.parent / database
     zone = top["timezone"].str() if "timezone" in top else "Europe/Paris"
@@ -175,6 +189,7 @@ def load_watchlist(path: str | Path, source_types: Mapping[str, SourceKind]) -> 
         city=top["city"].str(),
         timezone=zone,
         database=database,
+        database_url=database_url,
         targets=_targets(top["targets"]) if "targets" in top else Targets(),
         terms=_terms(top["terms"]),
         ignore=tuple(top["ignore"].str_list(MAX_PHRASE)) if "ignore" in top else (),

@@ -12,6 +12,7 @@ from monitor.db import clocks
 from monitor.db.api import Conflict, NotFound
 from monitor.db.faults import StoreError
 from monitor.db.mentions import max_rev_sync
+from monitor.db.rows import ACTION_COLUMNS, UNDOABLE_SQL, inverse_link, last_undoable, row_to_action
 
 # Runs inside the action's transaction, given the new action's id (the outbox writes its items there).
 Then = Callable[[sqlite3.Connection, int], object]
@@ -47,7 +48,7 @@ def act_sync(
         payload = {**payload, "undid": undone[0], "from": status_before.value}
         since = _entered_at(c, mention_id, after, undone[0])  # the age clock resumes, it does not restart
         if undone[2] is not None:  # a link or unlink is undone by its inverse (not a reopen: no clock moves)
-            kind, payload = _inverse(undone[0], *undone[2])
+            kind, payload = inverse_link(undone[0], *undone[2])
             relink = (kind, payload)
     else:
         after = STATUS_AFTER[kind] or status_before
@@ -81,33 +82,10 @@ def act_sync(
     return action_id
 
 
-def _inverse(action_id: int, kind: ActionKind, payload: dict[str, object]) -> tuple[ActionKind, dict[str, object]]:
-    """The link that undoes a link or unlink: back to the incident it came from, or out again."""
-    if kind is ActionKind.UNLINK:
-        return ActionKind.LINK, {"incident": payload.get("incident"), "from": None, "undid": action_id}
-    if payload.get("from") is None:
-        return ActionKind.UNLINK, {"incident": payload.get("incident"), "undid": action_id}
-    return ActionKind.LINK, {"incident": payload.get("from"), "from": payload.get("incident"), "undid": action_id}
-
-
 def _last_undoable(
     c: sqlite3.Connection, mention_id: int
 ) -> tuple[int, Status, tuple[ActionKind, dict[str, object]] | None] | None:
-    """The latest status change or incident link not yet undone, and the status it came from (with the
-    link's kind and payload when it was a link or unlink)."""
-    undone: set[int | None] = set()
-    for action_id, kind, before, payload in c.execute(
-        "SELECT id, kind, status_before, payload FROM actions WHERE mention_id = ?"
-        " AND (status_before != status_after OR kind IN ('reopen', 'link', 'unlink')) ORDER BY id DESC",
-        (mention_id,),
-    ):
-        undid = json.loads(payload).get("undid") if kind in ("reopen", "link", "unlink") else None
-        if kind == ActionKind.REOPEN or undid is not None:  # an undo is not itself undone by `u`
-            undone.add(undid)
-        elif action_id not in undone:
-            link = (ActionKind(kind), json.loads(payload)) if kind in LINK_KINDS else None
-            return int(action_id), Status(before), link
-    return None
+    return last_undoable(c.execute(UNDOABLE_SQL.format(mark="?"), (mention_id,)))
 
 
 def _entered_at(c: sqlite3.Connection, mention_id: int, status: Status, before_action: int) -> int:
@@ -123,10 +101,5 @@ def _entered_at(c: sqlite3.Connection, mention_id: int, status: Status, before_a
 
 
 def actions_sync(c: sqlite3.Connection, mention_id: int) -> list[ActionRow]:
-    return [
-        ActionRow(r[0], r[1], ActionKind(r[2]), r[3], r[4], json.loads(r[5]))
-        for r in c.execute(
-            "SELECT id, mention_id, kind, operator, at, payload FROM actions WHERE mention_id = ? ORDER BY id",
-            (mention_id,),
-        )
-    ]
+    sql = f"SELECT {ACTION_COLUMNS} FROM actions WHERE mention_id = ? ORDER BY id"
+    return [row_to_action(r) for r in c.execute(sql, (mention_id,))]

@@ -24,7 +24,7 @@ def summary_sync(c: sqlite3.Connection, since: int, now: int, target_ms: int, li
         row_to_mention(r)
         for r in c.execute(
             f"SELECT {MENTION_COLUMNS} FROM mentions WHERE first_seen_at >= ? AND status IN ('new', 'escalated')"
-            " ORDER BY priority, first_seen_at LIMIT ?",
+            " ORDER BY priority, first_seen_at, id LIMIT ?",
             (since, limit),
         )
     ]
@@ -43,7 +43,7 @@ def summary_sync(c: sqlite3.Connection, since: int, now: int, target_ms: int, li
         row_to_mention(r)
         for r in c.execute(
             f"SELECT {MENTION_COLUMNS} FROM mentions WHERE first_seen_at >= ? AND"
-            " coalesce(first_response_at, ?) - first_seen_at > ? ORDER BY first_seen_at LIMIT ?",
+            " coalesce(first_response_at, ?) - first_seen_at > ? ORDER BY first_seen_at, id LIMIT ?",
             (since, now, target_ms, limit),
         )
     ]

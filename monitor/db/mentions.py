@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
-from monitor.core.models import OPEN_STATUSES, TERM_SEP, MatchResult, Mention, MentionRow, Priority, Status
-from monitor.core.timeutil import to_ms
+from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
 from monitor.db.api import NotFound
+from monitor.db.rows import INSERT_COLUMNS, MENTION_COLUMNS, new_mention_rows, pane_order, row_to_mention
 
-MENTION_COLUMNS = (
-    "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
-    " priority, status, published_at, first_seen_at, status_at, first_response_at, edited_at,"
-    " deleted_at, rev, to_us, incident_id, suggested_incident, suggestion_score"
-)
-
-
-def row_to_mention(r: Sequence[Any]) -> MentionRow:
-    return MentionRow(
-        id=r[0], source=r[1], network=r[2], remote_id=r[3], author=r[4], author_name=r[5], text=r[6],
-        url=r[7], lang=r[8], thread_id=r[9], reply_to=r[10],
-        terms=tuple(r[11].split(TERM_SEP)) if r[11] else (),
-        priority=Priority(r[12]), status=Status(r[13]), published_at=r[14], first_seen_at=r[15],
-        status_at=r[16], first_response_at=r[17], edited_at=r[18], deleted_at=r[19], rev=r[20],
-        to_us=bool(r[21]), incident_id=r[22], suggested_incident=r[23], suggestion_score=r[24] or 0.0,
-    )  # fmt: skip
+__all__ = ["MENTION_COLUMNS", "row_to_mention"]  # also imported from here
 
 
 def max_rev_sync(c: sqlite3.Connection) -> int:
@@ -131,33 +114,9 @@ def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, Mat
     """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
     before = c.total_changes
     c.executemany(
-        "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
-        " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO mentions ({INSERT_COLUMNS}, status) VALUES ({', '.join(['?'] * 18)}, 'new')"
         " ON CONFLICT (source, remote_id) DO NOTHING",
-        [
-            (
-                source,
-                m.remote_id,
-                m.network,
-                m.author,
-                m.author_name,
-                m.text,
-                m.url,
-                m.lang,
-                m.thread_id,
-                m.reply_to,
-                TERM_SEP.join(r.terms),
-                int(r.priority),
-                to_ms(m.published_at),
-                seen,
-                seen,
-                rev + i + 1,
-                json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
-                int(m.to_us),
-            )  # fmt: skip
-            for i, (m, r) in enumerate(matched)
-        ],
+        new_mention_rows(source, matched, rev, seen),
     )
     return c.total_changes - before
 
@@ -175,16 +134,7 @@ def pane_sync(
     Open panes: most urgent first, then the longest waiting. Closed panes: the latest closed first.
     `unlinked`: only mentions in no incident (an incident is one row of its own: db.incidents).
     """
-    key: tuple[int, ...]
-    if status in OPEN_STATUSES:
-        order, cmp = "priority, first_seen_at, id", ">"
-        key = (int(after.priority), after.first_seen_at, after.id) if after else ()
-        cols = "(priority, first_seen_at, id)"
-    else:
-        order, cmp = "status_at DESC, id DESC", "<"
-        key = (after.status_at, after.id) if after else ()
-        cols = "(status_at, id)"
-    where = f" AND {cols} {cmp} ({', '.join('?' * len(key))})" if key else ""
+    order, where, key = pane_order(status, after, "?")
     where += " AND incident_id IS NULL" if unlinked else ""
     if keep is None:
         sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = ?{where} ORDER BY {order} LIMIT ?"

@@ -14,16 +14,18 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from monitor.core.models import ActionKind, MentionRow, Spend, Status
-from monitor.core.outbox import DRY_RUN_URL, ItemKind, NewItem, OutboxItem, OutboxState
+from monitor.core.outbox import DRY_RUN_URL, NewItem, OutboxItem, OutboxState
 from monitor.core.timeutil import now_ms
+from monitor.db.rows import OUTBOX_COLUMNS, row_to_outbox
 from monitor.db.spend import add_spend_sync
-from monitor.db.store import mention_sync
+from monitor.db.store import Store, mention_sync
 
 if TYPE_CHECKING:
-    from monitor.db.store import Store
+    from monitor.db.api import Database
+    from monitor.db.pg.store import PgStore
 
 __all__ = [
     "DRY_RUN_URL", "Outbox", "OutboxItem", "Planner", "act", "cancel_sync", "claim_sync", "defer_sync", "enqueue_sync",
@@ -31,20 +33,13 @@ __all__ = [
     "retry_later_sync", "retry_sync", "sent_since_sync", "set_remote_status_sync", "to_check_sync",
 ]  # fmt: skip
 
-COLUMNS = (
-    "id, action_id, mention_id, kind, target, idem_key, payload, state, attempts, next_attempt_at,"
-    " claimed_at, last_error, remote_id, remote_url, remote_status, checked_at, created_at, updated_at"
-)
+COLUMNS = OUTBOX_COLUMNS
 
 # What an action sends, decided inside its transaction from the mention as stored and its raw payload.
 Planner = Callable[[MentionRow, dict[str, Any] | None], Sequence[NewItem]]
 
 
-def _row(r: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(
-        r[0], r[1], r[2], ItemKind(r[3]), r[4], r[5], json.loads(r[6]), OutboxState(r[7]),
-        r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17],
-    )  # fmt: skip
+_row = row_to_outbox
 
 
 def mention_raw_sync(c: sqlite3.Connection, mention_id: int) -> dict[str, Any] | None:
@@ -213,7 +208,7 @@ def next_due_sync(c: sqlite3.Connection) -> int | None:
 
 
 async def act(
-    store: Store,
+    store: Database,
     mention_id: int,
     kind: ActionKind,
     operator: str,
@@ -222,6 +217,10 @@ async def act(
     expect_status: Status | None = None,
 ) -> int:
     """Log an action and queue what `plan` says it sends, in one transaction; returns the action id."""
+    if not isinstance(store, Store):
+        from monitor.db.pg.outbox import act as pg_act  # the same transaction, in PostgreSQL
+
+        return await pg_act(cast("PgStore", store), mention_id, kind, operator, payload, plan, expect_status)
 
     def enqueue(c: sqlite3.Connection, action_id: int) -> None:
         row = mention_sync(c, mention_id)  # read inside the transaction: one hop, and no stale row
@@ -231,10 +230,20 @@ async def act(
 
 
 class Outbox:
-    """Async access through the store's single connection (every write one short transaction)."""
+    """Async access through the store's single connection (every write one short transaction).
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    Over a PostgreSQL store, `Outbox(store)` is a monitor.db.pg.outbox.PgOutbox: the callers never choose.
+    """
+
+    def __new__(cls, store: Database) -> Outbox:
+        if cls is Outbox and not isinstance(store, Store):
+            from monitor.db.pg.outbox import PgOutbox
+
+            return object.__new__(PgOutbox)
+        return object.__new__(cls)
+
+    def __init__(self, store: Database) -> None:
+        self.store = cast("Store", store)  # PgOutbox overrides every call that uses it
 
     async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:
         mine = tuple(busy)

@@ -11,12 +11,16 @@ import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Fence, LeaseLost
 from monitor.db.faults import rollback
 from monitor.db.leases import LEASE_TTL_MS, acquire_lease_sync, check_lease_sync
 from monitor.db.store import Store
+
+if TYPE_CHECKING:
+    from monitor.db.api import Database
 
 __all__ = [
     "CLAIM_TTL_MS", "HEARTBEAT_S", "LEASE_RENEW_S", "LEASE_TTL_MS", "SESSION_TTL_MS", "Claim", "LeaseLost",
@@ -72,10 +76,20 @@ def release_on_hangup(db_path: Path, holder: str, timeout_s: float) -> None:
 
 
 class Presence:
-    """Sessions, claims and the collector lease, over the shared store."""
+    """Sessions, claims and the collector lease, over the shared store.
 
-    def __init__(self, store: Store, operator: str, holder: str | None = None) -> None:
-        self.store = store
+    Over a PostgreSQL store, `Presence(store, ...)` is a monitor.db.pg.presence.PgPresence: callers never choose.
+    """
+
+    def __new__(cls, store: Database, operator: str, holder: str | None = None) -> Presence:
+        if cls is Presence and not isinstance(store, Store):
+            from monitor.db.pg.presence import PgPresence
+
+            return object.__new__(PgPresence)
+        return object.__new__(cls)
+
+    def __init__(self, store: Database, operator: str, holder: str | None = None) -> None:
+        self.store = cast("Store", store)  # PgPresence overrides every call that uses it
         self.operator = operator
         self.holder = holder or process_id()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 
 from monitor.core.matching import fold
 from monitor.core.models import TERM_SEP, MentionRow
@@ -35,6 +36,13 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+# The candidates' query, with %s for each parameter (SQLite's mark replaces it).
+CANDIDATES_SQL = (
+    f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status IN ('new', 'escalated') AND id != %s"
+    " AND first_seen_at BETWEEN %s AND %s AND (terms = %s OR terms LIKE %s ESCAPE '\\') ORDER BY id DESC LIMIT %s"
+)
+
+
 def related_sync(c: sqlite3.Connection, row: MentionRow, limit: int = 3) -> list[tuple[float, MentionRow]]:
     """The open mentions most alike this one (same primary term, seen within two days)."""
     if not row.terms:
@@ -42,17 +50,19 @@ def related_sync(c: sqlite3.Connection, row: MentionRow, limit: int = 3) -> list
     mine = words(row.text)
     if len(mine) < 2:
         return []
-    scored = []
-    for r in c.execute(
-        f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status IN ('new', 'escalated') AND id != ?"
-        " AND first_seen_at BETWEEN ? AND ? AND (terms = ? OR terms LIKE ? ESCAPE '\\') ORDER BY id DESC LIMIT ?",
-        (row.id, row.first_seen_at - WINDOW_MS, row.first_seen_at + WINDOW_MS, row.term,
-         _like_prefix(row.term + TERM_SEP), CANDIDATES),
-    ):  # fmt: skip
-        other = row_to_mention(r)
-        score = similarity(mine, words(other.text))
-        if score >= THRESHOLD:
-            scored.append((score, other))
+    rows = c.execute(CANDIDATES_SQL.replace("%s", "?"), candidate_params(row))
+    return rank(mine, (row_to_mention(r) for r in rows), limit)
+
+
+def candidate_params(row: MentionRow) -> tuple[object, ...]:
+    """CANDIDATES_SQL's parameters for `row`: same primary term, open, seen within the window."""
+    window = (row.first_seen_at - WINDOW_MS, row.first_seen_at + WINDOW_MS)
+    return (row.id, *window, row.term, _like_prefix(row.term + TERM_SEP), CANDIDATES)
+
+
+def rank(mine: frozenset[str], candidates: Iterable[MentionRow], limit: int) -> list[tuple[float, MentionRow]]:
+    """The candidates alike enough to `mine`'s words, most alike first (both engines)."""
+    scored = [(score, other) for other in candidates if (score := similarity(mine, words(other.text))) >= THRESHOLD]
     scored.sort(key=lambda pair: -pair[0])
     return scored[:limit]
 

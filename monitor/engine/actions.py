@@ -15,7 +15,7 @@ from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MentionRow, Status
 from monitor.core.outbox import ItemKind, NewItem, service_target, source_target
 from monitor.db import outbox
-from monitor.db.store import Store
+from monitor.db.api import Database
 from monitor.networks import services
 from monitor.networks.replies import REPLY_NETWORKS
 
@@ -59,7 +59,7 @@ def plan(
 
 
 async def act(
-    store: Store,
+    store: Database,
     watchlist: Watchlist,
     mention_id: int,
     kind: ActionKind,

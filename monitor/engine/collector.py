@@ -13,8 +13,8 @@ from monitor.core.models import Batch, SourceState
 from monitor.core.retry import POLL_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import now_ms
-from monitor.db.api import Fence, LeaseLost
-from monitor.db.store import Store, StoreGone, StoreUnavailable
+from monitor.db.api import Database, Fence, LeaseLost
+from monitor.db.store import StoreGone, StoreUnavailable
 from monitor.networks import BudgetedSource, Source, SourceContext, SourceError, StreamingSource, build_source
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Collector:
     def __init__(
         self,
         watchlist: Watchlist,
-        store: Store,
+        store: Database,
         context: SourceContext | None = None,
         on_status: Callable[[SourceStatus], None] | None = None,
         sources: list[Source] | None = None,

@@ -20,9 +20,9 @@ from monitor.core.pacing import RATE_LIMITS, Pace
 from monitor.core.retry import DELIVERY_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import now_ms
+from monitor.db.api import Database
 from monitor.db.faults import StoreError
 from monitor.db.outbox import Outbox
-from monitor.db.store import Store
 from monitor.networks import services
 from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.replies import REPLY_NETWORKS
@@ -58,7 +58,7 @@ class DryRunSender:
 class DeliveryWorker:
     def __init__(
         self,
-        store: Store,
+        store: Database,
         watchlist: Watchlist,
         context: SourceContext | None = None,
         *,

@@ -25,6 +25,7 @@ from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, Sug
 from monitor.core.models import OPEN_STATUSES, ActionKind, MentionRow
 from monitor.core.outbox import ItemKind, NewItem, service_target
 from monitor.core.sanitize import safe_url
+from monitor.db.api import Database
 from monitor.db.incidents import IncidentActs, ReportAct
 from monitor.db.store import Store
 from monitor.engine.actions import plan as plan_action
@@ -168,7 +169,7 @@ async def dismiss(
     return await store.act_on_incident(incident_id, operator, plan, "dismiss", expect_rev=expect_rev)
 
 
-async def service_closed(store: Store, watchlist: Watchlist, incident_id: int, request: str, notes: str) -> int:
+async def service_closed(store: Database, watchlist: Watchlist, incident_id: int, request: str, notes: str) -> int:
     """The service closed the incident's request (Open311 `closed`): the follow-up to every reporter is drafted
     and logged for the operator to review once, then send to all with `resolve`. Nothing is sent yet.
     Returns 1 if a draft was logged (0 for an incident already closed)."""

@@ -1,0 +1,281 @@
+"""The PostgreSQL store: `Database` over one async connection, every write one transaction.
+
+`PgStore.write` and `read` run an async function on the connection inside a transaction, one at a time
+(the app and the collector each hold one store, as with SQLite). A connection lost between two calls is
+opened again on the next: a server restart is an outage to show, not the end of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import psycopg
+
+from monitor.core.dburl import describe
+from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, IncidentSummary, Suggestion
+from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Spend, Status
+from monitor.core.timeutil import now_ms
+from monitor.db.api import Database, Fence, Handover, MentionDetail, NotFound, PaneEntry, SourceState
+from monitor.db.faults import StoreError, StoreGone
+from monitor.db.pg import actions as pg_actions
+from monitor.db.pg import mentions as pg_mentions
+from monitor.db.pg import spend as pg_spend
+from monitor.db.pg import views
+from monitor.db.pg.connect import classify, connect, migrate
+from monitor.db.pg.leases import check_lease
+from monitor.db.pg.mentions import Conn, every
+
+T = TypeVar("T")
+INCIDENTS_UNSUPPORTED = "incidents are not on PostgreSQL yet: use a SQLite desk for them"
+
+
+class PgStore:
+    """Async access for the app and the collector over PostgreSQL."""
+
+    engine = "postgresql"
+
+    def __init__(self, conn: Conn, url: str) -> None:
+        self._conn = conn
+        self.url = url
+        self.path = Path(describe(url))  # what messages name; there is no file to watch
+        self.on_commit: Callable[[str], None] | None = None
+        self.gone: StoreGone | None = None
+        self._lock = asyncio.Lock()
+        self._listener: Conn | None = None  # LISTENs for commits (wait_change), opened on first use
+
+    @classmethod
+    async def open(cls, url: str) -> PgStore:
+        """Connect and migrate; any failure is a StoreError, with nothing left open."""
+        conn = await connect(url)
+        try:
+            await migrate(conn, url)
+        except psycopg.Error as exc:
+            await conn.close()
+            raise classify(exc, url) from exc
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, url)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+        await self._conn.close()
+
+    async def wait_change(self, after: int, within: float) -> int:
+        """Until a commit anywhere raises the rev past `after`, or `within` seconds; returns the rev now.
+
+        Other operators' commits arrive by notification instead of polling. The rev stays the truth: the
+        listener listens before the rev is read, and a missed notification only delays until `within` has passed."""
+        try:
+            if self._listener is None or self._listener.closed or self._listener.broken:
+                self._listener = await connect(self.url)
+                await self._listener.execute(f"LISTEN {pg_mentions.CHANNEL}")
+            rev = await self.max_rev()
+            if rev <= after:
+                async for _ in self._listener.notifies(timeout=within, stop_after=1):
+                    pass
+        except psycopg.Error as exc:
+            raise classify(exc, self.url) from exc
+        return await self.max_rev()
+
+    def check_file(self) -> None:
+        """Nothing to check: a server has no file that could be replaced under us."""
+
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        async with self._lock:
+            if self._conn.closed or self._conn.broken:
+                self._conn = await connect(self.url)  # after a restart or a failover
+            try:
+                async with self._conn.transaction():
+                    return await fn(self._conn)
+            except psycopg.Error as exc:
+                raise classify(exc, self.url) from exc
+
+    async def write(self, fn: Callable[[Conn], Awaitable[T]], label: str) -> T:
+        """Run fn in one transaction; psycopg's errors come out as the store's (nothing was written)."""
+        result = await self._run(fn)
+        if self.on_commit:
+            self.on_commit(label)
+        return result
+
+    async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        return await self._run(fn)
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        source: str,
+        matched: Iterable[tuple[Mention, MatchResult]],
+        cursor: str | None,
+        edits: Iterable[tuple[Mention, MatchResult | None]] = (),
+        deletes: Iterable[str] = (),
+        seen_at: int | None = None,
+        fence: Fence | None = None,
+        spend: Spend | None = None,
+    ) -> int:
+        rows, changed, gone = list(matched), list(edits), list(deletes)
+        seen = seen_at if seen_at is not None else now_ms()
+
+        async def write(c: Conn) -> int:
+            if fence is not None:
+                await check_lease(c, fence.lease, fence.holder)
+            if spend is not None:
+                await pg_spend.add_spend(c, source, spend)
+            return await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen)
+
+        return await self.write(write, "ingest")
+
+    async def spend(self, month: str | None = None) -> list[Spend]:
+        return await self.read(lambda c: pg_spend.spend(c, month))
+
+    async def add_spend(self, source: str, spend: Spend) -> None:
+        await self.write(lambda c: pg_spend.add_spend(c, source, spend), "spend")
+
+    async def mastodon_uris(self, source: str, local_ids: Iterable[str]) -> list[str]:
+        ids = list(local_ids)
+        return await self.read(lambda c: pg_mentions.mastodon_uris(c, source, ids)) if ids else []
+
+    async def cursor(self, source: str) -> str | None:
+        return await self.read(lambda c: pg_mentions.cursor(c, source))
+
+    async def set_source_state(
+        self, source: str, state: str, detail: str = "", until_at: int | None = None, ok: bool = False
+    ) -> None:
+        async def w(c: Conn) -> None:
+            now = now_ms()
+            await c.execute(
+                "INSERT INTO source_state (source, state, detail, until_at, last_ok_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET state = excluded.state,"
+                " detail = excluded.detail, until_at = excluded.until_at,"
+                " last_ok_at = coalesce(excluded.last_ok_at, source_state.last_ok_at),"
+                " updated_at = excluded.updated_at",
+                (source, state, detail, until_at, now if ok else None, now),
+            )
+
+        await self.write(w, "source_state")
+
+    async def source_states(self) -> list[SourceState]:
+        async def q(c: Conn) -> list[SourceState]:
+            sql = "SELECT source, state, detail, until_at, last_ok_at FROM source_state ORDER BY source"
+            return [(str(s), str(state), str(d), until, ok) for s, state, d, until, ok in await every(c, sql)]
+
+        return await self.read(q)
+
+    # -- actions --------------------------------------------------------------------------
+
+    async def act(
+        self,
+        mention_id: int,
+        kind: ActionKind,
+        operator: str,
+        payload: Mapping[str, object] | None = None,
+        *,
+        then: pg_actions.Then | None = None,
+        expect_status: Status | None = None,
+    ) -> int:
+        return await self.write(
+            lambda c: pg_actions.act(
+                c, mention_id, kind, operator, payload or {}, then=then, expect_status=expect_status
+            ),
+            f"act:{kind}",
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def max_rev(self) -> int:
+        return await self.read(pg_mentions.max_rev)
+
+    async def changes_since(self, rev: int, limit: int = 2000) -> list[MentionRow]:
+        return await self.read(lambda c: pg_mentions.changes_since(c, rev, limit))
+
+    async def pane(
+        self,
+        status: Status,
+        limit: int,
+        after: MentionRow | None = None,
+        keep: Callable[[MentionRow], bool] | None = None,
+    ) -> list[MentionRow]:
+        return await self.read(lambda c: pg_mentions.pane(c, status, limit, after, keep))
+
+    async def counts(self) -> dict[Status, int]:
+        return await self.read(pg_mentions.counts)
+
+    async def mention(self, mention_id: int) -> MentionRow:
+        return await self.read(lambda c: pg_mentions.mention(c, mention_id))
+
+    async def actions(self, mention_id: int) -> list[ActionRow]:
+        return await self.read(lambda c: pg_actions.actions(c, mention_id))
+
+    async def thread(self, row: MentionRow, limit: int = 20) -> list[MentionRow]:
+        return await self.read(lambda c: pg_mentions.thread(c, row, limit))
+
+    # -- the desk's views -----------------------------------------------------------------
+
+    async def detail(self, mention_id: int) -> MentionDetail:
+        from monitor.db.pg.outbox import for_mention
+
+        async def q(c: Conn) -> MentionDetail:
+            row = await pg_mentions.mention(c, mention_id)
+            thread, deliveries = await pg_mentions.thread(c, row), await for_mention(c, mention_id)
+            related = await views.related(c, row)
+            return MentionDetail(row, await pg_actions.actions(c, mention_id), thread, deliveries, related)
+
+        return await self.read(q)
+
+    async def handover(self, since: int, now: int, target_ms: int, limit: int = 20) -> Handover:
+        return await self.read(lambda c: views.handover(c, since, now, target_ms, limit))
+
+    # -- incidents: not on PostgreSQL yet. Every write that would make one is refused, so none exists and the
+    # reads answer truthfully that there is none (the panes hold single mentions, as before incidents).
+
+    async def create_incident(
+        self, mention_id: int, operator: str, title: str = "", *, expect_incident: int | None = None
+    ) -> int:
+        raise StoreError(INCIDENTS_UNSUPPORTED)
+
+    async def create_incident_for(self, source: str, remote_id: str, operator: str, title: str) -> int | None:
+        raise StoreError(INCIDENTS_UNSUPPORTED)
+
+    async def link(self, mention_id: int, incident_id: int, operator: str, *, expect_incident: int | None) -> int:
+        raise StoreError(INCIDENTS_UNSUPPORTED)
+
+    async def unlink(self, mention_id: int, operator: str, *, expect_incident: int) -> int:
+        raise StoreError(INCIDENTS_UNSUPPORTED)
+
+    async def accept_suggestion(self, mention_id: int, operator: str) -> int:
+        raise StoreError(INCIDENTS_UNSUPPORTED)
+
+    async def rank_incidents(self, mention_id: int, limit: int = 20) -> list[Suggestion]:
+        return []
+
+    async def incident(self, incident_id: int) -> Incident:
+        raise NotFound(f"no incident {incident_id}")
+
+    async def open_incidents(self, limit: int = 500) -> list[IncidentSummary]:
+        return []
+
+    async def incident_detail(self, incident_id: int) -> IncidentDetail:
+        raise NotFound(f"no incident {incident_id}")
+
+    async def rename_incident(self, incident_id: int, title: str, operator: str, *, expect_rev: int) -> None:
+        raise NotFound(f"no incident {incident_id}")
+
+    async def set_incident_status(
+        self, incident_id: int, status: IncidentStatus, operator: str, *, service: str | None = None
+    ) -> None:
+        raise NotFound(f"no incident {incident_id}")
+
+    async def pane_entries(self, status: Status, limit: int, after: MentionRow | None = None) -> list[PaneEntry]:
+        return list(await self.pane(status, limit, after))
+
+    async def incident_reports(self, incident_id: int, status: Status | None = None) -> list[MentionRow]:
+        raise NotFound(f"no incident {incident_id}")
+
+
+if TYPE_CHECKING:  # mypy checks here that the PostgreSQL store implements the whole interface
+    _IMPLEMENTS: type[Database] = PgStore

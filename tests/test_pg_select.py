@@ -1,0 +1,104 @@
+"""Choosing PostgreSQL: one watchlist line (or --db, or MONITOR_DB) names the server; never with a password."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from monitor.core.config import ConfigError
+from monitor.networks import load_watchlist
+from tests.conftest import ROOT, write_watchlist
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def with_database(tmp_path: Path, database: str) -> Path:
+    path = write_watchlist(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(f"database: {tmp_path / 'monitor.db'}", f"database: {database}"), encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+
+
+def test_a_watchlist_line_names_a_postgresql_database(tmp_path: Path) -> None:
+    wl = load_watchlist(with_database(tmp_path, "postgresql://desk@db.example:5433/monitor"))
+    assert wl.database_url == "postgresql://desk@db.example:5433/monitor"
+    assert load_watchlist(write_watchlist(tmp_path)).database_url is None  # a path stays a SQLite file
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://desk:hunter2@db.example/monitor", "postgres://db.example/monitor?password=hunter2"],
+)
+def test_a_password_in_the_watchlist_is_a_located_error_that_does_not_repeat_it(tmp_path: Path, url: str) -> None:
+    path = with_database(tmp_path, url)
+    with pytest.raises(ConfigError) as caught:
+        load_watchlist(path)
+    assert caught.value.line == line_of(path, "database:")
+    assert "PGPASSWORD" in str(caught.value) and "hunter2" not in str(caught.value)
+    done = run("check", "--watchlist", str(path))
+    assert done.returncode == 2 and f"{path}:{line_of(path, 'database:')}:" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_url_without_a_database_name_is_a_located_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="names no database"):
+        load_watchlist(with_database(tmp_path, "postgresql://desk@db.example"))
+
+
+def test_a_password_in_monitor_db_or_db_exits_2_without_repeating_it(tmp_path: Path) -> None:
+    watchlist = str(write_watchlist(tmp_path))
+    for done in (
+        run("check", "--watchlist", watchlist, env={"MONITOR_DB": "postgresql://desk:hunter2@h/monitor"}),
+        run("--db", "postgresql://desk:hunter2@h/monitor", "check", "--watchlist", watchlist),
+    ):
+        assert done.returncode == 2, done.stderr
+        assert "PGPASSWORD" in done.stderr and "hunter2" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_collect_once_fills_the_postgresql_database_the_watchlist_names(tmp_path: Path, pg_url: str) -> None:
+    path = with_database(tmp_path, pg_url)
+    first = run("collect", "--once", "--watchlist", str(path))
+    assert first.returncode == 0, first.stderr
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT count(*), count(DISTINCT rev) FROM mentions").fetchone()
+    assert row is not None and row[0] >= 300 and row[0] == row[1]
+    assert f"demo: ok — {row[0]} new" in first.stdout
+    assert not (tmp_path / "monitor.db").exists()  # no SQLite file on the side
+    again = run("collect", "--once", "--watchlist", str(path))
+    assert again.returncode == 0 and "0 new" in again.stdout
+    checked = run("check", "--watchlist", str(path))
+    assert checked.returncode == 0 and "PostgreSQL, reachable, schema 6 of 6" in checked.stdout, checked.stderr
+
+
+def test_monitor_db_overrides_the_watchlist_with_a_postgresql_url(tmp_path: Path, pg_url: str) -> None:
+    done = run("collect", "--once", "--watchlist", str(write_watchlist(tmp_path)), env={"MONITOR_DB": pg_url})
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) > 0 FROM mentions").fetchone() == (True,)
+
+
+def test_a_command_not_yet_on_postgresql_says_so_in_one_line(tmp_path: Path, pg_url: str) -> None:
+    done = run("stats", "--watchlist", str(with_database(tmp_path, pg_url)))
+    assert done.returncode == 3 and "works on a SQLite file only" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_server_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    url = f"postgresql://nobody@/monitor?host={tmp_path}"  # no server listens in this folder
+    done = run("collect", "--once", "--watchlist", str(with_database(tmp_path, url)))
+    assert done.returncode == 3 and "cannot be reached" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,12 +337,19 @@ def summaries_sync(
     }
     marks = ", ".join("?" * len(counts))
     incidents = c.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN ({marks})", list(counts))
+    return assemble(incidents, counts, leads)
+
+
+def assemble(
+    incidents: Iterable[Sequence[Any]], counts: Mapping[Any, Sequence[Any]], leads: Mapping[int | None, MentionRow]
+) -> list[IncidentSummary]:
+    """Summaries from incident rows, their (count, networks, oldest, unanswered) and their leads (either engine's)."""
     out = []
     for incident in map(_incident, incidents):
         n, networks, oldest, unanswered = counts[incident.id]
         lead = leads[incident.id]
         out.append(IncidentSummary(incident, n, tuple(sorted(set(networks.split(",")))), oldest, lead.priority,
-                                   lead, unanswered))  # fmt: skip
+                                   lead, int(unanswered)))  # fmt: skip
     return out
 
 
@@ -351,14 +358,16 @@ PANE_ORDER = "priority, first_seen_at, id"
 
 def open_sync(c: sqlite3.Connection, limit: int = 500) -> list[IncidentSummary]:
     """Open and escalated incidents (those with no report left too), the most urgent first."""
-    found = summaries_sync(c, None)
+    empty = c.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status IN (?, ?) ORDER BY id", _OPEN)
+    return open_list(summaries_sync(c, None), empty, limit)
+
+
+def open_list(found: list[IncidentSummary], open_rows: Iterable[Sequence[Any]], limit: int) -> list[IncidentSummary]:
+    """The most urgent first, then the open incidents with no report left (either engine's rows)."""
     seen = {s.incident.id for s in found}
     found.sort(key=lambda s: (int(s.priority), s.oldest_seen_at, s.incident.id))
-    empty = [
-        _incident(r)
-        for r in c.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status IN (?, ?) ORDER BY id", _OPEN)
-    ]
-    return found[:limit] + [_empty_summary(i) for i in empty if i.id not in seen][: max(0, limit - len(found))]
+    empty = [_empty_summary(i) for i in map(_incident, open_rows) if i.id not in seen]
+    return found[:limit] + empty[: max(0, limit - len(found))]
 
 
 def _empty_summary(incident: Incident) -> IncidentSummary:
@@ -379,10 +388,18 @@ def pane_entries_sync(
     c: sqlite3.Connection, status: Status, limit: int, after: MentionRow | None = None
 ) -> list[PaneEntry]:
     """A page of a pane with one row per incident, in the pane's order (an incident where its lead sorts)."""
-    singles: list[PaneEntry] = list(pane_sync(c, status, limit, after, unlinked=True))
+    return merge_pane(pane_sync(c, status, limit, after, unlinked=True), pane_summaries_sync(c, status), status,
+                      limit, after)  # fmt: skip
+
+
+def merge_pane(
+    singles: Sequence[MentionRow], summaries: Sequence[IncidentSummary], status: Status, limit: int,
+    after: MentionRow | None,
+) -> list[PaneEntry]:  # fmt: skip
+    """A pane's page from its unlinked mentions and its incidents' rows (either engine's), in the pane's order."""
     floor = _pane_key(after, status) if after is not None else None
-    groups: list[PaneEntry] = [
-        s for s in pane_summaries_sync(c, status) if floor is None or _pane_key(s.lead, status) > floor
-    ]
-    merged = sorted(singles + groups, key=lambda e: _pane_key(e.lead if isinstance(e, IncidentSummary) else e, status))
+    groups: list[PaneEntry] = [s for s in summaries if floor is None or _pane_key(s.lead, status) > floor]
+    merged = sorted(
+        [*singles, *groups], key=lambda e: _pane_key(e.lead if isinstance(e, IncidentSummary) else e, status)
+    )
     return merged[:limit]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.core.incidents import (
     SUGGEST_AT,
@@ -23,7 +25,7 @@ from monitor.core.incidents import (
     profile_load,
     union,
 )
-from monitor.core.models import TERM_SEP
+from monitor.core.models import TERM_SEP, MentionRow
 from monitor.db.mentions import mention_sync
 
 PROFILE_REPORTS = 300  # an incident's profile is made from its latest reports
@@ -46,12 +48,11 @@ def _report_profile(text: str, terms: str, at: int) -> Profile:
 
 
 def refresh_profile_sync(c: sqlite3.Connection, incident_id: int) -> None:
-    rows = c.execute(
-        "SELECT text, terms, first_seen_at FROM mentions WHERE incident_id = ? ORDER BY id DESC LIMIT ?",
-        (incident_id, PROFILE_REPORTS),
-    ).fetchall()
-    merged = union(_report_profile(t, terms, at) for t, terms, at in rows)
-    c.execute("UPDATE incidents SET profile = ? WHERE id = ?", (profile_dump(merged), incident_id))
+    rows = c.execute(PROFILE_SQL.format(mark="?"), (incident_id, PROFILE_REPORTS)).fetchall()
+    c.execute("UPDATE incidents SET profile = ? WHERE id = ?", (merged_profile(rows), incident_id))
+
+
+PROFILE_SQL = "SELECT text, terms, first_seen_at FROM mentions WHERE incident_id = {mark} ORDER BY id DESC LIMIT {mark}"
 
 
 def _index(c: sqlite3.Connection) -> _Index | None:
@@ -62,10 +63,20 @@ def _index(c: sqlite3.Connection) -> _Index | None:
     cached = _CACHE.get(id(c))
     if cached is not None and cached.gen == r[0]:
         return cached
-    index = _Index(r[0])
-    for incident_id, title, text in c.execute(
-        "SELECT id, title, profile FROM incidents WHERE status IN ('open', 'escalated')"
-    ):
+    index = build_index(r[0], c.execute(OPEN_PROFILES_SQL))
+    if len(_CACHE) >= 16:  # connections come and go (tests, one-shot commands): keep it bounded
+        _CACHE.clear()
+    _CACHE[id(c)] = index
+    return index
+
+
+OPEN_PROFILES_SQL = "SELECT id, title, profile FROM incidents WHERE status IN ('open', 'escalated')"
+
+
+def build_index(gen: str, rows: Iterable[Sequence[Any]]) -> _Index:
+    """The index of the open incidents' (id, title, profile) rows (either engine's)."""
+    index = _Index(gen)
+    for incident_id, title, text in rows:
         p = profile_load(text)
         index.incidents[incident_id] = (title, p)
         index.terms |= p.terms
@@ -75,9 +86,6 @@ def _index(c: sqlite3.Connection) -> _Index | None:
     # candidate (it still counts in the score of one that is).
     common = max(8, len(index.incidents) // 20)
     index.by_token = {token: ids for token, ids in index.by_token.items() if len(ids) <= common}
-    if len(_CACHE) >= 16:  # connections come and go (tests, one-shot commands): keep it bounded
-        _CACHE.clear()
-    _CACHE[id(c)] = index
     return index
 
 
@@ -111,25 +119,41 @@ def suggest_new_sync(c: sqlite3.Connection, after_rev: int, upto_rev: int) -> in
     index = _index(c)
     if index is None or not index.incidents:
         return 0
+    found = suggestions(index, c.execute(NEW_REPORTS_SQL.format(mark="?"), (after_rev, upto_rev)).fetchall())
+    c.executemany("UPDATE mentions SET suggested_incident = ?, suggestion_score = ? WHERE id = ?", found)
+    return len(found)
+
+
+NEW_REPORTS_SQL = (
+    "SELECT id, text, terms, first_seen_at FROM mentions WHERE rev > {mark} AND rev <= {mark} AND incident_id IS NULL"
+)
+
+
+def suggestions(index: _Index, reports: Iterable[Sequence[Any]]) -> list[tuple[int, float, int]]:
+    """(incident, score, mention) for the NEW_REPORTS_SQL rows alike an open incident enough to suggest it."""
     found = []
-    for mention_id, text, terms, at in c.execute(
-        "SELECT id, text, terms, first_seen_at FROM mentions WHERE rev > ? AND rev <= ? AND incident_id IS NULL",
-        (after_rev, upto_rev),
-    ).fetchall():
+    for mention_id, text, terms, at in reports:
         if terms and not index.terms.intersection(terms.split(TERM_SEP)):
             continue  # no open incident shares a watch term with it: not even tokenised
         best = _best(index, _report_profile(text, terms, at), 1)
         if best and best[0].score >= SUGGEST_AT:
             found.append((best[0].incident_id, best[0].score, mention_id))
-    c.executemany("UPDATE mentions SET suggested_incident = ?, suggestion_score = ? WHERE id = ?", found)
-    return len(found)
+    return found
 
 
-def rank_sync(c: sqlite3.Connection, mention_id: int, limit: int = 20) -> list[Suggestion]:
-    """Every open incident, the most alike the mention first (the picker's list)."""
-    row = mention_sync(c, mention_id)
-    index = _index(c)
+def rank(index: _Index | None, row: MentionRow, limit: int) -> list[Suggestion]:
+    """Every open incident, the most alike `row` first, its own incident left out."""
     if index is None:
         return []
     mine = profile(row.text, row.terms, row.first_seen_at)
     return [s for s in _best(index, mine, limit + 1, everyone=True) if s.incident_id != row.incident_id][:limit]
+
+
+def merged_profile(rows: Iterable[Sequence[Any]]) -> str:
+    """An incident's profile (JSON text) from its latest reports' (text, terms, first_seen_at)."""
+    return profile_dump(union(_report_profile(t, terms, at) for t, terms, at in rows))
+
+
+def rank_sync(c: sqlite3.Connection, mention_id: int, limit: int = 20) -> list[Suggestion]:
+    """Every open incident, the most alike the mention first (the picker's list)."""
+    return rank(_index(c), mention_sync(c, mention_id), limit)

@@ -149,10 +149,17 @@ async def _insert(c: Conn, source: str, matched: list[tuple[Mention, MatchResult
 
 
 async def pane(
-    c: Conn, status: Status, limit: int, after: MentionRow | None, keep: Callable[[MentionRow], bool] | None
+    c: Conn,
+    status: Status,
+    limit: int,
+    after: MentionRow | None,
+    keep: Callable[[MentionRow], bool] | None,
+    unlinked: bool = False,
 ) -> list[MentionRow]:
-    """One page of a pane after `after` (keyset paging), in the order monitor.db.rows.pane_order gives."""
+    """One page of a pane after `after` (keyset paging), in the order monitor.db.rows.pane_order gives
+    (`unlinked`: only mentions in no incident)."""
     order, where, key = pane_order(status, after, "%s")
+    where += " AND incident_id IS NULL" if unlinked else ""
     sql = f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status = %s{where} ORDER BY {order}"
     if keep is None:
         return [row_to_mention(r) for r in await every(c, sql + " LIMIT %s", (status.value, *key, limit))]

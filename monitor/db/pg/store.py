@@ -18,9 +18,10 @@ from monitor.core.dburl import describe
 from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, IncidentSummary, Suggestion
 from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Spend, Status
 from monitor.core.timeutil import now_ms
-from monitor.db.api import Database, Fence, Handover, MentionDetail, NotFound, PaneEntry, SourceState
-from monitor.db.faults import StoreError, StoreGone
+from monitor.db.api import Database, Fence, Handover, MentionDetail, PaneEntry, SourceState
+from monitor.db.faults import StoreGone
 from monitor.db.pg import actions as pg_actions
+from monitor.db.pg import incidents as pg_incidents
 from monitor.db.pg import mentions as pg_mentions
 from monitor.db.pg import spend as pg_spend
 from monitor.db.pg import views
@@ -29,7 +30,6 @@ from monitor.db.pg.leases import check_lease
 from monitor.db.pg.mentions import Conn, every
 
 T = TypeVar("T")
-INCIDENTS_UNSUPPORTED = "incidents are not on PostgreSQL yet: use a SQLite desk for them"
 
 
 class PgStore:
@@ -126,7 +126,11 @@ class PgStore:
                 await check_lease(c, fence.lease, fence.holder)
             if spend is not None:
                 await pg_spend.add_spend(c, source, spend)
-            return await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen)
+            before = await pg_mentions.max_rev(c)
+            inserted = await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen)
+            if inserted:  # the new mentions are numbered first, after `before`
+                await pg_incidents.suggest_new(c, before, before + len(rows))
+            return inserted
 
         return await self.write(write, "ingest")
 
@@ -230,51 +234,58 @@ class PgStore:
     async def handover(self, since: int, now: int, target_ms: int, limit: int = 20) -> Handover:
         return await self.read(lambda c: views.handover(c, since, now, target_ms, limit))
 
-    # -- incidents: not on PostgreSQL yet. Every write that would make one is refused, so none exists and the
-    # reads answer truthfully that there is none (the panes hold single mentions, as before incidents).
+    # -- incidents (the SQL is monitor.db.pg.incidents; each write one transaction) ----------------
 
     async def create_incident(
         self, mention_id: int, operator: str, title: str = "", *, expect_incident: int | None = None
     ) -> int:
-        raise StoreError(INCIDENTS_UNSUPPORTED)
+        return await self.write(
+            lambda c: pg_incidents.create(c, mention_id, operator, title, expect_incident), "incident:create"
+        )
 
     async def create_incident_for(self, source: str, remote_id: str, operator: str, title: str) -> int | None:
-        raise StoreError(INCIDENTS_UNSUPPORTED)
+        return await self.write(
+            lambda c: pg_incidents.create_for_remote(c, source, remote_id, operator, title), "incident:create"
+        )
 
     async def link(self, mention_id: int, incident_id: int, operator: str, *, expect_incident: int | None) -> int:
-        raise StoreError(INCIDENTS_UNSUPPORTED)
+        return await self.write(
+            lambda c: pg_incidents.link(c, mention_id, incident_id, operator, expect_incident), "incident:link"
+        )
 
     async def unlink(self, mention_id: int, operator: str, *, expect_incident: int) -> int:
-        raise StoreError(INCIDENTS_UNSUPPORTED)
+        return await self.write(
+            lambda c: pg_incidents.unlink(c, mention_id, operator, expect_incident), "incident:unlink"
+        )
 
     async def accept_suggestion(self, mention_id: int, operator: str) -> int:
-        raise StoreError(INCIDENTS_UNSUPPORTED)
+        return await self.write(lambda c: pg_incidents.accept(c, mention_id, operator), "incident:accept")
 
     async def rank_incidents(self, mention_id: int, limit: int = 20) -> list[Suggestion]:
-        return []
+        return await self.read(lambda c: pg_incidents.rank_incidents(c, mention_id, limit))
 
     async def incident(self, incident_id: int) -> Incident:
-        raise NotFound(f"no incident {incident_id}")
+        return await self.read(lambda c: pg_incidents.incident(c, incident_id))
 
     async def open_incidents(self, limit: int = 500) -> list[IncidentSummary]:
-        return []
+        return await self.read(lambda c: pg_incidents.open_incidents(c, limit))
 
     async def incident_detail(self, incident_id: int) -> IncidentDetail:
-        raise NotFound(f"no incident {incident_id}")
+        return await self.read(lambda c: pg_incidents.detail(c, incident_id))
 
     async def rename_incident(self, incident_id: int, title: str, operator: str, *, expect_rev: int) -> None:
-        raise NotFound(f"no incident {incident_id}")
+        await self.write(lambda c: pg_incidents.rename(c, incident_id, title, expect_rev), "incident:rename")
 
     async def set_incident_status(
         self, incident_id: int, status: IncidentStatus, operator: str, *, service: str | None = None
     ) -> None:
-        raise NotFound(f"no incident {incident_id}")
+        await self.write(lambda c: pg_incidents.set_status(c, incident_id, status, service), "incident:status")
 
     async def pane_entries(self, status: Status, limit: int, after: MentionRow | None = None) -> list[PaneEntry]:
-        return list(await self.pane(status, limit, after))
+        return await self.read(lambda c: pg_incidents.pane_entries(c, status, limit, after))
 
     async def incident_reports(self, incident_id: int, status: Status | None = None) -> list[MentionRow]:
-        raise NotFound(f"no incident {incident_id}")
+        return await self.read(lambda c: pg_incidents.reports(c, incident_id, status))
 
 
 if TYPE_CHECKING:  # mypy checks here that the PostgreSQL store implements the whole interface

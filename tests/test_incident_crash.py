@@ -18,8 +18,8 @@ from monitor.core.config import ServiceTarget
 from monitor.db.store import Store
 from monitor.engine import incidents
 from tests.conftest import wait_until
-from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, seed, serving, watchlist
-from tests.test_delivery_crash import CHILD, LEASE, ROOT, UNTIL_KILLED, states
+from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, outbox_rows, seed, serving, watchlist
+from tests.test_delivery_crash import CHILD, LEASE, ROOT, UNTIL_KILLED
 
 LANES = 5
 KILLS_PER_LANE = 10  # 50 kill points in all
@@ -44,7 +44,7 @@ async def broadcast(tmp: Path, masto_url: str, hook_url: str) -> list[int]:
 async def child(db: Path, script: Path, masto: str, hook: str, pause: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "TEST_MASTODON_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(script), str(db), masto, hook, str(LEASE), pause, cwd=ROOT, env=env,
+        sys.executable, str(script), str(db.parent), str(db), masto, hook, str(LEASE), pause, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 
@@ -79,7 +79,7 @@ async def round_(tmp: Path, rng: random.Random, kills: int, script: Path) -> tup
             _, err = await proc.communicate()
             assert proc.returncode == 0, err.decode()
             break
-        assert [s for _, s in states(db)] == ["sent"] * (REPORTERS + 1)
+        assert [r["state"] for r in outbox_rows(db)] == ["sent"] * (REPORTERS + 1)
         assert sorted(len(masto.created_for(str(110_000 + n))) for n in range(REPORTERS)) == [1] * REPORTERS
         assert len(masto.statuses) == REPORTERS  # nobody heard twice
         [body] = hook.accepted.values()  # the service got one request, listing every report

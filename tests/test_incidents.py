@@ -14,7 +14,6 @@ from monitor.core.models import ActionKind, Batch, MatchResult, Mention, Priorit
 from monitor.db.api import Conflict, Database
 from monitor.db.engines import open_database
 from monitor.db.presence import Presence
-from monitor.db.store import Store
 from monitor.engine import incidents
 from monitor.engine.collector import Collector
 from monitor.networks import load_watchlist
@@ -199,9 +198,9 @@ async def test_a_report_sharing_no_term_with_any_open_incident_is_not_suggested(
     assert (await store.mention(a + 1)).suggested_incident is None
 
 
-async def test_an_incident_is_claimed_whole_and_another_operator_is_told_who_holds_it(tmp_path: Path) -> None:
-    one = await Store.open(tmp_path / "monitor.db")
-    two = await Store.open(tmp_path / "monitor.db")
+async def test_an_incident_is_claimed_whole_and_another_operator_is_told_who_holds_it(db_target: str | Path) -> None:
+    one = await open_database(db_target)
+    two = await open_database(db_target)
     try:
         a, b, c = await put(one, TREE)
         incident = await one.create_incident(a, "alice")
@@ -220,18 +219,14 @@ async def test_an_incident_is_claimed_whole_and_another_operator_is_told_who_hol
         await two.close()
 
 
-async def test_acting_on_an_incident_that_changed_since_it_was_read_is_refused(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "monitor.db")  # acting on a whole incident is SQLite's only, yet
-    try:
-        a, b, _ = await put(store, TREE)
-        incident = await store.create_incident(a, "alice")
-        seen = (await store.incident(incident)).rev
-        await store.link(b, incident, "bruno", expect_incident=None)  # a new report arrived meanwhile
-        with pytest.raises(Conflict):
-            await incidents.dismiss(store, incident, "alice", "spam", expect_rev=seen)
-        assert (await store.mention(a)).status is Status.NEW
-    finally:
-        await store.close()
+async def test_acting_on_an_incident_that_changed_since_it_was_read_is_refused(store: Database) -> None:
+    a, b, _ = await put(store, TREE)
+    incident = await store.create_incident(a, "alice")
+    seen = (await store.incident(incident)).rev
+    await store.link(b, incident, "bruno", expect_incident=None)  # a new report arrived meanwhile
+    with pytest.raises(Conflict):
+        await incidents.dismiss(store, incident, "alice", "spam", expect_rev=seen)
+    assert (await store.mention(a)).status is Status.NEW
 
 
 async def test_the_demo_opens_an_incident_and_a_report_a_minute_later_is_suggested_to_it(store: Database) -> None:

@@ -18,6 +18,7 @@ from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, Men
 from monitor.db.faults import StoreError, StoreGone
 
 if TYPE_CHECKING:
+    from monitor.db.incidents import IncidentPlan
     from monitor.db.outbox import OutboxItem
 
 # A source's state as the desk shows it: (source, state, detail, until_at, last_ok_at).
@@ -222,4 +223,11 @@ class Database(Protocol):
 
     async def incident_reports(self, incident_id: int, status: Status | None = None) -> list[MentionRow]:
         """The reports of an incident (those in `status` only, if given), oldest first: the expanded row."""
+        ...
+
+    async def act_on_incident(
+        self, incident_id: int, operator: str, plan: IncidentPlan, label: str, *, expect_rev: int | None = None
+    ) -> list[int]:
+        """Every report's action and the outbox items `plan` says, in one transaction (engine.incidents);
+        Conflict when the incident changed since `expect_rev` or is closed."""
         ...

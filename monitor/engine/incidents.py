@@ -10,7 +10,7 @@
 - dismiss: one reason, every open report logged `dismiss`.
 
 What each item carries is planned here (from the watchlist); the transaction is the store's
-(Store.act_on_incident), which re-reads the reports inside it so nothing acts on a stale list.
+(Database.act_on_incident), which re-reads the reports inside it so nothing acts on a stale list.
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ from monitor.core.outbox import ItemKind, NewItem, service_target
 from monitor.core.sanitize import safe_url
 from monitor.db.api import Database
 from monitor.db.incidents import IncidentActs, ReportAct
-from monitor.db.store import Store
 from monitor.engine.actions import plan as plan_action
 from monitor.networks import services
 
 Raw = Callable[[int], dict[str, Any] | None]
 
 
-async def rank(store: Store, mention_id: int, limit: int = 20) -> list[Suggestion]:
+async def rank(store: Database, mention_id: int, limit: int = 20) -> list[Suggestion]:
     """The picker's list: open incidents most alike the mention first ("new incident" is the UI's own entry)."""
     return await store.rank_incidents(mention_id, limit)
 
@@ -95,7 +94,7 @@ def draft_resolution(watchlist: Watchlist, detail: IncidentDetail) -> str:
 
 
 async def escalate_once(
-    store: Store, watchlist: Watchlist, incident_id: int, service_id: str, operator: str, note: str = "",
+    store: Database, watchlist: Watchlist, incident_id: int, service_id: str, operator: str, note: str = "",
     *, expect_rev: int | None = None,
 ) -> list[int]:  # fmt: skip
     """Escalate every open report at once; returns the action ids. Conflict if the incident changed since
@@ -115,7 +114,7 @@ async def escalate_once(
 
 
 async def acknowledge_all(
-    store: Store, watchlist: Watchlist, incident_id: int, operator: str, text: str | None = None,
+    store: Database, watchlist: Watchlist, incident_id: int, operator: str, text: str | None = None,
     *, dry_run: bool = False, expect_rev: int | None = None,
 ) -> list[int]:  # fmt: skip
     """Reply `text` (or each reporter's template) to every reporter not yet answered; the action ids.
@@ -139,7 +138,7 @@ async def acknowledge_all(
 
 
 async def resolve(
-    store: Store, watchlist: Watchlist, incident_id: int, operator: str, text: str, note: str = "",
+    store: Database, watchlist: Watchlist, incident_id: int, operator: str, text: str, note: str = "",
     *, dry_run: bool = False, expect_rev: int | None = None,
 ) -> list[int]:  # fmt: skip
     """Resolve the incident: every open report resolved, `text` (reviewed once) filled for its reporter and
@@ -158,7 +157,7 @@ async def resolve(
 
 
 async def dismiss(
-    store: Store, incident_id: int, operator: str, reason: str, *, expect_rev: int | None = None
+    store: Database, incident_id: int, operator: str, reason: str, *, expect_rev: int | None = None
 ) -> list[int]:
     """Dismiss the incident and every open report with one reason; the action ids."""
 

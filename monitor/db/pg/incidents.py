@@ -28,6 +28,7 @@ from monitor.db.incidents import (
     INCIDENT_COLUMNS,
     PANE_ORDER,
     TITLE_MAX,
+    IncidentPlan,
     _incident,
     assemble,
     draft_title,
@@ -179,6 +180,44 @@ async def set_status(c: Conn, incident_id: int, status: IncidentStatus, service:
         (status.value, service, closed, now, incident_id),
     )
     await touch(c, incident_id, now)
+
+
+async def act_on_incident(
+    c: Conn, incident_id: int, operator: str, plan: IncidentPlan, expect_rev: int | None = None
+) -> list[int]:
+    """As monitor.db.incidents.act_on_incident_sync. The incident's row is locked first: a second operator's
+    action on it waits, then reads the rev the first left and is refused (expect_rev) or sees it closed."""
+    from monitor.db.pg.outbox import enqueue, mention_raw  # the outbox imports the store, which imports this
+
+    found = await incident(c, incident_id, lock=True)
+    if expect_rev is not None and found.rev != expect_rev:
+        raise Conflict("the incident changed meanwhile: nothing done")
+    if not found.open:
+        raise Conflict(f"incident {incident_id} is already {found.status.value}: nothing done")
+    answered = frozenset(
+        int(r[0])
+        for r in await every(
+            c,
+            "SELECT DISTINCT o.mention_id FROM outbox o JOIN mentions m ON m.id = o.mention_id WHERE"
+            " m.incident_id = %s AND o.kind IN ('reply', 'followup') AND o.state != 'cancelled'",
+            (incident_id,),
+        )
+    )
+    rows = await reports(c, incident_id)
+    raws = {row.id: await mention_raw(c, row.id) for row in rows}  # the plan reads them synchronously
+    acts = plan(found, rows, lambda mid: raws.get(mid), answered)
+    now, ids, queued = now_ms(), [], []
+    for n, act in enumerate(acts.acts):
+        payload = {**act.payload, "incident": incident_id, "reference": found.reference}
+        action_id = await pg_actions.act(c, act.mention_id, act.kind, operator, payload, at=now, touch_incident=False)
+        queued += await enqueue(c, action_id, act.mention_id, [*act.items, *(acts.shared if n == 0 else ())])
+        ids.append(action_id)
+    await c.execute("UPDATE outbox SET incident_id = %s WHERE id = ANY(%s)", (incident_id, queued))
+    if acts.status is not None:
+        await set_status(c, incident_id, acts.status, acts.service)
+    else:
+        await touch(c, incident_id, now)
+    return ids
 
 
 # -- suggestions ------------------------------------------------------------------------------------

@@ -103,6 +103,50 @@ class PgPresence(Presence):
 
         return await self.pg.write(w, "claim")
 
+    async def claim_incident(self, incident_id: int, kind: str = "replying", take_over: bool = False) -> Claim | None:
+        """As Presence.claim_incident (all or none). Its reports' rows are locked in id order first: two
+        operators claiming one incident take turns, and the second sees the first's claims."""
+
+        async def w(c: Conn) -> Claim | None:
+            now = now_ms()
+            rows = await every(
+                c, "SELECT id FROM mentions WHERE incident_id = %s ORDER BY id FOR UPDATE", (incident_id,)
+            )
+            ids = [int(r[0]) for r in rows]
+            if not take_over:
+                row = await one(
+                    c,
+                    "SELECT mention_id, operator, kind, since, heartbeat_at FROM claims WHERE mention_id = ANY(%s)"
+                    " AND heartbeat_at > %s AND holder != %s LIMIT 1",
+                    (ids, now - CLAIM_TTL_MS, self.holder),
+                )
+                if row is not None:
+                    return Claim(*row)
+            for mention_id in ids:
+                await c.execute(
+                    "INSERT INTO claims (mention_id, operator, holder, kind, since, heartbeat_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (mention_id) DO UPDATE SET"
+                    " operator = excluded.operator, holder = excluded.holder, kind = excluded.kind,"
+                    " since = excluded.since, heartbeat_at = excluded.heartbeat_at",
+                    (mention_id, self.operator, self.holder, kind, now, now),
+                )
+                await touch(c, mention_id)
+            return None
+
+        return await self.pg.write(w, "claim")
+
+    async def unclaim_incident(self, incident_id: int) -> None:
+        async def w(c: Conn) -> None:
+            for (mention_id,) in await every(
+                c,
+                "DELETE FROM claims WHERE holder = %s"
+                " AND mention_id IN (SELECT id FROM mentions WHERE incident_id = %s) RETURNING mention_id",
+                (self.holder, incident_id),
+            ):
+                await touch(c, mention_id)
+
+        await self.pg.write(w, "claim")
+
     async def unclaim(self, mention_id: int) -> None:
         async def w(c: Conn) -> None:
             cur = await c.execute("DELETE FROM claims WHERE mention_id = %s AND holder = %s", (mention_id, self.holder))

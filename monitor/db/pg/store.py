@@ -29,6 +29,9 @@ from monitor.db.pg.connect import classify, connect, migrate
 from monitor.db.pg.leases import check_lease
 from monitor.db.pg.mentions import Conn, every
 
+if TYPE_CHECKING:
+    from monitor.db.incidents import IncidentPlan
+
 T = TypeVar("T")
 
 
@@ -286,6 +289,13 @@ class PgStore:
 
     async def incident_reports(self, incident_id: int, status: Status | None = None) -> list[MentionRow]:
         return await self.read(lambda c: pg_incidents.reports(c, incident_id, status))
+
+    async def act_on_incident(
+        self, incident_id: int, operator: str, plan: IncidentPlan, label: str, *, expect_rev: int | None = None
+    ) -> list[int]:
+        return await self.write(
+            lambda c: pg_incidents.act_on_incident(c, incident_id, operator, plan, expect_rev), f"incident:{label}"
+        )
 
 
 if TYPE_CHECKING:  # mypy checks here that the PostgreSQL store implements the whole interface

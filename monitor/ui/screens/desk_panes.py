@@ -19,6 +19,7 @@ from monitor.core.models import OPEN_STATUSES, MentionRow, Status
 from monitor.core.timeutil import now_ms
 from monitor.db.presence import Claim
 from monitor.ui.screens.guard import guarded
+from monitor.ui.storm import StormMeter
 from monitor.ui.widgets.detail import MentionDetail
 from monitor.ui.widgets.pane import WINDOW, MentionTable
 
@@ -51,6 +52,7 @@ class DeskPanes(Screen[None]):
         self._count_now = False  # an operator's own action: show its effect on the tabs at once
         self._counts_stale = False
         self._ready = False  # the panes are loaded (not yet, or a reload failed: the refresh tick retries)
+        self.storm = StormMeter()
 
     @property
     def monitor(self) -> MonitorApp:
@@ -159,6 +161,7 @@ class DeskPanes(Screen[None]):
                 self._apply(changes)
                 self._update_tabs()
             self.last_rev = changes[-1].rev  # only once applied: a read that failed above is retried whole
+            self.storm.count(changes, now_ms())
             if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
                 self.load_detail(self.current_row())
 
@@ -190,6 +193,14 @@ class DeskPanes(Screen[None]):
             if tab.label.plain != label:  # a new label lays the screen out again: only when it changed
                 tab.label = label
             table.total = count
+
+    def show_storm(self, now: int) -> None:
+        """The storm line as the header's title, from the clock tick: once a second at most, since a new
+        title lays the screen out again."""
+        self.storm.expire(now)
+        title = self.storm.line() or "monitor"
+        if self.title != title:
+            self.title = title
 
     async def _load_claims(self) -> None:
         self.claims = await self.monitor.presence.claims()

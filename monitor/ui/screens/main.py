@@ -89,6 +89,7 @@ class MainScreen(DeskActions):
     @guarded("clock", loud=False)
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
+        self.show_storm(now_ms())
         if self._counts_stale and not self._refresh_lock.locked():
             await self._recount()
             self._update_tabs()

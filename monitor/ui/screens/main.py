@@ -8,7 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
+from textual.widgets import ContentSwitcher, Tab, Tabs
 
 from monitor.core.filtering import PaneFilter
 from monitor.core.models import Status
@@ -23,6 +23,7 @@ from monitor.ui.screens.handover import HandoverScreen
 from monitor.ui.screens.help import HelpScreen, binding_rows
 from monitor.ui.screens.view import MentionView
 from monitor.ui.widgets.detail import MentionDetail
+from monitor.ui.widgets.footer import DeskFooter
 from monitor.ui.widgets.header import CityHeader
 from monitor.ui.widgets.pane import MentionTable
 from monitor.ui.widgets.sources_bar import SourcesBar, render_sources
@@ -72,7 +73,7 @@ class MainScreen(DeskActions):
                 yield MentionTable(status, warning, target, id=f"pane-{status.value}")
         with VerticalScroll(id="detail-box"):
             yield MentionDetail(id="detail")
-        yield Footer(compact=True, show_command_palette=False)
+        yield DeskFooter(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False

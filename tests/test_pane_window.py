@@ -17,6 +17,7 @@ from monitor.db.store import act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
 from monitor.ui.screens import desk_panes
 from monitor.ui.screens import main as main_screen
+from monitor.ui.screens.desk_panes import STORM_APPLY_MS
 from monitor.ui.storm import SPAN_MS, STORM_PER_MINUTE, StormMeter
 from monitor.ui.widgets.pane import WINDOW, MentionTable
 from monitor.ui.widgets.window import Window
@@ -246,6 +247,11 @@ async def test_a_burst_shows_the_calm_storm_line_which_goes_when_calm(
         line = f"storm: {STORM_PER_MINUTE + 499:,} new in the last minute"
         await wait_for(pilot, lambda: header_title(pilot).startswith(line))
         assert screen.title == line
+        # What is wrong with the database stays first in the title when the clock's tick shows the storm.
+        app.storage_state = "DISK FULL"
+        screen.show_storm(now_ms())
+        assert screen.title == f"monitor · DISK FULL · {line}"
+        app.storage_state = ""
         later[0] = SPAN_MS + 1_000  # a calm minute
         await wait_for(pilot, lambda: "storm" not in header_title(pilot) and screen.title == "monitor")
         assert header_title(pilot).startswith("monitor")
@@ -278,3 +284,33 @@ async def test_the_cli_desk_freezes_its_start_up_heap_after_the_first_paint(tmp_
             await wait_for(pilot, lambda: gc.get_freeze_count() > 10_000)
     finally:
         gc.unfreeze()
+
+
+async def test_in_a_storm_the_pane_moves_every_few_seconds_and_an_operators_action_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a burst the rows under the operator's eyes hold still between moves (the header counts the
+    arrivals); the desk's clock is frozen here, so only an operator's own action can move them."""
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.NEW, 10)
+    clock = [now_ms()]
+    monkeypatch.setattr(desk_panes, "now_ms", lambda: clock[0])
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == 10)
+        screen = main(app)
+        table = screen.pane(Status.NEW)
+        rev, _ = burst(watchlist.database, 0, STORM_PER_MINUTE, (), 5_000)
+        await wait_for(pilot, lambda: screen.last_rev >= rev and screen.storm.on)
+        rev, urgent = burst(watchlist.database, STORM_PER_MINUTE, 10, (STORM_PER_MINUTE,), 5_001)
+        ticks = screen._ticks
+        await wait_for(pilot, lambda: screen._ticks >= ticks + 2)  # a second or more of refresh ticks
+        assert screen.last_rev < rev and urgent[-1] not in table.mentions  # the pane held still
+        selected = screen.current_row()
+        assert selected is not None
+        await pilot.press("d", "enter")  # dismissed: it leaves the pane at once, and the urgent arrival enters
+        await wait_for(pilot, lambda: selected.id not in table.mentions and urgent[-1] in table.mentions)
+        assert screen.last_rev >= rev
+        rev, urgent = burst(watchlist.database, STORM_PER_MINUTE + 10, 10, (STORM_PER_MINUTE + 10,), 5_002)
+        clock[0] += STORM_APPLY_MS  # the next move
+        await wait_for(pilot, lambda: screen.last_rev >= rev and urgent[-1] in table.mentions)

@@ -15,6 +15,7 @@ from monitor.db.mentions import MENTION_COLUMNS, row_to_mention
 
 WINDOW_MS = 48 * 3600_000
 CANDIDATES = 300
+SCANNED = 5_000  # mentions of the window looked at for candidates: what a detail costs, whatever the table holds
 THRESHOLD = 0.2
 _WORD = re.compile(r"[a-z0-9]{4,}")
 _NOISE = re.compile(r"@\S+|https?://\S+|#")  # handles and links say who and where, not what
@@ -43,16 +44,24 @@ def related_sync(c: sqlite3.Connection, row: MentionRow, limit: int = 3) -> list
     if len(mine) < 2:
         return []
     scored = []
+    # The candidates come from the mentions seen just before and just after it (two index walks of
+    # SCANNED // 2), not from every open mention of the window, sorted: in a storm that sorted the whole
+    # table for each detail, and the detail's wait grew with every arrival (issue 13).
+    near = (
+        "SELECT id FROM (SELECT id, status, terms FROM mentions WHERE first_seen_at BETWEEN ? AND ?"
+        " ORDER BY first_seen_at {} LIMIT ?) WHERE status IN ('new', 'escalated') AND id != ?"
+        " AND (terms = ? OR terms LIKE ? ESCAPE '\\')"
+    )
+    like = _like_prefix(row.term + TERM_SEP)
     for r in c.execute(
-        f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status IN ('new', 'escalated') AND id != ?"
-        " AND first_seen_at BETWEEN ? AND ? AND (terms = ? OR terms LIKE ? ESCAPE '\\') ORDER BY id DESC LIMIT ?",
-        (row.id, row.first_seen_at - WINDOW_MS, row.first_seen_at + WINDOW_MS, row.term,
-         _like_prefix(row.term + TERM_SEP), CANDIDATES),
+        f"SELECT {MENTION_COLUMNS} FROM mentions WHERE id IN"
+        f" ({near.format('DESC')} UNION ALL {near.format('ASC')} ORDER BY id DESC LIMIT ?) ORDER BY id DESC",
+        (row.first_seen_at - WINDOW_MS, row.first_seen_at, SCANNED // 2, row.id, row.term, like,
+         row.first_seen_at + 1, row.first_seen_at + WINDOW_MS, SCANNED // 2, row.id, row.term, like, CANDIDATES),
     ):  # fmt: skip
-        other = row_to_mention(r)
-        score = similarity(mine, words(other.text))
+        score = similarity(mine, words(r[6]))  # the text: only a likely duplicate is made a MentionRow
         if score >= THRESHOLD:
-            scored.append((score, other))
+            scored.append((score, row_to_mention(r)))
     scored.sort(key=lambda pair: -pair[0])
     return scored[:limit]
 

@@ -1,5 +1,6 @@
 """Each mention's clocks (monitor.db.clocks): written in the transaction of every action, filled for older
-databases by migration 6, and recomputed from the action log by the check without a difference."""
+databases by migration 6, and recomputed from the action log by the check without a difference; likewise the
+integer ids of the texts the statistics group by (migration 7)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import sqlite3
 import pytest
 
 from monitor.cli import main
-from monitor.db.clocks import CLOCKS, Difference, differences
+from monitor.core.models import MatchResult, Mention, Priority
+from monitor.core.timeutil import from_ms
+from monitor.db.clocks import CLOCKS, IDS, Difference, differences
 from monitor.db.migrations import MIGRATIONS
+from monitor.db.mentions import ingest_sync
 from monitor.db.store import migrate
 from tests.fakes_stats import MIN, Desk, paris, write_watchlist
 
@@ -84,8 +88,28 @@ def test_a_second_escalation_leaves_the_standing_one_and_a_dismissal_resolves_no
     assert differences(desk.conn) == []
 
 
+def all_ids(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+    """Each mention's ids, as the texts they stand for (ids themselves may be numbered otherwise)."""
+    names = ", ".join(f"(SELECT name FROM names WHERE id = {column})" for column in IDS)
+    return conn.execute(f"SELECT id, {names} FROM mentions ORDER BY id").fetchall()
+
+
+def as_version_6(conn: sqlite3.Connection) -> None:
+    """The file as migration 6 left it: no names, migration 6's statistics index with its text columns."""
+    conn.execute("DROP INDEX mentions_stats")
+    for column in IDS:
+        conn.execute(f"ALTER TABLE mentions DROP COLUMN {column}")
+    conn.execute("DROP TABLE names")
+    conn.execute(
+        "CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,"
+        " deleted_at, edited_at, source, terms, first_response_by, to_us, escalated_at, escalated_to, resolved_at)"
+    )
+    conn.execute("PRAGMA user_version=6")
+
+
 def as_version_5(conn: sqlite3.Connection) -> None:
     """The file as the previous program left it: no clock columns, the old statistics index."""
+    as_version_6(conn)
     conn.execute("DROP INDEX mentions_stats")
     for column in ("escalated_at", "escalated_to", "resolved_at", "reopened"):
         conn.execute(f"ALTER TABLE mentions DROP COLUMN {column}")
@@ -101,9 +125,56 @@ def test_migration_six_fills_the_clocks_of_an_older_database_as_the_actions_wrot
     written = all_clocks(desk.conn)
     assert any(row[3] is not None for row in written)  # something to fill
     as_version_5(desk.conn)
-    assert migrate(desk.conn) == len(MIGRATIONS) == 6
+    assert migrate(desk.conn) == len(MIGRATIONS)
     assert all_clocks(desk.conn) == written
     assert differences(desk.conn) == []
+
+
+def test_each_write_gives_the_texts_the_statistics_group_by_their_ids_in_its_transaction(desk):
+    a, b, c, d = history(desk)
+    e = desk.mention(T + 5 * MIN, source="bluesky", terms=("eau", "voirie"))
+    desk.edit(b, T + 9 * MIN, "Une fuite d'eau")  # an edit without a new match keeps the terms
+    edited = Mention(
+        source="mastodon", remote_id="post-4", network="mastodon", author="@citoyen", text="Fuite d'eau",
+        published_at=from_ms(T),
+    )  # fmt: skip
+    desk.conn.execute("BEGIN IMMEDIATE")  # an edit that matches other terms: its primary term changes
+    ingest_sync(desk.conn, "mastodon", [], None, [(edited, MatchResult(("eau",), Priority.NORMAL))], [], T)
+    desk.conn.execute("COMMIT")
+    assert all_ids(desk.conn) == [
+        (a, "mastodon", "voirie", "alice", "eau"),
+        (b, "mastodon", "voirie", "bruno", None),
+        (c, "mastodon", "voirie", "alice", "voirie"),
+        (d, "mastodon", "eau", "alice", None),
+        (e, "bluesky", "eau", None, None),
+    ]
+    assert differences(desk.conn) == []
+
+
+def test_migration_seven_gives_an_older_database_the_ids_the_writes_would_have(desk):
+    history(desk)
+    desk.mention(T + 5 * MIN, source="bluesky", terms=("eau", "voirie"))
+    written = all_ids(desk.conn)
+    clocks = all_clocks(desk.conn)
+    as_version_6(desk.conn)
+    assert migrate(desk.conn) == len(MIGRATIONS)
+    assert all_ids(desk.conn) == written
+    assert all_clocks(desk.conn) == clocks
+    assert differences(desk.conn) == []
+
+
+def test_the_check_finds_an_id_that_is_not_its_text(desk):
+    a, b, _c, _d = history(desk)
+    voirie = desk.conn.execute("SELECT id FROM names WHERE name = 'voirie'").fetchone()[0]
+    eau = desk.conn.execute("SELECT id FROM names WHERE name = 'eau'").fetchone()[0]
+    desk.conn.execute("UPDATE mentions SET service_id = ?, term_id = ? WHERE id = ?", (voirie, eau, a))
+    desk.conn.execute("UPDATE mentions SET responder_id = NULL WHERE id = ?", (b,))
+    bruno = desk.conn.execute("SELECT id FROM names WHERE name = 'bruno'").fetchone()[0]
+    assert differences(desk.conn) == [
+        Difference(a, "term_id", eau, voirie),
+        Difference(a, "service_id", voirie, eau),
+        Difference(b, "responder_id", None, bruno),
+    ]
 
 
 def test_the_check_finds_a_clock_that_differs_from_the_action_log(desk):

@@ -15,7 +15,6 @@ import pytest
 from monitor.cli import main
 from monitor.core.models import Priority
 from monitor.db import stats as stats_db
-from monitor.db.statscodes import Codes
 from monitor.reports import stats
 from monitor.reports.stats import compute, percentile, render
 from tests.fakes_stats import DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, Desk, paris, write_watchlist
@@ -438,17 +437,15 @@ async def test_stats_screen_reports_a_broken_database_and_keeps_running(tmp_path
         assert app.is_running and isinstance(app.screen, StatsScreen)
 
 
-def test_names_known_in_advance_or_discovered_give_the_same_report(desk, tmp_path, monkeypatch):
-    # Texts travel as codes built from names guessed in advance (watchlist sources and terms, recent
-    # operators); a row with another name makes its slice learn the names and read again.
+def test_texts_the_watchlist_does_not_name_are_grouped_by_their_own_name(desk, tmp_path):
+    # Breakdowns read the ids written with each text (migration 7), whatever the watchlist says today:
+    # a term since removed from it, and a mention kept without any term (addressed to us), still count.
     build_monday(desk)
     desk.mention(paris(2025, 7, 7, 10, 55), source="demo", terms=("ancien terme", "voirie"), remote_id="x")
-    guessed = monday_report(desk, tmp_path).as_dict()
-    monkeypatch.setattr(stats_db, "seeds", lambda conn, *watchlist_names: [Codes() for _ in range(4)])
-    learned = monday_report(desk, tmp_path).as_dict()
-    assert learned == guessed
-    terms = {row["key"]: row["mentions"] for row in guessed["breakdowns"]["term"]}
-    assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1}
+    desk.mention(paris(2025, 7, 7, 10, 56), source="demo", terms=(), remote_id="y")
+    report = monday_report(desk, tmp_path).as_dict()
+    terms = {row["key"]: row["mentions"] for row in report["breakdowns"]["term"]}
+    assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1, "(none)": 1}
 
 
 def test_a_slice_that_learns_names_leaves_the_later_slices_read_with_the_first_codes(desk, tmp_path):

@@ -27,6 +27,22 @@ FILL_CLOCKS = f"""
     UPDATE mentions SET resolved_at = {RESOLVED} WHERE escalated_at IS NOT NULL;
 """
 
+# Migration 7: the texts the statistics group by (source, primary term, first responder, standing escalation's
+# service) also as integer ids into `names`, written with the text in the same transaction (the ingest, the
+# action), so a year of statistics reads integers from one covering index: no text, no JSON. A mention's
+# primary term is its terms list up to the first '\x1f'. NAMES_OF adds the texts of the mentions `{where}`
+# picks to `names` (all of them in the migration, one in an action); NAME_IDS sets a mention's ids from them.
+PRIMARY_TERM = "substr(terms, 1, instr(terms || char(31), char(31)) - 1)"
+NAMES_OF = f"""INSERT OR IGNORE INTO names (name) SELECT source FROM mentions {{where}}
+    UNION SELECT {PRIMARY_TERM} FROM mentions {{where}}
+    UNION SELECT first_response_by FROM mentions {{where}} AND first_response_by IS NOT NULL
+    UNION SELECT escalated_to FROM mentions {{where}} AND escalated_to IS NOT NULL"""
+NAME_IDS = f"""source_id = (SELECT id FROM names WHERE name = source),
+    term_id = (SELECT id FROM names WHERE name = {PRIMARY_TERM}),
+    responder_id = (SELECT id FROM names WHERE name = first_response_by),
+    service_id = (SELECT id FROM names WHERE name = escalated_to)"""
+FILL_NAMES = f"{NAMES_OF.format(where='WHERE 1')};\nUPDATE mentions SET {NAME_IDS};"
+
 MIGRATIONS: list[str] = [
     # 1: mentions, the append-only action log, per-source cursors and states.
     """
@@ -181,5 +197,21 @@ MIGRATIONS: list[str] = [
         deleted_at, edited_at, source, terms, first_response_by, to_us, escalated_at, escalated_to, resolved_at);
     DROP INDEX IF EXISTS mentions_response;
     CREATE INDEX mentions_response ON mentions (first_response_at, first_seen_at, deleted_at, status, status_at);
+    """,
+    # 7: integer ids for the texts the statistics group by (FILL_NAMES above); the statistics index then holds
+    # integers only, narrower than migration 6's with its text columns.
+    f"""
+    CREATE TABLE names (
+        id INTEGER PRIMARY KEY,             -- from 1: 0 is "none" in the statistics
+        name TEXT NOT NULL UNIQUE
+    );
+    ALTER TABLE mentions ADD COLUMN source_id INTEGER;
+    ALTER TABLE mentions ADD COLUMN term_id INTEGER;       -- the primary term's
+    ALTER TABLE mentions ADD COLUMN responder_id INTEGER;  -- first_response_by's
+    ALTER TABLE mentions ADD COLUMN service_id INTEGER;    -- escalated_to's
+    {FILL_NAMES}
+    DROP INDEX IF EXISTS mentions_stats;
+    CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,
+        deleted_at, edited_at, to_us, escalated_at, source_id, term_id, responder_id, service_id);
     """,
 ]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.db.stats import Columns, Period
-from monitor.db.statscodes import NONE_KEY, Ints
+from monitor.db.stats import NONE_KEY, Columns, Ints, Period
 from monitor.reports.figures import DAY_NAMES, Clock, GroupRow, dist, priority_label
 
 

@@ -12,8 +12,8 @@ from monitor.cli import main
 from monitor.core.models import MatchResult, Mention, Priority
 from monitor.core.timeutil import from_ms
 from monitor.db.clocks import CLOCKS, IDS, Difference, differences
-from monitor.db.migrations import MIGRATIONS
 from monitor.db.mentions import ingest_sync
+from monitor.db.migrations import MIGRATIONS
 from monitor.db.store import migrate
 from tests.fakes_stats import MIN, Desk, paris, write_watchlist
 

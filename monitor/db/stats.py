@@ -46,7 +46,8 @@ _ROWS_SQL = (
     " group_concat(ifnull((first_response_at - first_seen_at) * 2, 1)),"
     " group_concat(CASE status WHEN 'done' THEN (status_at - first_seen_at) * 4"
     " WHEN 'dismissed' THEN (status_at - first_seen_at) * 4 + 2 ELSE 1 END),"
-    " group_concat(ifnull((deleted_at - first_seen_at) * 2, 1)), group_concat(ifnull((escalated_at - first_seen_at) * 2, 1)),"
+    " group_concat(ifnull((deleted_at - first_seen_at) * 2, 1)),"
+    " group_concat(ifnull((escalated_at - first_seen_at) * 2, 1)),"
     f" group_concat(ifnull(source_id, 0) + {_RADIX} * ifnull(term_id, 0)),"
     f" group_concat(ifnull(responder_id, 0) + {_RADIX} * ifnull(service_id, 0)),"
     " total(status = 'new'), total(status = 'escalated'), count(edited_at), total(to_us)" + _PERIOD

@@ -132,9 +132,9 @@ def ingest_sync(
 
 def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:
     """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
-    before = c.total_changes
     terms = [TERM_SEP.join(r.terms) for _m, r in matched]
     ids = name_ids(c, [source, *map(primary_term, terms)]) if matched else {}  # the statistics' ids (migration 7)
+    before = c.total_changes  # after the names: only mentions count
     c.executemany(
         "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
         " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us,"

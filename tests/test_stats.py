@@ -500,3 +500,40 @@ def test_mentions_addressed_to_us_are_counted_with_their_share(desk, tmp_path, c
     assert json.loads(render(r, "json"))["counts"]["to_us"] == 1
     assert main(["stats", "--watchlist", str(wl.path), "--db", str(desk.path), "--explain"]) == 0
     assert "Addressed to us" in capsys.readouterr().out
+
+
+def test_a_database_from_before_migration_seven_gives_the_same_figures_once_migrated(desk, tmp_path):
+    # An older file (schema 6: no ids, the statistics index with text columns) is upgraded by migration 7;
+    # its statistics are those of the same desk written by this program.
+    from monitor.db.store import migrate
+    from tests.test_clocks import as_version_6
+
+    build_monday(desk)
+    desk.mention(paris(2025, 7, 7, 10, 56), source="demo", terms=("ancien terme", "voirie"), remote_id="x")
+    written = monday_report(desk, tmp_path).as_dict()
+    as_version_6(desk.conn)
+    assert desk.conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    migrate(desk.conn)
+    assert monday_report(desk, tmp_path).as_dict() == written
+
+
+def test_monitor_stats_imports_neither_the_screens_nor_the_networks(desk, tmp_path):
+    # Process start counts: `monitor stats` loads the statistics, not Textual, httpx or any source.
+    import json
+    import subprocess
+    import sys
+
+    build_monday(desk)
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+    argv = ["--watchlist", str(wl.path), "stats", "--db", str(desk.path), "--since", "2025-07-07"]
+    script = (
+        f"import json, sys\nfrom monitor.cli import main\ncode = main({argv!r})\n"
+        "print(json.dumps(sorted({m.split('.')[0] if not m.startswith('monitor.') else '.'.join(m.split('.')[:2])"
+        " for m in sys.modules})))\nsys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "monitor.reports" in loaded  # it did compute the statistics
+    assert not loaded & {"textual", "rich", "httpx", "feedparser", "bs4", "aiosqlite", "monitor.networks",
+                         "monitor.ui", "monitor.engine"}  # fmt: skip

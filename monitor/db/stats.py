@@ -35,22 +35,23 @@ SLICE_MS = 30 * 86_400_000  # one query per 30 days: strings stay small and slic
 NONE_KEY = "(none)"  # the label of a mention without the text (a term list without a term, a service of '')
 Ints = npt.NDArray[np.int64]
 
-# One row per mention as a few integers, short to write as text: times as offsets from the mention's first
-# seen (doubled, 1 when absent; the closing's kind in bit 1: 2 if dismissed), first seen as its offset in
-# the slice with the priority in the low 4 bits, and the ids of its texts (migration 7) in pairs, mixed radix
-# on one more than the largest id (read in the same statement, so in the same snapshot as the rows).
+# One row per mention as a few integers, short to write as text, with no aggregate beside them (each costs as
+# much as a column): times as offsets from the mention's first seen, shifted left with flags in the low bits
+# (bit 0 set: absent); first seen as its offset in the slice, with the priority and whether it is addressed to
+# us; the status in the closing's column (bit 1: dismissed; 1 new, 3 escalated); whether it was edited in the
+# deletion's; the ids of its texts (migration 7) in pairs, mixed radix on one more than the largest id (read
+# in the same statement, so in the same snapshot as the rows).
 _PERIOD = " FROM mentions INDEXED BY mentions_stats WHERE first_seen_at >= :since AND first_seen_at < :until"
 _RADIX = "(SELECT ifnull(max(id), 0) + 1 FROM names)"
 _ROWS_SQL = (
-    f"SELECT count(*), {_RADIX}, group_concat((first_seen_at - :since) * 16 + (priority & 15)),"
+    f"SELECT count(*), {_RADIX}, group_concat(((first_seen_at - :since) * 16 + (priority & 15)) * 2 + (to_us != 0)),"
     " group_concat(ifnull((first_response_at - first_seen_at) * 2, 1)),"
     " group_concat(CASE status WHEN 'done' THEN (status_at - first_seen_at) * 4"
-    " WHEN 'dismissed' THEN (status_at - first_seen_at) * 4 + 2 ELSE 1 END),"
-    " group_concat(ifnull((deleted_at - first_seen_at) * 2, 1)),"
+    " WHEN 'dismissed' THEN (status_at - first_seen_at) * 4 + 2 WHEN 'new' THEN 1 WHEN 'escalated' THEN 3 ELSE 5 END),"
+    " group_concat(ifnull((deleted_at - first_seen_at) * 4, 1) + 2 * (edited_at IS NOT NULL)),"
     " group_concat(ifnull((escalated_at - first_seen_at) * 2, 1)),"
     f" group_concat(ifnull(source_id, 0) + {_RADIX} * ifnull(term_id, 0)),"
-    f" group_concat(ifnull(responder_id, 0) + {_RADIX} * ifnull(service_id, 0)),"
-    " total(status = 'new'), total(status = 'escalated'), count(edited_at), total(to_us)" + _PERIOD
+    f" group_concat(ifnull(responder_id, 0) + {_RADIX} * ifnull(service_id, 0))" + _PERIOD
 )
 NO_END = 1 << 60  # a carried mention still waiting now
 # Mentions seen before the period and still waiting at its start (the backlog it inherits), as when each
@@ -191,20 +192,21 @@ def _at(seen: Ints, offsets: Ints, shift: int) -> Ints:
     return np.where(offsets & 1 == 1, -1, seen + (offsets >> shift))
 
 
-def _decode(result: tuple[Any, ...], since: int) -> tuple[list[Ints], tuple[int, ...]] | None:
+def _decode(result: tuple[Any, ...], since: int) -> tuple[list[Ints], list[int]] | None:
     """One slice's rows as columns: seen, priority, first response, closed, dismissed (0/1), deleted,
     escalated, then the ids of source, term, responder, service; and its tallies."""
-    count, radix, *texts = result[:9]
+    count, radix, *texts = result
     if not count:
         return None
-    seen_priority, fr2, closed4, deleted2, esc2, source_term, responder_service = (_ints(t, count) for t in texts)
-    seen = (seen_priority >> 4) + since
+    seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = (_ints(t, count) for t in texts)
+    seen = (seen_flags >> 5) + since
     columns = [
-        seen, seen_priority & 15, _at(seen, fr2, 1), _at(seen, closed4, 2), (closed4 >> 1) & 1,
-        _at(seen, deleted2, 1), _at(seen, esc2, 1), source_term % radix, source_term // radix,
+        seen, (seen_flags >> 1) & 15, _at(seen, fr2, 1), _at(seen, status4, 2), (status4 & 3) == 2,
+        _at(seen, deleted4, 2), _at(seen, esc2, 1), source_term % radix, source_term // radix,
         responder_service % radix, responder_service // radix,
     ]  # fmt: skip
-    return columns, tuple(int(x) for x in result[9:])  # new, escalated, edited, to us
+    tallies = [status4 == 1, status4 == 3, (deleted4 & 2) == 2, (seen_flags & 1) == 1]
+    return columns, [int(np.count_nonzero(t)) for t in tallies]  # new, escalated, edited, to us
 
 
 def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tuple[Ints, list[str]]:
@@ -215,13 +217,13 @@ def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tup
     return lookup[ids], [label(names.get(int(i), "")) for i in present]
 
 
-def _columns(parts: list[tuple[list[Ints], tuple[int, ...]]], names: dict[int, str]) -> tuple[Columns, list[int]]:
+def _columns(parts: list[tuple[list[Ints], list[int]]], names: dict[int, str]) -> tuple[Columns, list[int]]:
     width = 11
     columns = [np.concatenate([p[0][i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(width)]
-    seen, priority, fr, closed, dismissed_bit, deleted, esc_at, *ids = columns
+    seen, priority, fr, closed, dismissed_flag, deleted, esc_at, *ids = columns
     tallies = [sum(p[1][i] for p in parts) for i in range(4)]  # new, escalated, edited, to us
     is_closed = closed >= 0
-    dismissed = int(np.count_nonzero(is_closed & (dismissed_bit == 1)))
+    dismissed = int(np.count_nonzero(is_closed & dismissed_flag))
     closed_n = int(np.count_nonzero(is_closed))
     # Resolved: closed at or after the standing escalation (migrations.RESOLVED, which resolved_at stores).
     resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)

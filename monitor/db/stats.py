@@ -227,8 +227,9 @@ def _columns(parts: list[tuple[list[Ints], list[int]]], names: dict[int, str]) -
     closed_n = int(np.count_nonzero(is_closed))
     # Resolved: closed at or after the standing escalation (migrations.RESOLVED, which resolved_at stores).
     resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)
+    labels: tuple[Callable[[str], str], ...] = (str, _term_label, str, str)
     (src, src_n), (term, term_n), (op, op_n), (svc, svc_n) = (
-        _dense(i, names, label) for i, label in zip(ids, (str, _term_label, str, str), strict=True)
+        _dense(i, names, label) for i, label in zip(ids, labels, strict=True)
     )
     rows = Columns(
         seen, priority, fr, closed, deleted, esc_at, resolved, src, term, op, svc, src_n, term_n, op_n, svc_n

@@ -16,6 +16,7 @@ import holidays
 import numpy as np
 
 from monitor.core.config import BusinessHours, Watchlist
+from monitor.core.holidaycal import country_holidays
 from monitor.core.timeutil import from_ms, parse_date, to_ms
 
 DAY = timedelta(days=1)
@@ -30,7 +31,7 @@ class BusinessCalendar:
         self._holidays: holidays.HolidayBase | None = None
         if hours.holidays_country:
             try:
-                self._holidays = holidays.country_holidays(hours.holidays_country, subdiv=hours.holidays_subdiv)
+                self._holidays = country_holidays(hours.holidays_country, subdiv=hours.holidays_subdiv)
             except NotImplementedError as exc:
                 raise ValueError(
                     f"business_hours: no holiday calendar for {hours.holidays_country!r}"

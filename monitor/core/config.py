@@ -350,13 +350,13 @@ def _hours(node: Node) -> BusinessHours:
 
 
 def _check_holidays(f: dict[str, Node], country: str, subdiv: str | None) -> None:
-    import holidays
+    from monitor.core.holidaycal import country_holidays
 
     try:
-        holidays.country_holidays(country)
+        country_holidays(country)
     except NotImplementedError:
         f["holidays"].fail(f"no holiday calendar for {country!r}", "a country code such as FR, BE or CH")
     try:
-        holidays.country_holidays(country, subdiv=subdiv)
+        country_holidays(country, subdiv=subdiv)
     except NotImplementedError:
         f["subdivision"].fail(f"no subdivision {subdiv!r} for {country}", "a subdivision of that country, or none")

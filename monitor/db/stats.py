@@ -158,10 +158,10 @@ def load_period(conn: ReadConnection, since: int, until: int) -> Period:
         bounds = [(s, min(until, s + SLICE_MS)) for s in range(since, until, SLICE_MS)]
         slices = [reader.submit(_ROWS_SQL, {"since": s, "until": u}) for s, u in bounds]
         carry_f = reader.submit(_carry_sql(conn, since), {"since": since, "no_end": NO_END})
-        parts = [_decode(f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
+        results = [(f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
         # Read last: names are only ever added, so every id the slices carry is there.
         names = dict(conn.execute("SELECT id, name FROM names").fetchall())
-        rows, tallies = _columns([p for p in parts if p is not None], names)
+        rows, tallies = _columns([(r, s) for r, s in results if r[0]], names)
         count, ends = carry_f.result()
         return Period(rows, tallies, _ints(ends, count))
     finally:
@@ -192,23 +192,6 @@ def _at(seen: Ints, offsets: Ints, shift: int) -> Ints:
     return np.where(offsets & 1 == 1, -1, seen + (offsets >> shift))
 
 
-def _decode(result: tuple[Any, ...], since: int) -> tuple[list[Ints], list[int]] | None:
-    """One slice's rows as columns: seen, priority, first response, closed, dismissed (0/1), deleted,
-    escalated, then the ids of source, term, responder, service; and its tallies."""
-    count, radix, *texts = result
-    if not count:
-        return None
-    seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = (_ints(t, count) for t in texts)
-    seen = (seen_flags >> 5) + since
-    columns = [
-        seen, (seen_flags >> 1) & 15, _at(seen, fr2, 1), _at(seen, status4, 2), (status4 & 3) == 2,
-        _at(seen, deleted4, 2), _at(seen, esc2, 1), source_term % radix, source_term // radix,
-        responder_service % radix, responder_service // radix,
-    ]  # fmt: skip
-    tallies = [status4 == 1, status4 == 3, (deleted4 & 2) == 2, (seen_flags & 1) == 1]
-    return columns, [int(np.count_nonzero(t)) for t in tallies]  # new, escalated, edited, to us
-
-
 def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tuple[Ints, list[str]]:
     """Ids (0: none) as codes 0..n-1 over the ids present, with each code's label."""
     present = np.flatnonzero(np.bincount(ids)) if ids.size else np.zeros(0, dtype=np.int64)
@@ -217,24 +200,34 @@ def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tup
     return lookup[ids], [label(names.get(int(i), "")) for i in present]
 
 
-def _columns(parts: list[tuple[list[Ints], list[int]]], names: dict[int, str]) -> tuple[Columns, list[int]]:
-    width = 11
-    columns = [np.concatenate([p[0][i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(width)]
-    seen, priority, fr, closed, dismissed_flag, deleted, esc_at, *ids = columns
-    tallies = [sum(p[1][i] for p in parts) for i in range(4)]  # new, escalated, edited, to us
+def _columns(slices: list[tuple[tuple[Any, ...], int]], names: dict[int, str]) -> tuple[Columns, list[int]]:
+    """The slices' rows (each with its start) as columns, each column's texts joined and parsed at once; and
+    the tallies: new, escalated, done, dismissed, edited, to us."""
+    counts = np.array([result[0] for result, _start in slices], dtype=np.int64)
+    n = int(counts.sum())
+    texts = [",".join(result[i] for result, _start in slices) if slices else None for i in range(2, 9)]
+    seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = (_ints(t, n) for t in texts)
+    seen = (seen_flags >> 5) + np.repeat(np.array([start for _result, start in slices], dtype=np.int64), counts)
+    radix = np.repeat(np.array([result[1] for result, _start in slices], dtype=np.int64), counts)
+    closed, esc_at = _at(seen, status4, 2), _at(seen, esc2, 1)
     is_closed = closed >= 0
-    dismissed = int(np.count_nonzero(is_closed & dismissed_flag))
+    dismissed = int(np.count_nonzero(is_closed & ((status4 & 3) == 2)))
     closed_n = int(np.count_nonzero(is_closed))
     # Resolved: closed at or after the standing escalation (migrations.RESOLVED, which resolved_at stores).
     resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)
+    ids = (source_term % radix, source_term // radix, responder_service % radix, responder_service // radix)
     labels: tuple[Callable[[str], str], ...] = (str, _term_label, str, str)
     (src, src_n), (term, term_n), (op, op_n), (svc, svc_n) = (
         _dense(i, names, label) for i, label in zip(ids, labels, strict=True)
     )
     rows = Columns(
-        seen, priority, fr, closed, deleted, esc_at, resolved, src, term, op, svc, src_n, term_n, op_n, svc_n
+        seen, (seen_flags >> 1) & 15, _at(seen, fr2, 1), closed, _at(seen, deleted4, 2), esc_at, resolved,
+        src, term, op, svc, src_n, term_n, op_n, svc_n,
+    )  # fmt: skip
+    new, escalated, edited, to_us = (
+        int(np.count_nonzero(t)) for t in (status4 == 1, status4 == 3, (deleted4 & 2) == 2, (seen_flags & 1) == 1)
     )
-    return rows, [tallies[0], tallies[1], closed_n - dismissed, dismissed, tallies[2], tallies[3]]
+    return rows, [new, escalated, closed_n - dismissed, dismissed, edited, to_us]
 
 
 def _term_label(term: str) -> str:

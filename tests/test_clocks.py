@@ -199,3 +199,6 @@ def test_monitor_check_clocks_says_whether_the_clocks_are_what_the_log_says(desk
     assert main(check) == 1
     out = capsys.readouterr().out
     assert f"mention {a}: reopened is 0, the action log says 2" in out and "clocks: these differ" in out
+    desk.conn.execute("UPDATE mentions SET reopened = 2, term_id = NULL WHERE id = ?", (a,))  # an id too
+    assert main(check) == 1
+    assert f"mention {a}: term_id is None, the action log says " in capsys.readouterr().out

@@ -133,10 +133,14 @@ class Reader:
                 self._opened.append(c)
         return c
 
-    def submit(self, sql: str, params: Sequence[Any] | dict[str, Any], one: bool = True) -> Future[Any]:
+    def submit(
+        self, sql: str, params: Sequence[Any] | dict[str, Any], then: Callable[[Any], Any] | None = None
+    ) -> Future[Any]:
+        """The query's one row, through `then` on the same thread (parsing there overlaps the other queries)."""
+
         def run(conn: sqlite3.Connection) -> Any:
-            cursor = conn.execute(sql, params)
-            return cursor.fetchone() if one else cursor.fetchall()
+            row = conn.execute(sql, params).fetchone()
+            return then(row) if then is not None else row
 
         if self.pool is None:
             done: Future[Any] = Future()
@@ -156,12 +160,12 @@ def load_period(conn: ReadConnection, since: int, until: int) -> Period:
     reader = Reader(conn)
     try:
         bounds = [(s, min(until, s + SLICE_MS)) for s in range(since, until, SLICE_MS)]
-        slices = [reader.submit(_ROWS_SQL, {"since": s, "until": u}) for s, u in bounds]
+        slices = [reader.submit(_ROWS_SQL, {"since": s, "until": u}, then=_parse) for s, u in bounds]
         carry_f = reader.submit(_carry_sql(conn, since), {"since": since, "no_end": NO_END})
-        results = [(f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
+        parts = [(*f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
         # Read last: names are only ever added, so every id the slices carry is there.
         names = dict(conn.execute("SELECT id, name FROM names").fetchall())
-        rows, tallies = _columns([(r, s) for r, s in results if r[0]], names)
+        rows, tallies = _columns([part for part in parts if part[0]], names)
         count, ends = carry_f.result()
         return Period(rows, tallies, _ints(ends, count))
     finally:
@@ -200,15 +204,20 @@ def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tup
     return lookup[ids], [label(names.get(int(i), "")) for i in present]
 
 
-def _columns(slices: list[tuple[tuple[Any, ...], int]], names: dict[int, str]) -> tuple[Columns, list[int]]:
-    """The slices' rows (each with its start) as columns, each column's texts joined and parsed at once; and
-    the tallies: new, escalated, done, dismissed, edited, to us."""
-    counts = np.array([result[0] for result, _start in slices], dtype=np.int64)
-    n = int(counts.sum())
-    texts = [",".join(result[i] for result, _start in slices) if slices else None for i in range(2, 9)]
-    seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = (_ints(t, n) for t in texts)
-    seen = (seen_flags >> 5) + np.repeat(np.array([start for _result, start in slices], dtype=np.int64), counts)
-    radix = np.repeat(np.array([result[1] for result, _start in slices], dtype=np.int64), counts)
+def _parse(result: tuple[Any, ...]) -> tuple[int, int, list[Ints]]:
+    """One slice's row: how many mentions, the radix of its ids, its columns as integers."""
+    count, radix, *texts = result
+    return count, radix, [_ints(text, count) for text in texts]
+
+
+def _columns(parts: list[tuple[int, int, list[Ints], int]], names: dict[int, str]) -> tuple[Columns, list[int]]:
+    """The slices' columns (each slice with its count, radix and start) as one, decoded; and the tallies:
+    new, escalated, done, dismissed, edited, to us."""
+    counts = np.array([count for count, *_rest in parts], dtype=np.int64)
+    columns = [np.concatenate([p[2][i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(7)]
+    seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = columns
+    seen = (seen_flags >> 5) + np.repeat(np.array([p[3] for p in parts], dtype=np.int64), counts)
+    radix = np.repeat(np.array([p[1] for p in parts], dtype=np.int64), counts)
     closed, esc_at = _at(seen, status4, 2), _at(seen, esc2, 1)
     is_closed = closed >= 0
     dismissed = int(np.count_nonzero(is_closed & ((status4 & 3) == 2)))

@@ -537,3 +537,16 @@ def test_monitor_stats_imports_neither_the_screens_nor_the_networks(desk, tmp_pa
     assert "monitor.reports" in loaded  # it did compute the statistics
     assert not loaded & {"textual", "rich", "httpx", "feedparser", "bs4", "aiosqlite", "monitor.networks",
                          "monitor.ui", "monitor.engine"}  # fmt: skip
+
+
+def test_a_period_is_read_from_the_covering_index_of_integers_alone(desk):
+    # Migration 7's index holds every column the statistics read: the year is one index scan, no row lookup,
+    # no text column, no action (the plan names only the index and the names table's integer key).
+    from monitor.db import stats as stats_db
+
+    plan = desk.conn.execute("EXPLAIN QUERY PLAN " + stats_db._ROWS_SQL, {"since": 0, "until": 1}).fetchall()
+    details = [row[3] for row in plan]
+    assert details[0] == "SEARCH mentions USING COVERING INDEX mentions_stats (first_seen_at>? AND first_seen_at<?)"
+    assert all(d.startswith(("SCALAR SUBQUERY", "SEARCH names")) for d in details[1:])
+    indexed = {row[2] for row in desk.conn.execute("PRAGMA index_info(mentions_stats)")}
+    assert not indexed & {"source", "terms", "first_response_by", "escalated_to"}  # integers only

@@ -94,8 +94,18 @@ def all_ids(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
     return conn.execute(f"SELECT id, {names} FROM mentions ORDER BY id").fetchall()
 
 
+def as_version_7(conn: sqlite3.Connection) -> None:
+    """The file as migration 7 left it: no per-day digests of the statistics (migration 8)."""
+    for trigger in ("insert", "delete", "update"):
+        conn.execute(f"DROP TRIGGER stats_dirty_{trigger}")
+    conn.execute("DROP TABLE stats_days")
+    conn.execute("DROP TABLE stats_dirty")
+    conn.execute("PRAGMA user_version=7")
+
+
 def as_version_6(conn: sqlite3.Connection) -> None:
     """The file as migration 6 left it: no names, migration 6's statistics index with its text columns."""
+    as_version_7(conn)
     conn.execute("DROP INDEX mentions_stats")
     for column in IDS:
         conn.execute(f"ALTER TABLE mentions DROP COLUMN {column}")

@@ -134,8 +134,8 @@ def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, Mat
     """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
     terms = [TERM_SEP.join(r.terms) for _m, r in matched]
     ids = name_ids(c, [source, *map(primary_term, terms)]) if matched else {}  # the statistics' ids (migration 7)
-    before = c.total_changes  # after the names: only mentions count
-    c.executemany(
+    # rowcount: the mentions inserted, not the names above nor the triggers' dirty days (migration 8)
+    return c.executemany(
         "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
         " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us,"
         " source_id, term_id)"
@@ -166,8 +166,7 @@ def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, Mat
             )  # fmt: skip
             for i, (m, r) in enumerate(matched)
         ],
-    )
-    return c.total_changes - before
+    ).rowcount
 
 
 def pane_sync(

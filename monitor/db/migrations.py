@@ -5,6 +5,8 @@ Never edit a shipped migration: append a new one. A newer program opens any olde
 
 from __future__ import annotations
 
+from monitor.db.statsdays import MIGRATION as STATS_DAYS
+
 # Each mention's standing escalation: the first escalate action (by time) not undone by a reopen, as `a`, and
 # its service; how often the mention was reopened; whether it was resolved (closed at or after the standing
 # escalation). Migration 6 fills the clocks with them; monitor.db.clocks keeps them up to date with each
@@ -214,4 +216,6 @@ MIGRATIONS: list[str] = [
     CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,
         deleted_at, edited_at, to_us, escalated_at, source_id, term_id, responder_id, service_id);
     """,
+    # 8: per-day digests of the statistics' rows (monitor.db.statsdays), kept dirty by triggers, built here.
+    STATS_DAYS,
 ]

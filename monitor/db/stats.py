@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.db.connect import BUSY_TIMEOUT_MS, open_sync
+from monitor.db.statsdays import DAY_MS, DIGESTS_SQL, row_columns
 
 # What a caller hands in: a connection from monitor.db.store (open_sync, open_readonly).
 ReadConnection = sqlite3.Connection
@@ -31,7 +32,6 @@ def reader(path: Path) -> ConnectionFactory:
     return lambda: open_sync(path, readonly=True)
 
 
-SLICE_MS = 30 * 86_400_000  # one query per 30 days: strings stay small and slices load side by side
 NONE_KEY = "(none)"  # the label of a mention without the text (a term list without a term, a service of '')
 Ints = npt.NDArray[np.int64]
 
@@ -42,17 +42,7 @@ Ints = npt.NDArray[np.int64]
 # deletion's; the ids of its texts (migration 7) in pairs, mixed radix on one more than the largest id (read
 # in the same statement, so in the same snapshot as the rows).
 _PERIOD = " FROM mentions INDEXED BY mentions_stats WHERE first_seen_at >= :since AND first_seen_at < :until"
-_RADIX = "(SELECT ifnull(max(id), 0) + 1 FROM names)"
-_ROWS_SQL = (
-    f"SELECT count(*), {_RADIX}, group_concat(((first_seen_at - :since) * 16 + (priority & 15)) * 2 + (to_us != 0)),"
-    " group_concat(ifnull((first_response_at - first_seen_at) * 2, 1)),"
-    " group_concat(CASE status WHEN 'done' THEN (status_at - first_seen_at) * 4"
-    " WHEN 'dismissed' THEN (status_at - first_seen_at) * 4 + 2 WHEN 'new' THEN 1 WHEN 'escalated' THEN 3 ELSE 5 END),"
-    " group_concat(ifnull((deleted_at - first_seen_at) * 4, 1) + 2 * (edited_at IS NOT NULL)),"
-    " group_concat(ifnull((escalated_at - first_seen_at) * 2, 1)),"
-    f" group_concat(ifnull(source_id, 0) + {_RADIX} * ifnull(term_id, 0)),"
-    f" group_concat(ifnull(responder_id, 0) + {_RADIX} * ifnull(service_id, 0))" + _PERIOD
-)
+_ROWS_SQL = f"SELECT {row_columns(':since')}" + _PERIOD
 NO_END = 1 << 60  # a carried mention still waiting now
 # Mentions seen before the period and still waiting at its start (the backlog it inherits), as when each
 # stopped waiting: never answered, or answered after the start. The answered ones are found from whichever
@@ -156,13 +146,23 @@ class Reader:
 
 
 def load_period(conn: ReadConnection, since: int, until: int) -> Period:
-    """The mentions first seen in [since, until), with their clocks, and the backlog inherited from before."""
+    """The mentions first seen in [since, until), with their clocks, and the backlog inherited from before.
+
+    Whole UTC days come from their digests (monitor.db.statsdays), a dirty day and the period's partial
+    days at its ends from the mentions, each on a reader thread."""
     reader = Reader(conn)
     try:
-        bounds = [(s, min(until, s + SLICE_MS)) for s in range(since, until, SLICE_MS)]
+        first, last = -(-since // DAY_MS), until // DAY_MS
+        if first >= last:
+            first = last = until // DAY_MS + 1  # no whole day: the period is one partial range
+        edges = [(since, min(until, first * DAY_MS)), (max(since, last * DAY_MS), until)]
+        digests = conn.execute(DIGESTS_SQL, {"first": first, "last": last}).fetchall() if first < last else []
+        bounds = [(s, u) for s, u in edges if s < u] + [(d * DAY_MS, (d + 1) * DAY_MS) for d, n, *_ in digests if n < 0]
         slices = [reader.submit(_ROWS_SQL, {"since": s, "until": u}, then=_parse) for s, u in bounds]
         carry_f = reader.submit(_carry_sql(conn, since), {"since": since, "no_end": NO_END})
-        parts = [(*f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
+        parts = [(*_parse(tuple(row[1:])), row[0] * DAY_MS) for row in digests if row[1] > 0]
+        parts += [(*f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
+        parts.sort(key=lambda part: part[3])
         # Read last: names are only ever added, so every id the slices carry is there.
         names = dict(conn.execute("SELECT id, name FROM names").fetchall())
         rows, tallies = _columns([part for part in parts if part[0]], names)

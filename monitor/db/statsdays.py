@@ -85,3 +85,31 @@ def refresh(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return dirty
+
+
+_RECOMPUTED = f"SELECT {_DAY}, {row_columns(f'({_DAY} * {DAY_MS})')} FROM mentions INDEXED BY mentions_stats GROUP BY 1"
+_STORED = (
+    "SELECT day, n, radix, seen, fr, status, deleted, esc, source_term, responder_service FROM stats_days"
+    " WHERE day NOT IN (SELECT day FROM stats_dirty)"
+)
+
+
+def stale_days(conn: sqlite3.Connection, limit: int = 20) -> list[int]:
+    """The clean days whose digest is not what their mentions give now (at most `limit`), none when all is
+    well: a day with mentions has a digest or is dirty, and a digest holds its day's rows, in any order."""
+    conn.execute("BEGIN")  # one snapshot for both reads
+    try:
+        stored = {row[0]: _rows(row[1:]) for row in conn.execute(_STORED)}
+        dirty = {row[0] for row in conn.execute("SELECT day FROM stats_dirty")}
+        fresh = {row[0]: _rows(row[1:]) for row in conn.execute(_RECOMPUTED) if row[0] not in dirty}
+    finally:
+        conn.execute("COMMIT")
+    return sorted(day for day in stored.keys() | fresh.keys() if stored.get(day) != fresh.get(day))[:limit]
+
+
+def _rows(row: tuple[object, ...]) -> list[tuple[int, ...]]:
+    """A day's digest as its rows, sorted, with the ids unpacked (the radix grows with the names)."""
+    n, radix, *texts = row
+    columns = [[int(v) for v in str(text).split(",")] if n else [] for text in texts]
+    r = int(str(radix))
+    return sorted((*rest, st % r, st // r, rs % r, rs // r) for *rest, st, rs in zip(*columns, strict=True))

@@ -10,6 +10,7 @@ from typing import Any
 from monitor.core.models import OPEN_STATUSES, TERM_SEP, MatchResult, Mention, MentionRow, Priority, Status
 from monitor.core.timeutil import to_ms
 from monitor.db.api import NotFound
+from monitor.db.names import name_ids, primary_term
 
 MENTION_COLUMNS = (
     "id, source, network, remote_id, author, author_name, text, url, lang, thread_id, reply_to, terms,"
@@ -107,10 +108,12 @@ def ingest_sync(
                 (m.text, seen, rev, source, m.remote_id),
             )
         else:
+            terms = TERM_SEP.join(result.terms)
+            term_id = name_ids(c, [primary_term(terms)])[primary_term(terms)]
             c.execute(
-                "UPDATE mentions SET text = ?, edited_at = ?, terms = ?, priority = min(priority, ?), rev = ?"
-                " WHERE source = ? AND remote_id = ?",
-                (m.text, seen, TERM_SEP.join(result.terms), int(result.priority), rev, source, m.remote_id),
+                "UPDATE mentions SET text = ?, edited_at = ?, terms = ?, term_id = ?, priority = min(priority, ?),"
+                " rev = ? WHERE source = ? AND remote_id = ?",
+                (m.text, seen, terms, term_id, int(result.priority), rev, source, m.remote_id),
             )
     for remote_id in deletes:
         rev += 1
@@ -129,11 +132,14 @@ def ingest_sync(
 
 def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:
     """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
-    before = c.total_changes
-    c.executemany(
+    terms = [TERM_SEP.join(r.terms) for _m, r in matched]
+    ids = name_ids(c, [source, *map(primary_term, terms)]) if matched else {}  # the statistics' ids (migration 7)
+    # rowcount: the mentions inserted, not the names above nor the triggers' dirty days (migration 8)
+    return c.executemany(
         "INSERT INTO mentions (source, remote_id, network, author, author_name, text, url, lang,"
-        " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?)"
+        " thread_id, reply_to, terms, priority, status, published_at, first_seen_at, status_at, rev, raw, to_us,"
+        " source_id, term_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (source, remote_id) DO NOTHING",
         [
             (
@@ -147,7 +153,7 @@ def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, Mat
                 m.lang,
                 m.thread_id,
                 m.reply_to,
-                TERM_SEP.join(r.terms),
+                terms[i],
                 int(r.priority),
                 to_ms(m.published_at),
                 seen,
@@ -155,11 +161,12 @@ def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, Mat
                 rev + i + 1,
                 json.dumps(m.raw, ensure_ascii=False) if m.raw is not None else None,
                 int(m.to_us),
+                ids[source],
+                ids[primary_term(terms[i])],
             )  # fmt: skip
             for i, (m, r) in enumerate(matched)
         ],
-    )
-    return c.total_changes - before
+    ).rowcount
 
 
 def pane_sync(

@@ -3,6 +3,8 @@ in its own transaction, a dirty day's digest is never read, and the figures are 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -13,8 +15,10 @@ from monitor.cli import main
 from monitor.core.models import Priority
 from monitor.db.migrations import MIGRATIONS
 from monitor.db.statsdays import DAY_MS, refresh, stale_days
-from monitor.db.store import StoreError, migrate
+from monitor.db.store import Store, StoreError, migrate
+from monitor.engine.collector import Collector
 from monitor.reports.stats import compute
+from tests.conftest import wait_until
 from tests.fakes_stats import DESK_HOURS, MIN, Desk, paris, write_watchlist
 from tests.test_clocks import as_version_7, history
 from tests.test_stats_properties import BASE, PAYLOADS, mention
@@ -151,3 +155,26 @@ def _write(desk: Desk, m: dict) -> None:
             continue  # a reopen with nothing to undo
     if m["deleted_after"] is not None:
         desk.delete(mid, seen + m["deleted_after"] * MIN)
+
+
+async def test_the_collector_rebuilds_the_dirty_days_now_and_then(tmp_path):
+    # `monitor stats` reads the file read-only: a writer must rebuild, or every day ends up computed whole.
+    desk = Desk(tmp_path / "monitor.db")
+    store = await Store.open(tmp_path / "monitor.db")
+    try:
+        desk.mention(T)
+        desk.mention(T + DAY_MS)
+        assert dirty(desk) == {DAY, DAY + 1}
+        collector = Collector(write_watchlist(tmp_path), store, sources=[])
+        collector.digests_every = 0.01
+        task = asyncio.create_task(collector.run())
+        try:
+            await wait_until(lambda: not dirty(desk), what="the collector rebuilt the dirty days")
+            assert stale_days(desk.conn) == []
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await store.close()
+        desk.close()

@@ -72,14 +72,20 @@ DIGESTS_SQL = (
 )
 
 
+def refresh_sync(conn: sqlite3.Connection) -> int:
+    """Rebuild the dirty days' digests, inside the caller's write transaction; how many days were dirty."""
+    dirty = int(conn.execute("SELECT count(*) FROM stats_dirty").fetchone()[0])
+    if dirty:
+        for statement in [s for s in REFRESH.split(";") if s.strip()]:
+            conn.execute(statement)
+    return dirty
+
+
 def refresh(conn: sqlite3.Connection) -> int:
-    """Rebuild the dirty days' digests in one write transaction; how many days were dirty."""
+    """refresh_sync in its own write transaction (a plain connection outside the store)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        dirty = int(conn.execute("SELECT count(*) FROM stats_dirty").fetchone()[0])
-        if dirty:
-            for statement in [s for s in REFRESH.split(";") if s.strip()]:
-                conn.execute(statement)
+        dirty = refresh_sync(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

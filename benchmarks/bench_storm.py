@@ -1,6 +1,6 @@
 """Key to screen in a real terminal, idle and during a storm of ~1,000 mentions/s (issue 13).
 
-  python benchmarks/bench_storm.py [--rounds 25] [--seconds 90] [--rate 1000] [--runs 3]
+  python benchmarks/bench_storm.py [--rounds 25] [--seconds 90] [--rate 1000] [--runs 3] [--minutes 3]
 
 The app (`python -m monitor`, 80x24) runs in a pseudo-terminal on a temporary demo watchlist and database;
 its output is read continuously into a terminal emulator (pyte). Each round writes one key and polls the
@@ -11,6 +11,8 @@ emulated screen every 2 ms until it shows the key's effect:
 The idle phase is the same run's baseline; the storm phase repeats it while another process writes mentions
 through the collector path (tests/_storm_proc.py). The app's CPU use (user + system, from /proc) is given
 per phase, in % of one core. Target (issue 13): storm p99 < 2x idle p99, and j/k p99 < 100 ms.
+With --minutes, the storm holds that long with keys all along, and j/k p50/p99 and the CPU are printed per
+30-s segment, then the last segment against the first ("flat latency for 3 minutes").
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeAlias
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,6 +43,8 @@ WAIT = 60.0
 ESC = "\x1b"
 DIALOG = "Dismiss — why?"
 METRICS = ("j/k", "detail", "dialog open", "dialog close")
+SEGMENT_S = 30.0  # --minutes: latency and CPU per segment of the storm, to show whether they stay flat
+Sample: TypeAlias = tuple[float, float]
 
 
 def pane_lines(app: PtyApp) -> tuple[list[int], int | None]:
@@ -92,11 +97,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def phase(app: PtyApp, rounds: int, seconds: float) -> tuple[dict[str, list[float]], float]:
-    """`rounds` of j, k, the dismiss dialog (fewer if `seconds` run out); returns the samples and the app's
-    CPU use (% of a core)."""
-    out: dict[str, list[float]] = {m: [] for m in METRICS}
-    cpu0, t0 = cpu_seconds(app.pid), time.perf_counter()
+def phase(app: PtyApp, rounds: int, seconds: float) -> tuple[dict[str, list[Sample]], list[Sample]]:
+    """`rounds` of j, k, the dismiss dialog (fewer if `seconds` run out). Returns each metric's samples as
+    (seconds into the phase, latency) and the app's CPU clock as (seconds into the phase, CPU seconds) at
+    each round's start and at the end."""
+    out: dict[str, list[Sample]] = {m: [] for m in METRICS}
+    t0 = time.perf_counter()
+    cpu: list[Sample] = [(0.0, cpu_seconds(app.pid))]
+
+    def add(metric: str, sent: float) -> None:
+        out[metric].append((sent - t0, time.perf_counter() - sent))
+
     for _ in range(rounds):
         if time.perf_counter() - t0 > seconds:
             break
@@ -107,19 +118,32 @@ def phase(app: PtyApp, rounds: int, seconds: float) -> tuple[dict[str, list[floa
                 if time.perf_counter() - sent > WAIT:
                     raise SystemExit(f"{key!r}: the highlight did not move within {WAIT:.0f} s")
                 time.sleep(POLL_S)
-            out["j/k"].append(time.perf_counter() - sent)
+            add("j/k", sent)
             # The highlighted row read again at each look: a frame caught half drawn can fool one reading.
             while not shows_selected(app, before):
                 if time.perf_counter() - sent > WAIT:
                     raise SystemExit(f"the detail did not show the selection within {WAIT:.0f} s:\n{app.text()}")
                 time.sleep(POLL_S)
-            out["detail"].append(time.perf_counter() - sent)
+            add("detail", sent)
             time.sleep(0.05)
-        out["dialog open"].append(timed(app, "d", lambda: DIALOG in app.text()))
-        out["dialog close"].append(timed(app, ESC, lambda: DIALOG not in app.text()))
+        for metric, key, shown in (("dialog open", "d", True), ("dialog close", ESC, False)):
+            took = timed(app, key, lambda shown=shown: (DIALOG in app.text()) == shown)
+            out[metric].append((time.perf_counter() - took - t0, took))
         time.sleep(0.05)
-    cpu = (cpu_seconds(app.pid) - cpu0) / (time.perf_counter() - t0) * 100
+        cpu.append((time.perf_counter() - t0, cpu_seconds(app.pid)))
     return out, cpu
+
+
+def cpu_percent(cpu: list[Sample], start: float = 0.0, end: float = float("inf")) -> float:
+    """The app's CPU use between two moments of the phase (the marks nearest inside them), in % of a core."""
+    inside = [c for c in cpu if start <= c[0] <= end]
+    if len(inside) < 2:
+        return float("nan")
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) * 100
+
+
+def latencies(samples: list[Sample], start: float = 0.0, end: float = float("inf")) -> list[float]:
+    return [lat for t, lat in samples if start <= t < end]
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -127,8 +151,9 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p * (len(s) - 1)))]
 
 
-def one_run(rounds: int, seconds: float, rate: int) -> dict[str, float]:
-    """One app, idle phase then storm phase; p50/p99 (ms) per metric and phase, CPU %, storm rate."""
+def one_run(rounds: int, seconds: float, rate: int, minutes: float = 0) -> dict[str, float]:
+    """One app, idle phase then storm phase; p50/p99 (ms) per metric and phase, CPU %, storm rate.
+    With `minutes`, the storm phase holds that long, and its figures are given per SEGMENT_S as well."""
     with tempfile.TemporaryDirectory(prefix="bench-storm-") as tmp_dir:
         tmp = Path(tmp_dir)
         watchlist = write_watchlist(tmp, demo_file(tmp / "demo.jsonl", MENTIONS))
@@ -144,7 +169,8 @@ def one_run(rounds: int, seconds: float, rate: int) -> dict[str, float]:
             assert storm.stdout is not None and storm.stdout.readline().strip() == "storming"
             conn = sqlite3.connect(db, timeout=30)
             n0, t0 = conn.execute("SELECT count(*) FROM mentions").fetchone()[0], time.perf_counter()
-            busy, busy_cpu = phase(app, rounds, seconds)
+            busy, busy_cpu = phase(app, 10**9, minutes * 60) if minutes else phase(app, rounds, seconds)
+            storm_line = app.text().splitlines()[0].strip()  # the header: the calm storm line, if shown
             stored = (conn.execute("SELECT count(*) FROM mentions").fetchone()[0] - n0) / (time.perf_counter() - t0)
             conn.close()
         finally:
@@ -152,14 +178,37 @@ def one_run(rounds: int, seconds: float, rate: int) -> dict[str, float]:
                 storm.kill()
                 storm.wait()
             app.kill()
-    out = {"idle cpu": idle_cpu, "storm cpu": busy_cpu, "stored/s": stored}
+    out = {"idle cpu": cpu_percent(idle_cpu), "storm cpu": cpu_percent(busy_cpu), "stored/s": stored}
     for name, samples in (("idle", idle), ("storm", busy)):
         for metric, xs in samples.items():
-            out[f"{name} {metric} p50"] = statistics.median(xs) * 1000
-            out[f"{name} {metric} p99"] = pct(xs, 0.99) * 1000
-    print(f"  run: idle CPU {idle_cpu:.0f}%, storm CPU {busy_cpu:.0f}%, {stored:,.0f} mentions/s stored; "
+            out[f"{name} {metric} p50"] = statistics.median(latencies(xs)) * 1000
+            out[f"{name} {metric} p99"] = pct(latencies(xs), 0.99) * 1000
+    print(f"  run: idle CPU {out['idle cpu']:.0f}%, storm CPU {out['storm cpu']:.0f}%, {stored:,.0f}/s stored; "
           + ", ".join(f"{m} p99 {out[f'idle {m} p99']:.0f}/{out[f'storm {m} p99']:.0f} ms" for m in METRICS),
           flush=True)  # fmt: skip
+    print(f"  header at the storm's end: {storm_line}", flush=True)
+    if minutes:
+        out |= segments(busy, busy_cpu, minutes * 60)
+    return out
+
+
+def segments(busy: dict[str, list[Sample]], cpu: list[Sample], seconds: float) -> dict[str, float]:
+    """The storm cut into SEGMENT_S pieces: j/k p50/p99 and CPU in each (printed), first and last kept."""
+    out: dict[str, float] = {}
+    starts = [i * SEGMENT_S for i in range(max(1, int(seconds // SEGMENT_S)))]
+    for i, start in enumerate(starts):
+        end = start + SEGMENT_S
+        jk = latencies(busy["j/k"], start, end)
+        if not jk:
+            continue
+        p50, p99, load = statistics.median(jk) * 1000, pct(jk, 0.99) * 1000, cpu_percent(cpu, start, end)
+        others = ", ".join(
+            f"{m} p99 {pct(xs, 0.99) * 1000:.0f}" for m in METRICS[1:] if (xs := latencies(busy[m], start, end))
+        )
+        print(f"    {start:4.0f}-{end:4.0f} s: j/k p50 {p50:4.0f} p99 {p99:4.0f} ms ({len(jk)} keys); {others} ms;"
+              f" CPU {load:.0f}%", flush=True)  # fmt: skip
+        key = "first" if i == 0 else "last"
+        out[f"{key} j/k p50"], out[f"{key} j/k p99"], out[f"{key} cpu"] = p50, p99, load
     return out
 
 
@@ -169,12 +218,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90, help="a phase ends after this many seconds")
     ap.add_argument("--rate", type=int, default=1000, help="mentions generated per second in the storm")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--minutes", type=float, default=0,
+                    help="hold the storm this long, keys all along; figures per 30-s segment too")  # fmt: skip
     args = ap.parse_args()
+    storm = f"{args.minutes:g} min" if args.minutes else f"{args.rounds} rounds (at most {args.seconds:.0f} s)"
     print(
-        f"key to screen through a pty at 80x24 (pyte), {args.rounds} rounds per phase (at most {args.seconds:.0f} s),"
-        f" storm at {args.rate}/s"
+        f"key to screen through a pty at 80x24 (pyte); idle: {args.rounds} rounds (at most {args.seconds:.0f} s);"
+        f" storm at {args.rate}/s: {storm}"
     )
-    runs = repeat(lambda _: one_run(args.rounds, args.seconds, args.rate), args.runs)
+    runs = repeat(lambda _: one_run(args.rounds, args.seconds, args.rate, args.minutes), args.runs)
     header(args.runs)
 
     def col(key: str) -> list[float]:
@@ -189,6 +241,13 @@ def main() -> None:
                  fmt=".0f", baseline_label="idle", target=target)  # fmt: skip
     show("app CPU, storm (% of one core)", col("storm cpu"), col("idle cpu"), fmt=".0f", baseline_label="idle")
     show("mentions stored per second during the storm phase", col("stored/s"), fmt=",.0f")
+    if args.minutes and all("last j/k p99" in r for r in runs):
+        flat = f"flat: last {SEGMENT_S:.0f} s against the first"
+        for figure in ("j/k p50", "j/k p99"):
+            show(f"{figure}, last {SEGMENT_S:.0f} s of the storm", col(f"last {figure}"), col(f"first {figure}"),
+                 unit="ms", fmt=".0f", baseline_label=f"first {SEGMENT_S:.0f} s", target=flat)  # fmt: skip
+        show(f"app CPU, last {SEGMENT_S:.0f} s", col("last cpu"), col("first cpu"), fmt=".0f",
+             baseline_label=f"first {SEGMENT_S:.0f} s", target=flat)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Each mention's clocks (monitor.db.clocks): written in the transaction of every action, filled for older
-databases by migration 6, and recomputed from the action log by the check without a difference."""
+databases by migration 6, and recomputed from the action log by the check without a difference; likewise the
+integer ids of the texts the statistics group by (migration 7)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import sqlite3
 import pytest
 
 from monitor.cli import main
-from monitor.db.clocks import CLOCKS, Difference, differences
+from monitor.core.models import MatchResult, Mention, Priority
+from monitor.core.timeutil import from_ms
+from monitor.db.clocks import CLOCKS, IDS, Difference, differences
+from monitor.db.mentions import ingest_sync
 from monitor.db.migrations import MIGRATIONS
 from monitor.db.store import migrate
 from tests.fakes_stats import MIN, Desk, paris, write_watchlist
@@ -84,8 +88,14 @@ def test_a_second_escalation_leaves_the_standing_one_and_a_dismissal_resolves_no
     assert differences(desk.conn) == []
 
 
-def as_version_5(conn: sqlite3.Connection) -> None:
-    """The file as the previous program left it: no clock columns, the old statistics index."""
+def all_ids(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+    """Each mention's ids, as the texts they stand for (ids themselves may be numbered otherwise)."""
+    names = ", ".join(f"(SELECT name FROM names WHERE id = {column})" for column in IDS)
+    return conn.execute(f"SELECT id, {names} FROM mentions ORDER BY id").fetchall()
+
+
+def as_version_8(conn: sqlite3.Connection) -> None:
+    """The file as migration 8 left it: no incidents (migration 9), no spend (migration 10)."""
     for index in ("mentions_incident", "mentions_unlinked", "actions_incident", "outbox_incident", "outbox_sent"):
         conn.execute(f"DROP INDEX IF EXISTS {index}")
     for table, column in (
@@ -97,6 +107,37 @@ def as_version_5(conn: sqlite3.Connection) -> None:
     ):
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("DROP TABLE IF EXISTS incidents")
+    conn.execute("DROP TABLE spend")
+    conn.execute("PRAGMA user_version=8")
+
+
+def as_version_7(conn: sqlite3.Connection) -> None:
+    """The file as migration 7 left it: no per-day digests of the statistics (migration 8)."""
+    as_version_8(conn)
+    for trigger in ("insert", "delete", "update"):
+        conn.execute(f"DROP TRIGGER stats_dirty_{trigger}")
+    conn.execute("DROP TABLE stats_days")
+    conn.execute("DROP TABLE stats_dirty")
+    conn.execute("PRAGMA user_version=7")
+
+
+def as_version_6(conn: sqlite3.Connection) -> None:
+    """The file as migration 6 left it: no names, migration 6's statistics index with its text columns."""
+    as_version_7(conn)
+    conn.execute("DROP INDEX mentions_stats")
+    for column in IDS:
+        conn.execute(f"ALTER TABLE mentions DROP COLUMN {column}")
+    conn.execute("DROP TABLE names")
+    conn.execute(
+        "CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,"
+        " deleted_at, edited_at, source, terms, first_response_by, to_us, escalated_at, escalated_to, resolved_at)"
+    )
+    conn.execute("PRAGMA user_version=6")
+
+
+def as_version_5(conn: sqlite3.Connection) -> None:
+    """The file as the previous program left it: no clock columns, the old statistics index."""
+    as_version_6(conn)
     conn.execute("DROP INDEX mentions_stats")
     for column in ("escalated_at", "escalated_to", "resolved_at", "reopened"):
         conn.execute(f"ALTER TABLE mentions DROP COLUMN {column}")
@@ -104,7 +145,6 @@ def as_version_5(conn: sqlite3.Connection) -> None:
         "CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,"
         " deleted_at, edited_at, source, terms, first_response_by)"
     )
-    conn.execute("DROP TABLE spend")  # a later migration's (X's spend): not there in version 5 either
     conn.execute("PRAGMA user_version=5")
 
 
@@ -116,6 +156,53 @@ def test_migration_six_fills_the_clocks_of_an_older_database_as_the_actions_wrot
     assert migrate(desk.conn) == len(MIGRATIONS)
     assert all_clocks(desk.conn) == written
     assert differences(desk.conn) == []
+
+
+def test_each_write_gives_the_texts_the_statistics_group_by_their_ids_in_its_transaction(desk):
+    a, b, c, d = history(desk)
+    e = desk.mention(T + 5 * MIN, source="bluesky", terms=("eau", "voirie"))
+    desk.edit(b, T + 9 * MIN, "Une fuite d'eau")  # an edit without a new match keeps the terms
+    edited = Mention(
+        source="mastodon", remote_id="post-4", network="mastodon", author="@citoyen", text="Fuite d'eau",
+        published_at=from_ms(T),
+    )  # fmt: skip
+    desk.conn.execute("BEGIN IMMEDIATE")  # an edit that matches other terms: its primary term changes
+    ingest_sync(desk.conn, "mastodon", [], None, [(edited, MatchResult(("eau",), Priority.NORMAL))], [], T)
+    desk.conn.execute("COMMIT")
+    assert all_ids(desk.conn) == [
+        (a, "mastodon", "voirie", "alice", "eau"),
+        (b, "mastodon", "voirie", "bruno", None),
+        (c, "mastodon", "voirie", "alice", "voirie"),
+        (d, "mastodon", "eau", "alice", None),
+        (e, "bluesky", "eau", None, None),
+    ]
+    assert differences(desk.conn) == []
+
+
+def test_migration_seven_gives_an_older_database_the_ids_the_writes_would_have(desk):
+    history(desk)
+    desk.mention(T + 5 * MIN, source="bluesky", terms=("eau", "voirie"))
+    written = all_ids(desk.conn)
+    clocks = all_clocks(desk.conn)
+    as_version_6(desk.conn)
+    assert migrate(desk.conn) == len(MIGRATIONS)
+    assert all_ids(desk.conn) == written
+    assert all_clocks(desk.conn) == clocks
+    assert differences(desk.conn) == []
+
+
+def test_the_check_finds_an_id_that_is_not_its_text(desk):
+    a, b, _c, _d = history(desk)
+    voirie = desk.conn.execute("SELECT id FROM names WHERE name = 'voirie'").fetchone()[0]
+    eau = desk.conn.execute("SELECT id FROM names WHERE name = 'eau'").fetchone()[0]
+    desk.conn.execute("UPDATE mentions SET service_id = ?, term_id = ? WHERE id = ?", (voirie, eau, a))
+    desk.conn.execute("UPDATE mentions SET responder_id = NULL WHERE id = ?", (b,))
+    bruno = desk.conn.execute("SELECT id FROM names WHERE name = 'bruno'").fetchone()[0]
+    assert differences(desk.conn) == [
+        Difference(a, "term_id", eau, voirie),
+        Difference(a, "service_id", voirie, eau),
+        Difference(b, "responder_id", None, bruno),
+    ]
 
 
 def test_the_check_finds_a_clock_that_differs_from_the_action_log(desk):
@@ -140,3 +227,6 @@ def test_monitor_check_clocks_says_whether_the_clocks_are_what_the_log_says(desk
     assert main(check) == 1
     out = capsys.readouterr().out
     assert f"mention {a}: reopened is 0, the action log says 2" in out and "clocks: these differ" in out
+    desk.conn.execute("UPDATE mentions SET reopened = 2, term_id = NULL WHERE id = ?", (a,))  # an id too
+    assert main(check) == 1
+    assert f"mention {a}: term_id is None, the action log says " in capsys.readouterr().out

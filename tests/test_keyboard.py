@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from textual.containers import VerticalScroll
@@ -74,3 +75,30 @@ async def test_the_footer_shows_help_and_quit_at_80_columns_and_help_shows_keys_
         assert keys["filter"] == "/" and keys["help"] == "?"
         assert keys["detail.down"] == "J, ctrl+d" and keys["view"] == "v"
         assert "slash" not in shot(app) and "question_mark" not in shot(app)
+
+
+def footer_keys_alive() -> int:
+    gc.collect()
+    return sum(isinstance(o, FooterKey) for o in gc.get_objects())
+
+
+async def test_dialogs_opened_and_closed_leave_no_footer_keys_behind(tmp_path: Path) -> None:
+    """Each dialog recomposes the desk's footer: the keys it replaces must go, or a shift's dialogs pile up
+    in the heap and every full collection (a key's worst latency in a storm) takes longer (issue 13)."""
+    watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 1)
+
+        async def dialog_round() -> None:
+            await pilot.press("d")
+            await wait_for(pilot, lambda: app.screen is not screen)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen and app.keys_idle())
+            await pilot.pause()
+
+        await dialog_round()
+        after_one = footer_keys_alive()
+        for _ in range(8):
+            await dialog_round()
+        assert footer_keys_alive() <= after_one

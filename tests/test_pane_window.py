@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets._header import HeaderTitle
 
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
-from monitor.core.timeutil import utcnow
+from monitor.core.timeutil import now_ms, utcnow
 from monitor.db.store import act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
+from monitor.ui.screens import desk_panes
+from monitor.ui.screens import main as main_screen
+from monitor.ui.screens.desk_panes import STORM_APPLY_MS
+from monitor.ui.storm import SPAN_MS, STORM_PER_MINUTE, StormMeter
 from monitor.ui.widgets.pane import WINDOW, MentionTable
 from monitor.ui.widgets.window import Window
 from tests.conftest import wait_for, write_demo, write_watchlist
@@ -214,3 +220,97 @@ async def test_exporting_a_pane_writes_the_rows_past_its_window_too(
         (path,) = exported(tmp_path)
         await wait_for(pilot, lambda: len(read_csv(path)) == WINDOW + 50)  # written by a worker thread
         assert screen.pane().row_count == WINDOW
+
+
+def header_title(pilot: Pilot[Any]) -> str:
+    return str(pilot.app.screen.query_one(HeaderTitle).content)
+
+
+async def test_a_burst_shows_the_calm_storm_line_which_goes_when_calm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over STORM_PER_MINUTE arrivals in a minute: the header says how many, not the pane's churn. A minute
+    later (the desk's clock moved on, no real wait) the line is gone."""
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.NEW, 10)
+    later = [0]
+    for module in (desk_panes, main_screen):
+        monkeypatch.setattr(module, "now_ms", lambda: now_ms() + later[0])
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == 10)
+        screen = main(app)
+        rev, _ = burst(watchlist.database, 0, STORM_PER_MINUTE - 1, (), 5_000)
+        await wait_for(pilot, lambda: screen.last_rev >= rev)
+        assert "storm" not in header_title(pilot) and screen.storm.last_minute == STORM_PER_MINUTE - 1
+        rev, _ = burst(watchlist.database, STORM_PER_MINUTE, 500, (), 5_001)
+        line = f"storm: {STORM_PER_MINUTE + 499:,} new in the last minute"
+        await wait_for(pilot, lambda: header_title(pilot).startswith(line))
+        assert screen.title == line
+        # What is wrong with the database stays first in the title when the clock's tick shows the storm.
+        app.storage_state = "DISK FULL"
+        screen.show_storm(now_ms())
+        assert screen.title == f"monitor · DISK FULL · {line}"
+        app.storage_state = ""
+        later[0] = SPAN_MS + 1_000  # a calm minute
+        await wait_for(pilot, lambda: "storm" not in header_title(pilot) and screen.title == "monitor")
+        assert header_title(pilot).startswith("monitor")
+
+
+def test_the_storm_line_stays_through_a_dip_and_leaves_once_the_rate_has_clearly_fallen() -> None:
+    meter = StormMeter(storm=100, calm=50, span_ms=60_000)
+    meter.count([row(i) for i in range(1, 101)], now=1_000)
+    assert meter.line() == "storm: 100 new in the last minute"
+    meter.count([row(5), row(6)], now=2_000)  # updates of rows already counted
+    meter.count([row(i) for i in range(101, 141)], now=30_000)
+    meter.expire(61_500)  # the first 100 are a minute old: 40 left, under the calm mark
+    assert meter.last_minute == 40 and meter.line() == ""
+    meter.count([row(i) for i in range(141, 201)], now=62_000)
+    assert meter.last_minute == 100 and meter.line() == "storm: 100 new in the last minute"
+    meter.expire(89_000)
+    assert meter.line() == "storm: 100 new in the last minute"
+    meter.expire(91_000)  # the 40 leave: 60 is a dip, above the calm mark, the line stays
+    assert meter.last_minute == 60 and meter.on
+
+
+async def test_the_cli_desk_freezes_its_start_up_heap_after_the_first_paint(tmp_path: Path) -> None:
+    """A full collection then walks only what came after start-up (a storm's worst key latency was one)."""
+    watchlist = desk(tmp_path)
+    app = make_app(watchlist, collect=False)
+    assert gc.get_freeze_count() == 0 and not app.freeze_heap  # the tests' many apps in one process: never
+    app.freeze_heap = True  # as the CLI sets it (cli/run.py)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: gc.get_freeze_count() > 10_000)
+    finally:
+        gc.unfreeze()
+
+
+async def test_in_a_storm_the_pane_moves_every_few_seconds_and_an_operators_action_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a burst the rows under the operator's eyes hold still between moves (the header counts the
+    arrivals); the desk's clock is frozen here, so only an operator's own action can move them."""
+    watchlist = desk(tmp_path)
+    seed(watchlist.database, Status.NEW, 10)
+    clock = [now_ms()]
+    monkeypatch.setattr(desk_panes, "now_ms", lambda: clock[0])
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: hasattr(app.screen, "pane") and main(app).pane(Status.NEW).row_count == 10)
+        screen = main(app)
+        table = screen.pane(Status.NEW)
+        rev, _ = burst(watchlist.database, 0, STORM_PER_MINUTE, (), 5_000)
+        await wait_for(pilot, lambda: screen.last_rev >= rev and screen.storm.on)
+        rev, urgent = burst(watchlist.database, STORM_PER_MINUTE, 10, (STORM_PER_MINUTE,), 5_001)
+        ticks = screen._ticks
+        await wait_for(pilot, lambda: screen._ticks >= ticks + 2)  # a second or more of refresh ticks
+        assert screen.last_rev < rev and urgent[-1] not in table.mentions  # the pane held still
+        selected = screen.current_row()
+        assert selected is not None
+        await pilot.press("d", "enter")  # dismissed: it leaves the pane at once, and the urgent arrival enters
+        await wait_for(pilot, lambda: selected.id not in table.mentions and urgent[-1] in table.mentions)
+        assert screen.last_rev >= rev
+        rev, urgent = burst(watchlist.database, STORM_PER_MINUTE + 10, 10, (STORM_PER_MINUTE + 10,), 5_002)
+        clock[0] += STORM_APPLY_MS  # the next move
+        await wait_for(pilot, lambda: screen.last_rev >= rev and urgent[-1] in table.mentions)

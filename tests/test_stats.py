@@ -15,7 +15,6 @@ import pytest
 from monitor.cli import main
 from monitor.core.models import Priority
 from monitor.db import stats as stats_db
-from monitor.db.statscodes import Codes
 from monitor.reports import stats
 from monitor.reports.stats import compute, percentile, render
 from tests.fakes_stats import DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, Desk, paris, write_watchlist
@@ -438,17 +437,15 @@ async def test_stats_screen_reports_a_broken_database_and_keeps_running(tmp_path
         assert app.is_running and isinstance(app.screen, StatsScreen)
 
 
-def test_names_known_in_advance_or_discovered_give_the_same_report(desk, tmp_path, monkeypatch):
-    # Texts travel as codes built from names guessed in advance (watchlist sources and terms, recent
-    # operators); a row with another name makes its slice learn the names and read again.
+def test_texts_the_watchlist_does_not_name_are_grouped_by_their_own_name(desk, tmp_path):
+    # Breakdowns read the ids written with each text (migration 7), whatever the watchlist says today:
+    # a term since removed from it, and a mention kept without any term (addressed to us), still count.
     build_monday(desk)
     desk.mention(paris(2025, 7, 7, 10, 55), source="demo", terms=("ancien terme", "voirie"), remote_id="x")
-    guessed = monday_report(desk, tmp_path).as_dict()
-    monkeypatch.setattr(stats_db, "seeds", lambda conn, *watchlist_names: [Codes() for _ in range(4)])
-    learned = monday_report(desk, tmp_path).as_dict()
-    assert learned == guessed
-    terms = {row["key"]: row["mentions"] for row in guessed["breakdowns"]["term"]}
-    assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1}
+    desk.mention(paris(2025, 7, 7, 10, 56), source="demo", terms=(), remote_id="y")
+    report = monday_report(desk, tmp_path).as_dict()
+    terms = {row["key"]: row["mentions"] for row in report["breakdowns"]["term"]}
+    assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1, "(none)": 1}
 
 
 def test_a_slice_that_learns_names_leaves_the_later_slices_read_with_the_first_codes(desk, tmp_path):
@@ -503,3 +500,53 @@ def test_mentions_addressed_to_us_are_counted_with_their_share(desk, tmp_path, c
     assert json.loads(render(r, "json"))["counts"]["to_us"] == 1
     assert main(["stats", "--watchlist", str(wl.path), "--db", str(desk.path), "--explain"]) == 0
     assert "Addressed to us" in capsys.readouterr().out
+
+
+def test_a_database_from_before_migration_seven_gives_the_same_figures_once_migrated(desk, tmp_path):
+    # An older file (schema 6: no ids, the statistics index with text columns) is upgraded by migration 7;
+    # its statistics are those of the same desk written by this program.
+    from monitor.db.store import migrate
+    from tests.test_clocks import as_version_6
+
+    build_monday(desk)
+    desk.mention(paris(2025, 7, 7, 10, 56), source="demo", terms=("ancien terme", "voirie"), remote_id="x")
+    written = monday_report(desk, tmp_path).as_dict()
+    as_version_6(desk.conn)
+    assert desk.conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    migrate(desk.conn)
+    assert monday_report(desk, tmp_path).as_dict() == written
+
+
+def test_monitor_stats_imports_neither_the_screens_nor_the_networks(desk, tmp_path):
+    # Process start counts: `monitor stats` loads the statistics, not Textual, httpx or any source.
+    import json
+    import subprocess
+    import sys
+
+    build_monday(desk)
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+    argv = ["--watchlist", str(wl.path), "stats", "--db", str(desk.path), "--since", "2025-07-07"]
+    script = (
+        f"import json, sys\nfrom monitor.cli import main\ncode = main({argv!r})\n"
+        "print(json.dumps(sorted({m.split('.')[0] if not m.startswith('monitor.') else '.'.join(m.split('.')[:2])"
+        " for m in sys.modules})))\nsys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "monitor.reports" in loaded  # it did compute the statistics
+    assert not loaded & {"textual", "rich", "httpx", "feedparser", "bs4", "aiosqlite", "monitor.networks",
+                         "monitor.ui", "monitor.engine"}  # fmt: skip
+
+
+def test_a_period_is_read_from_the_covering_index_of_integers_alone(desk):
+    # Migration 7's index holds every column the statistics read: the year is one index scan, no row lookup,
+    # no text column, no action (the plan names only the index and the names table's integer key).
+    from monitor.db import stats as stats_db
+
+    plan = desk.conn.execute("EXPLAIN QUERY PLAN " + stats_db._ROWS_SQL, {"since": 0, "until": 1}).fetchall()
+    details = [row[3] for row in plan]
+    assert details[0] == "SEARCH mentions USING COVERING INDEX mentions_stats (first_seen_at>? AND first_seen_at<?)"
+    assert all(d.startswith(("SCALAR SUBQUERY", "SEARCH names")) for d in details[1:])
+    indexed = {row[2] for row in desk.conn.execute("PRAGMA index_info(mentions_stats)")}
+    assert not indexed & {"source", "terms", "first_response_by", "escalated_to"}  # integers only

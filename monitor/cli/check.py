@@ -57,16 +57,20 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
 def _check_clocks(path: Path) -> int:
     """The statistics read each mention's stored clocks: they must be what the action log says."""
     from monitor.db.clocks import differences
+    from monitor.db.statsdays import stale_days
 
     conn = open_for_reading(path)
     try:
-        found = differences(conn)
+        found, stale = differences(conn), stale_days(conn)
     finally:
         conn.close()
     for difference in found:
         print(f"  {difference}")
     print("clocks: as the action log says" if not found else "clocks: these differ from the action log")
-    return EXIT_FAILED if found else EXIT_OK
+    for day in stale:
+        print(f"  day {day} (UTC, days since 1970): its digest is not what its mentions give")
+    print("day digests: as the mentions give" if not stale else "day digests: these differ from the mentions")
+    return EXIT_FAILED if found or stale else EXIT_OK
 
 
 async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:

@@ -11,14 +11,13 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from monitor.cli.exits import UsageError
-from monitor.core import logredact
+from monitor.core import config, logredact
 from monitor.core.config import Watchlist
 from monitor.core.dburl import describe, is_database_url, url_problem
 from monitor.core.paths import APP_LOG_NAME, DB_ENV, check_database, find_watchlist, state_dir
 from monitor.db.connect import ReadConnection
 from monitor.db.faults import StoreError
 from monitor.db.permissions import check_shared_path
-from monitor.networks import load_watchlist
 
 APP_LOG_BYTES, APP_LOG_BACKUPS = 1_000_000, 3
 
@@ -32,8 +31,15 @@ def operator_name(explicit: str | None) -> str:
         return "operator"
 
 
-def load(args: argparse.Namespace) -> Watchlist:
-    return load_watchlist(find_watchlist(args.watchlist))
+def load(args: argparse.Namespace, sources: bool = True) -> Watchlist:
+    """The watchlist; `sources=False` for the commands that never open a source (the reports): they leave
+    the sources unread (monitor.core.config.load_watchlist) and never import the networks."""
+    path = find_watchlist(args.watchlist)
+    if not sources:
+        return config.load_watchlist(path, None)
+    from monitor.networks import load_watchlist
+
+    return load_watchlist(path)
 
 
 def db_target(args: argparse.Namespace, watchlist: Watchlist) -> str | Path:
@@ -91,7 +97,7 @@ def _setup_logging(args: argparse.Namespace, command: str, watchlist: Watchlist)
 
 def open_for_reading(path: Path) -> ReadConnection:
     """Reports never create, migrate or alter the database."""
-    from monitor.db.store import open_readonly
+    from monitor.db.connect import open_readonly
 
     check_database(path, write=False)
     check_shared_path(path)

@@ -36,6 +36,7 @@ def cmd_run(args: argparse.Namespace, watchlist: Watchlist, log_file: Path | Non
         dry_run=args.dry_run,
     )
     app.log_path = log_file
+    app.freeze_heap = True
     if args.smoke:
         return _smoke(app)
     app.run()

@@ -16,6 +16,7 @@ import holidays
 import numpy as np
 
 from monitor.core.config import BusinessHours, Watchlist
+from monitor.core.holidaycal import country_holidays
 from monitor.core.timeutil import from_ms, parse_date, to_ms
 
 DAY = timedelta(days=1)
@@ -30,7 +31,7 @@ class BusinessCalendar:
         self._holidays: holidays.HolidayBase | None = None
         if hours.holidays_country:
             try:
-                self._holidays = holidays.country_holidays(hours.holidays_country, subdiv=hours.holidays_subdiv)
+                self._holidays = country_holidays(hours.holidays_country, subdiv=hours.holidays_subdiv)
             except NotImplementedError as exc:
                 raise ValueError(
                     f"business_hours: no holiday calendar for {hours.holidays_country!r}"
@@ -151,15 +152,18 @@ class Timeline:
         if t.size:
             self._ensure(int(t.min()))
             self._ensure(int(t.max()))
-        starts = np.asarray(self.starts, dtype=np.int64)
-        if starts.size == 0:
+        if not self.starts:
             return np.zeros_like(t, dtype=np.int64)
-        lengths = np.asarray(self.ends, dtype=np.int64) - starts
-        before = np.asarray(self.before, dtype=np.int64)
+        # Interval i: F(t) = min(t - starts[i] + before[i], before[i] + its length), i.e. two lookups; a first
+        # interval of no length before every opening gives 0 before the first opening (t >= 0: epoch ms).
+        starts = np.asarray([np.iinfo(np.int64).min, *self.starts], dtype=np.int64)
+        before = np.asarray([0, *self.before], dtype=np.int64)
+        shift = before - starts
+        shift[0] = 0
+        after = before + np.asarray([0, *self.ends], dtype=np.int64) - np.asarray([0, *self.starts], dtype=np.int64)
         i = np.searchsorted(starts, t, side="right") - 1
-        j = np.maximum(i, 0)
-        value = before[j] + np.minimum(t - starts[j], lengths[j])
-        return np.where(i >= 0, value, 0)
+        value: np.ndarray = np.minimum(t + shift[i], after[i])
+        return value
 
     def business_before(self, t: int) -> int:
         """F(t): business ms from the timeline's start to t."""

@@ -169,8 +169,11 @@ def _database_url(node: Node) -> str | None:
     return value
 
 
-def load_watchlist(path: str | Path, source_types: Mapping[str, SourceKind]) -> Watchlist:
-    """Read and check a watchlist; `source_types` reads each source's own options (by its `type:`)."""
+def load_watchlist(path: str | Path, source_types: Mapping[str, SourceKind] | None) -> Watchlist:
+    """Read and check a watchlist; `source_types` reads each source's own options (by its `type:`).
+
+    None: for the commands that never open a source (the reports), which then neither import the networks
+    nor read the sources (left to the commands that use them: check, collect, the app)."""
     path = Path(path)
     root = load_root(path)
     top = root.mapping(TOP_KEYS, required=("city", "terms", "sources"), what="the watchlist")
@@ -180,7 +183,7 @@ def load_watchlist(path: str | Path, source_types: Mapping[str, SourceKind]) -> 
         database = path.parent / database
     zone = top["timezone"].str() if "timezone" in top else "Europe/Paris"
     _check_zone(top.get("timezone"), zone)
-    sources = tuple(_source(n, source_types) for n in top["sources"].list())
+    sources = tuple(_source(n, source_types) for n in top["sources"].list()) if source_types is not None else ()
     _unique([s.name for s in sources], top["sources"], "source name")
     services = tuple(_service(n) for n in top["services"].list()) if "services" in top else ()
     _unique([s.id for s in services], top.get("services") or root, "service id")
@@ -362,13 +365,13 @@ def _hours(node: Node) -> BusinessHours:
 
 
 def _check_holidays(f: dict[str, Node], country: str, subdiv: str | None) -> None:
-    import holidays
+    from monitor.core.holidaycal import country_holidays
 
     try:
-        holidays.country_holidays(country)
+        country_holidays(country)
     except NotImplementedError:
         f["holidays"].fail(f"no holiday calendar for {country!r}", "a country code such as FR, BE or CH")
     try:
-        holidays.country_holidays(country, subdiv=subdiv)
+        country_holidays(country, subdiv=subdiv)
     except NotImplementedError:
         f["subdivision"].fail(f"no subdivision {subdiv!r} for {country}", "a subdivision of that country, or none")

@@ -124,6 +124,10 @@ class Database(Protocol):
         expect_status: Status | None = None,
     ) -> int: ...
 
+    async def refresh_digests(self) -> int:
+        """Rebuild the statistics' per-day digests that writes made dirty; how many days were."""
+        ...
+
     # -- reads ------------------------------------------------------------------------------
     async def max_rev(self) -> int: ...
 

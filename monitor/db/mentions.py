@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
 from monitor.db.api import NotFound
+from monitor.db.names import name_ids, primary_term
 from monitor.db.rows import INSERT_COLUMNS, MENTION_COLUMNS, new_mention_rows, pane_order, row_to_mention
 
 __all__ = ["MENTION_COLUMNS", "row_to_mention"]  # also imported from here
@@ -90,10 +91,12 @@ def ingest_sync(
                 (m.text, seen, rev, source, m.remote_id),
             )
         else:
+            terms = TERM_SEP.join(result.terms)
+            term_id = name_ids(c, [primary_term(terms)])[primary_term(terms)]
             c.execute(
-                "UPDATE mentions SET text = ?, edited_at = ?, terms = ?, priority = min(priority, ?), rev = ?"
-                " WHERE source = ? AND remote_id = ?",
-                (m.text, seen, TERM_SEP.join(result.terms), int(result.priority), rev, source, m.remote_id),
+                "UPDATE mentions SET text = ?, edited_at = ?, terms = ?, term_id = ?, priority = min(priority, ?),"
+                " rev = ? WHERE source = ? AND remote_id = ?",
+                (m.text, seen, terms, term_id, int(result.priority), rev, source, m.remote_id),
             )
     for remote_id in deletes:
         rev += 1
@@ -112,13 +115,17 @@ def ingest_sync(
 
 def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:
     """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
-    before = c.total_changes
-    c.executemany(
-        f"INSERT INTO mentions ({INSERT_COLUMNS}, status) VALUES ({', '.join(['?'] * 18)}, 'new')"
-        " ON CONFLICT (source, remote_id) DO NOTHING",
-        new_mention_rows(source, matched, rev, seen),
-    )
-    return c.total_changes - before
+    terms = [TERM_SEP.join(r.terms) for _m, r in matched]
+    ids = name_ids(c, [source, *map(primary_term, terms)]) if matched else {}  # the statistics' ids (migration 7)
+    # rowcount: the mentions inserted, not the names above nor the triggers' dirty days (migration 8)
+    return c.executemany(
+        f"INSERT INTO mentions ({INSERT_COLUMNS}, status, source_id, term_id)"
+        f" VALUES ({', '.join(['?'] * 18)}, 'new', ?, ?) ON CONFLICT (source, remote_id) DO NOTHING",
+        [
+            (*values, ids[source], ids[primary_term(terms[i])])
+            for i, values in enumerate(new_mention_rows(source, matched, rev, seen))
+        ],  # fmt: skip
+    ).rowcount
 
 
 def pane_sync(

@@ -5,6 +5,8 @@ Never edit a shipped migration: append a new one. A newer program opens any olde
 
 from __future__ import annotations
 
+from monitor.db.statsdays import MIGRATION as STATS_DAYS
+
 # Each mention's standing escalation: the first escalate action (by time) not undone by a reopen, as `a`, and
 # its service; how often the mention was reopened; whether it was resolved (closed at or after the standing
 # escalation). Migration 6 fills the clocks with them; monitor.db.clocks keeps them up to date with each
@@ -26,6 +28,22 @@ FILL_CLOCKS = f"""
         WHERE id IN (SELECT mention_id FROM actions WHERE kind IN ('escalate', 'reopen'));
     UPDATE mentions SET resolved_at = {RESOLVED} WHERE escalated_at IS NOT NULL;
 """
+
+# Migration 7: the texts the statistics group by (source, primary term, first responder, standing escalation's
+# service) also as integer ids into `names`, written with the text in the same transaction (the ingest, the
+# action), so a year of statistics reads integers from one covering index: no text, no JSON. A mention's
+# primary term is its terms list up to the first '\x1f'. NAMES_OF adds the texts of the mentions `{where}`
+# picks to `names` (all of them in the migration, one in an action); NAME_IDS sets a mention's ids from them.
+PRIMARY_TERM = "substr(terms, 1, instr(terms || char(31), char(31)) - 1)"
+NAMES_OF = f"""INSERT OR IGNORE INTO names (name) SELECT source FROM mentions {{where}}
+    UNION SELECT {PRIMARY_TERM} FROM mentions {{where}}
+    UNION SELECT first_response_by FROM mentions {{where}} AND first_response_by IS NOT NULL
+    UNION SELECT escalated_to FROM mentions {{where}} AND escalated_to IS NOT NULL"""
+NAME_IDS = f"""source_id = (SELECT id FROM names WHERE name = source),
+    term_id = (SELECT id FROM names WHERE name = {PRIMARY_TERM}),
+    responder_id = (SELECT id FROM names WHERE name = first_response_by),
+    service_id = (SELECT id FROM names WHERE name = escalated_to)"""
+FILL_NAMES = f"{NAMES_OF.format(where='WHERE 1')};\nUPDATE mentions SET {NAME_IDS};"
 
 MIGRATIONS: list[str] = [
     # 1: mentions, the append-only action log, per-source cursors and states.
@@ -182,7 +200,25 @@ MIGRATIONS: list[str] = [
     DROP INDEX IF EXISTS mentions_response;
     CREATE INDEX mentions_response ON mentions (first_response_at, first_seen_at, deleted_at, status, status_at);
     """,
-    # 7 (incidents; the lead orders it 8th): an incident groups mentions (a mention is in at most one), the
+    # 7: integer ids for the texts the statistics group by (FILL_NAMES above); the statistics index then holds
+    # integers only, narrower than migration 6's with its text columns.
+    f"""
+    CREATE TABLE names (
+        id INTEGER PRIMARY KEY,             -- from 1: 0 is "none" in the statistics
+        name TEXT NOT NULL UNIQUE
+    );
+    ALTER TABLE mentions ADD COLUMN source_id INTEGER;
+    ALTER TABLE mentions ADD COLUMN term_id INTEGER;       -- the primary term's
+    ALTER TABLE mentions ADD COLUMN responder_id INTEGER;  -- first_response_by's
+    ALTER TABLE mentions ADD COLUMN service_id INTEGER;    -- escalated_to's
+    {FILL_NAMES}
+    DROP INDEX IF EXISTS mentions_stats;
+    CREATE INDEX mentions_stats ON mentions (first_seen_at, first_response_at, status, status_at, priority,
+        deleted_at, edited_at, to_us, escalated_at, source_id, term_id, responder_id, service_id);
+    """,
+    # 8: per-day digests of the statistics' rows (monitor.db.statsdays), kept dirty by triggers, built here.
+    STATS_DAYS,
+    # 9: an incident groups mentions (a mention is in at most one), the
     # suggestion computed at ingest, and which incident an action or an outbox item was for (its history and
     # its broadcast's progress). `gen` is rewritten with every change: the suggestions' cache keys on it.
     """
@@ -213,7 +249,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_incident ON outbox (incident_id, state) WHERE incident_id IS NOT NULL;
     CREATE INDEX outbox_sent ON outbox (target, updated_at) WHERE state = 'sent';  -- rate limits after a restart
     """,
-    # 7 (the lead orders it 9th): what paid networks cost, per source and UTC month (X bills monthly): reads
+    # 10: what paid networks cost, per source and UTC month (X bills monthly): reads
     # (posts and users returned) added with the mentions they paid for, writes (posts created) with the reply.
     """
     CREATE TABLE spend (

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from monitor.core.matching import fold
 from monitor.core.models import TERM_SEP, MentionRow
@@ -16,6 +17,7 @@ from monitor.db.mentions import MENTION_COLUMNS, row_to_mention
 
 WINDOW_MS = 48 * 3600_000
 CANDIDATES = 300
+SCANNED = 5_000  # mentions of the window looked at for candidates: what a detail costs, whatever the table holds
 THRESHOLD = 0.2
 _WORD = re.compile(r"[a-z0-9]{4,}")
 _NOISE = re.compile(r"@\S+|https?://\S+|#")  # handles and links say who and where, not what
@@ -36,10 +38,18 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-# The candidates' query, with %s for each parameter (SQLite's mark replaces it).
+# The candidates' query, with %s for each parameter (SQLite's mark replaces it). They come from the mentions
+# seen just before and just after it (two index walks of SCANNED // 2), not from every open mention of the
+# window, sorted: in a storm that sorted the whole table for each detail, and the detail's wait grew with
+# every arrival (issue 13).
+_NEAR = (
+    "SELECT id FROM (SELECT id, status, terms FROM mentions WHERE first_seen_at BETWEEN %s AND %s"
+    " ORDER BY first_seen_at {} LIMIT %s) AS near WHERE status IN ('new', 'escalated') AND id != %s"
+    " AND (terms = %s OR terms LIKE %s ESCAPE '\\')"
+)
 CANDIDATES_SQL = (
-    f"SELECT {MENTION_COLUMNS} FROM mentions WHERE status IN ('new', 'escalated') AND id != %s"
-    " AND first_seen_at BETWEEN %s AND %s AND (terms = %s OR terms LIKE %s ESCAPE '\\') ORDER BY id DESC LIMIT %s"
+    f"SELECT {MENTION_COLUMNS} FROM mentions WHERE id IN"
+    f" ({_NEAR.format('DESC')} UNION ALL {_NEAR.format('ASC')} ORDER BY id DESC LIMIT %s) ORDER BY id DESC"
 )
 
 
@@ -51,18 +61,24 @@ def related_sync(c: sqlite3.Connection, row: MentionRow, limit: int = 3) -> list
     if len(mine) < 2:
         return []
     rows = c.execute(CANDIDATES_SQL.replace("%s", "?"), candidate_params(row))
-    return rank(mine, (row_to_mention(r) for r in rows), limit)
+    return rank(mine, rows, limit)
 
 
 def candidate_params(row: MentionRow) -> tuple[object, ...]:
-    """CANDIDATES_SQL's parameters for `row`: same primary term, open, seen within the window."""
-    window = (row.first_seen_at - WINDOW_MS, row.first_seen_at + WINDOW_MS)
-    return (row.id, *window, row.term, _like_prefix(row.term + TERM_SEP), CANDIDATES)
+    """CANDIDATES_SQL's parameters for `row`: same primary term, open, seen within the window around it."""
+    like = _like_prefix(row.term + TERM_SEP)
+    before = (row.first_seen_at - WINDOW_MS, row.first_seen_at, SCANNED // 2, row.id, row.term, like)
+    after = (row.first_seen_at + 1, row.first_seen_at + WINDOW_MS, SCANNED // 2, row.id, row.term, like)
+    return (*before, *after, CANDIDATES)
 
 
-def rank(mine: frozenset[str], candidates: Iterable[MentionRow], limit: int) -> list[tuple[float, MentionRow]]:
-    """The candidates alike enough to `mine`'s words, most alike first (both engines)."""
-    scored = [(score, other) for other in candidates if (score := similarity(mine, words(other.text))) >= THRESHOLD]
+def rank(mine: frozenset[str], candidates: Iterable[Sequence[Any]], limit: int) -> list[tuple[float, MentionRow]]:
+    """The candidates' rows (MENTION_COLUMNS) alike enough to `mine`'s words, most alike first (both engines)."""
+    scored = []
+    for r in candidates:
+        score = similarity(mine, words(r[6]))  # the text: only a likely duplicate is made a MentionRow
+        if score >= THRESHOLD:
+            scored.append((score, row_to_mention(r)))
     scored.sort(key=lambda pair: -pair[0])
     return scored[:limit]
 

@@ -1,10 +1,9 @@
 """Loading for the statistics: every query they run, and the period's mentions as integer columns.
 
-Everything comes from the mentions table and its per-mention clocks (monitor.db.clocks), never from the
-action log. Whole columns come back as one group_concat string each, parsed by numpy in C: a million rows
-cost one narrow index scan (mentions_stats covers them), not a million Python tuples. Text columns become
-small integer codes inside SQLite (monitor.db.statscodes writes the SQL), so rows travel as integers only.
-Computing and rendering live in monitor.reports.
+Everything comes from the mentions table, its per-mention clocks and the integer ids of its texts (monitor.db.
+clocks), never from the action log. Whole columns come back as one group_concat string each, parsed by numpy in
+C: a million rows cost one narrow index scan of integers (mentions_stats covers them), not a million Python
+tuples. Computing and rendering live in monitor.reports.
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from monitor.db.connect import open_sync
-from monitor.db.statscodes import Codes, Ints, exact_case, primary, primary_case
-from monitor.db.store import BUSY_TIMEOUT_MS
+from monitor.db.connect import BUSY_TIMEOUT_MS, open_sync
+from monitor.db.statsdays import DAY_MS, DIGESTS_SQL, row_columns
 
 # What a caller hands in: a connection from monitor.db.store (open_sync, open_readonly).
 ReadConnection = sqlite3.Connection
@@ -33,24 +32,17 @@ def reader(path: Path) -> ConnectionFactory:
     return lambda: open_sync(path, readonly=True)
 
 
-OPERATOR_SEED_ACTIONS = 20_000  # operators of the latest actions: the usual names, read in a blink
-OTHER_KEY = "(other)"  # a value that appeared between two of the report's reads
-SLICE_MS = 30 * 86_400_000  # one query per 30 days: strings stay small and slices load side by side
+NONE_KEY = "(none)"  # the label of a mention without the text (a term list without a term, a service of '')
+Ints = npt.NDArray[np.int64]
 
-# Priority is packed under first_seen_at (first_seen_at * 16 + priority): one column less to carry.
-# When the mention was closed, with its kind in the lowest bit: status_at * 2 (+ 1 if dismissed), or -1.
-_CLOSED = "CASE status WHEN 'done' THEN status_at * 2 WHEN 'dismissed' THEN status_at * 2 + 1 ELSE -1 END"
-_PERIOD = " FROM mentions WHERE first_seen_at >= ? AND first_seen_at < ?"
-# The text columns a breakdown needs, as SQL, and how each becomes a code: terms is the whole
-# '\x1f'-joined list (its primary term is its prefix up to the first separator); the service is the
-# standing escalation's ('' without one).
-_TEXTS = (
-    ("source", exact_case),
-    ("terms", primary_case),
-    ("ifnull(first_response_by, '')", exact_case),
-    ("ifnull(escalated_to, '')", exact_case),
-)
-_DISTINCT_SQLS = tuple(f"SELECT DISTINCT {column}" + _PERIOD for column, _case in _TEXTS)
+# One row per mention as a few integers, short to write as text, with no aggregate beside them (each costs as
+# much as a column): times as offsets from the mention's first seen, shifted left with flags in the low bits
+# (bit 0 set: absent); first seen as its offset in the slice, with the priority and whether it is addressed to
+# us; the status in the closing's column (bit 1: dismissed; 1 new, 3 escalated); whether it was edited in the
+# deletion's; the ids of its texts (migration 7) in pairs, mixed radix on one more than the largest id (read
+# in the same statement, so in the same snapshot as the rows).
+_PERIOD = " FROM mentions INDEXED BY mentions_stats WHERE first_seen_at >= :since AND first_seen_at < :until"
+_ROWS_SQL = f"SELECT {row_columns(':since')}" + _PERIOD
 NO_END = 1 << 60  # a carried mention still waiting now
 # Mentions seen before the period and still waiting at its start (the backlog it inherits), as when each
 # stopped waiting: never answered, or answered after the start. The answered ones are found from whichever
@@ -84,8 +76,8 @@ class Columns:
     operator: Ints
     service: Ints  # the standing escalation's, meaningful where esc_at >= 0
     source_names: list[str]
-    terms_names: list[str]
-    operator_names: list[str]
+    terms_names: list[str]  # primary terms; NONE_KEY for a mention without a term
+    operator_names: list[str]  # '': nobody yet
     service_names: list[str]
 
 
@@ -131,10 +123,14 @@ class Reader:
                 self._opened.append(c)
         return c
 
-    def submit(self, sql: str, params: Sequence[Any] | dict[str, Any], one: bool = True) -> Future[Any]:
+    def submit(
+        self, sql: str, params: Sequence[Any] | dict[str, Any], then: Callable[[Any], Any] | None = None
+    ) -> Future[Any]:
+        """The query's one row, through `then` on the same thread (parsing there overlaps the other queries)."""
+
         def run(conn: sqlite3.Connection) -> Any:
-            cursor = conn.execute(sql, params)
-            return cursor.fetchone() if one else cursor.fetchall()
+            row = conn.execute(sql, params).fetchone()
+            return then(row) if then is not None else row
 
         if self.pool is None:
             done: Future[Any] = Future()
@@ -149,17 +145,27 @@ class Reader:
             c.close()
 
 
-def load_period(
-    conn: ReadConnection, since: int, until: int, sources: Sequence[str], terms: Sequence[str], services: Sequence[str]
-) -> Period:
+def load_period(conn: ReadConnection, since: int, until: int) -> Period:
     """The mentions first seen in [since, until), with their clocks, and the backlog inherited from before.
 
-    `sources`, `terms` and `services` (the watchlist's) seed the names the codes are built from."""
+    Whole UTC days come from their digests (monitor.db.statsdays), a dirty day and the period's partial
+    days at its ends from the mentions, each on a reader thread."""
     reader = Reader(conn)
     try:
-        loading = _load(reader, since, until, seeds(conn, sources, terms, services))
+        first, last = -(-since // DAY_MS), until // DAY_MS
+        if first >= last:
+            first = last = until // DAY_MS + 1  # no whole day: the period is one partial range
+        edges = [(since, min(until, first * DAY_MS)), (max(since, last * DAY_MS), until)]
+        digests = conn.execute(DIGESTS_SQL, {"first": first, "last": last}).fetchall() if first < last else []
+        bounds = [(s, u) for s, u in edges if s < u] + [(d * DAY_MS, (d + 1) * DAY_MS) for d, n, *_ in digests if n < 0]
+        slices = [reader.submit(_ROWS_SQL, {"since": s, "until": u}, then=_parse) for s, u in bounds]
         carry_f = reader.submit(_carry_sql(conn, since), {"since": since, "no_end": NO_END})
-        rows, tallies = loading()
+        parts = [(*_parse(tuple(row[1:])), row[0] * DAY_MS) for row in digests if row[1] > 0]
+        parts += [(*f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
+        parts.sort(key=lambda part: part[3])
+        # Read last: names are only ever added, so every id the slices carry is there.
+        names = dict(conn.execute("SELECT id, name FROM names").fetchall())
+        rows, tallies = _columns([part for part in parts if part[0]], names)
         count, ends = carry_f.result()
         return Period(rows, tallies, _ints(ends, count))
     finally:
@@ -176,19 +182,6 @@ def carry_query(by_seen: bool) -> str:
     return _CARRY_SQL + (_CARRY_BY_SEEN if by_seen else _CARRY_BY_RESPONSE) + ")"
 
 
-def seeds(conn: ReadConnection, sources: Sequence[str], terms: Sequence[str], services: Sequence[str]) -> list[Codes]:
-    """Names known before reading: a first guess, corrected per slice when a row proves it wrong."""
-    known = set(sources)
-    for table in ("cursors", "source_state"):
-        known.update(row[0] for row in conn.execute(f"SELECT source FROM {table}"))
-    top = conn.execute("SELECT max(id) FROM actions").fetchone()[0] or 0
-    operators = {
-        row[0]
-        for row in conn.execute("SELECT DISTINCT operator FROM actions WHERE id > ?", (top - OPERATOR_SEED_ACTIONS,))
-    }
-    return [Codes(known), Codes(terms), Codes({"", *operators}), Codes({"", *services})]
-
-
 def _ints(text: str | None, count: int) -> Ints:
     if count == 0 or text is None:
         return np.zeros(0, dtype=np.int64)
@@ -198,91 +191,53 @@ def _ints(text: str | None, count: int) -> Ints:
     return values
 
 
-_INTS = 6  # integer columns before the codes: first seen and priority, first response, closed, deleted,
-# standing escalation, resolved
+def _at(seen: Ints, offsets: Ints, shift: int) -> Ints:
+    """Times from their offsets to first seen (shifted left by `shift`, odd when absent): -1 when absent."""
+    return np.where(offsets & 1 == 1, -1, seen + (offsets >> shift))
 
 
-class _Slices:
-    """The period read one slice at a time: one query per slice, text columns as codes."""
-
-    def __init__(self, reader: Reader, names: list[Codes]) -> None:
-        self.reader = reader
-        self.names = names
-
-    def query(self) -> tuple[str, list[str], list[int]]:
-        radix = [len(n.names) + 1 for n in self.names]
-        cases = [case(column, names) for (column, case), names in zip(_TEXTS, self.names, strict=True)]
-        # Each code + 1 (0 is "unknown"), packed in mixed radix, the first text in the lowest digit: one
-        # integer column for all the texts.
-        code, params = f"({cases[-1][0]}) + 1", list(cases[-1][1])
-        for (case_sql, case_params), r in zip(cases[-2::-1], radix[-2::-1], strict=True):
-            code, params = f"({code}) * {r} + ({case_sql}) + 1", [*params, *case_params]
-        sql = (
-            "SELECT count(*), group_concat(first_seen_at * 16 + (priority & 15)),"
-            f" group_concat(ifnull(first_response_at, -1)), group_concat({_CLOSED}),"
-            " group_concat(ifnull(deleted_at, -1)), group_concat(ifnull(escalated_at, -1)),"
-            f" group_concat(ifnull(resolved_at, -1)), group_concat({code}),"
-            " total(status = 'new'), total(status = 'escalated'), count(edited_at), total(to_us)" + _PERIOD
-        )
-        return sql, params, radix
-
-    @staticmethod
-    def decode(result: tuple[Any, ...], radix: list[int]) -> tuple[Any, ...]:
-        count, *ints, code, new, escalated, edited, to_us = result
-        rest = _ints(code, count)
-        codes = []
-        for r in radix[:-1]:
-            rest, c = np.divmod(rest, r)
-            codes.append(c - 1)
-        codes.append(rest - 1)
-        return (*[_ints(x, count) for x in ints], *codes, (new, escalated, edited, to_us))
-
-    def part(self, bounds: tuple[int, int], result: tuple[Any, ...], radix: list[int]) -> tuple[Any, ...] | None:
-        """One slice's columns; a slice with a name not known in advance learns its names and is read again."""
-        if not result[0]:
-            return None
-        part = self.decode(result, radix)
-        if not any(bool((codes < 0).any()) for codes in part[_INTS : _INTS + len(_TEXTS)]):
-            return part
-        for column_names, distinct_sql in zip(self.names, _DISTINCT_SQLS, strict=True):
-            for (value,) in self.reader.submit(distinct_sql, bounds, one=False).result():
-                column_names.add(primary(value) if column_names is self.names[1] else value)
-        sql, params, radix = self.query()
-        result = self.reader.submit(sql, (*params, *bounds)).result()
-        return self.decode(result, radix) if result[0] else None
+def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tuple[Ints, list[str]]:
+    """Ids (0: none) as codes 0..n-1 over the ids present, with each code's label."""
+    present = np.flatnonzero(np.bincount(ids)) if ids.size else np.zeros(0, dtype=np.int64)
+    lookup = np.zeros(int(present[-1]) + 1 if present.size else 1, dtype=np.int64)
+    lookup[present] = np.arange(present.size)
+    return lookup[ids], [label(names.get(int(i), "")) for i in present]
 
 
-def _load(reader: Reader, since: int, until: int, names: list[Codes]) -> Callable[[], tuple[Columns, list[int]]]:
-    """Start reading the period's mentions, one query per slice; returns what waits for the result.
-
-    The codes come from names known in advance; a slice where a row had another name reads that
-    slice's distinct names and is read again.
-    """
-    slices = _Slices(reader, names)
-    sql, params, radix = slices.query()
-    bounds = [(s, min(until, s + SLICE_MS)) for s in range(since, until, SLICE_MS)]
-    futures = [reader.submit(sql, (*params, *b)) for b in bounds]
-
-    def wait() -> tuple[Columns, list[int]]:
-        parts = [slices.part(b, f.result(), radix) for b, f in zip(bounds, futures, strict=True)]
-        return _columns([p for p in parts if p is not None], names)
-
-    return wait
+def _parse(result: tuple[Any, ...]) -> tuple[int, int, list[Ints]]:
+    """One slice's row: how many mentions, the radix of its ids, its columns as integers."""
+    count, radix, *texts = result
+    return count, radix, [_ints(text, count) for text in texts]
 
 
-def _columns(parts: list[tuple[Any, ...]], names: list[Codes]) -> tuple[Columns, list[int]]:
-    width = _INTS + len(_TEXTS)
-    columns = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(width)]
-    seen_priority, fr, closed2, deleted, esc_at, resolved, *codes = columns
-    tallies = [sum(int(p[width][i]) for p in parts) for i in range(4)]  # new, escalated, edited, to us
-    closed = np.where(closed2 >= 0, closed2 >> 1, -1)
-    dismissed = int(np.count_nonzero((closed2 >= 0) & (closed2 & 1 == 1)))
-    closed_n = int(np.count_nonzero(closed2 >= 0))
-    # Still unknown (a value written between two reads): the last code, shown as "(other)".
-    src_n, term_n, op_n, svc_n = ([*n.names, OTHER_KEY] for n in names)
-    src, term, op, svc = (np.where(c < 0, len(n.names), c) for c, n in zip(codes, names, strict=True))
+def _columns(parts: list[tuple[int, int, list[Ints], int]], names: dict[int, str]) -> tuple[Columns, list[int]]:
+    """The slices' columns (each slice with its count, radix and start) as one, decoded; and the tallies:
+    new, escalated, done, dismissed, edited, to us."""
+    counts = np.array([count for count, *_rest in parts], dtype=np.int64)
+    columns = [np.concatenate([p[2][i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(7)]
+    seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = columns
+    seen = (seen_flags >> 5) + np.repeat(np.array([p[3] for p in parts], dtype=np.int64), counts)
+    radix = np.repeat(np.array([p[1] for p in parts], dtype=np.int64), counts)
+    closed, esc_at = _at(seen, status4, 2), _at(seen, esc2, 1)
+    is_closed = closed >= 0
+    dismissed = int(np.count_nonzero(is_closed & ((status4 & 3) == 2)))
+    closed_n = int(np.count_nonzero(is_closed))
+    # Resolved: closed at or after the standing escalation (migrations.RESOLVED, which resolved_at stores).
+    resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)
+    ids = (source_term % radix, source_term // radix, responder_service % radix, responder_service // radix)
+    labels: tuple[Callable[[str], str], ...] = (str, _term_label, str, str)
+    (src, src_n), (term, term_n), (op, op_n), (svc, svc_n) = (
+        _dense(i, names, label) for i, label in zip(ids, labels, strict=True)
+    )
     rows = Columns(
-        seen_priority >> 4, seen_priority & 15, fr, closed, deleted, esc_at, resolved, src, term, op, svc,
-        src_n, term_n, op_n, svc_n,
+        seen, (seen_flags >> 1) & 15, _at(seen, fr2, 1), closed, _at(seen, deleted4, 2), esc_at, resolved,
+        src, term, op, svc, src_n, term_n, op_n, svc_n,
     )  # fmt: skip
-    return rows, [tallies[0], tallies[1], closed_n - dismissed, dismissed, tallies[2], tallies[3]]
+    new, escalated, edited, to_us = (
+        int(np.count_nonzero(t)) for t in (status4 == 1, status4 == 3, (deleted4 & 2) == 2, (seen_flags & 1) == 1)
+    )
+    return rows, [new, escalated, closed_n - dismissed, dismissed, edited, to_us]
+
+
+def _term_label(term: str) -> str:
+    return term or NONE_KEY

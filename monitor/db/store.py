@@ -62,6 +62,7 @@ from monitor.db.mentions import (
 )
 from monitor.db.related import related_sync
 from monitor.db.spend import add_spend_sync, spend_sync
+from monitor.db.statsdays import refresh_sync
 from monitor.db.suggest import suggest_new_sync
 
 # Names the rest of the program imports from here (the store's errors, the SQL helpers of monitor.db).
@@ -264,6 +265,10 @@ class Store:
             lambda c: act_sync(c, mention_id, kind, operator, payload or {}, then=then, expect_status=expect_status),
             f"act:{kind}",
         )
+
+    async def refresh_digests(self) -> int:
+        """Rebuild the statistics' per-day digests that writes made dirty; how many days were."""
+        return await self.write(refresh_sync, "digests")
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # A stream up this long has recovered. Before that, a drop counts as another failure in a row, even
 # after its catch-up batch: a server that accepts and closes at once is backed off like any failure.
 STREAM_STABLE = 60.0
+DIGESTS_EVERY_S = 600.0  # how often the statistics' dirty days are rebuilt (monitor.db.statsdays)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Collector:
         self.fence: Fence | None = None
         self.stream_stable = STREAM_STABLE
         self._sleep = asyncio.sleep  # tests record the backoff instead of waiting
+        self.digests_every = DIGESTS_EVERY_S
 
     async def ingest(self, source: Source, batch: Batch) -> int:
         """Match a batch and store it with its cursor in one transaction; returns how many were new."""
@@ -119,6 +121,7 @@ class Collector:
             async with asyncio.TaskGroup() as group:
                 for source in self.sources:
                     group.create_task(self._run_source(source), name=f"source:{source.name}")
+                group.create_task(self._refresh_digests(), name="digests")
         except Exception as exc:  # the bar must not keep saying "ok" while nothing collects
             cause = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
             if not isinstance(cause, StoreGone):  # a gone file takes no state: the app or service says so
@@ -130,6 +133,18 @@ class Collector:
         except BaseException:
             await self.aclose()
             raise
+
+    async def _refresh_digests(self) -> None:
+        """Rebuild the statistics' dirty days now and then: `monitor stats` reads the file read-only, and a
+        dirty day is computed from its mentions instead (right, only slower), so someone who writes must."""
+        while True:
+            await asyncio.sleep(self.digests_every)
+            try:
+                await self.store.refresh_digests()
+            except StoreGone:
+                raise
+            except Exception:  # derived data: the next round tries again; collecting goes on
+                log.exception("rebuilding the statistics' digests failed")
 
     async def aclose(self) -> None:
         for source in self.sources:

@@ -6,11 +6,15 @@ touches a row once whatever the number of breakdowns.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from monitor.db.stats import Columns, Period
-from monitor.db.statscodes import NONE_KEY, Ints
+import numpy as np
+import numpy.typing as npt
+
+from monitor.db.stats import NONE_KEY, Columns, Ints, Period
 from monitor.reports.figures import DAY_NAMES, Clock, GroupRow, dist, priority_label
+
+Codes = npt.NDArray[np.signedinteger[Any]]  # a group per row, -1 for none
 
 
 def ceil_s(ms: Ints) -> Ints:
@@ -38,10 +42,10 @@ class Clocks:
         self.rows_b, self.values_b = _sort_with_rows(done_rows, done_b)
         self.run_rows, self.run_c, self.run_b = run_rows, run_c, run_b
 
-    def by_group(self, g: Ints, n_groups: int, target: int | None) -> list[Clock]:
-        """One Clock per group; g gives each row's group (-1: not in this breakdown)."""
-        sorted_c = _partition(g[self.rows_c], self.values_c, n_groups)
-        sorted_b = _partition(g[self.rows_b], self.values_b, n_groups)
+    def by_group(self, g: Codes, n_groups: int, target: int | None, complete: bool = False) -> list[Clock]:
+        """One Clock per group; g gives each row's group (-1: not in this breakdown; none when `complete`)."""
+        sorted_c = _partition(g[self.rows_c], self.values_c, n_groups, complete)
+        sorted_b = _partition(g[self.rows_b], self.values_b, n_groups, complete)
         gr = g[self.run_rows]
         keep = gr >= 0
         gr, rc, rb = gr[keep], self.run_c[keep], self.run_b[keep]
@@ -73,14 +77,20 @@ def _sort_with_rows(rows: Ints, values: Ints) -> tuple[Ints, Ints]:
     return key & ((1 << bits) - 1), key >> bits
 
 
-def _partition(groups: Ints, values: Ints, n_groups: int) -> list[Ints]:
-    """Split sorted values by group (-1: left out); each part stays sorted (stable radix sort)."""
+def codes(g: Ints, n_groups: int) -> Codes:
+    """Group codes (-1 kept) in the narrowest integer type: gathers and the radix sort move fewer bytes."""
+    return g.astype(np.int8 if n_groups < 2**7 else np.int16 if n_groups < 2**15 else np.int64)
+
+
+def _partition(groups: Codes, values: Ints, n_groups: int, complete: bool) -> list[Ints]:
+    """Split sorted values by group (-1: left out, none when `complete`); each part stays sorted (stable
+    radix sort)."""
+    if not complete:
+        keep = groups >= 0
+        groups, values = groups[keep], values[keep]
     if n_groups == 1:  # the whole period: already sorted
-        return [values[groups >= 0]]
-    keep = groups >= 0
-    groups, values = groups[keep], values[keep]
-    small = np.int8 if n_groups < 2**7 else np.int16 if n_groups < 2**15 else np.int64
-    values = values[np.argsort(groups.astype(small), kind="stable")]  # radix sort for small ints
+        return [values]
+    values = values[np.argsort(groups, kind="stable")]  # radix sort for small ints
     bounds = np.concatenate(([0], np.cumsum(np.bincount(groups, minlength=n_groups)))).tolist()
     return [values[bounds[i] : bounds[i + 1]] for i in range(n_groups)]
 
@@ -104,9 +114,11 @@ class Groups:
 
     def rows(self, dim: str, g: Ints, labels: list[str], keep_empty: bool = False) -> list[GroupRow]:
         n_groups = len(labels)
-        mentions = np.bincount(g[g >= 0], minlength=n_groups)
-        fr = self.first_response.by_group(g, n_groups, self.targets[0])
-        res = self.resolution.by_group(g, n_groups, self.targets[1])
+        small = codes(g, n_groups)
+        complete = not bool((small < 0).any())
+        mentions = np.bincount(small if complete else small[small >= 0], minlength=n_groups)
+        fr = self.first_response.by_group(small, n_groups, self.targets[0], complete)
+        res = self.resolution.by_group(small, n_groups, self.targets[1], complete)
         out = [
             GroupRow(labels[i], int(mentions[i]), fr[i], res[i]) for i in range(n_groups) if mentions[i] or keep_empty
         ]

@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
+from monitor.core.models import TERM_SEP
 from monitor.core.timeutil import iso_utc
 from monitor.db.export import ACTION_COLUMNS, MENTION_COLUMNS, ReadConnection
 from monitor.db.export import rows as stored_rows
-from monitor.db.store import TERM_SEP
 from monitor.reports.figures import priority_label
 
 MENTION_FIELDS = (

@@ -18,8 +18,7 @@ from monitor.core.business import BusinessCalendar
 from monitor.core.config import Watchlist
 from monitor.core.timeutil import floor_local_hour, local, now_ms
 from monitor.db.spend import spend_for_period_sync
-from monitor.db.stats import NO_END, Columns, Period, ReadConnection, first_seen, load_period
-from monitor.db.statscodes import Ints
+from monitor.db.stats import NO_END, Columns, Ints, Period, ReadConnection, first_seen, load_period
 from monitor.reports.clocks import Clocks, Groups, ceil_s
 from monitor.reports.explain import EXPLAIN
 from monitor.reports.figures import DIMENSIONS, HOUR_MS, Clock, Report, SpendRow, percentile
@@ -55,8 +54,7 @@ def compute(
     t_fr = int(watchlist.targets.first_response.total_seconds())
     t_res_td = watchlist.targets.resolution
     t_res = int(t_res_td.total_seconds()) if t_res_td is not None else None
-    names = ([s.name for s in watchlist.sources], [t.name for t in watchlist.terms], [s.id for s in watchlist.services])
-    period = load_period(conn, since, until, *names)
+    period = load_period(conn, since, until)
     rows = period.rows
 
     # Hour buckets from the local hour containing `since` to the end of the period (or now).

@@ -29,21 +29,29 @@ TABLES: dict[str, tuple[str, ...]] = {
         "id", "source", "remote_id", "network", "author", "author_name", "text", "url", "lang", "thread_id",
         "reply_to", "terms", "priority", "status", "published_at", "first_seen_at", "status_at",
         "first_response_at", "first_response_by", "edited_at", "deleted_at", "rev", "raw", "to_us",
-        "escalated_at", "escalated_to", "resolved_at", "reopened",
+        "escalated_at", "escalated_to", "resolved_at", "reopened", "incident_id", "suggested_incident",
+        "suggestion_score",
     ),
-    "actions": ("id", "mention_id", "kind", "operator", "at", "status_before", "status_after", "payload"),
+    "actions": (
+        "id", "mention_id", "kind", "operator", "at", "status_before", "status_after", "payload", "incident_id",
+    ),
     "outbox": (
         "id", "action_id", "mention_id", "kind", "target", "idem_key", "payload", "state", "attempts",
         "next_attempt_at", "claimed_at", "last_error", "remote_id", "remote_url", "remote_status", "checked_at",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "incident_id",
     ),
+    "incidents": (
+        "id", "title", "service", "reference", "status", "created_at", "created_by", "updated_at", "closed_at",
+        "rev", "gen", "profile",
+    ),
+    "spend": ("source", "month", "reads_usd", "writes_usd", "writes"),
     "cursors": ("source", "cursor", "updated_at"),
     "source_state": ("source", "state", "detail", "until_at", "last_ok_at", "updated_at"),
     "sessions": ("holder", "operator", "started_at", "heartbeat_at", "ended_at"),
     "claims": ("mention_id", "operator", "holder", "kind", "since", "heartbeat_at"),
     "leases": ("name", "holder", "acquired_at", "expires_at"),
 }  # fmt: skip
-IDENTITIES = ("mentions", "actions", "outbox")
+IDENTITIES = ("mentions", "actions", "outbox", "incidents")
 _LOG = "SELECT id, mention_id, kind, operator, at, status_before, status_after, payload FROM actions ORDER BY id"
 
 
@@ -95,7 +103,10 @@ async def _copy(lite: sqlite3.Connection, c: Conn, source: Path) -> Moved:
         await c.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table} HAVING count(*) > 0"
         )
-    await c.execute("UPDATE rev_counter SET rev = (SELECT coalesce(max(rev), 0) FROM mentions)")
+    await c.execute(  # the one counter PostgreSQL numbers mentions and incidents from (SQLite keeps two)
+        "UPDATE rev_counter SET rev = greatest((SELECT coalesce(max(rev), 0) FROM mentions),"
+        " (SELECT coalesce(max(rev), 0) FROM incidents))"
+    )
     counts = {}
     for table in TABLES:
         here = int(lite.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

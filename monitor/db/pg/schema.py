@@ -179,7 +179,12 @@ MIGRATIONS: list[str] = [
     DROP INDEX IF EXISTS mentions_response;
     CREATE INDEX mentions_response ON mentions (first_response_at, first_seen_at, deleted_at, status, status_at);
     """,
-    # 7: incidents (a mention in at most one), the suggestion computed at ingest, which incident an action or an
+    # 7 and 8: the statistics' integer ids (`names`) and per-day digests. Statistics are not on PostgreSQL yet
+    # (`monitor stats` and its kin say so and exit 3), and the PostgreSQL store's writes need neither: these
+    # twins hold their places and create nothing. Porting the statistics appends what they need.
+    "SELECT 1 -- 7: statistics are not on PostgreSQL yet",
+    "SELECT 1 -- 8: statistics are not on PostgreSQL yet",
+    # 9: incidents (a mention in at most one), the suggestion computed at ingest, which incident an action or an
     # outbox item was for. `profile` stays JSON text as in SQLite (monitor.db.incidents reads and writes it).
     """
     CREATE TABLE incidents (
@@ -209,7 +214,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_incident ON outbox (incident_id, state) WHERE incident_id IS NOT NULL;
     CREATE INDEX outbox_sent ON outbox (target, updated_at) WHERE state = 'sent';
     """,
-    # 8: what paid networks cost, per source and UTC month.
+    # 10: what paid networks cost, per source and UTC month.
     """
     CREATE TABLE spend (
         source TEXT NOT NULL,

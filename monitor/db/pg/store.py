@@ -192,6 +192,10 @@ class PgStore:
             f"act:{kind}",
         )
 
+    async def refresh_digests(self) -> int:
+        """Statistics are not on PostgreSQL yet: it keeps no per-day digests, so none is ever dirty."""
+        return 0
+
     # -- reads ----------------------------------------------------------------------------
 
     async def max_rev(self) -> int:

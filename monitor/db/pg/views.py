@@ -58,4 +58,4 @@ async def related(c: Conn, row: MentionRow, limit: int = 3) -> list[tuple[float,
     if len(mine) < 2:
         return []
     rows = await every(c, CANDIDATES_SQL, candidate_params(row))
-    return rank(mine, (row_to_mention(r) for r in rows), limit)
+    return rank(mine, rows, limit)

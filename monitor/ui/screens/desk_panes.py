@@ -21,6 +21,7 @@ from monitor.core.timeutil import now_ms
 from monitor.db.presence import Claim
 from monitor.ui.screens import grouping
 from monitor.ui.screens.guard import guarded
+from monitor.ui.storm import StormMeter
 from monitor.ui.widgets.detail import MentionDetail
 from monitor.ui.widgets.pane import WINDOW, MentionTable
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 PANES = (Status.NEW, Status.ESCALATED, Status.DONE, Status.DISMISSED)
 CHANGES_PER_TICK = 5000
 COUNTS_EVERY_MS = 1000
+# In a storm, the rows under the operator's eyes move this often, not at every refresh: calmer to read, and
+# a fifth of the repaints (an operator's own action still shows at once).
+STORM_APPLY_MS = 2000
 
 
 class DeskPanes(Screen[None]):
@@ -56,6 +60,8 @@ class DeskPanes(Screen[None]):
         self.titles: dict[int, str] = {}  # open incidents' titles, for the rows' suggestion marks
         self._regroup_now = False  # an operator's own incident action: read the grouped pages again
         self.incident_shown: IncidentDetail | None = None  # the incident in the detail panel, if one is
+        self.storm = StormMeter()
+        self._applied_at = 0  # when a refresh last applied changes
 
     @property
     def monitor(self) -> MonitorApp:
@@ -164,6 +170,8 @@ class DeskPanes(Screen[None]):
                     await self._recount()  # here too: the clock tick, in step with this one, finds it locked
                     self._update_tabs()
                 return
+            if self.storm.on and not wait and now_ms() - self._applied_at < STORM_APPLY_MS:
+                return  # a storm: the panes move every STORM_APPLY_MS, not five times a second (the header counts)
             changes = await store.changes_since(self.last_rev, CHANGES_PER_TICK)
             if not changes:
                 return
@@ -178,6 +186,8 @@ class DeskPanes(Screen[None]):
                 self._apply(changes, regrouped)
                 self._update_tabs()
             self.last_rev = changes[-1].rev  # only once applied: a read that failed above is retried whole
+            self._applied_at = now_ms()
+            self.storm.count(changes, self._applied_at)
             if self.detail_for is not None and any(r.id == self.detail_for.id for r in changes):
                 self.load_detail(self.current_row())
 
@@ -212,6 +222,18 @@ class DeskPanes(Screen[None]):
             if tab.label.plain != label:  # a new label lays the screen out again: only when it changed
                 tab.label = label
             table.total = count
+
+    def show_storm(self, now: int) -> None:
+        """The storm line as the header's title, from the clock tick: once a second at most, since a new
+        title lays the screen out again."""
+        self.storm.expire(now)
+        storm, state = self.storm.line(), self.monitor.storage_state
+        if state:  # what is wrong with the database comes first (app.show_storage), the storm after it
+            title = f"monitor · {state}" + (f" · {storm}" if storm else "")
+        else:
+            title = storm or "monitor"
+        if self.title != title:
+            self.title = title
 
     async def _load_claims(self) -> None:
         self.claims = await self.monitor.presence.claims()

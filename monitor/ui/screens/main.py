@@ -8,7 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import ContentSwitcher, Footer, Tab, Tabs
+from textual.widgets import ContentSwitcher, Tab, Tabs
 
 from monitor.core.filtering import PaneFilter
 from monitor.core.models import Status
@@ -24,6 +24,7 @@ from monitor.ui.screens.handover import HandoverScreen
 from monitor.ui.screens.help import HelpScreen, binding_rows
 from monitor.ui.screens.view import MentionView
 from monitor.ui.widgets.detail import MentionDetail
+from monitor.ui.widgets.footer import DeskFooter
 from monitor.ui.widgets.header import CityHeader
 from monitor.ui.widgets.pane import MentionTable
 from monitor.ui.widgets.sources_bar import SourcesBar, render_sources
@@ -82,7 +83,7 @@ class MainScreen(DeskIncidents):
                 yield MentionTable(status, warning, target, id=f"pane-{status.value}")
         with VerticalScroll(id="detail-box"):
             yield MentionDetail(id="detail")
-        yield Footer(compact=True, show_command_palette=False)
+        yield DeskFooter(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
@@ -99,6 +100,7 @@ class MainScreen(DeskIncidents):
     @guarded("clock", loud=False)
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
+        self.show_storm(now_ms())
         if self._counts_stale and not self._refresh_lock.locked():
             await self._recount()
             self._update_tabs()

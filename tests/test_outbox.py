@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.core.config import ServiceTarget
-from monitor.core.models import ActionKind
+from monitor.core.models import ActionKind, Spend
 from monitor.core.timeutil import now_ms
 from monitor.db import outbox
 from monitor.db.pg import outbox as pg_outbox
@@ -18,7 +18,7 @@ from monitor.db.pg.store import PgStore
 from monitor.db.store import StoreError
 from monitor.engine import actions
 from monitor.networks.bluesky.sender import tid
-from tests.engines import AnyStore, stored_rows
+from tests.engines import AnyStore, raw_execute, stored_rows
 from tests.fakes_delivery import bluesky_view, mastodon_status, payload_of, seed, watchlist
 
 
@@ -112,6 +112,32 @@ async def test_marks_only_apply_to_an_item_being_sent(tmp_path: Path, database: 
     assert (await store.mention(m)).rev > rev  # screens redraw the delivery state
     await box.mark_sent(item.id, "1", "https://x")  # stale: it is pending again, not ours to mark
     assert stored_rows(store, "outbox")[0]["state"] == "pending"
+
+
+async def test_a_rate_limited_item_waits_uncounted_and_a_sent_one_adds_its_cost(
+    tmp_path: Path, database: AnyStore
+) -> None:
+    store = database
+    wl = watchlist(tmp_path)
+    [m] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
+    await actions.act(store, wl, m, ActionKind.REPLY, "alice", {"text": "x"})
+    box = outbox.Outbox(store)
+    [item] = await box.claim(lease_ms=60_000)
+    until = now_ms() + 60_000
+    await box.defer(item.id, until)  # the network's rate limit: not a failed attempt
+    [row] = stored_rows(store, "outbox")
+    assert (row["state"], row["attempts"], row["next_attempt_at"]) == ("pending", 0, until)
+    assert await box.claim(lease_ms=60_000) == []  # not due before then
+    await raw_set_due(store, item.id)
+    [item] = await box.claim(lease_ms=60_000)
+    since = now_ms()
+    await box.mark_sent(item.id, "1", "https://x", spend=("x", Spend("2026-11", writes_usd=0.015, writes=1)))
+    assert [s.writes for s in await store.spend("2026-11")] == [1]  # in the same transaction as the mark
+    assert len(await box.sent_since(item.target, since)) == 1 and await box.sent_since(item.target, now_ms() + 1) == []
+
+
+async def raw_set_due(store: AnyStore, item_id: int) -> None:
+    raw_execute(store, f"UPDATE outbox SET next_attempt_at = 0 WHERE id = {int(item_id)}")
 
 
 def test_tids_are_13_sortable_base32_characters() -> None:

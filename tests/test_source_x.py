@@ -4,7 +4,6 @@ rate limits, and the whole path through the collector into SQLite."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from fakes_x import CITY_ID, FakeX, tweet
 from monitor.core.config import ConfigError, Term
 from monitor.core.retry import ErrorKind
 from monitor.core.timeutil import MAX_DELAY
-from monitor.db.store import Store
+from monitor.db.api import Database
 from monitor.engine.collector import Collector
 from monitor.networks import SourceContext, SourceError, load_watchlist
 from monitor.networks.x.options import Budget, XOptions
@@ -241,13 +240,15 @@ def test_bad_x_options_are_errors_at_their_line(tmp_path: Path, values: dict[str
     assert problem in str(caught.value) and caught.value.line > 6
 
 
-async def test_collector_keeps_mentions_whatever_the_terms_with_the_cursor(fake: FakeX, tmp_path: Path) -> None:
+async def test_collector_keeps_mentions_whatever_the_terms_with_the_cursor(
+    fake: FakeX, tmp_path: Path, database: Database
+) -> None:
     path = tmp_path / "w.yaml"
     path.write_text(WATCHLIST.format(user_id=CITY_ID, env=ENV))
     fake.add(tweet("@toulouse merci pour la réparation"), mention=True)  # no term: kept, it is to us
     fake.add(tweet("Fuite d'eau à Toulouse"), tweet("Rien à voir"))
     watchlist = load_watchlist(path)
-    store = await Store.open(watchlist.database)
+    store = database  # on each engine: the spend is added in the ingest's transaction on both
     collector = Collector(watchlist, store, SourceContext(http_factory=fake.factory))
     try:
         assert await collector.run_once() == {"x": None}
@@ -255,12 +256,9 @@ async def test_collector_keeps_mentions_whatever_the_terms_with_the_cursor(fake:
         assert "this month" in collector.status["x"].detail
         cursor = json.loads(await store.cursor("x") or "")
         spend = await store.spend()
+        rows = sorted((r.network, r.text) for r in await store.changes_since(0))
     finally:
         await collector.aclose()
-        await store.close()
-    conn = sqlite3.connect(watchlist.database)
-    rows = conn.execute("SELECT network, text FROM mentions ORDER BY text").fetchall()
-    conn.close()
     assert rows == [("x", "@toulouse merci pour la réparation"), ("x", "Fuite d'eau à Toulouse")]
     assert set(cursor["feeds"]) == {"mentions", "search:Toulouse -is:retweet"}
     # three posts, and their author once in each page's includes; the second poll found nothing and cost nothing

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Tab, Tabs
 
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
@@ -104,3 +105,26 @@ async def test_a_pane_the_operator_switched_to_is_not_reloaded_under_the_cursor(
         await wait_for(pilot, lambda: escalated_read.returned)
         await pilot.pause()
         assert (table.cursor_row, screen.current_row()) == (2, chosen)
+
+
+async def test_the_desk_shows_its_rows_before_counting_and_the_tabs_count_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counting every status scans a million index entries on a big desk: the first screen does not wait for it.
+    release = asyncio.Event()
+    original = Store.counts
+
+    async def counts(self: Store) -> dict[Status, int]:
+        await release.wait()
+        return await original(self)
+
+    monkeypatch.setattr(Store, "counts", counts)
+    watchlist = desk_with(tmp_path, new=3, escalated=2)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 3)  # the rows are there while the count is still held
+        tabs = screen.query_one(Tabs)
+        assert [tabs.query_one(f"#{s}", Tab).label.plain for s in ("new", "escalated")] == ["New", "Escalated"]
+        release.set()
+        await wait_for(pilot, lambda: tabs.query_one("#new", Tab).label.plain == "New 3")
+        assert tabs.query_one("#escalated", Tab).label.plain == "Escalated 2"

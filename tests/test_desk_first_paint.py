@@ -14,6 +14,7 @@ from textual.widgets import Tab, Tabs
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, MentionRow, Priority, Status
 from monitor.core.timeutil import utcnow
+from monitor.db.presence import Presence
 from monitor.db.store import Store, act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
 from tests.conftest import write_demo, write_watchlist
@@ -128,3 +129,25 @@ async def test_the_desk_shows_its_rows_before_counting_and_the_tabs_count_after(
         release.set()
         await wait_for(pilot, lambda: tabs.query_one("#new", Tab).label.plain == "New 3")
         assert tabs.query_one("#escalated", Tab).label.plain == "Escalated 2"
+
+
+async def test_the_desk_shows_its_rows_before_presence_collecting_and_delivering_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Joining the roster is a write, and the collector and the deliverer start after it: none holds the screen up.
+    release = asyncio.Event()
+    original = Presence.heartbeat
+
+    async def heartbeat(self: Presence) -> None:
+        await release.wait()
+        await original(self)
+
+    monkeypatch.setattr(Presence, "heartbeat", heartbeat)
+    watchlist = desk_with(tmp_path, new=3, escalated=0)
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 3)
+        assert app.collector is None and app.delivery is None
+        release.set()
+        await wait_for(pilot, lambda: app.collector is not None and app.delivery is not None)
+        await wait_for(pilot, lambda: app.leading)  # and it collects

@@ -101,8 +101,11 @@ class MonitorApp(App[int]):
             self.theme = "ansi-dark"  # 16 colours: the terminal's own palette, not approximations
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
+        await self._starting(self._start)
+
+    async def _starting(self, step: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self._start()
+            await step()
         except Exception as exc:  # noqa: BLE001 - a start-up failure is one line from the CLI, not a traceback
             log.exception("start-up failed")
             self.fatal = exc
@@ -114,15 +117,21 @@ class MonitorApp(App[int]):
         # An SSH session that drops sends SIGHUP: leave cleanly if possible, and in any case within seconds.
         self.hang_up = HangUp(self, self.db_path, self.presence.holder)
         self.hang_up.install()
-        problem: StoreUnavailable | None = None
+        await self.push_screen(MainScreen())
+        # The open pane first: presence, collecting and delivering start once it is on screen.
+        self.call_after_refresh(self._starting, self._start_duties)
+
+    async def _start_duties(self) -> None:
+        """Presence (who is on duty), then collecting and delivering."""
+        if self.closing:  # quit as soon as painted (--smoke): its store is closing
+            return
         try:
             await self.presence.heartbeat()
         except StoreUnavailable as exc:  # locked or full now: the desk still opens, shows the mentions, says so
-            problem = exc
+            self.show_storage(exc)
+        if self.closing:  # quit before the first beat answered: nothing more to start
+            return
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
-        await self.push_screen(MainScreen())
-        if problem is not None:
-            self.show_storage(problem)
         if self.collect:
             self.collector = Collector(
                 self.watchlist, self.store, self.context, on_status=self._status, sources=self._sources

@@ -147,7 +147,7 @@ async def test_the_desk_shows_its_rows_before_presence_collecting_and_delivering
     app = make_app(watchlist)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, 3)
-        assert app.collector is None and app.delivery is None
+        await wait_for(pilot, lambda: [w.name for w in app.workers if w.group == "duty"] == ["joining"])
+        assert not app.leading  # no duty runs before the heartbeat
         release.set()
-        await wait_for(pilot, lambda: app.collector is not None and app.delivery is not None)
         await wait_for(pilot, lambda: app.leading)  # and it collects

@@ -1,4 +1,7 @@
-"""Child process for bench_desk: start the app (or a trivial app) headless, report time to first paint and RSS."""
+"""Child process for bench_desk: start the app (or a trivial app) headless, report time to first paint and RSS.
+
+`trivial-tty` runs the trivial app in the terminal it was given (bench_desk's pty baseline) until it is quit.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ def report(kind: str, extra: dict[str, float]) -> None:
 
 def main() -> None:
     mode = sys.argv[1]
-    if mode == "trivial":
+    if mode in ("trivial", "trivial-tty"):
         from textual.app import App
         from textual.widgets import Static
 
@@ -34,13 +37,14 @@ def main() -> None:
                 yield Static("hello")
 
             def on_mount(self) -> None:
-                self.call_after_refresh(self._painted)
+                if mode == "trivial":
+                    self.call_after_refresh(self._painted)
 
             def _painted(self) -> None:
                 report("trivial", {})
                 self.exit()
 
-        Trivial().run(headless=True)
+        Trivial().run(headless=mode == "trivial")
         return
 
     from textual.css.query import NoMatches

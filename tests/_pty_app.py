@@ -45,10 +45,13 @@ def collect_once(watchlist: Path, db: Path) -> None:
 
 
 class PtyApp:
-    def __init__(self, args: list[str], rows: int = 24, cols: int = 80) -> None:
+    def __init__(
+        self, args: list[str], rows: int = 24, cols: int = 80, program: tuple[str, ...] = ("-m", "monitor")
+    ) -> None:
+        """`program` is what Python runs (another script: a benchmark's baseline app in the same terminal)."""
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)}
         env.pop("TEXTUAL", None)
-        self.proc = PtyProcess.spawn([sys.executable, "-m", "monitor", *args], cwd=str(ROOT), env=env,
+        self.proc = PtyProcess.spawn([sys.executable, *program, *args], cwd=str(ROOT), env=env,
                                      dimensions=(rows, cols))  # fmt: skip
         self.pid = self.proc.pid
         self.screen = pyte.Screen(cols, rows)

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Tab, Tabs
 
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority, Status
 from monitor.core.timeutil import utcnow
 from monitor.db.api import PaneEntry
+from monitor.db.presence import Presence
 from monitor.db.store import Store, act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
 from tests.conftest import write_demo, write_watchlist
@@ -105,3 +107,48 @@ async def test_a_pane_the_operator_switched_to_is_not_reloaded_under_the_cursor(
         await wait_for(pilot, lambda: escalated_read.returned)
         await pilot.pause()
         assert (table.cursor_row, screen.current_row()) == (2, chosen)
+
+
+async def test_the_desk_shows_its_rows_before_counting_and_the_tabs_count_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counting every status scans a million index entries on a big desk: the first screen does not wait for it.
+    release = asyncio.Event()
+    original = Store.counts
+
+    async def counts(self: Store) -> dict[Status, int]:
+        await release.wait()
+        return await original(self)
+
+    monkeypatch.setattr(Store, "counts", counts)
+    watchlist = desk_with(tmp_path, new=3, escalated=2)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 3)  # the rows are there while the count is still held
+        tabs = screen.query_one(Tabs)
+        assert [tabs.query_one(f"#{s}", Tab).label.plain for s in ("new", "escalated")] == ["New", "Escalated"]
+        release.set()
+        await wait_for(pilot, lambda: tabs.query_one("#new", Tab).label.plain == "New 3")
+        assert tabs.query_one("#escalated", Tab).label.plain == "Escalated 2"
+
+
+async def test_the_desk_shows_its_rows_before_presence_collecting_and_delivering_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Joining the roster is a write, and the collector and the deliverer start after it: none holds the screen up.
+    release = asyncio.Event()
+    original = Presence.heartbeat
+
+    async def heartbeat(self: Presence) -> None:
+        await release.wait()
+        await original(self)
+
+    monkeypatch.setattr(Presence, "heartbeat", heartbeat)
+    watchlist = desk_with(tmp_path, new=3, escalated=0)
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 3)
+        await wait_for(pilot, lambda: [w.name for w in app.workers if w.group == "duty"] == ["joining"])
+        assert not app.leading  # no duty runs before the heartbeat
+        release.set()
+        await wait_for(pilot, lambda: app.leading)  # and it collects

@@ -365,12 +365,16 @@ def _hours(node: Node) -> BusinessHours:
 
 
 def _check_holidays(f: dict[str, Node], country: str, subdiv: str | None) -> None:
+    # The registry names every calendar (codes, aliases, class names: what country_holidays accepts) without
+    # loading one; a country's own calendar takes a tenth of a second, and only a subdivision needs it.
+    from holidays.registry import COUNTRIES
+
+    if country not in {name for names in COUNTRIES.values() for name in names}:
+        f["holidays"].fail(f"no holiday calendar for {country!r}", "a country code such as FR, BE or CH")
+    if subdiv is None:
+        return
     from monitor.core.holidaycal import country_holidays
 
-    try:
-        country_holidays(country)
-    except NotImplementedError:
-        f["holidays"].fail(f"no holiday calendar for {country!r}", "a country code such as FR, BE or CH")
     try:
         country_holidays(country, subdiv=subdiv)
     except NotImplementedError:

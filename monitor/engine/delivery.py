@@ -26,7 +26,7 @@ from monitor.db.outbox import Outbox
 from monitor.networks import services
 from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.replies import REPLY_NETWORKS
-from monitor.networks.sending import Sender, Sent
+from monitor.networks.sending import FollowsRequests, Sender, Sent
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class DeliveryWorker:
         for item in await self.outbox.to_check("service:", now_ms() - self.open311_every_ms):
             try:
                 sender = self.sender(item)
-                if not isinstance(sender, services.Open311Sender) or not item.remote_id:
+                if not isinstance(sender, FollowsRequests) or not item.remote_id:
                     continue
                 status, notes, _ = await sender.status(item.remote_id)
             except NetworkError as exc:

@@ -14,7 +14,6 @@ from monitor.core.timeutil import now_ms
 from monitor.db.presence import Presence
 from monitor.db.store import Store, open_sync
 from monitor.engine.collector import SourceStatus
-from monitor.reports import export
 
 HANDOVER_DEFAULT_MS = 12 * 3600_000  # a first shift: what happened in the last 12 hours
 
@@ -52,6 +51,8 @@ def export_csv(db_path: Path, zone: tzinfo, status: Status, ids: list[int]) -> t
 
     Blocking: run it in a thread. Returns how many rows were written and where.
     """
+    from monitor.reports import export  # with the statistics' numpy: not imported before the first screen
+
     stamp = datetime.fromtimestamp(now_ms() / 1000, zone).strftime("%Y%m%d-%H%M%S")
     name = f"monitor-{status.value}-{stamp}.csv"
     conn = open_sync(db_path, readonly=True)

@@ -6,19 +6,20 @@ from pathlib import Path
 
 from monitor.core import config
 from monitor.core.config import SourceSpec, Watchlist
-from monitor.networks import demo, feed
 from monitor.networks.base import BudgetedSource, Source, SourceContext, SourceError, SourceType, StreamingSource
-from monitor.networks.bluesky import source as bluesky
-from monitor.networks.mastodon import source as mastodon
-from monitor.networks.x import source as x
+from monitor.networks.registry import Lazy
 
-SOURCE_TYPES: dict[str, SourceType] = {
-    "bluesky": bluesky.TYPE,
-    "demo": demo.TYPE,
-    "feed": feed.TYPE,
-    "mastodon": mastodon.TYPE,
-    "x": x.TYPE,
-}
+# Each network is imported when a watchlist names it (reading its options, building its source): a desk on
+# the demo never loads an HTTP client or a feed parser. A new network adds one line here.
+SOURCE_TYPES: Lazy[SourceType] = Lazy(
+    {
+        "bluesky": "monitor.networks.bluesky.source:TYPE",
+        "demo": "monitor.networks.demo:TYPE",
+        "feed": "monitor.networks.feed:TYPE",
+        "mastodon": "monitor.networks.mastodon.source:TYPE",
+        "x": "monitor.networks.x.source:TYPE",
+    }
+)
 
 __all__ = [
     "SOURCE_TYPES",

@@ -16,7 +16,7 @@ from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import utcnow
 from monitor.core.yamlread import Node
 from monitor.networks.base import SourceContext, SourceType
-from monitor.networks.feed import unwrap_link
+from monitor.networks.links import unwrap_link
 
 log = logging.getLogger(__name__)
 WARM_START = 12  # mentions shown at once on a first start, so the desk is never empty

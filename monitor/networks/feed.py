@@ -13,12 +13,11 @@ import hashlib
 import io
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import httpx
@@ -31,6 +30,7 @@ from monitor.core.yamlread import Node
 from monitor.networks.base import SourceContext, SourceError, SourceType
 from monitor.networks.htmltext import Layout, html_to_text
 from monitor.networks.http import make_client, send
+from monitor.networks.links import unwrap_link
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ MAX_PARALLEL = 4  # feeds fetched at once by one source
 MAX_BODY_CHARS = 4000  # full articles (content:encoded) are cut: the desk needs the gist and the link
 VALIDATORS = ("etag", "last_modified")
 SEVERITY = {"transient": 0, "rate": 1, "auth": 2, "config": 3}
-_GOOGLE_HOST = re.compile(r"^(?:www\.)?google\.[a-z]{2,3}(?:\.[a-z]{2})?$")
 
 
 @dataclass(frozen=True)
@@ -72,18 +71,6 @@ def label(url: str) -> str:
     parts = urlsplit(url)
     text = f"{parts.hostname or ''}{parts.path}"
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def unwrap_link(link: str) -> str:
-    """Google Alerts wraps every link in https://www.google.com/url?...&url=<target>: keep the target."""
-    parts = urlsplit(link)
-    if parts.path == "/url" and _GOOGLE_HOST.match((parts.hostname or "").lower()):
-        query = parse_qs(parts.query)
-        for key in ("url", "q"):
-            target = (query.get(key) or [""])[0]
-            if urlsplit(target).scheme in ("http", "https"):
-                return target
-    return link
 
 
 def utf8_with_stray_bytes(content: bytes) -> bytes | None:

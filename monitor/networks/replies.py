@@ -2,7 +2,7 @@
 
 Each gives what a reply must carry about the original (taken when the operator acts, so the delivery
 worker never reads the mention again) and the sender that posts it. A new network with a reply API
-adds one line here.
+adds one line here, and a `REPLY` in its sender module (imported only when a reply goes that way).
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 from monitor.core.config import SourceSpec
 from monitor.core.models import MentionRow
 from monitor.networks.base import SourceContext
-from monitor.networks.bluesky import sender as bluesky
-from monitor.networks.mastodon import sender as mastodon
+from monitor.networks.registry import Lazy
 from monitor.networks.sending import Sender
-from monitor.networks.x import sender as x
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +24,10 @@ class ReplyNetwork:
     sender: Callable[[SourceSpec, SourceContext], Sender]
 
 
-REPLY_NETWORKS: dict[str, ReplyNetwork] = {
-    "bluesky": ReplyNetwork(bluesky.reply_fields, bluesky.BlueskySender),
-    "mastodon": ReplyNetwork(mastodon.reply_fields, mastodon.MastodonSender),
-    "x": ReplyNetwork(x.reply_fields, x.XSender),
-}
+REPLY_NETWORKS: Lazy[ReplyNetwork] = Lazy(
+    {
+        "bluesky": "monitor.networks.bluesky.sender:REPLY",
+        "mastodon": "monitor.networks.mastodon.sender:REPLY",
+        "x": "monitor.networks.x.sender:REPLY",
+    }
+)

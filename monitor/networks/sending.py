@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from monitor.core.models import Spend
 from monitor.core.outbox import OutboxItem
 from monitor.core.retry import ErrorKind
 from monitor.networks.base import NetworkError
 
-__all__ = ["Sender", "Sent", "secret"]
+__all__ = ["FollowsRequests", "Sender", "Sent", "secret"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,15 @@ class Sender(Protocol):
     async def send(self, item: OutboxItem) -> Sent: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class FollowsRequests(Sender, Protocol):
+    """A sender whose requests live on after sending (Open311): the worker asks how each one is doing."""
+
+    async def status(self, remote_id: str) -> tuple[str | None, str, str]:
+        """(status, notes, the request's id) of a request sent earlier."""
+        ...
 
 
 def secret(env: str | None, what: str) -> str:

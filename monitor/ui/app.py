@@ -112,8 +112,11 @@ class MonitorApp(App[int]):
             self.theme = "ansi-dark"  # 16 colours: the terminal's own palette, not approximations
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
+        await self._starting(self._start)
+
+    async def _starting(self, step: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self._start()
+            await step()
         except Exception as exc:  # noqa: BLE001 - a start-up failure is one line from the CLI, not a traceback
             log.exception("start-up failed")
             self.fatal = exc
@@ -125,24 +128,35 @@ class MonitorApp(App[int]):
         # An SSH session that drops sends SIGHUP: leave cleanly if possible, and in any case within seconds.
         self.hang_up = HangUp(self, self.db_path, self.presence.holder)
         self.hang_up.install()
-        problem: StoreUnavailable | None = None
-        try:
-            await self.presence.heartbeat()
-        except StoreUnavailable as exc:  # locked or full now: the desk still opens, shows the mentions, says so
-            problem = exc
-        self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
-        await self.push_screen(MainScreen())
-        if self.freeze_heap:
-            self.call_after_refresh(freeze_startup_heap)
-        if problem is not None:
-            self.show_storage(problem)
-        if self.collect:
+        if self.collect:  # built now: a source that cannot be built (a missing file) stops the desk unpainted
             self.collector = Collector(
                 self.watchlist, self.store, self.context, on_status=self._status, sources=self._sources
             )
             self.collector.fence = self.presence.fence()
         if not self.read_only:  # a supervisor's read-only desk may collect, but never sends
             self.delivery = DeliveryWorker(self.store, self.watchlist, self.context, dry_run=self.dry_run)
+        await self.push_screen(MainScreen())
+        if self.freeze_heap:
+            self.call_after_refresh(freeze_startup_heap)
+        # The open pane first: presence, collecting and delivering start once it is on screen.
+        self.call_after_refresh(self._start_duties)
+
+    @work(group="duty", exit_on_error=False, name="joining")
+    async def _start_duties(self) -> None:
+        """A worker: the desk takes keys while the first heartbeat waits for a busy database."""
+        await self._starting(self._join)
+
+    async def _join(self) -> None:
+        """Presence (who is on duty), then collecting and delivering."""
+        if self.closing:  # quit as soon as painted (--smoke): its store is closing
+            return
+        try:
+            await self.presence.heartbeat()
+        except StoreUnavailable as exc:  # locked or full now: the desk still opens, shows the mentions, says so
+            self.show_storage(exc)
+        if self.closing:  # quit before the first beat answered: nothing more to start
+            return
+        self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
         # Two leases: one process collects, one delivers (the service usually holds both). An app started
         # with --no-collect never takes the collector lease, so it cannot keep a service from collecting.
         if self.collector is not None:

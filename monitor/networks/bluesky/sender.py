@@ -24,6 +24,7 @@ from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.bluesky.source import BlueskyOptions, session_path
 from monitor.networks.bluesky.xrpc import XrpcClient
 from monitor.networks.http import answer, check, json_body
+from monitor.networks.replies import ReplyNetwork
 from monitor.networks.sending import Sent
 
 POST = "app.bsky.feed.post"
@@ -176,3 +177,6 @@ def _error(r: httpx.Response) -> str:
 
 def _message(r: httpx.Response) -> str:
     return str(answer(r).get("message") or "")[:200]
+
+
+REPLY = ReplyNetwork(reply_fields, BlueskySender)  # monitor.networks.replies names it

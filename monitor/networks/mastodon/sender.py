@@ -18,6 +18,7 @@ from monitor.core.outbox import OutboxItem
 from monitor.core.retry import ErrorKind
 from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.http import json_body, make_client, send
+from monitor.networks.replies import ReplyNetwork
 from monitor.networks.sending import Sent, secret
 
 VISIBILITY = ("public", "unlisted", "private", "direct")  # widest first
@@ -96,3 +97,6 @@ class MastodonSender:
         if not isinstance(status, dict) or "id" not in status:
             raise NetworkError(f"{what}: unexpected answer")
         return Sent(str(status["id"]), str(status.get("url") or status.get("uri") or ""))
+
+
+REPLY = ReplyNetwork(reply_fields, MastodonSender)  # monitor.networks.replies names it

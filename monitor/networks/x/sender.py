@@ -26,6 +26,7 @@ from monitor.core.sanitize import clean, clean_line
 from monitor.core.timeutil import utcnow
 from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.http import answer, check, json_body, make_client, send
+from monitor.networks.replies import ReplyNetwork
 from monitor.networks.sending import Sent, secret
 from monitor.networks.x.budget import month_key
 from monitor.networks.x.length import has_link
@@ -169,3 +170,6 @@ def _same_text(post: dict[str, Any], wanted: str) -> bool:
         return full_text(post).strip() == wanted
     except ValueError:
         return False
+
+
+REPLY = ReplyNetwork(reply_fields, XSender)  # monitor.networks.replies names it

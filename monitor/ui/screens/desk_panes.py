@@ -43,7 +43,7 @@ class DeskPanes(Screen[None]):
         self.last_rev = 0
         self.filter = PaneFilter()
         self.filter_query = ""
-        self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        self.counts: dict[Status, int] = {}  # empty until counted, just after the first paint
         self.loaded: set[Status] = set()
         self.detail_for: MentionRow | None = None
         self.shown: dict[str, Any] = {}  # what the detail panel shows (`v` shows the same, full screen)
@@ -93,10 +93,10 @@ class DeskPanes(Screen[None]):
 
     @guarded("loading the desk", loud=False)
     async def _first_load(self) -> None:
-        """The pane on screen (and any loaded before a failure) first; the other open pane after the paint."""
+        """The pane on screen (and any loaded before a failure) first; the counts and the other open pane after
+        the paint (counting a million mentions takes longer than drawing the screen)."""
         last_rev = await self.monitor.store.max_rev()
-        self.counts = await self.monitor.store.counts()
-        await self._load_titles()
+        await self._load_titles()  # the open incidents' titles: the first rows' suggestion marks name them
         for status in dict.fromkeys((self.pane().status, *self.loaded)):
             await self._load(status)
         self.last_rev = last_rev  # only once the panes hold everything up to it
@@ -107,11 +107,14 @@ class DeskPanes(Screen[None]):
     @work(group="open-panes", exclusive=True, exit_on_error=False, name="loading the open panes")
     @guarded("loading the desk", loud=False)
     async def _load_open_panes(self) -> None:
-        """Open panes not loaded yet, so that switching to them is instant.
+        """The tabs' counts, then open panes not loaded yet, so that switching to them is instant.
 
         A worker: the screen keeps handling keys and ticks meanwhile. The rows go in under the refresh lock,
         and only if no refresh applied changes since they were read (those would be missing): else read again.
         """
+        async with self._refresh_lock:
+            await self._recount()
+            self._update_tabs()
         for status in OPEN_STATUSES:
             if status in self.loaded:
                 continue
@@ -214,7 +217,9 @@ class DeskPanes(Screen[None]):
         tabs = self.query_one(Tabs)
         for status in PANES:
             table = self.pane(status)
-            count = self.counts.get(status, 0)
+            if status not in self.counts:  # not counted yet: no number rather than a wrong one
+                continue
+            count = self.counts[status]
             label = table.tab_label(count)
             if self.filter.active and status in self.loaded:
                 label = f"{status.value.title()} {len(table.mentions)}/{count}"

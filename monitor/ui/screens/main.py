@@ -100,11 +100,11 @@ class MainScreen(DeskIncidents):
     @guarded("clock", loud=False)
     async def _tick(self) -> None:
         self.pane().tick(now_ms())
+        self._ticks += 1  # a tick whose reads fail still counts: the clock goes on
         self.show_storm(now_ms())
         if self._counts_stale and not self._refresh_lock.locked():
             await self._recount()
             self._update_tabs()
-        self._ticks += 1
         app = self.monitor
         if self._ticks % 2 == 1:
             # Who is on duty, and (when another process collects) the sources' states, from SQLite.

@@ -19,8 +19,7 @@ from tests.conftest import ROOT, write_watchlist
 CHILD = """
 import json, sys
 from monitor.cli import main
-from monitor.cli.common import load_watchlist
-from monitor.networks import SourceContext, build_source
+from monitor.networks import SourceContext, build_source, load_watchlist
 
 watchlist, db, smoke = sys.argv[1], sys.argv[2], sys.argv[3] == "smoke"
 if smoke:

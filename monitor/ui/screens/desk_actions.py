@@ -13,7 +13,6 @@ from textual import work
 from monitor.core import templates as tpl
 from monitor.core.models import ActionKind, ActionRow, MentionRow, Status
 from monitor.core.timeutil import fmt_local
-from monitor.networks.x.length import cost_words
 from monitor.ui.screens.desk_panes import DeskPanes
 from monitor.ui.screens.dialogs import ChoiceDialog, ChoiceResult, ComposeDialog, ConfirmDialog, NoteDialog
 from monitor.ui.screens.guard import guarded
@@ -89,6 +88,8 @@ class DeskActions(DeskPanes):
         spec = watchlist.source(row.source)
         cost = None
         if spec is not None and spec.type == "x" and row.network == "x":  # paid per post: say the price first
+            from monitor.networks.x.length import cost_words  # only a desk with an X source loads X
+
             budget = spec.options.budget
             cost = functools.partial(cost_words, budget=budget)
         if not resolve:

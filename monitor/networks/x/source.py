@@ -30,7 +30,7 @@ from monitor.networks.http import answer, check, json_body, make_client, pacing_
 from monitor.networks.sending import secret
 from monitor.networks.x.budget import MIN_READ, Meter
 from monitor.networks.x.options import OPTION_KEYS, XOptions, parse_options
-from monitor.networks.x.posts import FIELDS, POST_ID, addressed, is_retweet, post_mention, read_page
+from monitor.networks.x.posts import FIELDS, POST_ID, Page, addressed, is_retweet, post_mention, read_page
 from monitor.networks.x.query import build_queries
 
 log = logging.getLogger(__name__)
@@ -183,10 +183,9 @@ class XSource:
                 )
                 return await self._read(key, path, query, Position(), batch, taken)
             self._charge(page.result_count, len(page.users))
-            if page.errors:
-                log.info("%s: %s: %d partial errors (deleted, withheld or suspended)", self.name, key, page.errors)
+            self._note_problems(key, page, batch)
             newest = newest or page.newest_id
-            self._take(page.posts, page.users, key == "mentions", batch, taken)
+            self._take(page, key == "mentions", batch, taken)
             token = page.next_token
             if token is None or old.since is None:  # done; a first poll starts from the latest page only
                 return Position(newest or old.since)
@@ -196,16 +195,24 @@ class XSource:
         if self.options.budget:
             self.meter.charge(posts * self.options.budget.read + users * self.options.budget.user_read)
 
-    def _take(
-        self, posts: list[dict[str, Any]], users: dict[str, Any], to_us: bool, batch: Batch, taken: set[str]
-    ) -> None:
-        for post in posts:
+    def _note_problems(self, key: str, page: Page, batch: Batch) -> None:
+        """Posts X no longer finds are marked deleted if the desk holds them, as Mastodon's deletes are."""
+        found = page.problems
+        batch.deletes.extend(i for i in found.deleted if i not in batch.deletes)
+        if found.deleted or found.suspended or found.other:
+            log.info(
+                "%s: %s: partial errors: %d deleted, %d suspended, %d other",
+                self.name, key, len(found.deleted), len(found.suspended), found.other,
+            )  # fmt: skip
+
+    def _take(self, page: Page, to_us: bool, batch: Batch, taken: set[str]) -> None:
+        for post in page.posts:
             if is_retweet(post) and not self.options.retweets:
                 continue
             post_id = str(post.get("id"))
             if post_id in taken:
                 continue
-            mention = post_mention(self.name, post, users)
+            mention = post_mention(self.name, post, page.users, page.problems.suspended)
             if mention is None:
                 batch.skipped += 1
                 continue

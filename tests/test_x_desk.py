@@ -67,9 +67,11 @@ async def test_reply_to_an_x_mention_shows_its_cost_and_posts_it_in_reply(tmp_pa
     [(mention_id, kind, operator, payload)] = actions(app.watchlist.database)
     assert (mention_id, kind, operator) == (target.id, "reply", "alice")
     assert status_of(app.watchlist.database, target.id) == "done"
-    remote = sqlite3.connect(app.watchlist.database).execute(
-        "SELECT remote_id FROM mentions WHERE id = ?", (target.id,)
-    ).fetchone()[0]
+    remote = (
+        sqlite3.connect(app.watchlist.database)
+        .execute("SELECT remote_id FROM mentions WHERE id = ?", (target.id,))
+        .fetchone()[0]
+    )
     sent: dict[str, Any] = fake.created[0]
     assert sent["reply"] == {"in_reply_to_tweet_id": remote}
     assert sent["text"] == "Merci, une équipe passe aujourd'hui."

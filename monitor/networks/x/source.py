@@ -127,11 +127,7 @@ class XSource:
 
     async def poll(self, cursor: str | None) -> Batch:
         state = Cursor.load(cursor)
-        price = self._read_price()
-        if self.meter.affordable(price) == 0:
-            self.note = self.meter.summary()
-            wait = min(self.meter.seconds_to_next_month(), MAX_DELAY)  # a look costs nothing: no call is made
-            raise NetworkError(f"{self.meter.reached_until()} ({self.meter.summary()})", ErrorKind.RATE, wait)
+        self.check_budget()
         if not self.meter.due():
             return Batch()  # paced by the budget: nothing spent, the cursor stays as it is
         before = self.meter.spent
@@ -145,6 +141,13 @@ class XSource:
         batch.cursor = Cursor(feeds).dump()
         batch.spend = self.meter.report()
         return batch
+
+    def check_budget(self) -> None:
+        """NetworkError "budget reached until 1 Dec" when not even one more page fits in the month."""
+        if self.meter.affordable(self._read_price()) == 0:
+            self.note = self.meter.summary()
+            wait = min(self.meter.seconds_to_next_month(), MAX_DELAY)  # a look costs nothing: no call is made
+            raise NetworkError(f"{self.meter.reached_until()} ({self.meter.summary()})", ErrorKind.RATE, wait)
 
     def billing_month(self) -> str:
         return self.meter.billing_month()
@@ -222,8 +225,7 @@ class XSource:
 
     async def _get(self, path: str, params: dict[str, str | int], key: str) -> Any:
         what = f"x: {key[:60]}"
-        token = secret(self.options.bearer_token_env, what)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = self.bearer(what)
         response = await send(self._client, "GET", path, what, checked=False, params=params, headers=headers)
         self._check(response, what)
         body = json_body(response, what)
@@ -232,6 +234,9 @@ class XSource:
             log.info("%s: rate-limit window nearly used; waiting %.1fs", self.name, min(delay, MAX_PACING))
             await self.sleep(min(delay, MAX_PACING))
         return body
+
+    def bearer(self, what: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {secret(self.options.bearer_token_env, what)}"}
 
     def _check(self, response: httpx.Response, what: str) -> None:
         """check(), with 401 and 403 saying which credential or access level is missing, and a 400 about
@@ -253,6 +258,10 @@ class XSource:
 
 
 def build(name: str, options: XOptions, context: SourceContext) -> XSource:
+    if options.stream:
+        from monitor.networks.x.stream import XStreamSource  # it builds on this module
+
+        return XStreamSource(name, options, context)
     return XSource(name, options, context)
 
 

@@ -47,6 +47,7 @@ class StreamingX(LoopbackX):
         ]
         self.lines: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.plan_allows = True
+        self.connections = 0
         self.server.app.router.add_get("/2/tweets/search/stream/rules", self.get_rules)
         self.server.app.router.add_post("/2/tweets/search/stream/rules", self.post_rules)
         self.server.app.router.add_get("/2/tweets/search/stream", self.stream)
@@ -68,6 +69,7 @@ class StreamingX(LoopbackX):
         return web.json_response({"meta": {"summary": {"created": len(payload.get("add", []))}}}, status=201)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
+        self.connections += 1
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
         while (line := await self.lines.get()) is not None:
@@ -92,9 +94,9 @@ async def x(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StreamingX]:
         await server.stop()
 
 
-def source(x: StreamingX) -> XStreamSource:
+def source(x: StreamingX, monthly: float = 5.0) -> XStreamSource:
     options = XOptions(user_id=CITY_ID, bearer_token_env="TEST_X_BEARER", api=x.url, stream=True,
-                       username="toulouse", budget=Budget(5.0))  # fmt: skip
+                       username="toulouse", budget=Budget(monthly))  # fmt: skip
     built = build("x", options, SourceContext(terms=TERMS))
     assert isinstance(built, XStreamSource)
     return built
@@ -155,6 +157,26 @@ async def test_a_reconnect_backfills_by_search_from_the_last_streamed_post(x: St
         await src.aclose()
 
 
+async def test_a_stream_that_spends_the_month_keeps_what_it_paid_for_then_hangs_up(x: StreamingX) -> None:
+    x.reads.add(tweet("Un nid-de-poule rue de Metz"))
+    src = source(x, monthly=0.22)  # a page still fits ($0.02 a post at most, ten a page) until $0.20 is left
+    try:
+        stream = src.stream(None)
+        await take(stream, 1)  # the backfill: a post and its author, $0.015
+        live = tweet("nid-de-poule place Wilson")
+        x.send(live)
+        [batch] = await take(stream, 1)  # $0.015 more: paid for, so kept
+        assert [m.remote_id for m in batch.mentions] == [live["id"]]
+        with pytest.raises(SourceError) as spent:
+            await anext(stream)
+        assert spent.value.kind is ErrorKind.RATE and "budget reached until" in str(spent.value)
+        with pytest.raises(SourceError):  # and no reconnect before the month turns
+            await anext(src.stream(batch.cursor))
+        assert x.connections == 1
+    finally:
+        await src.aclose()
+
+
 async def test_a_plan_without_the_stream_polls_search_and_says_so(x: StreamingX, tmp_path: Path) -> None:
     x.plan_allows = False
     x.reads.add(tweet("Un nid-de-poule rue de Metz"))
@@ -172,7 +194,7 @@ async def test_a_plan_without_the_stream_polls_search_and_says_so(x: StreamingX,
         await wait_until(lambda: "polling recent search" in collector.status["x"].detail, what="the fallback state")
         await wait_until(lambda: collector.status["x"].stored == 1, what="the polled post")
         assert "this month" in collector.status["x"].detail  # the spend is still shown beside it
-        assert not any(p.endswith("/stream") for _, p, _, _ in x.server.requests)
+        assert x.connections == 0
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -65,6 +65,7 @@ class XStreamSource(XSource):
 
     async def _stream(self, cursor: str | None) -> AsyncIterator[Batch]:
         what = f"x: {self.name}: filtered stream"
+        self.check_budget()
         try:
             await self._sync_rules(what)
             async with self._client.stream(
@@ -85,6 +86,7 @@ class XStreamSource(XSource):
                         batch = self._streamed(line, state, what)
                         if batch.mentions or batch.deletes or batch.skipped:
                             yield batch
+                    self.check_budget()  # the month is spent: hang up rather than receive (and pay for) more
         except PlanRefused as exc:
             self.streams = False
             self.fallback = "no filtered stream in this plan (403): polling recent search"
@@ -110,8 +112,7 @@ class XStreamSource(XSource):
         page = read_page({**body, "data": [data] if isinstance(data, dict) else []})
         if not page.posts and page.problems.other:
             log.warning("%s: the stream says: %s", self.name, clean_line(json.dumps(body.get("errors")))[:300])
-        self.check_budget()
-        self._charge(page.result_count, len(page.users))
+        self._charge(page.result_count, len(page.users))  # received is paid for: kept whatever the budget
         self._note_problems("stream", page, batch)
         self._take(page, False, batch, set())
         for post in page.posts:

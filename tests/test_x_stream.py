@@ -94,9 +94,9 @@ async def x(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StreamingX]:
         await server.stop()
 
 
-def source(x: StreamingX, monthly: float = 5.0) -> XStreamSource:
+def source(x: StreamingX, monthly: float = 5.0, username: str = "toulouse") -> XStreamSource:
     options = XOptions(user_id=CITY_ID, bearer_token_env="TEST_X_BEARER", api=x.url, stream=True,
-                       username="toulouse", budget=Budget(monthly))  # fmt: skip
+                       username=username, budget=Budget(monthly))  # fmt: skip
     built = build("x", options, SourceContext(terms=TERMS))
     assert isinstance(built, XStreamSource)
     return built
@@ -153,6 +153,24 @@ async def test_a_reconnect_backfills_by_search_from_the_last_streamed_post(x: St
         assert [m.remote_id for m in backfill.mentions] == [missed["id"]]
         assert search_since(x)[-1] == live["id"]
         await again.aclose()
+    finally:
+        await src.aclose()
+
+
+async def test_without_a_username_rule_the_mentions_timeline_is_read_between_streamed_posts(x: StreamingX) -> None:
+    src = source(x, username="")
+    src.mentions_repoll = 0.0  # due at the next line: a keep-alive is enough
+    try:
+        stream = src.stream(None)
+        await take(stream, 1)
+        assert sorted(r["value"] for r in x.rules if r["tag"] == TAG) == [QUERY]
+        mention = tweet("@toulouse lampadaire éteint rue Alsace-Lorraine")  # matches no term, kept: to us
+        x.reads.add(mention, mention=True)
+        x.lines.put_nowait(b"\r\n")
+        [batch] = await take(stream, 1)
+        assert [(m.remote_id, m.to_us) for m in batch.mentions] == [(mention["id"], True)]
+        assert json.loads(batch.cursor or "")["feeds"]["mentions"]["since"] == mention["id"]
+        await stream.aclose()
     finally:
         await src.aclose()
 

@@ -14,6 +14,7 @@ post moves every search feed's since_id to it (the stream saw everything before 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -36,6 +37,7 @@ RULES = f"{STREAM}/rules"
 TAG = "monitor"
 KEEP_ALIVE = 20.0  # X's keep-alive period: a read silent for three of them is a dead connection
 STREAM_TIMEOUT = httpx.Timeout(20.0, read=3 * KEEP_ALIVE)
+MENTIONS_REPOLL = 60.0  # without `username:` no rule catches mentions: the timeline is read this often
 
 
 class PlanRefused(Exception):
@@ -47,6 +49,7 @@ class XStreamSource(XSource):
         super().__init__(*args, **kwargs)
         self.streams = True  # the collector streams while True; polls once the plan refused the stream
         self.fallback = ""
+        self.mentions_repoll = MENTIONS_REPOLL
 
     async def poll(self, cursor: str | None) -> Batch:
         batch = await super().poll(cursor)
@@ -81,11 +84,16 @@ class XStreamSource(XSource):
                 backfill = await self.poll(cursor)
                 state = Cursor.load(backfill.cursor or cursor)
                 yield backfill
-                async for line in bounded_lines(response, what):
+                loop = asyncio.get_running_loop()
+                mentions_due = loop.time() + self.mentions_repoll
+                async for line in bounded_lines(response, what):  # a keep-alive at least every 20 s
                     if line.strip():
                         batch = self._streamed(line, state, what)
                         if batch.mentions or batch.deletes or batch.skipped:
                             yield batch
+                    if self.options.mentions and not self.options.username and loop.time() >= mentions_due:
+                        yield await self._mentions(state)
+                        mentions_due = loop.time() + self.mentions_repoll
                     self.check_budget()  # the month is spent: hang up rather than receive (and pay for) more
         except PlanRefused as exc:
             self.streams = False
@@ -123,6 +131,15 @@ class XStreamSource(XSource):
         batch.cursor = state.dump()
         batch.spend = self.meter.report()
         self.note = self.meter.summary()
+        return batch
+
+    async def _mentions(self, state: Cursor) -> Batch:
+        """The mentions timeline since its saved position, between streamed posts."""
+        key, path, _ = self.feeds()[0]
+        batch = Batch()
+        state.feeds[key] = await self._read(key, path, None, state.feeds.get(key) or Position(), batch, set())
+        batch.cursor = state.dump()
+        batch.spend = self.meter.report()
         return batch
 
     async def _sync_rules(self, what: str) -> None:

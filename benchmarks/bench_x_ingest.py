@@ -91,7 +91,7 @@ async def run(n: int, terms: int) -> dict[str, float]:
         for number, text in enumerate(pages):
             t0 = time.perf_counter()
             page, batch = read_page(json.loads(text)), Batch()
-            source._take(page.posts, page.users, False, batch, set())
+            source._take(page, False, batch, set())
             t1 = time.perf_counter()
             matched = [(m, r) for m in batch.mentions if (r := matcher.match(m)) is not None]
             t2 = time.perf_counter()

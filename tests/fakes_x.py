@@ -87,6 +87,27 @@ def tweet(
     return post
 
 
+def page_body(q: Any, posts: list[dict[str, Any]], token_name: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """One page as recent search and the mentions timeline answer: since_id, max_results, a page token."""
+    size = int(q.get("max_results", "10"))
+    assert 5 <= size <= 100, size
+    size = min(size, int(extra.get("_page_cap", size)))  # X may answer fewer than asked, with a next_token
+    since = int(q.get("since_id", "0"))
+    newer = [p for p in posts if int(p["id"]) > since]
+    start = int(q.get(token_name, "0") or 0)
+    chunk = newer[start : start + size]
+    body: dict[str, Any] = {"meta": {"result_count": len(chunk)}}
+    if chunk:
+        body["data"] = [{k: v for k, v in p.items() if not k.startswith("_")} for p in chunk]
+        users = {p["_author"]["id"]: p["_author"] for p in chunk if "_author" in p}
+        body["includes"] = {"users": list(users.values())}
+        body["meta"].update({"newest_id": chunk[0]["id"], "oldest_id": chunk[-1]["id"]})
+    if start + size < len(newer):
+        body["meta"]["next_token"] = str(start + size)
+    body.update((k, v) for k, v in extra.items() if not k.startswith("_"))
+    return body
+
+
 @dataclass
 class FakeX:
     search_posts: list[dict[str, Any]] = field(default_factory=list)  # newest first
@@ -143,25 +164,7 @@ class FakeX:
                                          "detail": "Sorry, that page does not exist"})  # fmt: skip
 
     def _page(self, request: httpx.Request, posts: list[dict[str, Any]], token_name: str) -> httpx.Response:
-        q = request.url.params
-        size = int(q.get("max_results", "10"))
-        assert 5 <= size <= 100, size
-        since = int(q.get("since_id", "0"))
-        newer = [p for p in posts if int(p["id"]) > since]
-        start = int(q.get(token_name, "0") or 0)
-        chunk = newer[start : start + size]
-        body: dict[str, Any] = {"meta": {"result_count": len(chunk)}}
-        if chunk:
-            body["data"] = [{k: v for k, v in p.items() if not k.startswith("_")} for p in chunk]
-            users = {p["_author"]["id"]: p["_author"] for p in chunk if "_author" in p}
-            body["includes"] = {"users": list(users.values())}
-            body["meta"].update({"newest_id": chunk[0]["id"], "oldest_id": chunk[-1]["id"]})
-            if start:  # the documented meta of a later page: its own newest
-                pass
-        if start + size < len(newer):
-            body["meta"]["next_token"] = str(start + size)
-        for key, value in self.extra.items():
-            body[key] = value
+        body = page_body(request.url.params, posts, token_name, self.extra)
         return httpx.Response(200, json=body, headers=self._headers())
 
     def _create(self, request: httpx.Request) -> httpx.Response:
@@ -195,6 +198,27 @@ class LoopbackX:
         self.server.app.router.add_get(f"/2/users/{CITY_ID}", self.user)
         self.server.app.router.add_get("/2/users/me", self.me)
         self.access_level = "read-write"
+        # The read side, for the end-to-end test: the same pages as FakeX, over TCP.
+        self.reads = FakeX()
+        self.server.app.router.add_get("/2/tweets/search/recent", self.search)
+        self.server.app.router.add_get(f"/2/users/{CITY_ID}/mentions", self.mentions)
+
+    async def search(self, request: Any) -> Any:
+        return self._read(request, self.reads.search_posts, "next_token")
+
+    async def mentions(self, request: Any) -> Any:
+        return self._read(request, self.reads.mention_posts, "pagination_token")
+
+    def _read(self, request: Any, posts: list[dict[str, Any]], token_name: str) -> Any:
+        from aiohttp import web
+
+        if request.headers.get("Authorization") != "Bearer bearer":
+            return web.json_response({"title": "Unauthorized", "type": "about:blank", "status": 401,
+                                      "detail": "Unauthorized"}, status=401)  # fmt: skip
+        self.server.requests.append((request.method, request.path, dict(request.query), None))
+        body = page_body(request.query, posts, token_name, self.reads.extra)
+        headers = {k: v for k, v in self.reads._headers().items() if k != "content-type"}
+        return web.json_response(body, headers=headers)
 
     async def user(self, request: Any) -> Any:
         from aiohttp import web

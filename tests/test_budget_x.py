@@ -115,14 +115,11 @@ def test_pacing_spreads_what_is_left_over_what_is_left_of_the_month() -> None:
     assert meter.next_due == clock.now + timedelta(days=1.5)
 
 
-async def test_stats_and_the_report_show_spend_per_source_and_cost_per_answered_mention(tmp_path: Any) -> None:
-    import sqlite3
-
+async def spent_watchlist(tmp_path: Any) -> Any:
+    """An X source that read for $0.985 and paid $0.215 for two replies this month, to two of four mentions."""
     from monitor.core.models import ActionKind, Spend
     from monitor.db.store import Store
     from monitor.engine import actions
-    from monitor.reports import stats
-    from monitor.reports.html import render_html
     from tests.test_delivery_crash_x import seed, x_watchlist
 
     wl = x_watchlist(tmp_path, "http://127.0.0.1:9")
@@ -136,6 +133,16 @@ async def test_stats_and_the_report_show_spend_per_source_and_cost_per_answered_
         await store.add_spend("x", Spend(month, writes_usd=0.215, writes=2))  # one plain reply, one with a link
     finally:
         await store.close()
+    return wl
+
+
+async def test_stats_and_the_report_show_spend_per_source_and_cost_per_answered_mention(tmp_path: Any) -> None:
+    import sqlite3
+
+    from monitor.reports import stats
+    from monitor.reports.html import render_html
+
+    wl = await spent_watchlist(tmp_path)
     conn = sqlite3.connect(wl.database)
     try:
         report = stats.compute(conn, wl)
@@ -150,3 +157,25 @@ async def test_stats_and_the_report_show_spend_per_source_and_cost_per_answered_
                                           "total_usd": 1.2, "answered": 2, "per_answered_usd": 0.6}]  # fmt: skip
     assert "per answered mention" in render_html(report) and "$0.600" in render_html(report)
     assert "spend,source,x,per_answered_usd,0.6" in stats.render(report, "csv")
+
+
+async def test_the_statistics_screen_shows_the_spend_per_source_as_monitor_stats_does(tmp_path: Any) -> None:
+    from textual.app import App
+
+    from monitor.ui.screens.stats import StatsScreen
+    from tests.conftest import wait_for
+
+    wl = await spent_watchlist(tmp_path)
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(StatsScreen(wl.database, wl, period="week"))
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, StatsScreen)
+        await wait_for(pilot, lambda: screen.snapshot is not None)
+        numbers = str(screen.query_one("#stats-numbers").render())
+    assert "Spend x: $1.20 · reads $0.985 · 2 replies $0.215 · $0.600/answer" in numbers.splitlines()
+    assert all(len(line) <= 78 for line in numbers.splitlines())

@@ -107,7 +107,7 @@ def test_long_post_text_links_expanded_and_author_from_includes() -> None:
     [
         {"id": "not-an-id"},
         {"created_at": None},
-        {"author_id": "404"},  # a suspended author: absent from includes
+        {"author_id": "404"},  # an author absent from includes that no error explains
         {"text": ["not", "text"]},
     ],
 )
@@ -203,6 +203,68 @@ async def test_partial_errors_keep_the_posts_they_come_with(fake: FakeX, make: S
                              "type": "https://api.twitter.com/2/problems/resource-not-found"}]  # fmt: skip
     batch = await make(mentions=False).poll(None)
     assert [m.text for m in batch.mentions] == ["Toulouse: panne de feux"]
+
+
+def not_found(kind: str, rid: str, detail: str, parameter: str) -> dict[str, Any]:
+    """A partial error as docs.x.com documents it (200 OK, beside `data`)."""
+    return {"value": rid, "detail": detail, "title": "Not Found Error", "resource_type": kind,
+            "parameter": parameter, "resource_id": rid,
+            "type": "https://api.twitter.com/2/problems/resource-not-found"}  # fmt: skip
+
+
+def test_withheld_post_and_author_are_shown_as_withheld_not_dropped() -> None:
+    post = tweet("Manif place du Capitole", ("77", "collectif_t", "Collectif T"))
+    post["withheld"] = {"copyright": False, "country_codes": ["FR", "DE"], "scope": "tweet"}
+    post["_author"]["withheld"] = {"country_codes": ["XX"], "scope": "user"}
+    page = read_page({"data": [post], "includes": {"users": [post["_author"]]}})
+    m = post_mention("x", page.posts[0], page.users)
+    assert m is not None
+    assert m.text == "[withheld in FR, DE] Manif place du Capitole"
+    assert m.author_name == "Collectif T (withheld everywhere)"
+    copyright_post = {**post, "withheld": {"copyright": True, "country_codes": ["XY"]}}
+    assert (post_mention("x", copyright_post, page.users) or m).text.startswith("[withheld for copyright] ")
+
+
+async def test_a_suspended_author_s_post_is_kept_with_a_clear_mark(fake: FakeX, make: Sources) -> None:
+    post = tweet("Toulouse: travaux bruyants la nuit", ("666", "gone_user", "Gone"))
+    del post["_author"]  # X leaves a suspended author out of includes and says why in errors
+    fake.add(post)
+    fake.extra["errors"] = [not_found("user", "666", "User has been suspended: [666].", "author_id")]
+    batch = await make(mentions=False).poll(None)
+    assert [(m.author, m.author_name, m.url) for m in batch.mentions] == [
+        ("(suspended)", "⊘ account suspended", f"https://x.com/i/web/status/{post['id']}")
+    ]
+    assert batch.deletes == []
+
+
+async def test_a_held_post_x_reports_deleted_is_marked_deleted_as_on_mastodon(fake: FakeX, tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(WATCHLIST.format(user_id=CITY_ID, env=ENV))
+    first = tweet("Toulouse: arbre tombé rue d'Alsace")
+    fake.add(first)
+    watchlist = load_watchlist(path)
+    store = await Store.open(watchlist.database)
+    collector = Collector(watchlist, store, SourceContext(http_factory=fake.factory))
+    try:
+        assert await collector.run_once() == {"x": None}
+        fake.add(tweet("Toulouse: l'arbre est toujours là ?", reply_to=first["id"], to_user="2244994945"))
+        fake.extra["errors"] = [
+            not_found("tweet", first["id"], f"Could not find tweet with referenced_tweets.id: [{first['id']}].",
+                      "referenced_tweets.id"),
+            not_found("tweet", "1859000000000000001", "Could not find tweet with referenced_tweets.id: "
+                      "[1859000000000000001].", "referenced_tweets.id"),  # never held: nothing to mark
+        ]  # fmt: skip
+        source = collector.sources[0]
+        assert isinstance(source, XSource)
+        source.meter.next_due = None  # the budget's pacing is tested elsewhere: poll again now
+        assert await collector.run_once() == {"x": None}
+    finally:
+        await collector.aclose()
+        await store.close()
+    conn = sqlite3.connect(watchlist.database)
+    rows = conn.execute("SELECT remote_id, deleted_at IS NOT NULL FROM mentions ORDER BY remote_id").fetchall()
+    conn.close()
+    assert sorted(rows) == sorted([(first["id"], 1), (fake.search_posts[0]["id"], 0)])
 
 
 # -- configuration and the whole path --------------------------------------------------------

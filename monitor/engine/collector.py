@@ -90,11 +90,14 @@ class Collector:
 
     async def poll_once(self, source: Source) -> int:
         cursor = await self.store.cursor(source.name)
+        await self._restore_spend(source)
+        batch = await source.poll(cursor)
+        return await self.ingest(source, batch)
+
+    async def _restore_spend(self, source: Source) -> None:
         if isinstance(source, BudgetedSource):  # paid per call: it paces itself on the month's spend so far
             month = source.billing_month()
             source.restore_spend(month, sum(s.total for s in await self.store.spend(month) if s.source == source.name))
-        batch = await source.poll(cursor)
-        return await self.ingest(source, batch)
 
     async def run_once(self) -> dict[str, str | None]:
         """Poll every source one time. Returns each source's error message, or None on success."""
@@ -173,8 +176,11 @@ class Collector:
         failures = 0
         while True:
             try:
-                if isinstance(source, StreamingSource) and hasattr(source, "stream"):
+                # `streams` False: the source found it may not stream (X's plan) and polls instead.
+                streams = isinstance(source, StreamingSource) and getattr(source, "streams", True)
+                if streams and hasattr(source, "stream"):
                     cursor = await self.store.cursor(source.name)
+                    await self._restore_spend(source)
                     await self._ok(source.name, SourceState.LIVE, failures)
                     connected = asyncio.get_running_loop().time()
                     async for batch in source.stream(cursor):

@@ -50,6 +50,7 @@ class XOptions:
     terms: tuple[str, ...] | None = None  # the watchlist's terms searched here; None: all of them
     mentions: bool = True
     retweets: bool = False
+    stream: bool = False  # the filtered stream (where the plan allows it), search polling otherwise
     max_pages: int = DEFAULT_MAX_PAGES
     budget: Budget | None = None
     # OAuth 1.0a user context for replies: the names of four variables (consumer key and secret, token and secret).
@@ -60,7 +61,7 @@ class XOptions:
 
 OPTION_KEYS = (
     "api", "user_id", "username", "bearer_token_env", "terms", "mentions", "retweets", "max_pages",
-    "budget", "oauth1", "oauth2", "allow_insecure",
+    "budget", "oauth1", "oauth2", "allow_insecure", "stream",
 )  # fmt: skip
 
 
@@ -90,6 +91,7 @@ def parse_options(fields: dict[str, Node], node: Node) -> XOptions:
         terms=terms,
         mentions=mentions,
         retweets=fields["retweets"].bool() if "retweets" in fields else False,
+        stream=fields["stream"].bool() if "stream" in fields else False,
         max_pages=fields["max_pages"].int(minimum=1, maximum=50) if "max_pages" in fields else DEFAULT_MAX_PAGES,
         budget=_budget(fields["budget"]) if "budget" in fields else None,
         oauth1_env=_oauth1(fields["oauth1"]) if "oauth1" in fields else None,

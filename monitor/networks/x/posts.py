@@ -3,13 +3,15 @@
 Fields (docs.x.com/x-api/fundamentals/data-dictionary): a post's `text` (HTML-escaped: &amp; &lt;
 &gt;), `note_tweet.text` for the full text of a long post, `entities.urls` (t.co links with their
 `expanded_url`), `referenced_tweets` (replied_to, quoted, retweeted), `conversation_id`,
-`in_reply_to_user_id`, `lang`; the authors in `includes.users` (id, username, name).
+`in_reply_to_user_id`, `lang`, `withheld`; the authors in `includes.users` (id, username, name,
+withheld). What `errors` says is gone (deleted posts, suspended authors) is read by problems.py.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ from monitor.core.models import Mention
 from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import remote_time
 from monitor.networks.x.options import USERNAME
+from monitor.networks.x.problems import SUSPENDED_MARK, Problems, read_problems, withheld_note
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,10 @@ _UNESCAPE = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))  # the only entities 
 FIELDS = {
     "tweet.fields": ",".join(
         ("created_at", "author_id", "conversation_id", "in_reply_to_user_id", "referenced_tweets", "lang")
-        + ("entities", "note_tweet")
+        + ("entities", "note_tweet", "withheld")
     ),
     "expansions": "author_id,referenced_tweets.id,in_reply_to_user_id",
-    "user.fields": "username,name",
+    "user.fields": "username,name,withheld",
 }
 
 
@@ -45,7 +48,7 @@ class Page:
     newest_id: str | None = None
     next_token: str | None = None
     result_count: int = 0  # what is charged: every post returned, kept or not
-    errors: int = 0
+    problems: Problems = field(default_factory=Problems)
 
 
 def read_page(body: Any) -> Page:
@@ -62,8 +65,7 @@ def read_page(body: Any) -> Page:
             page.users[user["id"]] = user
     includes_posts = includes.get("tweets")
     page.result_count = len(page.posts) + (len(includes_posts) if isinstance(includes_posts, list) else 0)
-    errors = body.get("errors")
-    page.errors = len(errors) if isinstance(errors, list) else 0
+    page.problems = read_problems(body.get("errors"))
     meta = _object(body.get("meta"))
     newest, token = meta.get("newest_id"), meta.get("next_token")
     page.newest_id = newest if isinstance(newest, str) and POST_ID.match(newest) else None
@@ -88,8 +90,11 @@ def addressed(post: dict[str, Any], me: str) -> bool:
     return isinstance(mentions, list) and any(isinstance(m, dict) and m.get("id") == me for m in mentions)
 
 
-def post_mention(source: str, post: dict[str, Any], users: dict[str, dict[str, Any]]) -> Mention | None:
-    """A Mention from one post of `data`, or None (logged) when it is not a post we can show."""
+def post_mention(
+    source: str, post: dict[str, Any], users: dict[str, dict[str, Any]], suspended: Collection[str] = ()
+) -> Mention | None:
+    """A Mention from one post of `data`, or None (logged) when it is not a post we can show. A post
+    X withholds says so before its text; one whose author X reports suspended is kept, marked."""
     post_id = post.get("id")
     try:
         if not isinstance(post_id, str) or not POST_ID.match(post_id):
@@ -98,11 +103,9 @@ def post_mention(source: str, post: dict[str, Any], users: dict[str, dict[str, A
         published = remote_time(post.get("created_at"))
         if published is None:
             raise ValueError("no created_at")
-        author = users.get(str(post.get("author_id")), {})
-        username = author.get("username")
-        if not isinstance(username, str) or not USERNAME.match(username):
-            raise ValueError("author unknown (suspended, or not in includes)")
-        name = author.get("name")
+        held = withheld_note(post)
+        text = f"[{held}] {text}" if held else text
+        username, name = _author(users, str(post.get("author_id")), suspended)
         lang = post.get("lang")
         conversation = post.get("conversation_id")
         return Mention(
@@ -110,10 +113,10 @@ def post_mention(source: str, post: dict[str, Any], users: dict[str, dict[str, A
             remote_id=post_id,
             network=NETWORK,
             author=username,
-            author_name=clean_line(name) if isinstance(name, str) else "",
+            author_name=name,
             text=text,
             published_at=published,
-            url=f"https://x.com/{username}/status/{post_id}",
+            url=f"https://x.com/{'i/web' if username == SUSPENDED else username}/status/{post_id}",
             lang=clean_line(lang)[:16] if isinstance(lang, str) and lang else None,
             reply_to=_replied_to(post),
             thread_id=conversation if isinstance(conversation, str) and POST_ID.match(conversation) else None,
@@ -123,6 +126,22 @@ def post_mention(source: str, post: dict[str, Any], users: dict[str, dict[str, A
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         log.warning("%s: post %s skipped: %s", source, clean_line(str(post_id))[:40], exc)
         return None
+
+
+SUSPENDED = "(suspended)"  # no username can hold brackets: never mistaken for a real account
+
+
+def _author(users: dict[str, dict[str, Any]], author_id: str, suspended: Collection[str]) -> tuple[str, str]:
+    """(username, display name) of a post's author, the name saying when X withholds the account."""
+    if author_id in suspended and author_id not in users:
+        return SUSPENDED, SUSPENDED_MARK
+    author = users.get(author_id, {})
+    username, name = author.get("username"), author.get("name")
+    if not isinstance(username, str) or not USERNAME.match(username):
+        raise ValueError("author unknown (not in includes)")
+    name = clean_line(name) if isinstance(name, str) else ""
+    held = withheld_note(author)
+    return username, f"{name} ({held})".strip() if held else name
 
 
 def _entities(post: dict[str, Any]) -> dict[str, Any]:

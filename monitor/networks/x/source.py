@@ -30,7 +30,7 @@ from monitor.networks.http import answer, check, json_body, make_client, pacing_
 from monitor.networks.sending import secret
 from monitor.networks.x.budget import MIN_READ, Meter
 from monitor.networks.x.options import OPTION_KEYS, XOptions, parse_options
-from monitor.networks.x.posts import FIELDS, POST_ID, addressed, is_retweet, post_mention, read_page
+from monitor.networks.x.posts import FIELDS, POST_ID, Page, addressed, is_retweet, post_mention, read_page
 from monitor.networks.x.query import build_queries
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,7 @@ class XSource:
 
     async def poll(self, cursor: str | None) -> Batch:
         state = Cursor.load(cursor)
-        price = self._read_price()
-        if self.meter.affordable(price) == 0:
-            self.note = self.meter.summary()
-            wait = min(self.meter.seconds_to_next_month(), MAX_DELAY)  # a look costs nothing: no call is made
-            raise NetworkError(f"{self.meter.reached_until()} ({self.meter.summary()})", ErrorKind.RATE, wait)
+        self.check_budget()
         if not self.meter.due():
             return Batch()  # paced by the budget: nothing spent, the cursor stays as it is
         before = self.meter.spent
@@ -145,6 +141,13 @@ class XSource:
         batch.cursor = Cursor(feeds).dump()
         batch.spend = self.meter.report()
         return batch
+
+    def check_budget(self) -> None:
+        """NetworkError "budget reached until 1 Dec" when not even one more page fits in the month."""
+        if self.meter.affordable(self._read_price()) == 0:
+            self.note = self.meter.summary()
+            wait = min(self.meter.seconds_to_next_month(), MAX_DELAY)  # a look costs nothing: no call is made
+            raise NetworkError(f"{self.meter.reached_until()} ({self.meter.summary()})", ErrorKind.RATE, wait)
 
     def billing_month(self) -> str:
         return self.meter.billing_month()
@@ -183,10 +186,9 @@ class XSource:
                 )
                 return await self._read(key, path, query, Position(), batch, taken)
             self._charge(page.result_count, len(page.users))
-            if page.errors:
-                log.info("%s: %s: %d partial errors (deleted, withheld or suspended)", self.name, key, page.errors)
+            self._note_problems(key, page, batch)
             newest = newest or page.newest_id
-            self._take(page.posts, page.users, key == "mentions", batch, taken)
+            self._take(page, key == "mentions", batch, taken)
             token = page.next_token
             if token is None or old.since is None:  # done; a first poll starts from the latest page only
                 return Position(newest or old.since)
@@ -196,16 +198,24 @@ class XSource:
         if self.options.budget:
             self.meter.charge(posts * self.options.budget.read + users * self.options.budget.user_read)
 
-    def _take(
-        self, posts: list[dict[str, Any]], users: dict[str, Any], to_us: bool, batch: Batch, taken: set[str]
-    ) -> None:
-        for post in posts:
+    def _note_problems(self, key: str, page: Page, batch: Batch) -> None:
+        """Posts X no longer finds are marked deleted if the desk holds them, as Mastodon's deletes are."""
+        found = page.problems
+        batch.deletes.extend(i for i in found.deleted if i not in batch.deletes)
+        if found.deleted or found.suspended or found.other:
+            log.info(
+                "%s: %s: partial errors: %d deleted, %d suspended, %d other",
+                self.name, key, len(found.deleted), len(found.suspended), found.other,
+            )  # fmt: skip
+
+    def _take(self, page: Page, to_us: bool, batch: Batch, taken: set[str]) -> None:
+        for post in page.posts:
             if is_retweet(post) and not self.options.retweets:
                 continue
             post_id = str(post.get("id"))
             if post_id in taken:
                 continue
-            mention = post_mention(self.name, post, users)
+            mention = post_mention(self.name, post, page.users, page.problems.suspended)
             if mention is None:
                 batch.skipped += 1
                 continue
@@ -215,8 +225,7 @@ class XSource:
 
     async def _get(self, path: str, params: dict[str, str | int], key: str) -> Any:
         what = f"x: {key[:60]}"
-        token = secret(self.options.bearer_token_env, what)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = self.bearer(what)
         response = await send(self._client, "GET", path, what, checked=False, params=params, headers=headers)
         self._check(response, what)
         body = json_body(response, what)
@@ -225,6 +234,9 @@ class XSource:
             log.info("%s: rate-limit window nearly used; waiting %.1fs", self.name, min(delay, MAX_PACING))
             await self.sleep(min(delay, MAX_PACING))
         return body
+
+    def bearer(self, what: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {secret(self.options.bearer_token_env, what)}"}
 
     def _check(self, response: httpx.Response, what: str) -> None:
         """check(), with 401 and 403 saying which credential or access level is missing, and a 400 about
@@ -246,6 +258,10 @@ class XSource:
 
 
 def build(name: str, options: XOptions, context: SourceContext) -> XSource:
+    if options.stream:
+        from monitor.networks.x.stream import XStreamSource  # it builds on this module
+
+        return XStreamSource(name, options, context)
     return XSource(name, options, context)
 
 

@@ -28,7 +28,7 @@ from monitor.core.timeutil import fmt_local, now_ms, start_of_local_day
 from monitor.db.stats import ConnectionFactory, reader
 from monitor.reports import stats
 from monitor.reports.figures import Report
-from monitor.reports.render import fmt_secs, fmt_share, series_rows
+from monitor.reports.render import fmt_secs, fmt_share, fmt_usd, series_rows
 
 REFRESH_S = 5.0
 RETRY_S = 15.0
@@ -39,6 +39,8 @@ PERIODS: dict[str, tuple[str, int | None]] = {
     "week": ("7 days", 7 * DAY_MS),
     "month": ("30 days", 30 * DAY_MS),
 }
+SPEND_ROWS = 2  # paid sources shown here; `monitor stats` lists them all
+WIDTH = 78
 HIST_SHORT = ("5m", "15m", "30m", "1h", "2h", "4h", "8h", "1d", "1d+")  # upper edges of HIST_LABELS
 
 
@@ -231,6 +233,7 @@ def numbers_text(report: Report) -> Text:
         f"median {fmt_secs(res.calendar.median)} · p90 {fmt_secs(res.calendar.p90)} · "
         f"with services {res.open}" + (f", oldest {fmt_secs(res.oldest_open)}" if res.open else "") + "\n"
     )
+    _spend(t, report)
     operators = report.breakdowns.get("operator", [])[:3]
     if operators:
         t.append("Top responders ", style="bold")
@@ -240,3 +243,19 @@ def numbers_text(report: Report) -> Text:
             t.append(Text(row.key))  # an operator name is data: never markup
             t.append(f" {row.first_response.calendar.n} ({fmt_secs(row.first_response.calendar.median)})")
     return t
+
+
+def _spend(t: Text, report: Report) -> None:
+    """What each paid source (X) cost in the UTC months the period touches, as `monitor stats` says it."""
+    for row in report.spend[:SPEND_ROWS]:
+        name = row.source if len(row.source) <= 12 else row.source[:11] + "…"
+        per = f" · {fmt_usd(row.per_answered)}/answer" if row.per_answered is not None else ""
+        detail = f": {fmt_usd(row.total)} · reads {fmt_usd(row.reads_usd)} · {row.writes} replies"
+        detail += f" {fmt_usd(row.writes_usd)}{per}"
+        if len("Spend ") + len(name) + len(detail) > WIDTH:
+            detail = f": {fmt_usd(row.total)} ({row.writes} replies){per}"
+        t.append("Spend ", style="bold")
+        t.append(Text(name))  # a source name is the watchlist's, still never markup
+        t.append(detail + "\n")
+    if len(report.spend) > SPEND_ROWS:
+        t.append(f"  and {len(report.spend) - SPEND_ROWS} more paid sources: monitor stats\n", style="dim")

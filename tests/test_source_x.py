@@ -4,6 +4,7 @@ rate limits, and the whole path through the collector into SQLite."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from monitor.core.config import ConfigError, Term
 from monitor.core.retry import ErrorKind
 from monitor.core.timeutil import MAX_DELAY
 from monitor.db.api import Database
+from monitor.db.store import Store
 from monitor.engine.collector import Collector
 from monitor.networks import SourceContext, SourceError, load_watchlist
 from monitor.networks.x.options import Budget, XOptions

@@ -102,7 +102,9 @@ def test_the_check_finds_a_digest_its_mentions_no_longer_give(tmp_path, capsys):
         assert main(check) == 0
         assert "day digests: as the mentions give" in capsys.readouterr().out
         # A write that bypassed the triggers (as a bug would): the digest is stale and the check says so.
-        desk.conn.execute("UPDATE stats_days SET fr = '7' || fr WHERE day = ?", (DAY,))
+        desk.conn.execute("UPDATE stats_days SET fr = zeroblob(length(fr)) WHERE day = ?", (DAY,))
+        assert stale_days(desk.conn) == [DAY]
+        desk.conn.execute("UPDATE stats_days SET fr = fr || x'00' WHERE day = ?", (DAY,))  # no width fits: damaged
         assert stale_days(desk.conn) == [DAY]
         assert main(check) == 1
         out = capsys.readouterr().out

@@ -165,12 +165,20 @@ def stale_days(conn: sqlite3.Connection, limit: int = 20) -> list[int]:
     well: a day with mentions has a digest or is dirty, and a digest holds its day's rows, in any order."""
     conn.execute("BEGIN")  # one snapshot for both reads
     try:
-        stored = {row[0]: _rows(row[1:], unpack) for row in conn.execute(_STORED)}
+        stored = {row[0]: _stored_rows(row[1:]) for row in conn.execute(_STORED)}
         dirty = {row[0] for row in conn.execute("SELECT day FROM stats_dirty")}
         fresh = {row[0]: _rows(row[1:], ints) for row in conn.execute(_RECOMPUTED) if row[0] not in dirty}
     finally:
         conn.execute("COMMIT")
     return sorted(day for day in stored.keys() | fresh.keys() if stored.get(day) != fresh.get(day))[:limit]
+
+
+def _stored_rows(row: tuple[Any, ...]) -> list[tuple[int, ...]] | None:
+    """A stored digest's rows; None (never what the mentions give) when its blobs do not decode."""
+    try:
+        return _rows(row, unpack)
+    except (ValueError, TypeError):
+        return None
 
 
 def _rows(row: tuple[Any, ...], decode: Any) -> list[tuple[int, ...]]:

@@ -8,13 +8,14 @@ import contextlib
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.cli import main
 from monitor.core.models import Priority
 from monitor.db.migrations import MIGRATIONS
-from monitor.db.statsdays import DAY_MS, refresh, stale_days
+from monitor.db.statsdays import DAY_MS, REFRESH, pack, refresh, stale_days, unpack
 from monitor.db.store import Store, StoreError, migrate
 from monitor.engine.collector import Collector
 from monitor.reports.stats import compute
@@ -92,6 +93,50 @@ def test_migration_eight_builds_the_digests_of_a_version_seven_file_with_the_sam
         desk.close()
 
 
+def as_version_10(conn) -> None:
+    """The file as migration 10 left it: the digests as migration 8 built them, in text."""
+    conn.execute("DROP TABLE stats_days")
+    conn.execute(
+        "CREATE TABLE stats_days (day INTEGER PRIMARY KEY, n INTEGER NOT NULL, radix INTEGER NOT NULL, seen TEXT,"
+        " fr TEXT, status TEXT, deleted TEXT, esc TEXT, source_term TEXT, responder_service TEXT)"
+    )
+    conn.execute("INSERT OR IGNORE INTO stats_dirty SELECT first_seen_at / ? FROM mentions", (DAY_MS,))
+    for statement in [s for s in REFRESH.split(";") if s.strip()]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version=10")
+
+
+async def test_the_first_writer_after_migration_eleven_builds_the_digests_as_blobs_with_the_same_figures(tmp_path):
+    desk = Desk(tmp_path / "monitor.db")
+    try:
+        history(desk)
+        desk.mention(T + DAY_MS + 5 * MIN, source="bluesky", terms=("eau", "voirie"))
+        wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+        span = {"since": paris(2025, 7, 6), "until": paris(2025, 7, 10), "now": paris(2025, 7, 12)}
+        before = compute(desk.conn, wl, **span).as_dict()
+        as_version_10(desk.conn)
+        assert {row[0] for row in desk.conn.execute("SELECT DISTINCT typeof(seen) FROM stats_days")} == {"text"}
+        store = await Store.open(desk.path)
+        await store.close()
+        assert desk.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert dirty(desk) == set()
+        kinds = desk.conn.execute("SELECT DISTINCT typeof(seen), typeof(responder_service) FROM stats_days").fetchall()
+        assert kinds == [("blob", "blob")]
+        assert {row[0] for row in desk.conn.execute("SELECT day FROM stats_days")} == {DAY, DAY + 1}
+        assert stale_days(desk.conn) == []
+        assert compute(desk.conn, wl, **span).as_dict() == before
+    finally:
+        desk.close()
+
+
+def test_the_narrowest_width_that_holds_a_column_is_kept_and_read_back():
+    cases = (([0, -128, 127], 1), ([128, -129], 2), ([-(2**31), 2**31 - 1], 4), ([2**31, 5], 8), ([-(2**62)], 8))
+    for values, width in cases:
+        blob = pack(np.array(values, dtype=np.int64))
+        assert len(blob) == width * len(values)
+        assert unpack(blob, len(values)).astype(np.int64).tolist() == values
+
+
 def test_the_check_finds_a_digest_its_mentions_no_longer_give(tmp_path, capsys):
     desk = Desk(tmp_path / "monitor.db")
     try:
@@ -102,7 +147,9 @@ def test_the_check_finds_a_digest_its_mentions_no_longer_give(tmp_path, capsys):
         assert main(check) == 0
         assert "day digests: as the mentions give" in capsys.readouterr().out
         # A write that bypassed the triggers (as a bug would): the digest is stale and the check says so.
-        desk.conn.execute("UPDATE stats_days SET fr = '7' || fr WHERE day = ?", (DAY,))
+        desk.conn.execute("UPDATE stats_days SET fr = zeroblob(length(fr)) WHERE day = ?", (DAY,))
+        assert stale_days(desk.conn) == [DAY]
+        desk.conn.execute("UPDATE stats_days SET fr = fr || x'00' WHERE day = ?", (DAY,))  # no width fits: damaged
         assert stale_days(desk.conn) == [DAY]
         assert main(check) == 1
         out = capsys.readouterr().out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitor.db.faults import StoreError, StoreReadOnly, classify, file_id, rollback, share_mode
 from monitor.db.migrations import MIGRATIONS
+from monitor.db.statsdays import refresh
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -48,6 +49,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         except BaseException:
             rollback(conn)
             raise
+    if version < len(MIGRATIONS):
+        refresh(conn)  # migration 11 leaves every day dirty: only Python builds the digests' blobs
     return len(MIGRATIONS)
 
 

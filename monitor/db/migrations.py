@@ -5,6 +5,7 @@ Never edit a shipped migration: append a new one. A newer program opens any olde
 
 from __future__ import annotations
 
+from monitor.db.statsdays import BLOBS_MIGRATION as STATS_BLOBS
 from monitor.db.statsdays import MIGRATION as STATS_DAYS
 
 # Each mention's standing escalation: the first escalate action (by time) not undone by a reopen, as `a`, and
@@ -261,4 +262,6 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (source, month)
     );
     """,
+    # 11: the per-day digests' columns as blobs of integers (monitor.db.statsdays), rebuilt by the first writer.
+    STATS_BLOBS,
 ]

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.db.connect import BUSY_TIMEOUT_MS, open_sync
-from monitor.db.statsdays import DAY_MS, DIGESTS_SQL, row_columns
+from monitor.db.statsdays import DAY_MS, DIGESTS_SQL, ints, row_columns, unpack
 
 # What a caller hands in: a connection from monitor.db.store (open_sync, open_readonly).
 ReadConnection = sqlite3.Connection
@@ -160,14 +160,14 @@ def load_period(conn: ReadConnection, since: int, until: int) -> Period:
         bounds = [(s, u) for s, u in edges if s < u] + [(d * DAY_MS, (d + 1) * DAY_MS) for d, n, *_ in digests if n < 0]
         slices = [reader.submit(_ROWS_SQL, {"since": s, "until": u}, then=_parse) for s, u in bounds]
         carry_f = reader.submit(_carry_sql(conn, since), {"since": since, "no_end": NO_END})
-        parts = [(*_parse(tuple(row[1:])), row[0] * DAY_MS) for row in digests if row[1] > 0]
+        parts = [(n, radix, [unpack(b, n) for b in blobs], day * DAY_MS) for day, n, radix, *blobs in digests if n > 0]
         parts += [(*f.result(), s) for f, (s, _u) in zip(slices, bounds, strict=True)]
         parts.sort(key=lambda part: part[3])
         # Read last: names are only ever added, so every id the slices carry is there.
         names = dict(conn.execute("SELECT id, name FROM names").fetchall())
         rows, tallies = _columns([part for part in parts if part[0]], names)
         count, ends = carry_f.result()
-        return Period(rows, tallies, _ints(ends, count))
+        return Period(rows, tallies, ints(ends, count))
     finally:
         reader.close()
 
@@ -180,15 +180,6 @@ def _carry_sql(conn: ReadConnection, since: int) -> str:
 
 def carry_query(by_seen: bool) -> str:
     return _CARRY_SQL + (_CARRY_BY_SEEN if by_seen else _CARRY_BY_RESPONSE) + ")"
-
-
-def _ints(text: str | None, count: int) -> Ints:
-    if count == 0 or text is None:
-        return np.zeros(0, dtype=np.int64)
-    values = np.fromstring(text, dtype=np.int64, sep=",")  # text mode: C parsing, not deprecated
-    if values.size != count:
-        raise ValueError("statistics: a column did not parse")  # integers only: never expected
-    return values
 
 
 def _at(seen: Ints, offsets: Ints, shift: int) -> Ints:
@@ -207,14 +198,18 @@ def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tup
 def _parse(result: tuple[Any, ...]) -> tuple[int, int, list[Ints]]:
     """One slice's row: how many mentions, the radix of its ids, its columns as integers."""
     count, radix, *texts = result
-    return count, radix, [_ints(text, count) for text in texts]
+    return count, radix, [ints(text, count) for text in texts]
 
 
 def _columns(parts: list[tuple[int, int, list[Ints], int]], names: dict[int, str]) -> tuple[Columns, list[int]]:
     """The slices' columns (each slice with its count, radix and start) as one, decoded; and the tallies:
     new, escalated, done, dismissed, edited, to us."""
     counts = np.array([count for count, *_rest in parts], dtype=np.int64)
-    columns = [np.concatenate([p[2][i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(7)]
+    # The digests' columns come narrow (statsdays.pack): widened here, in the one copy.
+    columns = [
+        np.concatenate([p[2][i] for p in parts], dtype=np.int64) if parts else np.zeros(0, dtype=np.int64)
+        for i in range(7)
+    ]
     seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = columns
     seen = (seen_flags >> 5) + np.repeat(np.array([p[3] for p in parts], dtype=np.int64), counts)
     radix = np.repeat(np.array([p[1] for p in parts], dtype=np.int64), counts)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from textual import work
 
-from monitor.core.incidents import IncidentSummary
+from monitor.core.incidents import IncidentSummary, draft_title
 from monitor.core.models import MentionRow
 from monitor.core.timeutil import fmt_local
 from monitor.db.api import Conflict, NotFound
@@ -23,7 +23,7 @@ from monitor.engine import incidents
 from monitor.ui.screens.desk_actions import DeskActions
 from monitor.ui.screens.dialogs import ChoiceDialog, ChoiceResult, ConfirmDialog
 from monitor.ui.screens.guard import guarded
-from monitor.ui.screens.incident_dialogs import BroadcastDialog, IncidentPicker, PickerEntry
+from monitor.ui.screens.incident_dialogs import BroadcastDialog, IncidentPicker, PickerEntry, TitleDialog
 
 T = TypeVar("T")
 ON_INCIDENT_ROW = "This row is an incident: o lists its reports, then act on one of them."
@@ -96,8 +96,11 @@ class DeskIncidents(DeskActions):
                 return
         operator, current = self.monitor.operator, row.incident_id
         if choice.incident_id is None:
+            title = await self.app.push_screen_wait(TitleDialog("Title of the new incident", draft_title(row)))
+            if title is None:
+                return
             made = await self._incident_write(
-                lambda: store.create_incident(row.id, operator, expect_incident=current), "Not linked"
+                lambda: store.create_incident(row.id, operator, title, expect_incident=current), "Not linked"
             )
             if made is not None:
                 self.notify(f"New incident {made} from this mention.", markup=False)
@@ -135,6 +138,30 @@ class DeskIncidents(DeskActions):
             lambda: store.unlink(row.id, operator, expect_incident=current), "Not unlinked"
         ) is not None:  # fmt: skip
             self.notify(f"Unlinked from incident {current}: on its own row again (u there undoes it).", markup=False)
+
+    def action_rename_incident(self) -> None:
+        """The selected incident's row (or the incident opened with o) gets the operator's title."""
+        group = self.pane().selected_incident()
+        iid = group.incident.id if group is not None else self.filter.incident
+        if iid is None:
+            self.notify("Not an incident's row: t renames an incident.", markup=False)
+        elif self.monitor.writable():
+            self._rename_flow(iid)
+
+    @work(group="incident", exclusive=True, exit_on_error=False, name="rename")
+    async def _rename_flow(self, incident_id: int) -> None:
+        store, operator = self.monitor.store, self.monitor.operator
+        incident = await store.incident(incident_id)
+        title = await self.app.push_screen_wait(TitleDialog(f"Rename incident {incident_id}", incident.title))
+        if title is None:
+            return
+
+        async def rename() -> bool:
+            await store.rename_incident(incident_id, title, operator, expect_rev=incident.rev)
+            return True
+
+        if await self._incident_write(rename, "Not renamed"):
+            self.notify(f"Incident {incident_id} renamed.", markup=False)
 
     async def action_expand_incident(self) -> None:
         """An incident's row opens to its reports (a filter, Esc or o closes it); o on a report closes it."""

@@ -14,9 +14,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Label, OptionList, TextArea
+from textual.widgets import Input, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
+from monitor.core.incidents import TITLE_MAX
 from monitor.ui.screens.dialogs import Dialog, NoteDialog
 
 NEW = "new"  # the option id of "New incident from this mention"
@@ -101,6 +102,32 @@ class IncidentPicker(Dialog[LinkChoice]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
         self.dismiss(LinkChoice(None if chosen == NEW else int(str(chosen))))
+
+
+class TitleDialog(Dialog[str]):
+    """An incident's title, offered for editing (drafted from its first report, or the current one):
+    Enter accepts it, Esc cancels. The draft is a citizen's words: set as the input's value, never markup."""
+
+    KEEPS_DRAFTS = False
+
+    def __init__(self, heading: str, title: str) -> None:
+        super().__init__()
+        self.heading = heading
+        self.title_value = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="filter"):
+            yield Label(Text(self.heading, style="bold"), id="dialog-title")
+            yield Input(self.title_value, max_length=TITLE_MAX, id="incident-title", compact=True)
+            yield Label(Text("Enter accept · Esc cancel", style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one("#incident-title", Input).focus()
+
+    @on(Input.Submitted, "#incident-title")
+    def _accept(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
 
 
 class BroadcastDialog(NoteDialog):

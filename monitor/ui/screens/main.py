@@ -52,6 +52,7 @@ class MainScreen(DeskIncidents):
         Binding("a", "accept_suggestion", "Accept the suggested incident", show=False, id="incident.accept"),
         Binding("M", "unlink_incident", "Unlink from its incident", show=False, id="incident.unlink"),
         Binding("o", "expand_incident", "Open/close an incident's reports", show=False, id="incident.expand"),
+        Binding("t", "rename_incident", "Rename the incident", show=False, id="incident.rename"),
         Binding("ctrl+r", "retry_delivery", "Retry send", show=False, id="delivery.retry"),
         Binding("ctrl+k", "cancel_delivery", "Cancel send", show=False, id="delivery.cancel"),
         Binding("slash", "filter", "Filter", id="filter"),

@@ -1,0 +1,44 @@
+"""Gaps closed on the desk, with the real keys, read back from the SQLite file: the operator's title, keys on
+an incident's row that act on the incident or say what to do, undo in the opened incident, the picker."""
+
+from __future__ import annotations
+
+from monitor.core.config import Watchlist
+from monitor.core.incidents import draft_title
+from monitor.ui.screens.incident_dialogs import IncidentPicker, TitleDialog
+from monitor.ui.screens.main import MainScreen
+from tests.test_app import make_app, selected, wait_for
+from tests.test_delivery_app import detail_text
+from tests.test_incident_actions_desk import incident_row, query
+
+
+async def test_a_new_incident_takes_the_title_the_operator_edits_from_the_draft(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, first = await selected(pilot)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentPicker))
+        await pilot.press("enter")  # "New incident from this mention"
+        await wait_for(pilot, lambda: isinstance(app.screen, TitleDialog))
+        field = app.screen.query_one("#incident-title")
+        assert field.value == draft_title(first)  # type: ignore[attr-defined]  # offered for editing
+        field.value = ""  # type: ignore[attr-defined]
+        await pilot.press(*"Arbre bd Carnot", "enter")
+        await wait_for(pilot, lambda: query(db, "SELECT title FROM incidents") == [("Arbre bd Carnot",)])
+
+
+async def test_t_on_an_incident_row_renames_it_and_the_rename_shows_in_its_history(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, _, ids = await incident_row(pilot, app)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TitleDialog))
+        app.screen.query_one("#incident-title").value = ""  # type: ignore[attr-defined]
+        await pilot.press(*"[b]Platane[/b]", "enter")
+        await wait_for(pilot, lambda: query(db, "SELECT title FROM incidents") == [("[b]Platane[/b]",)])
+        [(operator, on)] = query(db, "SELECT operator, mention_id FROM actions WHERE kind = 'note'")
+        assert operator == app.operator and on in ids  # logged once, on its first report
+        assert isinstance(app.screen, MainScreen)
+        await wait_for(pilot, lambda: "renamed: [b]Platane[/b]" in detail_text(app))  # as text, not markup

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from monitor.core.config import Watchlist
 from monitor.core.incidents import draft_title
+from monitor.core.models import Status
+from monitor.db.store import Store
 from monitor.ui.screens.incident_dialogs import IncidentPicker, TitleDialog
 from monitor.ui.screens.main import MainScreen
 from tests.test_app import make_app, selected, wait_for
@@ -42,3 +44,20 @@ async def test_t_on_an_incident_row_renames_it_and_the_rename_shows_in_its_histo
         assert operator == app.operator and on in ids  # logged once, on its first report
         assert isinstance(app.screen, MainScreen)
         await wait_for(pilot, lambda: "renamed: [b]Platane[/b]" in detail_text(app))  # as text, not markup
+
+
+async def test_another_operator_unlinking_a_report_not_the_lead_updates_the_rows_count(watchlist: Watchlist) -> None:
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, incident, ids = await incident_row(pilot, app)
+        table = screen.pane(Status.NEW)
+        [lead] = table.groups
+        other = next(i for i in ids if i != lead)
+        bob = await Store.open(watchlist.database)  # another operator's desk, on the same file
+        try:
+            await bob.unlink(other, "bob", expect_incident=incident)
+            await wait_for(pilot, lambda: [g.reports for g in table.groups.values()] == [2])
+            await bob.link(other, incident, "bob", expect_incident=None)
+            await wait_for(pilot, lambda: [g.reports for g in table.groups.values()] == [3])
+        finally:
+            await bob.close()

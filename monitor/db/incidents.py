@@ -37,7 +37,7 @@ from monitor.db.suggest import rank_sync, refresh_profile_sync
 
 __all__ = [
     "IncidentActs", "IncidentPlan", "ReportAct", "accept_sync", "act_on_incident_sync", "create_for_remote_sync",
-    "create_sync", "detail_sync", "note_incident_sync",
+    "create_sync", "detail_sync", "incidents_rev_sync", "note_incident_sync",
     "incident_sync", "link_sync", "open_sync", "pane_entries_sync", "rank_sync", "rename_sync", "reports_sync",
     "set_status_sync", "summaries_sync", "unlink_sync",
 ]  # fmt: skip
@@ -65,6 +65,10 @@ def touch_sync(c: sqlite3.Connection, incident_id: int, now: int | None = None) 
         " gen = lower(hex(randomblob(8))) WHERE id = ?",
         (now if now is not None else now_ms(), incident_id),
     )
+
+
+def incidents_rev_sync(c: sqlite3.Connection) -> int:
+    return int(c.execute("SELECT coalesce(max(rev), 0) FROM incidents").fetchone()[0])
 
 
 def _current(c: sqlite3.Connection, mention_id: int) -> int | None:

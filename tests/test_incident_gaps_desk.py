@@ -3,12 +3,16 @@ an incident's row that act on the incident or say what to do, undo in the opened
 
 from __future__ import annotations
 
+import json
+
 from monitor.core.config import Watchlist
 from monitor.core.incidents import draft_title
 from monitor.core.models import Status
 from monitor.db.store import Store
+from monitor.ui.screens.dialogs import NoteDialog
 from monitor.ui.screens.incident_dialogs import IncidentPicker, TitleDialog
 from monitor.ui.screens.main import MainScreen
+from tests.conftest import record_notices
 from tests.test_app import make_app, selected, wait_for
 from tests.test_delivery_app import detail_text
 from tests.test_incident_actions_desk import incident_row, query
@@ -61,3 +65,33 @@ async def test_another_operator_unlinking_a_report_not_the_lead_updates_the_rows
             await wait_for(pilot, lambda: [g.reports for g in table.groups.values()] == [3])
         finally:
             await bob.close()
+
+
+async def test_n_on_an_incident_row_notes_the_incident_in_its_history(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, incident, _ = await incident_row(pilot, app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NoteDialog))
+        await pilot.press(*"crew on site", "ctrl+s")
+        await wait_for(pilot, lambda: len(query(db, "SELECT id FROM actions WHERE kind = 'note'")) == 1)
+        [(payload, on)] = query(db, "SELECT payload, incident_id FROM actions WHERE kind = 'note'")
+        assert on == incident and json.loads(payload) == {"incident": incident, "text": "crew on site",
+                                                          "on_incident": True}  # fmt: skip
+        await wait_for(pilot, lambda: "note: crew on site" in detail_text(app))
+
+
+async def test_ctrl_r_and_ctrl_k_on_an_incident_row_say_to_open_it_and_touch_no_report(watchlist: Watchlist) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await incident_row(pilot, app)
+        notices = record_notices(app)
+        before = query(db, "SELECT id, state FROM outbox")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any("open it with o, then ctrl+r retries" in n for n in notices))
+        await pilot.press("ctrl+k")
+        await wait_for(pilot, lambda: any("open it with o, then ctrl+k cancels" in n for n in notices))
+        assert query(db, "SELECT id, state FROM outbox") == before
+        assert not any("Nothing" in n or "queued again" in n for n in notices)  # not acted on the lead alone

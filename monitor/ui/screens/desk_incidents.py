@@ -21,12 +21,13 @@ from monitor.db.api import Conflict, NotFound
 from monitor.db.store import StoreError, StoreUnavailable
 from monitor.engine import incidents
 from monitor.ui.screens.desk_actions import DeskActions
-from monitor.ui.screens.dialogs import ChoiceDialog, ChoiceResult, ConfirmDialog
+from monitor.ui.screens.dialogs import ChoiceDialog, ChoiceResult, ConfirmDialog, NoteDialog
 from monitor.ui.screens.guard import guarded
 from monitor.ui.screens.incident_dialogs import BroadcastDialog, IncidentPicker, PickerEntry, TitleDialog
 
 T = TypeVar("T")
 ON_INCIDENT_ROW = "This row is an incident: o lists its reports, then act on one of them."
+ON_ONE_REPORT = "This row is an incident: open it with o, then {} one report (nothing done)."
 
 
 class DeskIncidents(DeskActions):
@@ -181,6 +182,36 @@ class DeskIncidents(DeskActions):
             self.notify(ON_INCIDENT_ROW, severity="warning", markup=False)
             return
         await super().action_reopen()
+
+    def action_note(self) -> None:
+        """On an incident's row, a note on the incident as a whole (in its history), not on its lead report."""
+        if self.pane().selected_incident() is None:
+            return super().action_note()
+        group = self._incident_row()
+        if group is None:
+            return
+        store, operator, iid = self.monitor.store, self.monitor.operator, group.incident.id
+
+        async def done(text: str | None) -> None:
+            if not text:
+                return
+            note = text
+            if await self._incident_write(lambda: store.note_incident(iid, note, operator), "Not noted"):
+                self.notify(f"Note added to incident {iid}'s history.", markup=False)
+
+        self.app.push_screen(NoteDialog(f"Internal note on incident {iid} ({group.reports} reports)"), done)
+
+    async def action_retry_delivery(self) -> None:
+        if self.pane().selected_incident() is not None:  # one report's sends: never the lead's alone, unasked
+            self.notify(ON_ONE_REPORT.format("ctrl+r retries the sends of"), severity="warning", markup=False)
+            return
+        await super().action_retry_delivery()
+
+    async def action_cancel_delivery(self) -> None:
+        if self.pane().selected_incident() is not None:
+            self.notify(ON_ONE_REPORT.format("ctrl+k cancels the sends of"), severity="warning", markup=False)
+            return
+        await super().action_cancel_delivery()
 
     def _incident_row(self) -> IncidentSummary | None:
         group = self.pane().selected_incident()

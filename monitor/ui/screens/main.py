@@ -33,7 +33,8 @@ REFRESH_SECONDS = 0.2
 
 INCIDENT_KEYS = (
     "On an incident's row, the same keys act on every report: e escalates once, r acknowledges all "
-    "(one reply each), x resolves with a follow-up to all, d dismisses with one reason."
+    "(one reply each), x resolves with a follow-up to all, d dismisses with one reason, n notes the incident, "
+    "t renames it."
 )
 EXPORT_CAP = 5000  # rows a pane export writes: the window and what waits past it
 

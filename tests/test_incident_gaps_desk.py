@@ -95,3 +95,24 @@ async def test_ctrl_r_and_ctrl_k_on_an_incident_row_say_to_open_it_and_touch_no_
         await wait_for(pilot, lambda: any("open it with o, then ctrl+k cancels" in n for n in notices))
         assert query(db, "SELECT id, state FROM outbox") == before
         assert not any("Nothing" in n or "queued again" in n for n in notices)  # not acted on the lead alone
+
+
+async def test_u_after_M_in_the_opened_incident_puts_the_report_back_and_leaves_the_others(
+    watchlist: Watchlist,
+) -> None:
+    db = watchlist.database
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, incident, ids = await incident_row(pilot, app, n=2)
+        table = screen.pane(Status.NEW)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: screen.filter.incident == incident and table.row_count == 2)
+        gone = screen.current_row().id  # type: ignore[union-attr]
+        await pilot.press("M")
+        await wait_for(pilot, lambda: table.row_count == 1)  # it left the view; the other report is selected
+        await pilot.press("u")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        links = query(db, "SELECT id, incident_id FROM mentions WHERE id IN (?, ?) ORDER BY id", *ids)
+        assert links == sorted((i, incident) for i in ids)  # back in it; the other report's link untouched
+        assert [k for m, k in query(db, "SELECT mention_id, kind FROM actions ORDER BY id") if m == gone][-2:] == [
+            "unlink", "link"]  # fmt: skip

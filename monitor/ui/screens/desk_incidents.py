@@ -10,12 +10,12 @@ the notice says so.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import work
 
 from monitor.core.incidents import IncidentSummary, draft_title
-from monitor.core.models import MentionRow
+from monitor.core.models import ActionKind, MentionRow
 from monitor.core.timeutil import fmt_local
 from monitor.db.api import Conflict, NotFound
 from monitor.db.store import StoreError, StoreUnavailable
@@ -31,6 +31,10 @@ ON_ONE_REPORT = "This row is an incident: open it with o, then {} one report (no
 
 
 class DeskIncidents(DeskActions):
+    # The report M just took out of the incident opened with o: it left the view, so u there puts it back
+    # (the operator's latest write in that view; any other write forgets it).
+    _unlinked_here: tuple[int, int] | None = None  # (mention id, incident id)
+
     if TYPE_CHECKING:  # the desk's filter (main.py): an incident's reports are shown as `incident:N`
 
         async def apply_filter(self, query: str) -> None: ...
@@ -40,6 +44,7 @@ class DeskIncidents(DeskActions):
         app = self.monitor
         if not app.writable():
             return None
+        self._unlinked_here = None
         try:
             result = await app.save(write)
         except Conflict as exc:
@@ -138,6 +143,10 @@ class DeskIncidents(DeskActions):
         if await self._incident_write(
             lambda: store.unlink(row.id, operator, expect_incident=current), "Not unlinked"
         ) is not None:  # fmt: skip
+            if self.filter.incident == current:
+                self._unlinked_here = (row.id, current)
+                self.notify(f"Unlinked from incident {current}: u here puts it back.", markup=False)
+                return
             self.notify(f"Unlinked from incident {current}: on its own row again (u there undoes it).", markup=False)
 
     def action_rename_incident(self) -> None:
@@ -177,9 +186,20 @@ class DeskIncidents(DeskActions):
 
     # -- acting on every report of an incident ------------------------------------------------------
 
+    async def _act(self, row: MentionRow, kind: ActionKind, payload: dict[str, Any], check: bool = True) -> bool | None:
+        self._unlinked_here = None
+        return await super()._act(row, kind, payload, check)
+
+    @guarded("reopen")
     async def action_reopen(self) -> None:
         if self.pane().selected_incident() is not None:  # u would undo its lead report's action alone
             self.notify(ON_INCIDENT_ROW, severity="warning", markup=False)
+            return
+        unlinked = self._unlinked_here
+        if unlinked is not None and unlinked[1] == self.filter.incident:
+            row = await self.monitor.store.mention(unlinked[0])
+            if await self._act(row, ActionKind.REOPEN, {}):
+                self.notify(f"Back in incident {unlinked[1]}.", markup=False)
             return
         await super().action_reopen()
 

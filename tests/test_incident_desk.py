@@ -109,14 +109,14 @@ async def test_moving_a_mention_asks_first_and_no_leaves_it_where_it_was(watchli
         await wait_for(pilot, lambda: screen.pane().row_count == 1)
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentPicker))
-        await pilot.press("j", "enter")  # "New incident from this mention": a move
+        await pilot.press("enter")  # "New incident from this mention" is highlighted, not the one it is in: a move
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         assert incident_of(db, first.id) == incident and kinds(db) == [(first.id, "link")]
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentPicker))
-        await pilot.press("j", "enter")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
         await accept_title(pilot)

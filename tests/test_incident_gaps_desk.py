@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+from textual.widgets import OptionList
+
 from monitor.core.config import Watchlist
 from monitor.core.incidents import draft_title
 from monitor.core.models import Status
 from monitor.db.store import Store
-from monitor.ui.screens.dialogs import NoteDialog
+from monitor.ui.screens.dialogs import ConfirmDialog, NoteDialog
 from monitor.ui.screens.incident_dialogs import IncidentPicker, TitleDialog
 from monitor.ui.screens.main import MainScreen
 from tests.conftest import record_notices
@@ -116,3 +118,25 @@ async def test_u_after_M_in_the_opened_incident_puts_the_report_back_and_leaves_
         assert links == sorted((i, incident) for i in ids)  # back in it; the other report's link untouched
         assert [k for m, k in query(db, "SELECT mention_id, kind FROM actions ORDER BY id") if m == gone][-2:] == [
             "unlink", "link"]  # fmt: skip
+
+
+async def test_the_picker_shows_the_incident_a_mention_is_in_marked_and_highlights_a_move(
+    watchlist: Watchlist,
+) -> None:
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, incident, _ = await incident_row(pilot, app, n=2)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: screen.filter.incident == incident and screen.pane().row_count == 2)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentPicker))
+        picker = app.screen
+        assert isinstance(picker, IncidentPicker)
+        [now] = [e for e in picker.entries if e.current]
+        assert now.incident_id == incident and now.reports == 2 and picker.entries[0] is now
+        options = picker.query_one("#incidents", OptionList)
+        assert "(linked now)" in str(options.get_option_at_index(0).prompt)
+        assert options.highlighted == len(picker.entries)  # "New incident from this mention", not where it is
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))  # a move asks first
+        await pilot.press("n")

@@ -89,6 +89,10 @@ class DeskIncidents(DeskActions):
         counts = {s.incident.id: s.reports for s in await store.open_incidents()}
         entries = [PickerEntry(s.incident_id, s.title, counts.get(s.incident_id, 0), s.incident_id == row.incident_id,
                                s.reasons) for s in ranked]  # fmt: skip
+        if row.incident_id is not None:  # the ranking leaves it out: shown first, marked, so a move is explicit
+            now = await store.incident(row.incident_id)
+            count = counts.get(now.id) or len(await store.incident_reports(now.id))
+            entries.insert(0, PickerEntry(now.id, now.title, count, current=True))
         choice = await self.app.push_screen_wait(IncidentPicker(f"{row.author}: {row.first_line}", entries))
         if choice is None:
             return

@@ -45,10 +45,13 @@ class PickerEntry:
 def entry_label(entry: PickerEntry, width: int = LABEL_WIDTH) -> Text:
     """'#12 arbre tombé bd Carnot · 4 reports', cut to `width` cells with an ellipsis."""
     label = Text(f"#{entry.incident_id} ", style="bold")
-    label.append(entry.title)
-    label.append(f" · {entry.reports} report{'s' if entry.reports != 1 else ''}", style="dim")
+    tail = Text(f" · {entry.reports} report{'s' if entry.reports != 1 else ''}", style="dim")
     if entry.current:
-        label.append(" (linked now)", style="yellow")
+        tail.append(" (linked now)", style="yellow")
+    title = Text(entry.title)  # the title is cut, not the count and the mark
+    title.truncate(max(8, width - label.cell_len - tail.cell_len), overflow="ellipsis")
+    label.append_text(title)
+    label.append_text(tail)
     label.truncate(width, overflow="ellipsis")
     return label
 
@@ -81,7 +84,8 @@ class IncidentPicker(Dialog[LinkChoice]):
 
     def on_mount(self) -> None:
         choices = self.query_one("#incidents", OptionList)
-        choices.highlighted = 0  # the best suggestion (or "new" when there is none)
+        # The best suggestion other than the incident it is in now (or "new" when there is none).
+        choices.highlighted = next((i for i, e in enumerate(self.entries) if not e.current), len(self.entries))
         choices.focus()
 
     @on(OptionList.OptionHighlighted, "#incidents")

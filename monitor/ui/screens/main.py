@@ -33,8 +33,7 @@ REFRESH_SECONDS = 0.2
 
 INCIDENT_KEYS = (
     "On an incident's row, the same keys act on every report: e escalates once, r acknowledges all "
-    "(one reply each), x resolves with a follow-up to all, d dismisses with one reason, n notes the incident, "
-    "t renames it."
+    "(one reply each), x resolves with a follow-up to all, d dismisses with one reason; n notes it, t renames it."
 )
 EXPORT_CAP = 5000  # rows a pane export writes: the window and what waits past it
 
@@ -53,7 +52,6 @@ class MainScreen(DeskIncidents):
         Binding("a", "accept_suggestion", "Accept the suggested incident", show=False, id="incident.accept"),
         Binding("M", "unlink_incident", "Unlink from its incident", show=False, id="incident.unlink"),
         Binding("o", "expand_incident", "Open/close an incident's reports", show=False, id="incident.expand"),
-        Binding("t", "rename_incident", "Rename the incident", show=False, id="incident.rename"),
         Binding("ctrl+r", "retry_delivery", "Retry send", show=False, id="delivery.retry"),
         Binding("ctrl+k", "cancel_delivery", "Cancel send", show=False, id="delivery.cancel"),
         Binding("slash", "filter", "Filter", id="filter"),
@@ -70,6 +68,7 @@ class MainScreen(DeskIncidents):
         # Stats and handover stay off the footer so that `?` and `q` fit at 80 columns (help lists them).
         Binding("s", "stats", "Stats", show=False, id="stats"),
         Binding("h", "handover", "Handover", show=False, id="handover"),
+        Binding("t", "rename_incident", "Rename the incident", show=False, id="incident.rename"),
         Binding("question_mark", "help", "Help", id="help"),
     ]
 

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from monitor.core.config import Watchlist
 from monitor.core.models import Status
 from monitor.ui.screens.dialogs import ConfirmDialog
-from monitor.ui.screens.incident_dialogs import IncidentPicker
+from monitor.ui.screens.incident_dialogs import IncidentPicker, TitleDialog
 from monitor.ui.screens.main import MainScreen
 from tests.conftest import record_notices
 from tests.test_app import actions, make_app, selected, wait_for
@@ -31,6 +31,13 @@ async def link_new(pilot: Pilot[Any], screen: MainScreen) -> None:
     await pilot.press("m")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, IncidentPicker))
     await pilot.press("enter")
+    await accept_title(pilot)
+
+
+async def accept_title(pilot: Pilot[Any]) -> None:
+    """Enter on the title drafted from the first report, offered for editing."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, TitleDialog))
+    await pilot.press("enter")
 
 
 async def test_m_makes_a_new_incident_then_links_a_second_mention_to_the_best_ranked(watchlist: Watchlist) -> None:
@@ -41,6 +48,7 @@ async def test_m_makes_a_new_incident_then_links_a_second_mention_to_the_best_ra
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentPicker))
         await pilot.press("enter")  # no incident yet: "New incident from this mention" is highlighted
+        await accept_title(pilot)
         await wait_for(pilot, lambda: incident_of(db, first.id) is not None)
         incident = incident_of(db, first.id)
         assert kinds(db) == [(first.id, "link")]
@@ -101,16 +109,17 @@ async def test_moving_a_mention_asks_first_and_no_leaves_it_where_it_was(watchli
         await wait_for(pilot, lambda: screen.pane().row_count == 1)
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentPicker))
-        await pilot.press("j", "enter")  # "New incident from this mention": a move
+        await pilot.press("enter")  # "New incident from this mention" is highlighted, not the one it is in: a move
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         assert incident_of(db, first.id) == incident and kinds(db) == [(first.id, "link")]
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentPicker))
-        await pilot.press("j", "enter")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
+        await accept_title(pilot)
         await wait_for(pilot, lambda: incident_of(db, first.id) not in (None, incident))
 
 
@@ -125,6 +134,7 @@ async def test_another_operator_linking_first_is_told_and_nothing_changes(watchl
         # Meanwhile, bob makes an incident from the same mention.
         theirs = await app.store.create_incident(first.id, "bob", expect_incident=None)
         await pilot.press("enter")
+        await accept_title(pilot)
         await wait_for(pilot, lambda: any("Not linked: someone else already put it in incident" in n for n in notices))
         assert incident_of(db, first.id) == theirs
         assert [(m, k, o) for m, k, o, _ in actions(db)] == [(first.id, "link", "bob")]

@@ -18,10 +18,11 @@ def links(db: Path) -> dict[int, int]:
 
 def test_keys_typed_after_m_pick_in_the_picker(desk: tuple[Path, Path], launch: PtyApp) -> None:
     _, db = desk
-    # One write: m opens the picker (only "New incident" in it), j there moves nothing, Enter makes incident 1
-    # from mention 1; j moves the pane to mention 2, m and Enter link it to incident 1 (ranked first).
-    # A j that reached the pane instead would move it one row further: the second link would be mention 3's.
-    launch.write("m" + "j" + ENTER + "j" + "m" + ENTER)
+    # One write: m opens the picker (only "New incident" in it), j there moves nothing, Enter picks it and
+    # Enter accepts the drafted title: incident 1 from mention 1; j moves the pane to mention 2, m and Enter
+    # link it to incident 1 (ranked first). A j that reached the pane instead would move it one row further:
+    # the second link would be mention 3's.
+    launch.write("m" + "j" + ENTER + ENTER + "j" + "m" + ENTER)
     try:
         wait_until(lambda: len(links(db)) >= 2, WAIT, "two mentions linked")
     except AssertionError as exc:

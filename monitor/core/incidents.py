@@ -20,6 +20,7 @@ from enum import StrEnum
 from monitor.core.matching import fold
 from monitor.core.models import MentionRow, Priority
 from monitor.core.outbox import OutboxItem, OutboxState
+from monitor.core.sanitize import clean_line
 
 
 class IncidentStatus(StrEnum):
@@ -32,6 +33,20 @@ class IncidentStatus(StrEnum):
 
 
 OPEN_INCIDENT_STATUSES = (IncidentStatus.OPEN, IncidentStatus.ESCALATED)
+
+
+TITLE_MAX = 80  # an incident's title, in cells: it fits a pane row and the picker at 80 columns
+
+
+def clean_title(text: str) -> str:
+    """A title as stored: one safe line (an operator may paste anything), at most TITLE_MAX characters."""
+    line = clean_line(text)
+    return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
+
+
+def draft_title(row: MentionRow) -> str:
+    """The title offered for a new incident: its first report's first line."""
+    return clean_title(row.first_line)
 
 
 def incident_reference(incident_id: int) -> str:

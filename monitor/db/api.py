@@ -211,7 +211,17 @@ class Database(Protocol):
         ...
 
     async def rename_incident(self, incident_id: int, title: str, operator: str, *, expect_rev: int) -> None:
-        """Set the title (Conflict if the incident changed since it was read at `expect_rev`)."""
+        """Set the title (Conflict if the incident changed since it was read at `expect_rev`), logged in its
+        history; ValueError when empty."""
+        ...
+
+    async def incidents_rev(self) -> int:
+        """The latest incident revision: it moves with every change of an incident or of its reports, whoever
+        made it (a desk reads its incident rows again when it moved)."""
+        ...
+
+    async def note_incident(self, incident_id: int, text: str, operator: str) -> int:
+        """An internal note on the incident as a whole, in its history; the action id (ValueError when empty)."""
         ...
 
     async def set_incident_status(

@@ -22,10 +22,13 @@ from monitor.core.incidents import (
     IncidentStatus,
     IncidentSummary,
     Progress,
+    clean_title,
+    draft_title,
     incident_reference,
 )
 from monitor.core.models import OPEN_STATUSES, ActionKind, MentionRow, Priority, Status
 from monitor.core.outbox import NewItem
+from monitor.core.sanitize import clean
 from monitor.core.timeutil import now_ms
 from monitor.db.actions import act_sync
 from monitor.db.api import Conflict, NotFound, PaneEntry
@@ -34,14 +37,14 @@ from monitor.db.suggest import rank_sync, refresh_profile_sync
 
 __all__ = [
     "IncidentActs", "IncidentPlan", "ReportAct", "accept_sync", "act_on_incident_sync", "create_for_remote_sync",
-    "create_sync", "detail_sync",
+    "create_sync", "detail_sync", "incidents_rev_sync", "note_incident_sync",
     "incident_sync", "link_sync", "open_sync", "pane_entries_sync", "rank_sync", "rename_sync", "reports_sync",
     "set_status_sync", "summaries_sync", "unlink_sync",
 ]  # fmt: skip
 
 INCIDENT_COLUMNS = "id, title, service, reference, status, created_at, updated_at, created_by, rev"
+NOTE_MAX = 4000  # an internal note on an incident, in characters
 _OPEN = tuple(s.value for s in OPEN_INCIDENT_STATUSES)
-TITLE_MAX = 80
 
 
 def _incident(r: Sequence[Any]) -> Incident:
@@ -62,6 +65,10 @@ def touch_sync(c: sqlite3.Connection, incident_id: int, now: int | None = None) 
         " gen = lower(hex(randomblob(8))) WHERE id = ?",
         (now if now is not None else now_ms(), incident_id),
     )
+
+
+def incidents_rev_sync(c: sqlite3.Connection) -> int:
+    return int(c.execute("SELECT coalesce(max(rev), 0) FROM incidents").fetchone()[0])
 
 
 def _current(c: sqlite3.Connection, mention_id: int) -> int | None:
@@ -119,11 +126,6 @@ def undo_link_sync(c: sqlite3.Connection, mention_id: int, kind: ActionKind, pay
     _set_link(c, mention_id, None if back is None else int(back), _current(c, mention_id))
 
 
-def draft_title(row: MentionRow) -> str:
-    line = " ".join(row.first_line.split())
-    return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
-
-
 def create_sync(c: sqlite3.Connection, mention_id: int, operator: str, title: str, expect: int | None) -> int:
     _expect(c, mention_id, expect)
     row = mention_sync(c, mention_id)
@@ -131,7 +133,7 @@ def create_sync(c: sqlite3.Connection, mention_id: int, operator: str, title: st
     cur = c.execute(
         "INSERT INTO incidents (title, status, created_at, created_by, updated_at, rev, gen)"
         " VALUES (?, 'open', ?, ?, ?, (SELECT coalesce(max(rev), 0) + 1 FROM incidents), lower(hex(randomblob(8))))",
-        (" ".join(title.split())[:TITLE_MAX] or draft_title(row), now, operator, now),
+        (clean_title(title) or draft_title(row), now, operator, now),
     )
     incident_id = int(cur.lastrowid or 0)
     c.execute("UPDATE incidents SET reference = ? WHERE id = ?", (incident_reference(incident_id), incident_id))
@@ -162,11 +164,34 @@ def rename_sync(c: sqlite3.Connection, incident_id: int, title: str, operator: s
     current = incident_sync(c, incident_id)
     if current.rev != expect_rev:
         raise Conflict("the incident changed meanwhile: nothing done")
-    clean = " ".join(title.split())[:TITLE_MAX]
-    if not clean:
+    title = clean_title(title)
+    if not title:
         raise ValueError("an incident needs a title")
-    c.execute("UPDATE incidents SET title = ? WHERE id = ?", (clean, incident_id))
+    if title == current.title:
+        return
+    c.execute("UPDATE incidents SET title = ? WHERE id = ?", (title, incident_id))
     touch_sync(c, incident_id)
+    _log_on_incident(c, incident_id, operator, {"renamed": title, "was": current.title})
+
+
+def note_incident_sync(c: sqlite3.Connection, incident_id: int, text: str, operator: str) -> int:
+    """An internal note on the incident as a whole: in its history, not one report's note."""
+    incident_sync(c, incident_id)
+    note = clean(text)[:NOTE_MAX]
+    if not note:
+        raise ValueError("an empty note")
+    return _log_on_incident(c, incident_id, operator, {"text": note, "on_incident": True})
+
+
+def _log_on_incident(c: sqlite3.Connection, incident_id: int, operator: str, payload: dict[str, object]) -> int:
+    """A note in the incident's history (the actions log holds a mention: its first report's, or none
+    when every report was unlinked, then 0 and nothing logged)."""
+    r = c.execute(
+        "SELECT id FROM mentions WHERE incident_id = ? ORDER BY first_seen_at, id LIMIT 1", (incident_id,)
+    ).fetchone()
+    if r is None:
+        return 0
+    return act_sync(c, int(r[0]), ActionKind.NOTE, operator, {"incident": incident_id, **payload})
 
 
 def set_status_sync(c: sqlite3.Connection, incident_id: int, status: IncidentStatus, service: str | None) -> None:

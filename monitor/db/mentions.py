@@ -104,6 +104,8 @@ def ingest_sync(
             "UPDATE mentions SET deleted_at = ?, rev = ? WHERE source = ? AND remote_id = ? AND deleted_at IS NULL",
             (seen, rev, source, remote_id),
         )
+    if edits or deletes:
+        _touch_incidents(c, source, [m.remote_id for m, _ in edits] + list(deletes), seen)
     if cursor is not None:
         c.execute(
             "INSERT INTO cursors (source, cursor, updated_at) VALUES (?, ?, ?)"
@@ -111,6 +113,19 @@ def ingest_sync(
             (source, cursor, seen),
         )
     return inserted
+
+
+def _touch_incidents(c: sqlite3.Connection, source: str, remote_ids: list[str], seen: int) -> None:
+    """An edited or deleted report changes its incident's pane row (priority, lead): a new generation."""
+    from monitor.db.incidents import touch_sync  # it reads mentions through this module
+
+    marks = ", ".join("?" * len(remote_ids))
+    for (incident_id,) in c.execute(
+        f"SELECT DISTINCT incident_id FROM mentions WHERE source = ? AND remote_id IN ({marks})"
+        " AND incident_id IS NOT NULL",
+        (source, *remote_ids),
+    ).fetchall():
+        touch_sync(c, incident_id, seen)
 
 
 def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:

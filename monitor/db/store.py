@@ -354,6 +354,12 @@ class Store:
     async def rename_incident(self, incident_id: int, title: str, operator: str, *, expect_rev: int) -> None:
         await self.write(lambda c: inc.rename_sync(c, incident_id, title, operator, expect_rev), "incident:rename")
 
+    async def incidents_rev(self) -> int:
+        return await self.read(inc.incidents_rev_sync)
+
+    async def note_incident(self, incident_id: int, text: str, operator: str) -> int:
+        return await self.write(lambda c: inc.note_incident_sync(c, incident_id, text, operator), "incident:note")
+
     async def set_incident_status(
         self, incident_id: int, status: IncidentStatus, operator: str, *, service: str | None = None
     ) -> None:

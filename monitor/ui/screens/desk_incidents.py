@@ -10,26 +10,31 @@ the notice says so.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import work
 
-from monitor.core.incidents import IncidentSummary
-from monitor.core.models import MentionRow
+from monitor.core.incidents import IncidentSummary, draft_title
+from monitor.core.models import ActionKind, MentionRow
 from monitor.core.timeutil import fmt_local
 from monitor.db.api import Conflict, NotFound
 from monitor.db.store import StoreError, StoreUnavailable
 from monitor.engine import incidents
 from monitor.ui.screens.desk_actions import DeskActions
-from monitor.ui.screens.dialogs import ChoiceDialog, ChoiceResult, ConfirmDialog
+from monitor.ui.screens.dialogs import ChoiceDialog, ChoiceResult, ConfirmDialog, NoteDialog
 from monitor.ui.screens.guard import guarded
-from monitor.ui.screens.incident_dialogs import BroadcastDialog, IncidentPicker, PickerEntry
+from monitor.ui.screens.incident_dialogs import BroadcastDialog, IncidentPicker, PickerEntry, TitleDialog
 
 T = TypeVar("T")
 ON_INCIDENT_ROW = "This row is an incident: o lists its reports, then act on one of them."
+ON_ONE_REPORT = "This row is an incident: open it with o, then {} one report (nothing done)."
 
 
 class DeskIncidents(DeskActions):
+    # The report M just took out of the incident opened with o: it left the view, so u there puts it back
+    # (the operator's latest write in that view; any other write forgets it).
+    _unlinked_here: tuple[int, int] | None = None  # (mention id, incident id)
+
     if TYPE_CHECKING:  # the desk's filter (main.py): an incident's reports are shown as `incident:N`
 
         async def apply_filter(self, query: str) -> None: ...
@@ -39,6 +44,7 @@ class DeskIncidents(DeskActions):
         app = self.monitor
         if not app.writable():
             return None
+        self._unlinked_here = None
         try:
             result = await app.save(write)
         except Conflict as exc:
@@ -83,6 +89,10 @@ class DeskIncidents(DeskActions):
         counts = {s.incident.id: s.reports for s in await store.open_incidents()}
         entries = [PickerEntry(s.incident_id, s.title, counts.get(s.incident_id, 0), s.incident_id == row.incident_id,
                                s.reasons) for s in ranked]  # fmt: skip
+        if row.incident_id is not None:  # the ranking leaves it out: shown first, marked, so a move is explicit
+            now = await store.incident(row.incident_id)
+            count = counts.get(now.id) or len(await store.incident_reports(now.id))
+            entries.insert(0, PickerEntry(now.id, now.title, count, current=True))
         choice = await self.app.push_screen_wait(IncidentPicker(f"{row.author}: {row.first_line}", entries))
         if choice is None:
             return
@@ -96,8 +106,11 @@ class DeskIncidents(DeskActions):
                 return
         operator, current = self.monitor.operator, row.incident_id
         if choice.incident_id is None:
+            title = await self.app.push_screen_wait(TitleDialog("Title of the new incident", draft_title(row)))
+            if title is None:
+                return
             made = await self._incident_write(
-                lambda: store.create_incident(row.id, operator, expect_incident=current), "Not linked"
+                lambda: store.create_incident(row.id, operator, title, expect_incident=current), "Not linked"
             )
             if made is not None:
                 self.notify(f"New incident {made} from this mention.", markup=False)
@@ -134,7 +147,35 @@ class DeskIncidents(DeskActions):
         if await self._incident_write(
             lambda: store.unlink(row.id, operator, expect_incident=current), "Not unlinked"
         ) is not None:  # fmt: skip
+            if self.filter.incident == current:
+                self._unlinked_here = (row.id, current)
+                self.notify(f"Unlinked from incident {current}: u here puts it back.", markup=False)
+                return
             self.notify(f"Unlinked from incident {current}: on its own row again (u there undoes it).", markup=False)
+
+    def action_rename_incident(self) -> None:
+        """The selected incident's row (or the incident opened with o) gets the operator's title."""
+        group = self.pane().selected_incident()
+        iid = group.incident.id if group is not None else self.filter.incident
+        if iid is None:
+            self.notify("Not an incident's row: t renames an incident.", markup=False)
+        elif self.monitor.writable():
+            self._rename_flow(iid)
+
+    @work(group="incident", exclusive=True, exit_on_error=False, name="rename")
+    async def _rename_flow(self, incident_id: int) -> None:
+        store, operator = self.monitor.store, self.monitor.operator
+        incident = await store.incident(incident_id)
+        title = await self.app.push_screen_wait(TitleDialog(f"Rename incident {incident_id}", incident.title))
+        if title is None:
+            return
+
+        async def rename() -> bool:
+            await store.rename_incident(incident_id, title, operator, expect_rev=incident.rev)
+            return True
+
+        if await self._incident_write(rename, "Not renamed"):
+            self.notify(f"Incident {incident_id} renamed.", markup=False)
 
     async def action_expand_incident(self) -> None:
         """An incident's row opens to its reports (a filter, Esc or o closes it); o on a report closes it."""
@@ -149,11 +190,52 @@ class DeskIncidents(DeskActions):
 
     # -- acting on every report of an incident ------------------------------------------------------
 
+    async def _act(self, row: MentionRow, kind: ActionKind, payload: dict[str, Any], check: bool = True) -> bool | None:
+        self._unlinked_here = None
+        return await super()._act(row, kind, payload, check)
+
+    @guarded("reopen")
     async def action_reopen(self) -> None:
         if self.pane().selected_incident() is not None:  # u would undo its lead report's action alone
             self.notify(ON_INCIDENT_ROW, severity="warning", markup=False)
             return
+        unlinked = self._unlinked_here
+        if unlinked is not None and unlinked[1] == self.filter.incident:
+            row = await self.monitor.store.mention(unlinked[0])
+            if await self._act(row, ActionKind.REOPEN, {}):
+                self.notify(f"Back in incident {unlinked[1]}.", markup=False)
+            return
         await super().action_reopen()
+
+    def action_note(self) -> None:
+        """On an incident's row, a note on the incident as a whole (in its history), not on its lead report."""
+        if self.pane().selected_incident() is None:
+            return super().action_note()
+        group = self._incident_row()
+        if group is None:
+            return
+        store, operator, iid = self.monitor.store, self.monitor.operator, group.incident.id
+
+        async def done(text: str | None) -> None:
+            if not text:
+                return
+            note = text
+            if await self._incident_write(lambda: store.note_incident(iid, note, operator), "Not noted"):
+                self.notify(f"Note added to incident {iid}'s history.", markup=False)
+
+        self.app.push_screen(NoteDialog(f"Internal note on incident {iid} ({group.reports} reports)"), done)
+
+    async def action_retry_delivery(self) -> None:
+        if self.pane().selected_incident() is not None:  # one report's sends: never the lead's alone, unasked
+            self.notify(ON_ONE_REPORT.format("ctrl+r retries the sends of"), severity="warning", markup=False)
+            return
+        await super().action_retry_delivery()
+
+    async def action_cancel_delivery(self) -> None:
+        if self.pane().selected_incident() is not None:
+            self.notify(ON_ONE_REPORT.format("ctrl+k cancels the sends of"), severity="warning", markup=False)
+            return
+        await super().action_cancel_delivery()
 
     def _incident_row(self) -> IncidentSummary | None:
         group = self.pane().selected_incident()

@@ -59,6 +59,7 @@ class DeskPanes(Screen[None]):
         self._ready = False  # the panes are loaded (not yet, or a reload failed: the refresh tick retries)
         self.titles: dict[int, str] = {}  # open incidents' titles, for the rows' suggestion marks
         self._regroup_now = False  # an operator's own incident action: read the grouped pages again
+        self._incidents_rev = 0  # the incidents' revision the grouped pages were read at
         self.incident_shown: IncidentDetail | None = None  # the incident in the detail panel, if one is
         self.storm = StormMeter()
         self._applied_at = 0  # when a refresh last applied changes
@@ -258,6 +259,8 @@ class DeskPanes(Screen[None]):
         if self.filter.active:
             return out
         force, self._regroup_now = self._regroup_now, False
+        seen, self._incidents_rev = self._incidents_rev, await self.monitor.store.incidents_rev()
+        force = force or seen != self._incidents_rev  # another operator's link or unlink (or an edit) moved one
         for status in PANES:
             table = self.pane(status)
             if status in self.loaded and (force or grouping.touched(changes, status, table.mentions, table.groups)):

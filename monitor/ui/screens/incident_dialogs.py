@@ -14,9 +14,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Label, OptionList, TextArea
+from textual.widgets import Input, Label, OptionList, TextArea
 from textual.widgets.option_list import Option
 
+from monitor.core.incidents import TITLE_MAX
 from monitor.ui.screens.dialogs import Dialog, NoteDialog
 
 NEW = "new"  # the option id of "New incident from this mention"
@@ -44,10 +45,13 @@ class PickerEntry:
 def entry_label(entry: PickerEntry, width: int = LABEL_WIDTH) -> Text:
     """'#12 arbre tombé bd Carnot · 4 reports', cut to `width` cells with an ellipsis."""
     label = Text(f"#{entry.incident_id} ", style="bold")
-    label.append(entry.title)
-    label.append(f" · {entry.reports} report{'s' if entry.reports != 1 else ''}", style="dim")
+    tail = Text(f" · {entry.reports} report{'s' if entry.reports != 1 else ''}", style="dim")
     if entry.current:
-        label.append(" (linked now)", style="yellow")
+        tail.append(" (linked now)", style="yellow")
+    title = Text(entry.title)  # the title is cut, not the count and the mark
+    title.truncate(max(8, width - label.cell_len - tail.cell_len), overflow="ellipsis")
+    label.append_text(title)
+    label.append_text(tail)
     label.truncate(width, overflow="ellipsis")
     return label
 
@@ -80,7 +84,8 @@ class IncidentPicker(Dialog[LinkChoice]):
 
     def on_mount(self) -> None:
         choices = self.query_one("#incidents", OptionList)
-        choices.highlighted = 0  # the best suggestion (or "new" when there is none)
+        # The best suggestion other than the incident it is in now (or "new" when there is none).
+        choices.highlighted = next((i for i, e in enumerate(self.entries) if not e.current), len(self.entries))
         choices.focus()
 
     @on(OptionList.OptionHighlighted, "#incidents")
@@ -101,6 +106,32 @@ class IncidentPicker(Dialog[LinkChoice]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
         self.dismiss(LinkChoice(None if chosen == NEW else int(str(chosen))))
+
+
+class TitleDialog(Dialog[str]):
+    """An incident's title, offered for editing (drafted from its first report, or the current one):
+    Enter accepts it, Esc cancels. The draft is a citizen's words: set as the input's value, never markup."""
+
+    KEEPS_DRAFTS = False
+
+    def __init__(self, heading: str, title: str) -> None:
+        super().__init__()
+        self.heading = heading
+        self.title_value = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="filter"):
+            yield Label(Text(self.heading, style="bold"), id="dialog-title")
+            yield Input(self.title_value, max_length=TITLE_MAX, id="incident-title", compact=True)
+            yield Label(Text("Enter accept · Esc cancel", style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one("#incident-title", Input).focus()
+
+    @on(Input.Submitted, "#incident-title")
+    def _accept(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
 
 
 class BroadcastDialog(NoteDialog):

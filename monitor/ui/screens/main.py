@@ -34,7 +34,7 @@ REFRESH_SECONDS = 0.2
 
 INCIDENT_KEYS = (
     "On an incident's row, the same keys act on every report: e escalates once, r acknowledges all "
-    "(one reply each), x resolves with a follow-up to all, d dismisses with one reason."
+    "(one reply each), x resolves with a follow-up to all, d dismisses with one reason; n notes it, t renames it."
 )
 EXPORT_CAP = 5000  # rows a pane export writes: the window and what waits past it
 
@@ -69,6 +69,7 @@ class MainScreen(DeskIncidents):
         # Stats and handover stay off the footer so that `?` and `q` fit at 80 columns (help lists them).
         Binding("s", "stats", "Stats", show=False, id="stats"),
         Binding("h", "handover", "Handover", show=False, id="handover"),
+        Binding("t", "rename_incident", "Rename the incident", show=False, id="incident.rename"),
         Binding("question_mark", "help", "Help", id="help"),
     ]
 

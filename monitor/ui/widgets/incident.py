@@ -94,6 +94,10 @@ def describe_event(event: IncidentEvent, authors: dict[int, str]) -> str:
         return f"escalated {who} to {p.get('service_name') or p.get('service', '?')}"
     if event.kind == ActionKind.DISMISS:
         return f"dismissed {who}: {p.get('reason', '')}"
+    if event.kind == ActionKind.NOTE and "renamed" in p:
+        return f"renamed: {p['renamed']}"
+    if event.kind == ActionKind.NOTE and p.get("on_incident"):
+        return f"note: {p.get('text', '')}"
     return f"{event.kind} {who}"
 
 

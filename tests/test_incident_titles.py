@@ -6,12 +6,12 @@ import pytest
 
 from monitor.core.incidents import TITLE_MAX
 from monitor.core.models import ActionKind
-from monitor.db.api import Conflict
-from monitor.db.store import Store
+from monitor.db.api import Conflict, Database
 from tests.test_incidents import TREE, put
+from tests.test_incidents import store as store  # each test on both engines
 
 
-async def test_a_rename_is_logged_in_the_incidents_history_with_the_title_it_replaced(store: Store) -> None:
+async def test_a_rename_is_logged_in_the_incidents_history_with_the_title_it_replaced(store: Database) -> None:
     a, b, _ = await put(store, TREE)
     incident = await store.create_incident(a, "alice", "  Arbre  tombé\nbd Carnot ")
     await store.link(b, incident, "alice", expect_incident=None)
@@ -28,7 +28,7 @@ async def test_a_rename_is_logged_in_the_incidents_history_with_the_title_it_rep
         await store.rename_incident(incident, "autre", "carla", expect_rev=before.rev)
 
 
-async def test_a_typed_title_is_one_safe_bounded_line(store: Store) -> None:
+async def test_a_typed_title_is_one_safe_bounded_line(store: Database) -> None:
     [a] = await put(store, TREE[:1])
     incident = await store.create_incident(a, "alice")
     current = await store.incident(incident)
@@ -40,7 +40,7 @@ async def test_a_typed_title_is_one_safe_bounded_line(store: Store) -> None:
         await store.rename_incident(incident, " \n ", "alice", expect_rev=(await store.incident(incident)).rev)
 
 
-async def test_a_note_on_an_incident_goes_into_its_history_not_one_reports(store: Store) -> None:
+async def test_a_note_on_an_incident_goes_into_its_history_not_one_reports(store: Database) -> None:
     a, b, _ = await put(store, TREE)
     incident = await store.create_incident(a, "alice")
     await store.link(b, incident, "alice", expect_incident=None)

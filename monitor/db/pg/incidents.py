@@ -18,20 +18,22 @@ from monitor.core.incidents import (
     IncidentSummary,
     Progress,
     Suggestion,
+    clean_title,
+    draft_title,
     incident_reference,
 )
 from monitor.core.models import OPEN_STATUSES, ActionKind, MentionRow, Status
+from monitor.core.sanitize import clean
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Conflict, NotFound, PaneEntry
 from monitor.db.incidents import (
     _OPEN,
     INCIDENT_COLUMNS,
+    NOTE_MAX,
     PANE_ORDER,
-    TITLE_MAX,
     IncidentPlan,
     _incident,
     assemble,
-    draft_title,
     merge_pane,
     open_list,
 )  # fmt: skip
@@ -132,7 +134,7 @@ async def create(c: Conn, mention_id: int, operator: str, title: str, expect: in
         c,
         "INSERT INTO incidents (title, status, created_at, created_by, updated_at, rev, gen)"
         f" VALUES (%s, 'open', %s, %s, %s, %s, {_GEN}) RETURNING id",
-        (" ".join(title.split())[:TITLE_MAX] or draft_title(row), now, operator, now, await next_rev(c)),
+        (clean_title(title) or draft_title(row), now, operator, now, await next_rev(c)),
     )
     assert r is not None
     incident_id = int(r[0])
@@ -160,14 +162,42 @@ async def accept(c: Conn, mention_id: int, operator: str) -> int:
     return int(r[1])
 
 
-async def rename(c: Conn, incident_id: int, title: str, expect_rev: int) -> None:
-    if (await incident(c, incident_id, lock=True)).rev != expect_rev:
+async def rename(c: Conn, incident_id: int, title: str, operator: str, expect_rev: int) -> None:
+    current = await incident(c, incident_id, lock=True)
+    if current.rev != expect_rev:
         raise Conflict("the incident changed meanwhile: nothing done")
-    clean = " ".join(title.split())[:TITLE_MAX]
-    if not clean:
+    title = clean_title(title)
+    if not title:
         raise ValueError("an incident needs a title")
-    await c.execute("UPDATE incidents SET title = %s WHERE id = %s", (clean, incident_id))
+    if title == current.title:
+        return
+    await c.execute("UPDATE incidents SET title = %s WHERE id = %s", (title, incident_id))
     await touch(c, incident_id)
+    await _log_on_incident(c, incident_id, operator, {"renamed": title, "was": current.title})
+
+
+async def note_incident(c: Conn, incident_id: int, text: str, operator: str) -> int:
+    """An internal note on the incident as a whole: in its history, not one report's note."""
+    await incident(c, incident_id, lock=True)
+    note = clean(text)[:NOTE_MAX]
+    if not note:
+        raise ValueError("an empty note")
+    return await _log_on_incident(c, incident_id, operator, {"text": note, "on_incident": True})
+
+
+async def _log_on_incident(c: Conn, incident_id: int, operator: str, payload: dict[str, object]) -> int:
+    """As monitor.db.incidents: logged on the first report (0 and nothing logged when none is left)."""
+    r = await one(
+        c, "SELECT id FROM mentions WHERE incident_id = %s ORDER BY first_seen_at, id LIMIT 1", (incident_id,)
+    )
+    if r is None:
+        return 0
+    return await pg_actions.act(c, int(r[0]), ActionKind.NOTE, operator, {"incident": incident_id, **payload})
+
+
+async def incidents_rev(c: Conn) -> int:
+    r = await one(c, "SELECT coalesce(max(rev), 0) FROM incidents")
+    return 0 if r is None else int(r[0])
 
 
 async def set_status(c: Conn, incident_id: int, status: IncidentStatus, service: str | None) -> None:

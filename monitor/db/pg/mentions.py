@@ -129,6 +129,8 @@ async def ingest(
             "UPDATE mentions SET deleted_at = %s, rev = %s WHERE source = %s AND remote_id = %s AND deleted_at IS NULL",
             (seen, rev, source, remote_id),
         )
+    if edits or deletes:
+        await _touch_incidents(c, source, [m.remote_id for m, _ in edits] + list(deletes), seen)
     if cursor is not None:
         await c.execute(
             "INSERT INTO cursors (source, cursor, updated_at) VALUES (%s, %s, %s)"
@@ -136,6 +138,19 @@ async def ingest(
             (source, cursor, seen),
         )
     return inserted
+
+
+async def _touch_incidents(c: Conn, source: str, remote_ids: list[str], seen: int) -> None:
+    """As SQLite's: an edited or deleted report changes its incident's pane row (priority, lead)."""
+    from monitor.db.pg.incidents import touch  # it reads mentions through this module
+
+    for (incident_id,) in await every(
+        c,
+        "SELECT DISTINCT incident_id FROM mentions WHERE source = %s AND remote_id = ANY(%s)"
+        " AND incident_id IS NOT NULL ORDER BY 1",
+        (source, remote_ids),
+    ):
+        await touch(c, incident_id, seen)
 
 
 async def _insert(c: Conn, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:

@@ -281,7 +281,13 @@ class PgStore:
         return await self.read(lambda c: pg_incidents.detail(c, incident_id))
 
     async def rename_incident(self, incident_id: int, title: str, operator: str, *, expect_rev: int) -> None:
-        await self.write(lambda c: pg_incidents.rename(c, incident_id, title, expect_rev), "incident:rename")
+        await self.write(lambda c: pg_incidents.rename(c, incident_id, title, operator, expect_rev), "incident:rename")
+
+    async def incidents_rev(self) -> int:
+        return await self.read(pg_incidents.incidents_rev)
+
+    async def note_incident(self, incident_id: int, text: str, operator: str) -> int:
+        return await self.write(lambda c: pg_incidents.note_incident(c, incident_id, text, operator), "incident:note")
 
     async def set_incident_status(
         self, incident_id: int, status: IncidentStatus, operator: str, *, service: str | None = None

@@ -6,8 +6,10 @@ A shared, loaded machine moves single figures by 2x; the spread of three runs sa
 
 from __future__ import annotations
 
+import compileall
 import statistics
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 RUNS = 3
@@ -47,3 +49,9 @@ def show(
 
 def header(runs: int = RUNS) -> None:
     print(f"(each figure: min / median / max of {runs} runs; ratios are run by run against the same run's baseline)")
+
+
+def as_installed() -> None:
+    """Compile the package's bytecode, as pip does when it installs the wheel: with PYTHONDONTWRITEBYTECODE
+    (set on this machine) every child process would otherwise compile monitor from source at each start."""
+    compileall.compile_dir(Path(__file__).resolve().parent.parent / "monitor", quiet=1)

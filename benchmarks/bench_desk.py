@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import compileall
 import json
 import sqlite3
 import statistics
@@ -28,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _runs import RUNS, header, repeat, show  # noqa: E402
+from _runs import RUNS, as_installed, header, repeat, show  # noqa: E402
 
 from monitor.core.matching import Matcher  # noqa: E402
 from monitor.core.models import ActionKind, Status  # noqa: E402
@@ -243,9 +242,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("ingest", "first-paint", "keys"), help="one part of the benchmark")
     args = parser.parse_args()
     header()
-    # As installed: pip compiles the package's bytecode, which PYTHONDONTWRITEBYTECODE would otherwise keep
-    # every child compiling from source (the trivial app's Textual is compiled in site-packages).
-    compileall.compile_dir(ROOT / "monitor", quiet=1)
+    as_installed()  # the trivial app's Textual is compiled in site-packages: monitor is too, as pip would
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.only in (None, "ingest"):

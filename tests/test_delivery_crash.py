@@ -15,6 +15,7 @@ import os
 import random
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,31 @@ async def round_(
         return done, in_window
 
 
+Round = Callable[[Path, random.Random, int], Awaitable[tuple[int, int]]]
+
+
+async def kill_lanes(
+    tmp_path: Path, seed: int, round_: Round, batch: int | None = None, lanes: int = LANES, kills: int = KILLS_PER_LANE
+) -> list[tuple[int, int]]:
+    """Kill rounds in `lanes` parallel lanes, each in its own folder, until each lane made `kills` kills (at most
+    `batch` a round); each lane's (kills, kills between the server's answer and the commit)."""
+    rng = random.Random(seed)
+
+    async def lane(n: int) -> tuple[int, int]:
+        lane_rng = random.Random(rng.random())
+        total = window = rounds = 0
+        while total < kills:
+            rounds += 1
+            folder = tmp_path / f"lane{n}-{rounds}"
+            folder.mkdir()
+            left = kills - total
+            done, hits = await round_(folder, lane_rng, left if batch is None else min(batch, left))
+            total, window = total + done, window + hits
+        return total, window
+
+    return list(await asyncio.gather(*(lane(n) for n in range(lanes))))
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 async def test_sigkill_at_50_points_half_in_the_send_window_delivers_each_reply_exactly_once(
     tmp_path: Path, engine: str, request: pytest.FixtureRequest
@@ -144,21 +170,14 @@ async def test_sigkill_at_50_points_half_in_the_send_window_delivers_each_reply_
     cluster: Cluster | None = request.getfixturevalue("pg_cluster") if engine == "postgresql" else None
     script = tmp_path / "child.py"
     script.write_text(CHILD, encoding="utf-8")
-    rng = random.Random(20260302)
-
-    async def lane(n: int) -> tuple[int, int]:
-        lane_rng = random.Random(rng.random())
-        total = window = rounds = 0
-        while total < KILLS_PER_LANE:
-            rounds += 1
-            folder = tmp_path / f"lane{n}-{rounds}"
-            folder.mkdir()
-            db = cluster.url(cluster.new_database()) if cluster else folder / "monitor.db"
-            done, hits = await round_(folder, lane_rng, min(4, KILLS_PER_LANE - total), script, db)
-            total, window = total + done, window + hits
-        return total, window
-
-    results = await asyncio.gather(*(lane(n) for n in range(LANES)))
+    results = await kill_lanes(
+        tmp_path,
+        20260302,
+        lambda folder, rng, kills: round_(
+            folder, rng, kills, script, cluster.url(cluster.new_database()) if cluster else folder / "monitor.db"
+        ),
+        batch=4,
+    )
     assert sum(k for k, _ in results) >= LANES * KILLS_PER_LANE
     assert all(w >= 1 for _, w in results)  # every lane killed a child between the server's yes and its commit
     kills, window = sum(k for k, _ in results), sum(w for _, w in results)

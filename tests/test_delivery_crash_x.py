@@ -22,6 +22,7 @@ from monitor.engine import actions
 from tests.conftest import wait_until
 from tests.fakes_delivery import serving
 from tests.fakes_x import CITY_ID, LoopbackX, tweet
+from tests.test_delivery_crash import kill_lanes
 
 ROOT = Path(__file__).resolve().parent.parent
 LANES = 5
@@ -164,19 +165,13 @@ async def round_(tmp: Path, rng: random.Random, kills: int, script: Path) -> tup
 async def test_sigkill_at_50_points_delivers_each_x_reply_exactly_once(tmp_path: Path) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD, encoding="utf-8")
-    rng = random.Random(20261130)
-
-    async def lane(n: int) -> tuple[int, int]:
-        lane_rng = random.Random(rng.random())
-        total = window = rounds = 0
-        while total < KILLS_PER_LANE:
-            rounds += 1
-            folder = tmp_path / f"lane{n}-{rounds}"
-            folder.mkdir()
-            done, hits = await round_(folder, lane_rng, min(4, KILLS_PER_LANE - total), script)
-            total, window = total + done, window + hits
-        return total, window
-
-    results = await asyncio.gather(*(lane(n) for n in range(LANES)))
+    results = await kill_lanes(
+        tmp_path,
+        20261130,
+        lambda folder, rng, kills: round_(folder, rng, kills, script),
+        lanes=LANES,
+        kills=KILLS_PER_LANE,
+        batch=4,
+    )
     assert sum(k for k, _ in results) >= LANES * KILLS_PER_LANE
     assert all(w >= 1 for _, w in results)  # every lane killed a child between X's yes and its commit

@@ -19,7 +19,7 @@ from monitor.db.store import Store
 from monitor.engine import incidents
 from tests.conftest import wait_until
 from tests.fakes_delivery import TOKEN, FakeMastodon, Receiver, mastodon_status, outbox_rows, seed, serving, watchlist
-from tests.test_delivery_crash import CHILD, LEASE, ROOT, UNTIL_KILLED
+from tests.test_delivery_crash import CHILD, LEASE, ROOT, UNTIL_KILLED, kill_lanes
 
 LANES = 5
 KILLS_PER_LANE = 10  # 50 kill points in all
@@ -92,20 +92,13 @@ async def test_sigkill_at_50_points_of_a_200_reporter_broadcast_each_reporter_he
 ) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD, encoding="utf-8")
-    rng = random.Random(20261130)
-
-    async def lane(n: int) -> tuple[int, int]:
-        lane_rng = random.Random(rng.random())
-        total = window = rounds = 0
-        while total < KILLS_PER_LANE:
-            rounds += 1
-            folder = tmp_path / f"lane{n}-{rounds}"
-            folder.mkdir()
-            done, hits = await round_(folder, lane_rng, KILLS_PER_LANE - total, script)
-            total, window = total + done, window + hits
-        return total, window
-
-    results = await asyncio.gather(*(lane(n) for n in range(LANES)))
+    results = await kill_lanes(
+        tmp_path,
+        20261130,
+        lambda folder, rng, kills: round_(folder, rng, kills, script),
+        lanes=LANES,
+        kills=KILLS_PER_LANE,
+    )
     assert sum(k for k, _ in results) >= LANES * KILLS_PER_LANE
     assert all(w >= 1 for _, w in results)
     print(f"\n{sum(k for k, _ in results)} kills, {sum(w for _, w in results)} in the send window")

@@ -22,13 +22,19 @@ RESOLVED = (
     "CASE WHEN status IN ('done', 'dismissed') AND escalated_at IS NOT NULL AND status_at >= escalated_at"
     " THEN status_at END"
 )
-# The clocks of every mention with an escalation or a reopen, from the action log (the first response was
-# always kept); then whether each was resolved.
-FILL_CLOCKS = f"""
-    UPDATE mentions SET (escalated_at, escalated_to) = (SELECT a.at, {SERVICE} {STANDING}), reopened = {REOPENED}
+
+
+def fill_clocks(service: str, standing: str) -> str:
+    """The clocks of every mention with an escalation or a reopen, from the action log (the first response was
+    always kept); then whether each was resolved. `service` and `standing` in the engine's JSON dialect."""
+    return f"""
+    UPDATE mentions SET (escalated_at, escalated_to) = (SELECT a.at, {service} {standing}), reopened = {REOPENED}
         WHERE id IN (SELECT mention_id FROM actions WHERE kind IN ('escalate', 'reopen'));
     UPDATE mentions SET resolved_at = {RESOLVED} WHERE escalated_at IS NOT NULL;
 """
+
+
+FILL_CLOCKS = fill_clocks(SERVICE, STANDING)
 
 # Migration 7: the texts the statistics group by (source, primary term, first responder, standing escalation's
 # service) also as integer ids into `names`, written with the text in the same transaction (the ingest, the

@@ -10,8 +10,9 @@ from monitor.core.models import LINK_KINDS, RESPONSE_KINDS, STATUS_AFTER, Action
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Conflict, NotFound
 from monitor.db.faults import StoreError
+from monitor.db.migrations import REOPENED, RESOLVED
 from monitor.db.pg.mentions import Conn, every, next_rev, one
-from monitor.db.pg.schema import REOPENED, RESOLVED, SERVICE, STANDING
+from monitor.db.pg.schema import SERVICE, STANDING
 from monitor.db.rows import ACTION_COLUMNS, UNDOABLE_SQL, inverse_link, last_undoable, row_to_action
 
 # Runs inside the action's transaction, given the new action's id (the outbox writes its items there).

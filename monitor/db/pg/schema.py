@@ -6,23 +6,16 @@ of each new SQLite migration at the same number. Times are epoch milliseconds (B
 
 from __future__ import annotations
 
-# As monitor.db.migrations.STANDING and its neighbours, in PostgreSQL's JSON operators: part of shipped
+from monitor.db.migrations import fill_clocks
+
+# As monitor.db.migrations.STANDING and SERVICE, in PostgreSQL's JSON operators: part of shipped
 # migrations, never change what they compute.
 STANDING = """FROM actions a WHERE a.mention_id = mentions.id AND a.kind = 'escalate' AND a.id NOT IN (
             SELECT (r.payload ->> 'undid')::bigint FROM actions r WHERE r.mention_id = mentions.id
             AND r.kind = 'reopen' AND r.payload ->> 'undid' IS NOT NULL)
         ORDER BY a.at, a.id LIMIT 1"""
 SERVICE = "coalesce(a.payload ->> 'service', '')"
-REOPENED = "(SELECT count(*) FROM actions r WHERE r.mention_id = mentions.id AND r.kind = 'reopen')"
-RESOLVED = (
-    "CASE WHEN status IN ('done', 'dismissed') AND escalated_at IS NOT NULL AND status_at >= escalated_at"
-    " THEN status_at END"
-)
-FILL_CLOCKS = f"""
-    UPDATE mentions SET (escalated_at, escalated_to) = (SELECT a.at, {SERVICE} {STANDING}), reopened = {REOPENED}
-        WHERE id IN (SELECT mention_id FROM actions WHERE kind IN ('escalate', 'reopen'));
-    UPDATE mentions SET resolved_at = {RESOLVED} WHERE escalated_at IS NOT NULL;
-"""
+FILL_CLOCKS = fill_clocks(SERVICE, STANDING)  # REOPENED and RESOLVED need no JSON: the same text
 # A mention's Mastodon server-local id, from its raw payload (an index expression: written once).
 MASTODON_LOCAL_ID = "coalesce(raw::json -> 'reblog' ->> 'id', raw::json ->> 'id')"
 

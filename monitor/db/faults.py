@@ -31,6 +31,11 @@ class StoreLocked(StoreUnavailable):
     state = "database locked"
 
 
+class StoreUnreachable(StoreUnavailable):
+    """The server cannot be reached (restarting, failing over): retried, as a locked database is. A write
+    that was committing when the connection dropped may have committed: the message says so."""
+
+
 class StoreReadOnly(StoreUnavailable):
     state = "database read-only"
 

@@ -270,4 +270,7 @@ MIGRATIONS: list[str] = [
     """,
     # 11: the per-day digests' columns as blobs of integers (monitor.db.statsdays), rebuilt by the first writer.
     STATS_BLOBS,
+    # 12: PostgreSQL's keys of operators' writes (a COMMIT's outcome lost with the connection); SQLite commits
+    # locally, never with an unknown outcome: nothing here.
+    "SELECT 1",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from monitor.core import templates as tpl
@@ -21,7 +22,7 @@ from monitor.core.retry import DELIVERY_CAP, ErrorKind, backoff
 from monitor.core.sanitize import clean, clean_line, safe_url
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Database
-from monitor.db.faults import StoreError
+from monitor.db.faults import StoreError, StoreLocked, StoreUnreachable
 from monitor.db.outbox import Outbox
 from monitor.networks import services
 from monitor.networks.base import NetworkError, SourceContext
@@ -34,6 +35,7 @@ LEASE_SECONDS = 120.0  # longer than any single send (HTTP timeouts are 20 s); t
 MAX_ATTEMPTS = 12  # transient failures before the item is failed for the operator to look at
 OPEN311_EVERY = 300.0
 CONCURRENCY = 8
+RECORD_RETRY_S = 0.1  # the first pause before recording a sent item again, doubled up to 2 s
 MAX_TEXT = 500  # an id, a status or a reason from a server: more is noise (or an attack)
 
 
@@ -194,11 +196,26 @@ class DeliveryWorker:
             else:
                 if self.after_send is not None:
                     await self.after_send(item)
-                sent = answered(sent)
-                spend = (item.source, sent.cost) if item.source and sent.cost else None
-                await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status, spend)
+                await self._record_sent(item, answered(sent))
         if self.on_change:
             self.on_change(item)
+
+    async def _record_sent(self, item: OutboxItem, sent: Sent) -> None:
+        """The remote has it: record that, waiting out a database outage (a server restarting, failing over)
+        for as long as the claim lasts, rather than leave it to be sent again once the claim runs out."""
+        spend = (item.source, sent.cost) if item.source and sent.cost else None
+        give_up = time.monotonic() + self.lease_ms / 1000
+        delay = RECORD_RETRY_S
+        while True:
+            try:
+                # Made once even if a lost COMMIT had made it: only an item still `sending` is marked.
+                return await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status, spend)
+            except (StoreLocked, StoreUnreachable) as exc:
+                if time.monotonic() + delay >= give_up:
+                    raise
+                log.warning("outbox item %d sent, not yet recorded: %s", item.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _failed(self, item: OutboxItem, exc: NetworkError) -> None:
         reason = clean_line(str(exc))[:MAX_TEXT]  # it may quote the server: stored and shown

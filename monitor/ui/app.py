@@ -21,8 +21,10 @@ from monitor.core.paths import state_dir, stylesheet
 from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import local_zone
 from monitor.db import outbox
+from monitor.db.faults import StoreUnreachable
 from monitor.db.presence import HEARTBEAT_S, Presence
 from monitor.db.store import Store, StoreError, StoreGone, StoreLocked, StoreUnavailable, first_cause
+from monitor.db.writekey import ATTEMPT, Attempt
 from monitor.engine import actions
 from monitor.engine.collector import Collector, SourceStatus
 from monitor.engine.delivery import DeliveryWorker
@@ -316,23 +318,26 @@ class MonitorApp(App[int]):
         give_up = time.monotonic() + self.save_give_up_s
         self.pending_saves += 1
         waited = False
+        key = Attempt().key  # every attempt under one key: a retry after a lost COMMIT is not made twice
         try:
             while True:
                 if self.closing:
                     raise StoreUnavailable("the desk closed before the database took the action")
-                attempt = asyncio.ensure_future(write())
+                keyed = ATTEMPT.set(Attempt(key))
+                attempt = asyncio.ensure_future(write())  # the task takes the key with it
+                ATTEMPT.reset(keyed)
                 done, _ = await asyncio.wait({attempt}, timeout=SAVE_SHOW_AFTER_S)
                 if not done:
                     waited = True
                     self.show_storage(f"saving {self.pending_saves} action(s)… (waiting for the database)")
                 try:
                     result = await attempt
-                except StoreLocked as exc:
+                except (StoreLocked, StoreUnreachable) as exc:  # locked, or a server restarting: wait it out
                     waited = True
                     if time.monotonic() >= give_up:
                         self.show_storage(exc)
                         raise
-                    self.show_storage(f"saving {self.pending_saves} action(s)… (database locked)")
+                    self.show_storage(f"saving {self.pending_saves} action(s)… ({exc.state})")
                     await asyncio.sleep(SAVE_RETRY_S)
                     continue
                 except StoreUnavailable as exc:

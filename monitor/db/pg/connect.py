@@ -1,7 +1,8 @@
 """Connecting to PostgreSQL: the URL, its errors as the store's states, and the numbered migrations.
 
 The password never comes from the URL (a watchlist is shared and versioned): libpq reads it from
-PGPASSWORD or ~/.pgpass, as every PostgreSQL tool does.
+PGPASSWORD or ~/.pgpass, as every PostgreSQL tool does. A URL may name several hosts (a primary and its
+standbys) with `target_session_attrs=read-write`: libpq then connects to whichever is the primary now.
 """
 
 from __future__ import annotations
@@ -11,16 +12,23 @@ from psycopg import errors
 
 from monitor.core.dburl import describe
 from monitor.core.timeutil import now_ms
-from monitor.db.faults import StoreBroken, StoreError, StoreFull, StoreLocked, StoreReadOnly, StoreUnavailable
+from monitor.db.faults import StoreBroken, StoreError, StoreFull, StoreLocked, StoreReadOnly, StoreUnreachable
 from monitor.db.pg.schema import MIGRATIONS
 
 _MIGRATE_LOCK = 7_465_283  # an advisory lock's key: one migrating process at a time
+# Per host tried, unless the URL says otherwise: a dead host (no RST, a partition) must not hold the
+# desk's writes for the kernel's TCP timeout of minutes. A Unix socket or a refused port fails at once.
+CONNECT_TIMEOUT_S = 5
 
 
-def classify(exc: psycopg.Error, url: str) -> StoreError:
-    """The store error a psycopg error stands for: a state to show (unreachable, read-only standby...)."""
+def classify(exc: psycopg.Error, url: str, committing: bool = False) -> StoreError:
+    """The store error a psycopg error stands for: a state to show (unreachable, read-only standby...).
+
+    `committing`: the error came while the COMMIT was under way, whose outcome the client cannot know."""
     where = f"{describe(url)}: "
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if committing and isinstance(exc, psycopg.OperationalError):
+        return StoreUnreachable(f"{where}the connection dropped during the commit: it may have been saved ({first})")
     if isinstance(exc, errors.ReadOnlySqlTransaction):
         return StoreReadOnly(f"{where}the server is a read-only standby; nothing was written ({first})")
     if isinstance(exc, errors.DiskFull):
@@ -29,16 +37,18 @@ def classify(exc: psycopg.Error, url: str) -> StoreError:
         return StoreLocked(f"{where}the rows are locked by another operator; nothing was written ({first})")
     if isinstance(exc, errors.InvalidPassword | errors.InvalidAuthorizationSpecification):
         return StoreBroken(f"{where}the server refused the login ({first})")
-    if isinstance(exc, psycopg.OperationalError):
-        # A connection lost during a COMMIT may or may not have committed: the message does not claim either.
-        return StoreUnavailable(f"{where}the server cannot be reached ({first})")
+    if isinstance(exc, psycopg.OperationalError):  # refused, restarting, shut down, or no primary among the hosts
+        return StoreUnreachable(f"{where}the server cannot be reached ({first})")
     return StoreError(f"{where}database error: {first}")
 
 
 async def connect(url: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
     """A connection in autocommit mode: each write opens its own transaction (`conn.transaction()`)."""
+    timeout = None if "connect_timeout" in url else CONNECT_TIMEOUT_S  # None: the URL's own (psycopg drops it)
     try:
-        return await psycopg.AsyncConnection.connect(url, autocommit=True, application_name="monitor")
+        return await psycopg.AsyncConnection.connect(
+            url, autocommit=True, application_name="monitor", connect_timeout=timeout
+        )
     except psycopg.Error as exc:
         raise classify(exc, url) from exc
 

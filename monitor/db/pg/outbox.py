@@ -68,8 +68,9 @@ async def claim(c: Conn, now: int, lease_ms: int, limit: int, busy: Sequence[int
     return out
 
 
-async def _settle(c: Conn, item_id: int, assignments: str, params: Sequence[Any]) -> None:
-    """Leave `sending` (only from there: a stale worker never overwrites a newer outcome)."""
+async def _settle(c: Conn, item_id: int, assignments: str, params: Sequence[Any]) -> bool:
+    """Leave `sending` (only from there: a stale worker never overwrites a newer outcome, and a retry after a
+    lost COMMIT changes nothing); whether it did."""
     r = await one(
         c,
         f"UPDATE outbox SET {assignments}, claimed_at = NULL, updated_at = %s WHERE id = %s AND state = %s"
@@ -78,6 +79,7 @@ async def _settle(c: Conn, item_id: int, assignments: str, params: Sequence[Any]
     )
     if r:
         await touch(c, r[0])
+    return r is not None
 
 
 async def for_mention(c: Conn, mention_id: int) -> list[OutboxItem]:
@@ -122,8 +124,7 @@ class PgOutbox(Outbox):
         params = (str(OutboxState.SENT), remote_id, remote_url, remote_status, now_ms())
 
         async def write(c: Conn) -> None:
-            await _settle(c, item_id, assignments, params)
-            if spend is not None:  # what it cost, in the same transaction
+            if await _settle(c, item_id, assignments, params) and spend is not None:  # its cost, counted once
                 await add_spend(c, *spend)
 
         await self.pg.write(write, "outbox:sent")

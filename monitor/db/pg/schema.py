@@ -220,4 +220,10 @@ MIGRATIONS: list[str] = [
     """,
     # 11: SQLite's per-day digests as binary columns: statistics, not on PostgreSQL yet (see 7 and 8).
     "SELECT 1 -- 11: statistics are not on PostgreSQL yet",
+    # 12: the keys of operators' writes that committed (monitor.db.writekey), with what each returned: a retry
+    # after a connection lost during its COMMIT finds its key and is not made twice. Old keys are deleted.
+    """
+    CREATE TABLE write_keys (key TEXT PRIMARY KEY, result JSONB, at BIGINT NOT NULL);
+    CREATE INDEX write_keys_at ON write_keys (at);
+    """,
 ]

@@ -1,8 +1,9 @@
 """The PostgreSQL store: `Database` over one async connection, every write one transaction.
 
 `PgStore.write` and `read` run an async function on the connection inside a transaction, one at a time
-(the app and the collector each hold one store, as with SQLite). A connection lost between two calls is
-opened again on the next: a server restart is an outage to show, not the end of the process.
+(the app and the collector each hold one store, as with SQLite). A connection lost is opened again on the
+next call (monitor.db.pg.link): a server restart or a failover is an outage to show, not the end of the
+process. An operator's write retried after a lost COMMIT is made once (monitor.db.writekey).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from monitor.core.dburl import describe
 from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, IncidentSummary, Suggestion
 from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Spend, Status
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Database, Fence, Handover, MentionDetail, PaneEntry, SourceState
-from monitor.db.faults import StoreGone
+from monitor.db.faults import StoreGone, StoreReadOnly, StoreUnreachable
 from monitor.db.pg import actions as pg_actions
 from monitor.db.pg import incidents as pg_incidents
 from monitor.db.pg import mentions as pg_mentions
@@ -27,12 +29,15 @@ from monitor.db.pg import spend as pg_spend
 from monitor.db.pg import views
 from monitor.db.pg.connect import classify, connect, migrate
 from monitor.db.pg.leases import check_lease
-from monitor.db.pg.mentions import Conn, every
+from monitor.db.pg.link import Link
+from monitor.db.pg.mentions import Conn, every, one
+from monitor.db.writekey import ATTEMPT
 
 if TYPE_CHECKING:
     from monitor.db.incidents import IncidentPlan
 
 T = TypeVar("T")
+KEEP_KEYS_MS = 7 * 86_400_000  # an operator's write is retried for minutes at most: a week is plenty
 
 
 class PgStore:
@@ -41,13 +46,13 @@ class PgStore:
     engine = "postgresql"
 
     def __init__(self, conn: Conn, url: str) -> None:
-        self._conn = conn
+        self._link = Link(url, conn)
         self.url = url
         self.path = Path(describe(url))  # what messages name; there is no file to watch
         self.on_commit: Callable[[str], None] | None = None
         self.gone: StoreGone | None = None
         self._lock = asyncio.Lock()
-        self._listener: Conn | None = None  # LISTENs for commits (wait_change), opened on first use
+        self._listener = Link(url)  # LISTENs for commits (wait_change), opened on first use
 
     @classmethod
     async def open(cls, url: str) -> PgStore:
@@ -55,6 +60,7 @@ class PgStore:
         conn = await connect(url)
         try:
             await migrate(conn, url)
+            await conn.execute("DELETE FROM write_keys WHERE at < %s", (now_ms() - KEEP_KEYS_MS,))
         except psycopg.Error as exc:
             await conn.close()
             raise classify(exc, url) from exc
@@ -64,9 +70,8 @@ class PgStore:
         return cls(conn, url)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-        await self._conn.close()
+        await self._listener.close()
+        await self._link.close()
 
     async def wait_change(self, after: int, within: float) -> int:
         """Until a commit anywhere raises the rev past `after`, or `within` seconds; returns the rev now.
@@ -74,14 +79,16 @@ class PgStore:
         Other operators' commits arrive by notification instead of polling. The rev stays the truth: the
         listener listens before the rev is read, and a missed notification only delays until `within` has passed."""
         try:
-            if self._listener is None or self._listener.closed or self._listener.broken:
-                self._listener = await connect(self.url)
-                await self._listener.execute(f"LISTEN {pg_mentions.CHANNEL}")
+            if not self._listener.usable:  # new, or lost with the server: LISTEN again before reading the rev
+                listener = await self._listener.get()
+                await listener.execute(f"LISTEN {pg_mentions.CHANNEL}")
+            listener = await self._listener.get()
             rev = await self.max_rev()
             if rev <= after:
-                async for _ in self._listener.notifies(timeout=within, stop_after=1):
+                async for _ in listener.notifies(timeout=within, stop_after=1):
                     pass
         except psycopg.Error as exc:
+            await self._listener.drop()
             raise classify(exc, self.url) from exc
         return await self.max_rev()
 
@@ -90,17 +97,25 @@ class PgStore:
 
     async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         async with self._lock:
-            if self._conn.closed or self._conn.broken:
-                self._conn = await connect(self.url)  # after a restart or a failover
+            conn = await self._link.get()  # after a restart or a failover, a new one
+            committing = False
             try:
-                async with self._conn.transaction():
-                    return await fn(self._conn)
+                async with conn.transaction():
+                    result = await fn(conn)
+                    committing = True  # leaving the block commits
+                return result
             except psycopg.Error as exc:
-                raise classify(exc, self.url) from exc
+                error = classify(exc, self.url, committing)
+                if isinstance(error, StoreUnreachable | StoreReadOnly) or conn.broken:
+                    await self._link.drop()  # a read-only server may be a demoted primary: ask libpq again
+                raise error from exc
 
     async def write(self, fn: Callable[[Conn], Awaitable[T]], label: str) -> T:
-        """Run fn in one transaction; psycopg's errors come out as the store's (nothing was written)."""
-        result = await self._run(fn)
+        """Run fn in one transaction; psycopg's errors come out as the store's (nothing was written, unless
+        the message says the connection dropped during the commit). Under an operator's attempt
+        (monitor.db.writekey), a write that already committed returns its first result instead."""
+        attempt = ATTEMPT.get()
+        result = await self._run(fn if attempt is None else _once(fn, attempt.next_key()))
         if self.on_commit:
             self.on_commit(label)
         return result
@@ -306,6 +321,20 @@ class PgStore:
         return await self.write(
             lambda c: pg_incidents.act_on_incident(c, incident_id, operator, plan, expect_rev), f"incident:{label}"
         )
+
+
+def _once(fn: Callable[[Conn], Awaitable[T]], key: str) -> Callable[[Conn], Awaitable[T]]:
+    """fn, unless a transaction with this key committed: then what it returned (JSON: ints, lists, None)."""
+
+    async def run(c: Conn) -> T:
+        done = await one(c, "SELECT result FROM write_keys WHERE key = %s", (key,))
+        if done is not None:
+            return done[0]  # type: ignore[no-any-return]
+        result = await fn(c)
+        await c.execute("INSERT INTO write_keys (key, result, at) VALUES (%s, %s, %s)", (key, Jsonb(result), now_ms()))
+        return result
+
+    return run
 
 
 if TYPE_CHECKING:  # mypy checks here that the PostgreSQL store implements the whole interface

@@ -142,7 +142,10 @@ class DeliveryWorker:
             await self.aclose()
 
     async def _sleep(self) -> None:
-        due = await self.outbox.next_due()
+        try:
+            due = await self.outbox.next_due()
+        except StoreError:  # the database is away (a server restarting): the next pass says so, and tries again
+            due = None
         wait = self.idle if due is None else max(0.0, min(self.idle, (due - now_ms()) / 1000))
         self._wake.clear()
         try:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from monitor.db.presence import LEASE_RENEW_S, Presence
+from monitor.db.faults import StoreUnreachable
 from monitor.db.store import StoreGone, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ async def run_as_leader(
                 held = await presence.acquire(name)
             except StoreGone:
                 raise  # the database file was deleted or replaced: no lease to hold in it any more
+            except StoreUnreachable as exc:  # a server restarting or failing over: the duties go on and show
+                # the outage; had another process taken the lease meanwhile, its fence refuses our writes and
+                # the next renewal that reaches the server stops them.
+                log.warning("lease renewal failed: %s", exc)
+                held = leading
             except StoreUnavailable as exc:  # locked, full: a missed renewal, said in one line
                 log.warning("lease renewal failed: %s", exc)
                 held = False

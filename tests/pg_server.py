@@ -62,6 +62,13 @@ class Cluster:
     def url(self, dbname: str) -> str:
         return f"postgresql://{self.user}@/{dbname}?host={self.socket_dir}"
 
+    def running(self) -> bool:
+        """Whether its postmaster runs (a killed one leaves its pid file behind)."""
+        try:
+            return _alive(int(self.data.joinpath("postmaster.pid").read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            return False
+
     def pg_ctl(self, *argv: str) -> None:
         _run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", str(WAIT_S), *argv], self.log)
 
@@ -74,11 +81,16 @@ class Cluster:
         self.pg_ctl("-m", mode, "stop")
 
     def kill(self) -> None:
-        """SIGKILL the postmaster, as a crashed machine would stop it (its backends go with it)."""
+        """SIGKILL the postmaster and its processes at once, as a machine that crashed would stop them."""
         pid = int(self.data.joinpath("postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
+        children = _children(pid)
+        for victim in (pid, *children):
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + WAIT_S
-        while _alive(pid) and time.monotonic() < deadline:
+        while any(_alive(p) for p in (pid, *children)) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def promote(self) -> None:
@@ -110,6 +122,18 @@ def _run(argv: list[str], log: Path) -> None:
     if done.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}\n{tail}")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a postmaster's backends, its WAL sender...)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -165,7 +189,8 @@ def start_standby(primary: Cluster) -> Cluster:
     """A streaming standby of `primary`: a base backup with -R (standby.signal and primary_conninfo written)."""
     root, user = _new_root()
     standby = Cluster(primary.bin, root, user)
-    _run([str(primary.bin / "pg_basebackup"), "-D", str(standby.data), "-R", "-X", "stream", "-c", "fast",
+    tools = (primary.bin / "initdb").resolve().parent  # /usr/local/bin may link only initdb, pg_ctl, postgres
+    _run([str(tools / "pg_basebackup"), "-D", str(standby.data), "-R", "-X", "stream", "-c", "fast",
           "-h", str(primary.socket_dir), "-U", primary.user], standby.log)  # fmt: skip
     standby.start()
     return standby
@@ -173,7 +198,7 @@ def start_standby(primary: Cluster) -> Cluster:
 
 def stop_cluster(cluster: Cluster) -> None:
     try:
-        if cluster.data.joinpath("postmaster.pid").exists():
+        if cluster.running():
             cluster.stop("immediate")
     finally:
         shutil.rmtree(cluster.root, ignore_errors=True)
@@ -198,11 +223,8 @@ def remove_stale_clusters(tmp: Path = Path("/tmp")) -> list[Path]:
     found = stale_clusters(tmp)
     folder = server_bin()
     for root in found:
-        if folder is not None and (root / "data" / "postmaster.pid").exists():
-            try:
-                Cluster(folder, root, "").stop("immediate")
-            except RuntimeError:  # not running after all (a stale pid file): removing the folder is enough
-                pass
+        if folder is not None and (cluster := Cluster(folder, root, "")).running():
+            cluster.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
     return found
 

@@ -33,7 +33,7 @@ from tests.conftest import wait_until
 from tests.engines import stored_rows
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, seed, serving
 from tests.fakes_delivery import watchlist as delivery_watchlist
-from tests.pg_server import Cluster, start_cluster, stop_cluster
+from tests.pg_server import Cluster, start_cluster, start_standby, stop_cluster
 
 TOTAL = 240  # mentions the source serves in a shift, PER_POLL at a time
 PER_POLL = 3
@@ -213,4 +213,62 @@ async def test_an_operators_write_whose_commit_reply_was_lost_is_made_once_on_re
     assert first == stored_rows(store, "actions")[0]["id"]
     other = await actions.act(store, wl, mid, ActionKind.NOTE, "alice", {"text": "vu"})  # no key: a new write
     assert other != first and len(stored_rows(store, "actions")) == 2
+    await store.close()
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Cluster, Cluster]]:
+    """A primary and its streaming standby, synchronous: a commit the primary acknowledged is on the standby."""
+    primary = start_cluster()
+    standby = None
+    try:
+        standby = start_standby(primary)
+        primary.admin("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        primary.admin("SELECT pg_reload_conf()")
+        yield primary, standby
+    finally:
+        for cluster in (standby, primary):
+            if cluster is not None:
+                stop_cluster(cluster)
+
+
+def streaming(primary: Cluster) -> bool:
+    with psycopg.connect(primary.url("postgres")) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'").fetchone()
+    return bool(row and row[0])
+
+
+async def test_the_primary_killed_and_its_standby_promoted_the_shift_goes_on_through_the_multi_host_url(
+    pair: tuple[Cluster, Cluster], tmp_path: Path, watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", TOKEN)
+    primary, standby = pair
+    await wait_until(lambda: streaming(primary), what="the standby streams synchronously")
+    name = primary.new_database()  # replicated: the standby has it too
+    url = f"postgresql://{primary.user}@/{name}?host={primary.socket_dir},{standby.socket_dir}"
+    url += "&target_session_attrs=read-write"
+    store = await PgStore.open(url)
+    async with serving(FakeMastodon()) as masto:
+        masto.delay = (0.01, 0.05)
+        shift = Shift(url, store, watchlist, masto, tmp_path)
+        ids = await seed(store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1") for n in range(2 * REPLIES)])
+        async with running(shift):
+            await shift.reply(ids[:REPLIES])
+            await wait_until(lambda: len(shift.source.served) >= TOTAL // 4, what="a quarter of the shift collected")
+            acted_before = list(shift.replied)
+            await asyncio.to_thread(primary.kill)  # the machine is gone: no shutdown, no last words
+            await wait_until(
+                lambda: "cannot be reached" in shift.status().detail, what="the collector shows the outage"
+            )
+            await asyncio.to_thread(standby.promote)
+            await wait_until(lambda: reachable(store), what="the store reaches the new primary")
+            await shift.reply(ids[REPLIES:])
+            await wait_until(lambda: len(shift.source.served) >= TOTAL, what="the whole shift collected")
+            await wait_until(lambda: _all_sent(shift, 2 * REPLIES), what="every reply sent")
+        with psycopg.connect(url) as conn:  # the new primary is the standby
+            row = conn.execute("SELECT pg_is_in_recovery(), current_setting('unix_socket_directories')").fetchone()
+        assert row == (False, str(standby.socket_dir))
+        actions_now = {r["id"] for r in stored_rows(store, "actions")}
+        assert set(acted_before) <= actions_now  # what the old primary acknowledged survived it
+        shift.check(ids)
     await store.close()

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from monitor.core.config import ConfigError
+from monitor.core.dburl import describe
 from monitor.db.pg.schema import MIGRATIONS
 from monitor.networks import load_watchlist
 from tests.conftest import ROOT, write_watchlist
@@ -53,6 +54,29 @@ def test_a_password_in_the_watchlist_is_a_located_error_that_does_not_repeat_it(
     done = run("check", "--watchlist", str(path))
     assert done.returncode == 2 and f"{path}:{line_of(path, 'database:')}:" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://desk@db1.example:5432,db2.example:5433/monitor?target_session_attrs=read-write",
+        "postgresql:///monitor?host=/run/pg1,/run/pg2&target_session_attrs=primary",
+    ],
+)
+def test_a_primary_and_its_standbys_are_one_url_that_connects_to_the_primary(tmp_path: Path, url: str) -> None:
+    assert load_watchlist(with_database(tmp_path, url)).database_url == url
+    assert describe(url) in (
+        "postgresql://desk@db1.example:5432,db2.example:5433/monitor",
+        "postgresql://[/run/pg1,/run/pg2]/monitor",
+    )
+
+
+def test_several_hosts_without_target_session_attrs_is_a_located_error(tmp_path: Path) -> None:
+    """libpq would take the first host that answers, a read-only standby maybe: the desk could not write."""
+    path = with_database(tmp_path, "postgresql://desk@db1.example,db2.example/monitor")
+    with pytest.raises(ConfigError, match="target_session_attrs=read-write") as caught:
+        load_watchlist(path)
+    assert caught.value.line == line_of(path, "database:")
 
 
 def test_a_url_without_a_database_name_is_a_located_error(tmp_path: Path) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 
 from tests import pg_server
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("turn", ["first", "second"])  # the second sees nothing of the first's table
@@ -27,3 +33,40 @@ def test_no_server_skips_outside_ci_and_fails_under_ci(monkeypatch: pytest.Monke
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI: no PostgreSQL server"):
         pg_server.start_cluster()
+
+
+CHILD = """
+import sys
+from tests import pg_server
+cluster = pg_server.start_cluster()
+print(cluster.root, flush=True)
+sys.stdin.read()  # until killed: a pytest that gets SIGKILL runs no `finally`
+"""
+
+
+def test_a_cluster_left_by_a_killed_test_process_is_stopped_and_removed_by_the_next_session(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    root = Path(child.stdout.readline().strip())
+    left = pg_server.Cluster(pg_server.server_bin() or Path("/"), root, "")
+    try:
+        assert left.running()
+        mine = pg_server.start_cluster()  # a live owner: never touched
+        try:
+            assert root not in pg_server.stale_clusters()  # its owner still runs
+            child.kill()  # SIGKILL
+            child.wait()
+            assert root in pg_server.stale_clusters()
+            removed = pg_server.remove_stale_clusters()
+            assert root in removed and mine.root not in removed
+            assert not root.exists() and not left.running()
+            assert mine.running()
+        finally:
+            pg_server.stop_cluster(mine)
+    finally:
+        child.kill()
+        child.wait()
+        if root.exists():
+            pg_server.stop_cluster(left)

@@ -29,11 +29,14 @@ from monitor.engine import actions
 from monitor.engine.collector import Collector
 from monitor.engine.delivery import DeliveryWorker
 from monitor.engine.leader import run_as_leader
-from tests.conftest import wait_until
+from monitor.ui import app as app_module
+from tests.conftest import record_notices, wait_until
 from tests.engines import stored_rows
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, seed, serving
 from tests.fakes_delivery import watchlist as delivery_watchlist
 from tests.pg_server import Cluster, start_cluster, start_standby, stop_cluster
+from tests.test_app import make_app, selected
+from tests.test_storage_faults import dismiss
 
 TOTAL = 240  # mentions the source serves in a shift, PER_POLL at a time
 PER_POLL = 3
@@ -272,3 +275,63 @@ async def test_the_primary_killed_and_its_standby_promoted_the_shift_goes_on_thr
         assert set(acted_before) <= actions_now  # what the old primary acknowledged survived it
         shift.check(ids)
     await store.close()
+
+
+# -- the desk: an action accepted while the server restarts ------------------------------------------------
+
+
+@pytest.fixture
+def desk_on(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The desk opens PostgreSQL where it would open its SQLite file (until `monitor run` selects it itself)."""
+    url = cluster.url(cluster.new_database())
+
+    class OnServer:
+        @staticmethod
+        async def open(path: Path) -> PgStore:
+            return await PgStore.open(url)
+
+    monkeypatch.setattr(app_module, "Store", OnServer)
+    return url
+
+
+def dismissals(url: str, mention_id: int) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM actions WHERE mention_id = %s AND kind = 'dismiss'", (mention_id,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_a_dismissal_accepted_while_the_server_restarts_says_saving_then_commits_once(
+    cluster: Cluster, desk_on: str, watchlist: Watchlist
+) -> None:
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, target = await selected(pilot)
+        await asyncio.to_thread(cluster.stop, "fast")
+        await dismiss(pilot)
+        await wait_until(lambda: "saving 1 action" in app.storage_state and "unavailable" in app.storage_state)
+        assert "saving 1 action" in str(screen.title)
+        await asyncio.to_thread(cluster.start)
+        await wait_until(lambda: app.pending_saves == 0 and not app.storage_state, what="the action committed")
+        assert dismissals(desk_on, target.id) == 1
+        await pilot.pause()
+
+
+async def test_a_dismissal_while_the_server_is_down_past_the_limit_is_refused_and_never_written(
+    cluster: Cluster, desk_on: str, watchlist: Watchlist
+) -> None:
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, target = await selected(pilot)
+        notices = record_notices(app)
+        app.save_give_up_s = 0.0
+        await asyncio.to_thread(cluster.stop, "fast")
+        await dismiss(pilot)
+        await wait_until(lambda: any(n.startswith("Not saved") for n in notices), what="the refusal")
+        assert any("cannot be reached" in n for n in notices if n.startswith("Not saved"))
+        assert app.is_running
+        await asyncio.to_thread(cluster.start)
+        await wait_until(lambda: not app.pending_saves)
+        assert dismissals(desk_on, target.id) == 0
+        await pilot.pause()

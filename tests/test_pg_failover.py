@@ -10,6 +10,7 @@ honours idempotency keys but counts every status it creates.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ import pytest
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, Batch, Mention, SourceState
 from monitor.db.faults import StoreUnreachable
+from monitor.db.pg import connect as pg_connect
+from monitor.db.pg import link as link_module
 from monitor.db.pg.store import PgStore
 from monitor.db.presence import Presence
 from monitor.db.writekey import ATTEMPT, Attempt
@@ -30,7 +33,7 @@ from monitor.engine.collector import Collector
 from monitor.engine.delivery import DeliveryWorker
 from monitor.engine.leader import run_as_leader
 from monitor.ui import app as app_module
-from tests.conftest import record_notices, wait_until
+from tests.conftest import WAIT, record_notices, wait_until
 from tests.engines import stored_rows
 from tests.fakes_delivery import TOKEN, FakeMastodon, mastodon_status, seed, serving
 from tests.fakes_delivery import watchlist as delivery_watchlist
@@ -335,3 +338,56 @@ async def test_a_dismissal_while_the_server_is_down_past_the_limit_is_refused_an
         await wait_until(lambda: not app.pending_saves)
         assert dismissals(desk_on, target.id) == 0
         await pilot.pause()
+
+
+# -- the store's connection: bounded, spaced out, listening again --------------------------------------------
+
+
+async def test_a_server_that_accepts_but_never_answers_is_an_outage_within_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dead host behind a live network (no RST) must not hold the desk's writes for minutes."""
+    monkeypatch.setattr(pg_connect, "CONNECT_TIMEOUT_S", 1)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nothing ever answers libpq's startup packet
+    try:
+        url = f"postgresql://desk@127.0.0.1:{silent.getsockname()[1]}/monitor"
+        with pytest.raises(StoreUnreachable, match="cannot be reached"):
+            await asyncio.wait_for(PgStore.open(url), WAIT)
+    finally:
+        silent.close()
+
+
+async def test_an_unreachable_server_is_asked_again_after_a_bounded_pause_not_on_every_call(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[str] = []
+    real = link_module.connect
+
+    async def counted(url: str) -> Any:
+        attempts.append(url)
+        return await real(url)
+
+    monkeypatch.setattr(link_module, "connect", counted)
+    link = link_module.Link(f"postgresql://desk@/monitor?host={tmp_path}")  # no server in that folder
+    now = [1000.0]
+    link.clock = lambda: now[0]
+
+    async def next_attempt() -> float:
+        """How far the clock moves before the link asks the server again; every call in between fails."""
+        before, start = len(attempts), now[0]
+        while len(attempts) == before:
+            with pytest.raises(StoreUnreachable, match="cannot be reached"):
+                await link.get()
+            now[0] += 0.05
+        return round(now[0] - 0.05 - start, 2)
+
+    assert await next_attempt() == 0.0  # the first call asks at once
+    pauses = [await next_attempt() for _ in range(6)]
+    assert pauses == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]  # doubled, up to the bound
+    link.url = pg_url  # the server is back (here: found at another address)
+    now[0] += link_module.MAX_RETRY_S
+    conn = await link.get()
+    assert (await link.get()) is conn and len(attempts) == 8  # kept: the next call asks nobody
+    await link.close()

@@ -170,7 +170,7 @@ async def test_a_commit_in_another_process_wakes_a_waiting_screen_by_notificatio
         await theirs.ingest("demo", [(mention(1), MATCH)], "1")
         assert await mine.wait_change(after=0, within=3600) == 1  # already past: no notification needed
         waiting = asyncio.create_task(mine.wait_change(after=1, within=3600))  # only a notification ends it
-        await wait_until(lambda: mine._listener is not None, what="the listener is open")
+        await wait_until(lambda: mine._listener.usable, what="the listener is open")
         await theirs.act(1, ActionKind.NOTE, "bob", {"text": "vu"})
         assert await asyncio.wait_for(waiting, WAIT) == 2
         rolled_back = asyncio.create_task(mine.wait_change(after=2, within=3600))

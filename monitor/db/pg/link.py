@@ -24,6 +24,7 @@ class Link:
         self._delay = 0.0
         self._retry_at = 0.0
         self._last: StoreError | None = None
+        self.clock = time.monotonic  # tests move it instead of waiting
 
     @property
     def usable(self) -> bool:
@@ -34,13 +35,13 @@ class Link:
         if self.conn is not None and self.usable:
             return self.conn
         await self.drop()
-        if self._last is not None and time.monotonic() < self._retry_at:
+        if self._last is not None and self.clock() < self._retry_at:
             raise type(self._last)(str(self._last))  # the same one-line state until the next attempt is due
         try:
             self.conn = await connect(self.url)
         except StoreError as exc:
             self._delay = min(max(self._delay * 2, FIRST_RETRY_S), MAX_RETRY_S)
-            self._retry_at = time.monotonic() + self._delay
+            self._retry_at = self.clock() + self._delay
             self._last = exc
             raise
         self._delay, self._last = 0.0, None

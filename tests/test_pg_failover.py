@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from monitor.core.config import Watchlist
-from monitor.core.models import ActionKind, Batch, Mention, SourceState
+from monitor.core.models import ActionKind, Batch, MatchResult, Mention, Priority, SourceState
 from monitor.db.faults import StoreUnreachable
 from monitor.db.pg import connect as pg_connect
 from monitor.db.pg import link as link_module
@@ -44,6 +44,7 @@ from tests.test_storage_faults import dismiss
 TOTAL = 240  # mentions the source serves in a shift, PER_POLL at a time
 PER_POLL = 3
 REPLIES = 8  # replies queued before the outage, as many after
+MATCH = MatchResult(("toulouse",), Priority.NORMAL)
 
 
 class Numbered:
@@ -391,3 +392,61 @@ async def test_an_unreachable_server_is_asked_again_after_a_bounded_pause_not_on
     conn = await link.get()
     assert (await link.get()) is conn and len(attempts) == 8  # kept: the next call asks nobody
     await link.close()
+
+
+async def test_a_screen_waiting_for_commits_listens_again_after_the_server_restarted(cluster: Cluster) -> None:
+    """A notification missed during the outage only delays: the rev is read again after LISTEN."""
+    url = cluster.url(cluster.new_database())
+    mine, theirs = await PgStore.open(url), await PgStore.open(url)
+    numbered = Numbered("Toulouse")
+    await theirs.ingest(numbered.name, [(numbered.mention(1), MATCH)], "1")
+    waiting = asyncio.create_task(mine.wait_change(after=1, within=3600))
+    await wait_until(lambda: listening(url), what="the screen listens")
+    await asyncio.to_thread(cluster.stop, "fast")
+    with pytest.raises(StoreUnreachable):
+        await asyncio.wait_for(waiting, WAIT)  # the outage is told, not a wait that never ends
+    await asyncio.to_thread(cluster.start)
+    await wait_until(lambda: reachable(theirs), what="the server is back")
+    await theirs.ingest(numbered.name, [(numbered.mention(2), MATCH)], "2")  # while nobody listened
+    assert await asyncio.wait_for(mine.wait_change(after=1, within=3600), WAIT) == 2
+    waiting = asyncio.create_task(mine.wait_change(after=2, within=3600))  # only a notification ends it
+    await wait_until(lambda: listening(url), what="the screen listens again")
+    await theirs.ingest(numbered.name, [(numbered.mention(3), MATCH)], "3")
+    assert await asyncio.wait_for(waiting, WAIT) == 3
+    await mine.close()
+    await theirs.close()
+
+
+def listening(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
+            " AND application_name = 'monitor'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+async def test_a_reply_the_network_accepted_while_the_server_restarts_is_recorded_then_not_sent_again(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", TOKEN)
+    url = cluster.url(cluster.new_database())
+    store = await PgStore.open(url)
+    async with serving(FakeMastodon()) as masto:
+        wl = delivery_watchlist(tmp_path, mastodon_url=masto.url)
+        [mid] = await seed(store, "masto", "mastodon", [mastodon_status(0, host="127.0.0.1")])
+        await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
+
+        async def server_goes(item: object) -> None:  # Mastodon has the reply; the database goes before we record it
+            await asyncio.to_thread(cluster.stop, "fast")
+
+        # A claim that outlives the test: only recording across the outage can mark it sent in time.
+        worker = DeliveryWorker(store, wl, lease=3600.0, idle=0.05, after_send=server_goes)
+        delivering = asyncio.create_task(worker.run_once())
+        await wait_until(lambda: "sent, not yet recorded" in caplog.text, what="the mark refused by the outage")
+        await asyncio.to_thread(cluster.start)
+        assert await asyncio.wait_for(delivering, WAIT) == 1
+        assert [r["state"] for r in stored_rows(store, "outbox")] == ["sent"]
+        assert len(masto.created_for("110000")) == 1 and len(masto.statuses) == 1
+        await worker.aclose()
+    await store.close()

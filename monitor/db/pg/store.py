@@ -97,18 +97,27 @@ class PgStore:
 
     async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         async with self._lock:
-            conn = await self._link.get()  # after a restart or a failover, a new one
-            committing = False
             try:
-                async with conn.transaction():
-                    result = await fn(conn)
-                    committing = True  # leaving the block commits
-                return result
-            except psycopg.Error as exc:
-                error = classify(exc, self.url, committing)
-                if isinstance(error, StoreUnreachable | StoreReadOnly) or conn.broken:
-                    await self._link.drop()  # a read-only server may be a demoted primary: ask libpq again
-                raise error from exc
+                return await self._attempt(fn, reused=self._link.usable)
+            except _Stale:  # the server dropped it since the last call (and is back, maybe): a new one, once
+                return await self._attempt(fn, reused=False)
+
+    async def _attempt(self, fn: Callable[[Conn], Awaitable[T]], reused: bool) -> T:
+        conn = await self._link.get()  # after a restart or a failover, a new one
+        began = committing = False
+        try:
+            async with conn.transaction():
+                began = True
+                result = await fn(conn)
+                committing = True  # leaving the block commits
+            return result
+        except psycopg.Error as exc:
+            error = classify(exc, self.url, committing)
+            if isinstance(error, StoreUnreachable | StoreReadOnly) or conn.broken:
+                await self._link.drop()  # a read-only server may be a demoted primary: ask libpq again
+            if reused and not began and isinstance(error, StoreUnreachable):
+                raise _Stale from exc  # BEGIN failed: nothing of fn was sent
+            raise error from exc
 
     async def write(self, fn: Callable[[Conn], Awaitable[T]], label: str) -> T:
         """Run fn in one transaction; psycopg's errors come out as the store's (nothing was written, unless
@@ -321,6 +330,10 @@ class PgStore:
         return await self.write(
             lambda c: pg_incidents.act_on_incident(c, incident_id, operator, plan, expect_rev), f"incident:{label}"
         )
+
+
+class _Stale(Exception):
+    """A connection found dead at BEGIN: nothing was sent on it, so the call may be made again at once."""
 
 
 def _once(fn: Callable[[Conn], Awaitable[T]], key: str) -> Callable[[Conn], Awaitable[T]]:

@@ -452,3 +452,35 @@ async def test_a_reply_the_network_accepted_while_the_server_restarts_is_recorde
         assert len(masto.created_for("110000")) == 1 and len(masto.statuses) == 1
         await worker.aclose()
     await store.close()
+
+
+async def test_a_lease_renewal_that_cannot_reach_the_server_leaves_the_duties_running(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """They show the outage and resume by themselves; stopping them would hide it (and drop a reply being
+    recorded). Had another process taken the lease meanwhile, its fence would refuse their writes."""
+    store = await PgStore.open(cluster.url(cluster.new_database()))
+    presence = Presence(store, "collector")
+    starts: list[int] = []
+    cancelled = asyncio.Event()
+
+    async def duty() -> None:
+        starts.append(1)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    leading = asyncio.create_task(run_as_leader(presence, [duty], renew_every=0.05))
+    await wait_until(lambda: starts, what="the duty started")
+    await asyncio.to_thread(cluster.stop, "fast")
+    await wait_until(lambda: caplog.text.count("lease renewal failed") >= 3, what="renewals failing")
+    assert not cancelled.is_set()
+    await asyncio.to_thread(cluster.start)
+    await wait_until(lambda: reachable(store), what="the server is back")
+    assert starts == [1] and not cancelled.is_set()
+    assert await presence.lease_holder("collector") is not None  # renewed again
+    leading.cancel()
+    await asyncio.gather(leading, return_exceptions=True)
+    await store.close()

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from monitor.db.presence import LEASE_RENEW_S, Presence
 from monitor.db.faults import StoreUnreachable
+from monitor.db.presence import LEASE_RENEW_S, Presence
 from monitor.db.store import StoreGone, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import pytest
 
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, Batch, MatchResult, Mention, Priority, SourceState
-from monitor.db.faults import StoreUnreachable
+from monitor.db.faults import CommitUnknown, StoreUnreachable
 from monitor.db.pg import connect as pg_connect
 from monitor.db.pg import link as link_module
 from monitor.db.pg.store import PgStore
@@ -188,11 +188,12 @@ async def _all_sent(shift: Shift, n: int) -> bool:
 
 
 async def test_an_operators_write_whose_commit_reply_was_lost_is_made_once_on_retry(
-    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The connection drops after the server committed, before the client heard: the app retries the same
-    accepted action (the same key), which must find it done rather than act (and queue a reply) twice."""
-    store = await PgStore.open(pg_url)
+    accepted action (the same key), which must find it done rather than act (and queue a reply) twice; and
+    while the server stays away, a refusal must not claim that nothing was saved."""
+    store = await PgStore.open(cluster.url(cluster.new_database()))
     wl = delivery_watchlist(tmp_path)
     [mid] = await seed(store, "masto", "mastodon", [mastodon_status(1, host="127.0.0.1")])
     conn = await store._link.get()
@@ -212,8 +213,14 @@ async def test_an_operators_write_whose_commit_reply_was_lost_is_made_once_on_re
         ATTEMPT.set(Attempt(key))
         return await actions.act(store, wl, mid, ActionKind.REPLY, "alice", {"text": "Merci"})
 
-    with pytest.raises(StoreUnreachable, match="dropped during the commit: it may have been saved"):
+    with pytest.raises(CommitUnknown, match="dropped during the commit: it may have been saved"):
         await asyncio.create_task(attempt())
+    monkeypatch.undo()
+    await asyncio.to_thread(cluster.stop, "fast")
+    with pytest.raises(CommitUnknown, match="cannot be reached.*an earlier attempt may have been saved"):
+        await asyncio.create_task(attempt())
+    await asyncio.to_thread(cluster.start)
+    await wait_until(lambda: reachable(store), what="the server is back")
     first = await asyncio.create_task(attempt())  # a new connection: the retry finds its key committed
     assert len(stored_rows(store, "actions")) == 1
     assert [(r["id"], r["state"]) for r in stored_rows(store, "outbox")] == [(1, "pending")]

@@ -32,8 +32,12 @@ class StoreLocked(StoreUnavailable):
 
 
 class StoreUnreachable(StoreUnavailable):
-    """The server cannot be reached (restarting, failing over): retried, as a locked database is. A write
-    that was committing when the connection dropped may have committed: the message says so."""
+    """The server cannot be reached (restarting, failing over): retried, as a locked database is."""
+
+
+class CommitUnknown(StoreUnreachable):
+    """The connection dropped while a COMMIT was under way: the write may have been saved. An operator's write
+    retried under its key (monitor.db.writekey) is then not made twice."""
 
 
 class StoreReadOnly(StoreUnavailable):

@@ -12,7 +12,15 @@ from psycopg import errors
 
 from monitor.core.dburl import describe
 from monitor.core.timeutil import now_ms
-from monitor.db.faults import StoreBroken, StoreError, StoreFull, StoreLocked, StoreReadOnly, StoreUnreachable
+from monitor.db.faults import (
+    CommitUnknown,
+    StoreBroken,
+    StoreError,
+    StoreFull,
+    StoreLocked,
+    StoreReadOnly,
+    StoreUnreachable,
+)
 from monitor.db.pg.schema import MIGRATIONS
 
 _MIGRATE_LOCK = 7_465_283  # an advisory lock's key: one migrating process at a time
@@ -28,7 +36,7 @@ def classify(exc: psycopg.Error, url: str, committing: bool = False) -> StoreErr
     where = f"{describe(url)}: "
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if committing and isinstance(exc, psycopg.OperationalError):
-        return StoreUnreachable(f"{where}the connection dropped during the commit: it may have been saved ({first})")
+        return CommitUnknown(f"{where}the connection dropped during the commit: it may have been saved ({first})")
     if isinstance(exc, errors.ReadOnlySqlTransaction):
         return StoreReadOnly(f"{where}the server is a read-only standby; nothing was written ({first})")
     if isinstance(exc, errors.DiskFull):

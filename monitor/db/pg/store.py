@@ -21,7 +21,7 @@ from monitor.core.incidents import Incident, IncidentDetail, IncidentStatus, Inc
 from monitor.core.models import ActionKind, ActionRow, MatchResult, Mention, MentionRow, Spend, Status
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Database, Fence, Handover, MentionDetail, PaneEntry, SourceState
-from monitor.db.faults import StoreGone, StoreReadOnly, StoreUnreachable
+from monitor.db.faults import CommitUnknown, StoreGone, StoreReadOnly, StoreUnreachable
 from monitor.db.pg import actions as pg_actions
 from monitor.db.pg import incidents as pg_incidents
 from monitor.db.pg import mentions as pg_mentions
@@ -53,6 +53,7 @@ class PgStore:
         self.gone: StoreGone | None = None
         self._lock = asyncio.Lock()
         self._listener = Link(url)  # LISTENs for commits (wait_change), opened on first use
+        self._uncertain: set[str] = set()  # keys of writes whose COMMIT was lost, until one attempt ends
 
     @classmethod
     async def open(cls, url: str) -> PgStore:
@@ -124,9 +125,23 @@ class PgStore:
         the message says the connection dropped during the commit). Under an operator's attempt
         (monitor.db.writekey), a write that already committed returns its first result instead."""
         attempt = ATTEMPT.get()
-        result = await self._run(fn if attempt is None else _once(fn, attempt.next_key()))
+        result = await (self._run(fn) if attempt is None else self._keyed(fn, attempt.next_key()))
         if self.on_commit:
             self.on_commit(label)
+        return result
+
+    async def _keyed(self, fn: Callable[[Conn], Awaitable[T]], key: str) -> T:
+        """fn made once under `key`; a refusal after an attempt whose COMMIT was lost says it may be saved."""
+        try:
+            result = await self._run(_once(fn, key))
+        except CommitUnknown:
+            self._uncertain.add(key)
+            raise
+        except StoreUnreachable as exc:
+            if key in self._uncertain:  # the operator is told "not saved" only when that is known
+                raise CommitUnknown(f"{exc}; an earlier attempt may have been saved: its commit was lost") from exc
+            raise
+        self._uncertain.discard(key)
         return result
 
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:

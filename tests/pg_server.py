@@ -236,3 +236,12 @@ def cluster_fixture() -> Iterator[Cluster]:
         yield cluster
     finally:
         stop_cluster(cluster)
+
+
+def own_cluster() -> Iterator[Cluster]:
+    """A server of the test's own, which it may stop, restart or kill (never the session's shared one)."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        stop_cluster(cluster)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from monitor.core.models import TERM_SEP
@@ -77,6 +77,11 @@ def write(
     """Stream `what` to `out` as jsonl or csv; returns how many rows were written.
 
     CSV cells a spreadsheet would run as a formula get a leading ' unless `raw_csv` (see _inert)."""
+    return write_rows(stored_rows(conn, what, since, until, ids), what, fmt, out, raw_csv)
+
+
+def write_rows(stored: Iterable[tuple[Any, ...]], what: str, fmt: str, out: IO[str], raw_csv: bool = False) -> int:
+    """As `write`, for rows already read (a desk's pane, from whichever engine): the stored column tuples."""
     fields = MENTION_FIELDS if what == "mentions" else ACTION_FIELDS
     emit: Callable[[dict[str, Any]], Any]
     if fmt == "jsonl":
@@ -94,8 +99,9 @@ def write(
 
     else:
         raise ValueError(f"unknown export format {fmt!r}: jsonl or csv")
+    convert = _mention if what == "mentions" else _action
     count = 0
-    for row in rows(conn, what, since, until, ids):
+    for row in map(convert, stored):
         emit(row)
         count += 1
     return count

@@ -8,7 +8,7 @@ opened again on the next: a server restart is an outage to show, not the end of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -84,6 +84,9 @@ class PgStore:
         except psycopg.Error as exc:
             raise classify(exc, self.url) from exc
         return await self.max_rev()
+
+    async def export_mentions(self, ids: Sequence[int]) -> list[tuple[object, ...]]:
+        return await self.read(lambda c: views.export_mentions(c, ids))
 
     def check_file(self) -> None:
         """Nothing to check: a server has no file that could be replaced under us."""

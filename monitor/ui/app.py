@@ -202,7 +202,8 @@ class MonitorApp(App[int]):
         while not self.closing:
             try:
                 seen = await self.store.wait_change(seen, WATCH_WITHIN_S)
-            except StoreError:  # the refresh tick and the heartbeat show the state; the watch waits it out
+            except StoreError as exc:  # shown as the refresh tick's would be; the heartbeat sees it clear
+                self.failed("watching for commits", exc, loud=False)
                 await asyncio.sleep(WATCH_RETRY_S)
                 continue
             for screen in self.screen_stack:

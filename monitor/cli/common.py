@@ -72,7 +72,7 @@ def db_path(args: argparse.Namespace, watchlist: Watchlist) -> Path:
     if isinstance(target, str):
         raise StoreError(
             f"{describe(target)}: `monitor {getattr(args, 'command', None) or 'run'}` works on a SQLite file only"
-            " for now; on PostgreSQL, `monitor collect` does (issue 16)"
+            " for now; on PostgreSQL, `monitor run` and `monitor collect` do (issue 16)"
         )
     return target
 

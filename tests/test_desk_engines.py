@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import itertools
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -130,12 +131,18 @@ async def operate(app: MonitorApp, script: Callable[[Pilot[Any]], Awaitable[None
 
 
 async def test_two_operators_see_each_others_actions_claims_and_presence(
-    watchlist: Watchlist, db_target: str | Path, monkeypatch: pytest.MonkeyPatch
+    watchlist: Watchlist,
+    db_target: str | Path,
+    other: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Alice's desk collects; Bob's does not. Each one's dismissal leaves the other's screen, Bob sees Alice
     replying to a mention, and each lists the other on duty."""
     holders = itertools.count(1)  # two apps in one process: each its own holder, as two processes would be
     monkeypatch.setattr(presence, "process_id", lambda: f"host:{next(holders)}")
+    hang_up = signal.getsignal(signal.SIGHUP)  # each app installs its own: put back what was there
+    request.addfinalizer(lambda: signal.signal(signal.SIGHUP, hang_up))
     alice = desk(watchlist, db_target, "alice")
     bob = desk(watchlist, db_target, "bob", collect=False, context=SourceContext())
     both_ready, bob_done = asyncio.Event(), asyncio.Event()
@@ -181,6 +188,8 @@ async def test_two_operators_see_each_others_actions_claims_and_presence(
     async with asyncio.timeout(4 * WAIT), asyncio.TaskGroup() as group:  # one failing ends the other
         group.create_task(operate(alice, as_alice))
         group.create_task(operate(bob, as_bob))
+    assert [a.operator for a in await other.actions(state["bob_dismissed"])] == ["bob"]  # in that very database
+    assert [a.operator for a in await other.actions(state["alice_dismissed"])] == ["alice"]
 
 
 # -- PostgreSQL only: notification, a lost connection, the hang-up -------------------------------------------

@@ -157,7 +157,11 @@ class DeskPanes(Screen[None]):
     async def commit_seen(self, rev: int) -> None:
         """A commit the panes do not show yet (the app's watch): refresh now rather than at the next tick,
         unless a refresh applied changes less than a tick ago (commits are pouring in: the tick paces them)."""
-        if rev > self.last_rev and now_ms() - self._applied_at >= REFRESH_SECONDS * 1000:
+        if rev <= self.last_rev or now_ms() - self._applied_at < REFRESH_SECONDS * 1000:
+            return
+        async with self._refresh_lock:  # a refresh under way may have read the rev before this commit
+            pass
+        if rev > self.last_rev:
             await self.refresh_panes()
 
     @guarded("refresh", loud=False)

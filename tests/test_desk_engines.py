@@ -222,6 +222,14 @@ async def test_on_postgresql_a_lost_connection_is_shown_and_clears_by_itself(wat
     seen = record_notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await started(pilot, 0)
+        titles: list[str] = []
+        show = app.show_storage
+
+        def showing(problem: Any) -> None:
+            show(problem)
+            titles.append(screen.title or "")
+
+        app.show_storage = showing  # type: ignore[method-assign]
         store = app.store
         assert isinstance(store, PgStore)
         killer = await open_database(pg_url)
@@ -231,11 +239,10 @@ async def test_on_postgresql_a_lost_connection_is_shown_and_clears_by_itself(wat
             await killer.read(lambda c: c.execute("SELECT pg_terminate_backend(%s)", (pid,)))
         finally:
             await killer.close()
-        await wait_for(pilot, lambda: app.storage_state.startswith("DATABASE UNAVAILABLE"))
-        await wait_for(pilot, lambda: (screen.title or "").startswith("monitor · DATABASE UNAVAILABLE"))
-        await wait_for(pilot, lambda: app.storage_state == "")  # reconnected: nobody had to do anything
-        assert "Database available again." in seen
-        await wait_for(pilot, lambda: screen.title == "monitor")
+        # Kept as they come: the next heartbeat may clear the state sooner than a poll would see it.
+        await wait_for(pilot, lambda: any(t.startswith("monitor · DATABASE UNAVAILABLE") for t in titles))
+        await wait_for(pilot, lambda: "Database available again." in seen)  # reconnected by itself
+        assert app.storage_state == "" and screen.title == "monitor"
 
 
 async def test_a_hang_up_releases_claims_and_presence_on_either_engine(

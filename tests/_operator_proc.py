@@ -25,6 +25,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from monitor.core.dburl import is_database_url
 from monitor.core.models import ActionKind, MentionRow, Status
 from monitor.networks import SourceContext, load_watchlist
 from monitor.ui.app import MonitorApp
@@ -218,9 +219,10 @@ async def wait_file(pilot: Pilot[Any], path: str, deadline: float) -> bool:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     watchlist = load_watchlist(args.watchlist)
+    target = args.db if is_database_url(args.db) else Path(args.db)  # a SQLite file or a PostgreSQL URL
     app = OperatorApp(
-        watchlist, db_path=Path(args.db), operator=args.operator, collect=True, dry_run=False,
-        context=SourceContext(state_dir=Path(args.db).parent),
+        watchlist, db_path=target, operator=args.operator, collect=True, dry_run=False,
+        context=SourceContext(state_dir=Path(args.watchlist).parent),
     )  # fmt: skip
     rng = random.Random(args.seed)
     global PROGRESS

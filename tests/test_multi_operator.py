@@ -1,4 +1,5 @@
-"""One server, many operators: four headless app processes and one `monitor collect` share one SQLite file.
+"""One server, many operators: four headless app processes and one `monitor collect` share one database (a
+SQLite file, or a PostgreSQL database: the same scenario on each engine).
 
 The operators press real keys (dismiss, escalate, note, reply) on whatever is selected, all at once, mostly
 on the same top rows so that they collide. The collector replays the demo fast and delivers escalations
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
+import psycopg
 import pytest
 
 from monitor.core.timeutil import now_ms
@@ -79,22 +81,30 @@ def make_watchlist(tmp: Path, hook_url: str) -> Path:
     return path
 
 
-def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db, timeout=WAIT, isolation_level=None)  # autocommit: never holds a snapshot
+def query(db: str | Path, sql: str) -> list[tuple[Any, ...]]:
+    """One statement on its own short connection, in autocommit: it never holds a snapshot."""
+    if isinstance(db, str):
+        with psycopg.connect(db, autocommit=True) as pg:
+            return pg.execute(sql).fetchall()
+    conn = sqlite3.connect(db, timeout=WAIT, isolation_level=None)
     try:
-        return conn.execute(sql, params).fetchall()
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
 
 
-def lease(db: Path) -> tuple[str, int] | None:
-    if not db.exists() or not query(db, "SELECT 1 FROM sqlite_master WHERE name = 'leases'"):
+def lease(db: str | Path) -> tuple[str, int] | None:
+    if isinstance(db, Path):
+        created = db.exists() and bool(query(db, "SELECT 1 FROM sqlite_master WHERE name = 'leases'"))
+    else:
+        created = query(db, "SELECT to_regclass('leases') IS NOT NULL") == [(True,)]
+    if not created:
         return None  # the collector has not created the schema yet
     rows = query(db, "SELECT holder, expires_at FROM leases WHERE name = 'collector'")
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def mention_count(db: Path) -> int:
+def mention_count(db: str | Path) -> int:
     return query(db, "SELECT count(*) FROM mentions")[0][0]
 
 
@@ -118,7 +128,7 @@ def _steps(procs: Procs, name: str) -> str:
     return steps.read_text(encoding="utf-8") if steps.exists() else ""
 
 
-def outbox_states(db: Path) -> Counter[str]:
+def outbox_states(db: str | Path) -> Counter[str]:
     return Counter(state for (state,) in query(db, "SELECT state FROM outbox"))
 
 
@@ -180,9 +190,9 @@ async def procs(tmp_path: Path) -> AsyncIterator[Procs]:
 
 @pytest.mark.timeout(2400)  # the default 300 s is too short for this scenario on two busy cores
 async def test_four_operators_and_a_collector_share_one_database_and_survive_its_death(
-    tmp_path: Path, hook: Receiver, procs: Procs
+    tmp_path: Path, hook: Receiver, procs: Procs, db_target: str | Path
 ) -> None:
-    db = tmp_path / "monitor.db"
+    db = db_target
     watchlist = make_watchlist(tmp_path, hook.url)
     flags = {name: tmp_path / name for name in ("go", "phase2", "stop")}
     t0, marks = time.monotonic(), {}

@@ -117,6 +117,30 @@ def test_monitor_db_overrides_the_watchlist_with_a_postgresql_url(tmp_path: Path
         assert conn.execute("SELECT count(*) > 0 FROM mentions").fetchone() == (True,)
 
 
+@pytest.mark.parametrize("how", ["watchlist", "--db", "MONITOR_DB"])
+def test_the_desk_starts_and_paints_on_postgresql_however_it_is_named(tmp_path: Path, pg_url: str, how: str) -> None:
+    """`monitor run --smoke`, a real process: the desk opens the server's database, migrates it and paints."""
+    if how == "watchlist":
+        done = run("--smoke", "-w", str(with_database(tmp_path, pg_url)))  # collecting, as an operator would
+    elif how == "--db":
+        done = run("--db", pg_url, "--smoke", "--no-collect", "-w", str(write_watchlist(tmp_path)))
+    else:
+        watchlist = str(write_watchlist(tmp_path))
+        done = run("--smoke", "--read-only", "-w", watchlist, env={"MONITOR_DB": pg_url})
+    assert done.returncode == 0, done.stderr
+    assert "painted its first screen" in done.stdout
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+    assert not (tmp_path / "monitor.db").exists()  # no SQLite file on the side
+
+
+def test_the_desk_on_an_unreachable_server_exits_before_the_screen_in_one_line(tmp_path: Path) -> None:
+    url = f"postgresql://nobody@/monitor?host={tmp_path}"  # no server listens in this folder
+    done = run("--smoke", "-w", str(with_database(tmp_path, url)))
+    assert done.returncode == 3 and "cannot be reached" in done.stderr and "painted" not in done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
 def test_a_command_not_yet_on_postgresql_says_so_in_one_line(tmp_path: Path, pg_url: str) -> None:
     done = run("stats", "--watchlist", str(with_database(tmp_path, pg_url)))
     assert done.returncode == 3 and "works on a SQLite file only" in done.stderr

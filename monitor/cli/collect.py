@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 
-from monitor.cli.common import db_target
+from monitor.cli.common import checked_target
 from monitor.core.config import Watchlist
-from monitor.core.paths import check_database, state_dir
+from monitor.core.paths import state_dir
 from monitor.db.faults import first_cause
-from monitor.db.permissions import check_shared_path
 
 
 async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
@@ -19,11 +17,7 @@ async def cmd_collect(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.engine.collector import Collector
     from monitor.networks import SourceContext
 
-    target = db_target(args, watchlist)
-    if isinstance(target, Path):  # a SQLite file: its folder and modes first (a server guards its own)
-        check_database(target, write=True)
-        check_shared_path(target)
-    store = await open_database(target)
+    store = await open_database(checked_target(args, watchlist))
     try:  # whatever fails from here, the store closes (its thread would keep the process alive)
         context = SourceContext(replay_all=args.once, speed=args.speed, state_dir=state_dir(watchlist.state_dir))
         collector = Collector(watchlist, store, context)

@@ -56,13 +56,23 @@ def db_target(args: argparse.Namespace, watchlist: Watchlist) -> str | Path:
     return watchlist.database_url or watchlist.database
 
 
+def checked_target(args: argparse.Namespace, watchlist: Watchlist) -> str | Path:
+    """`db_target`, for a command that writes: a SQLite file's folder and modes are checked first (a server
+    guards its own)."""
+    target = db_target(args, watchlist)
+    if isinstance(target, Path):
+        check_database(target, write=True)
+        check_shared_path(target)
+    return target
+
+
 def db_path(args: argparse.Namespace, watchlist: Watchlist) -> Path:
     """The SQLite file, for the commands that read the file itself; a PostgreSQL database is refused with why."""
     target = db_target(args, watchlist)
     if isinstance(target, str):
         raise StoreError(
             f"{describe(target)}: `monitor {getattr(args, 'command', None) or 'run'}` works on a SQLite file only"
-            " for now; on PostgreSQL, `monitor collect` does (issue 16)"
+            " for now; on PostgreSQL, `monitor run` and `monitor collect` do (issue 16)"
         )
     return target
 

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.cli.common import db_path, operator_name
+from monitor.cli.common import checked_target, operator_name
 from monitor.cli.exits import EXIT_FAILED, EXIT_OK
 from monitor.core.config import Watchlist
-from monitor.core.paths import check_database
 from monitor.db.faults import StoreError
-from monitor.db.permissions import UnsafePermissions, check_shared_path
+from monitor.db.permissions import UnsafePermissions
 
 if TYPE_CHECKING:
     from monitor.ui.app import MonitorApp
@@ -23,12 +22,11 @@ if TYPE_CHECKING:
 def cmd_run(args: argparse.Namespace, watchlist: Watchlist, log_file: Path | None = None) -> int:
     from monitor.ui.app import MonitorApp
 
-    check_database(db_path(args, watchlist), write=True)
-    check_shared_path(db_path(args, watchlist))
-    asyncio.run(_open_and_close(db_path(args, watchlist)))  # a database that cannot open fails before the screen
+    target = checked_target(args, watchlist)
+    asyncio.run(_open_and_close(target))  # a database that cannot open fails before the screen
     app = MonitorApp(
         watchlist,
-        db_path=db_path(args, watchlist),
+        db_path=target,
         operator=operator_name(args.operator),
         speed=args.speed,
         collect=not args.no_collect,
@@ -76,7 +74,7 @@ def _smoke(app: MonitorApp) -> int:
     return app.return_code or EXIT_FAILED
 
 
-async def _open_and_close(path: Path) -> None:
-    from monitor.db.store import Store
+async def _open_and_close(target: str | Path) -> None:
+    from monitor.db.engines import open_database
 
-    await (await Store.open(path)).close()
+    await (await open_database(target)).close()

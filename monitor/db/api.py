@@ -8,7 +8,7 @@ implementation's `read`/`write`, which are not part of it: each engine brings it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -130,6 +130,15 @@ class Database(Protocol):
 
     # -- reads ------------------------------------------------------------------------------
     async def max_rev(self) -> int: ...
+
+    async def wait_change(self, after: int, within: float) -> int:
+        """Until a commit raises the rev past `after`, or `within` seconds; returns the rev then. PostgreSQL
+        is notified of every commit; SQLite cannot be, and only waits (its desks find commits by polling)."""
+        ...
+
+    async def export_mentions(self, ids: Sequence[int]) -> list[tuple[object, ...]]:
+        """These mentions as `monitor export` stores them (monitor.db.export.MENTION_COLUMNS), in id order."""
+        ...
 
     async def changes_since(self, rev: int, limit: int = 2000) -> list[MentionRow]: ...
 

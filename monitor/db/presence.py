@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from monitor.core.dburl import is_database_url
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Fence, LeaseLost
 from monitor.db.faults import rollback
@@ -57,9 +58,15 @@ def leave_sync(c: sqlite3.Connection, holder: str, leases: bool = False) -> None
         c.execute("DELETE FROM leases WHERE holder = ?", (holder,))
 
 
-def release_on_hangup(db_path: Path, holder: str, timeout_s: float) -> None:
+def release_on_hangup(db_path: str | Path, holder: str, timeout_s: float) -> None:
     """A process about to end hard: its session, claims and leases go now, through a short connection of
-    its own (the store's thread may be stuck). Locked past `timeout_s`, they expire as designed instead."""
+    its own (the store's thread may be stuck). Locked past `timeout_s`, they expire as designed instead.
+    `db_path` may name a PostgreSQL database (monitor.db.pg.presence does the same there)."""
+    if is_database_url(db_path):
+        from monitor.db.pg.presence import release_on_hangup as release_on_server
+
+        release_on_server(str(db_path), holder, timeout_s)
+        return
     try:
         conn = sqlite3.connect(str(db_path), timeout=timeout_s, isolation_level=None)
     except sqlite3.Error:

@@ -7,8 +7,9 @@ through them, and nothing outside `monitor.db` does.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -31,6 +32,7 @@ from monitor.db import incidents as inc
 from monitor.db.actions import Then, act_sync, actions_sync
 from monitor.db.api import Conflict, Database, Fence, Handover, MentionDetail, NotFound, PaneEntry, SourceState
 from monitor.db.connect import BUSY_TIMEOUT_MS, _statements, configure, migrate, open_readonly, open_sync, prepare
+from monitor.db.export import rows as export_rows
 from monitor.db.faults import (
     StoreBroken,
     StoreError,
@@ -274,6 +276,17 @@ class Store:
 
     async def max_rev(self) -> int:
         return await self.read(max_rev_sync)
+
+    async def wait_change(self, after: int, within: float) -> int:
+        """SQLite cannot notify another process of a commit: past `after` already, or after `within`."""
+        rev = await self.max_rev()
+        if rev > after:
+            return rev
+        await asyncio.sleep(within)
+        return await self.max_rev()
+
+    async def export_mentions(self, ids: Sequence[int]) -> list[tuple[object, ...]]:
+        return await self.read(lambda c: list(export_rows(c, "mentions", ids=ids)))
 
     async def changes_since(self, rev: int, limit: int = 2000) -> list[MentionRow]:
         return await self.read(lambda c: changes_since_sync(c, rev, limit))

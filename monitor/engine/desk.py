@@ -10,9 +10,10 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from monitor.core.models import SourceState, Status
+from monitor.core.paths import state_dir
 from monitor.core.timeutil import now_ms
+from monitor.db.api import Database
 from monitor.db.presence import Presence
-from monitor.db.store import Store, open_sync
 from monitor.engine.collector import SourceStatus
 
 HANDOVER_DEFAULT_MS = 12 * 3600_000  # a first shift: what happened in the last 12 hours
@@ -27,7 +28,7 @@ class Roster:
     sources: list[SourceStatus]
 
 
-async def roster(store: Store, presence: Presence, leading: bool) -> Roster:
+async def roster(store: Database, presence: Presence, leading: bool) -> Roster:
     on_duty = await presence.on_duty()
     elsewhere = None
     if not leading:
@@ -46,23 +47,23 @@ async def handover_since(presence: Presence, now: int) -> int:
     return await presence.last_left() or now - HANDOVER_DEFAULT_MS
 
 
-def export_csv(db_path: Path, zone: tzinfo, status: Status, ids: list[int]) -> tuple[int, Path]:
-    """These mentions, in this order, to a new CSV file here (or beside the database if here is not writable).
-
-    Blocking: run it in a thread. Returns how many rows were written and where.
-    """
+def export_csv(stored: list[tuple[object, ...]], zone: tzinfo, status: Status, beside: Path) -> tuple[int, Path]:
+    """These mentions (Database.export_mentions), to a new CSV file here, or in `beside` if here is not
+    writable (export_folder). Blocking: run it in a thread. Returns how many rows were written and where."""
     from monitor.reports import export  # with the statistics' numpy: not imported before the first screen
 
     stamp = datetime.fromtimestamp(now_ms() / 1000, zone).strftime("%Y%m%d-%H%M%S")
     name = f"monitor-{status.value}-{stamp}.csv"
-    conn = open_sync(db_path, readonly=True)
-    try:
-        for folder in (Path.cwd(), db_path.parent):
-            try:
-                with open(folder / name, "x", encoding="utf-8", newline="") as out:
-                    return export.write(conn, "mentions", "csv", out, ids=ids), folder / name
-            except OSError:  # not writable here (the exact name exists: the state dir then)
-                continue
-        raise PermissionError(f"cannot write {name} here nor in {db_path.parent}")
-    finally:
-        conn.close()
+    for folder in (Path.cwd(), beside):
+        try:
+            with open(folder / name, "x", encoding="utf-8", newline="") as out:
+                return export.write_rows(stored, "mentions", "csv", out), folder / name
+        except OSError:  # not writable here (the exact name exists: the state dir then)
+            continue
+    raise PermissionError(f"cannot write {name} here nor in {beside}")
+
+
+def export_folder(target: str | Path, configured_state: Path | None) -> Path:
+    """Where an export goes when the working folder is not writable: beside a SQLite file; for a server's
+    database, the state folder."""
+    return target.parent if isinstance(target, Path) else state_dir(configured_state)

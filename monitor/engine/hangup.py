@@ -36,7 +36,7 @@ EXIT_HANGUP = 128 + signal.SIGHUP
 
 
 class HangUp:
-    def __init__(self, app: Any, db_path: Path, holder: str) -> None:
+    def __init__(self, app: Any, db_path: str | Path, holder: str) -> None:
         self.app = app
         self.db_path = db_path
         self.holder = holder

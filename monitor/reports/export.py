@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from monitor.core.models import TERM_SEP
@@ -77,6 +77,27 @@ def write(
     """Stream `what` to `out` as jsonl or csv; returns how many rows were written.
 
     CSV cells a spreadsheet would run as a formula get a leading ' unless `raw_csv` (see _inert)."""
+    emit = _emitter(what, fmt, out, raw_csv)
+    count = 0
+    # Not through write_rows: a parameter would keep the cursor alive past its connection on a broken pipe.
+    for row in rows(conn, what, since, until, ids):
+        emit(row)
+        count += 1
+    return count
+
+
+def write_rows(stored: Iterable[tuple[Any, ...]], what: str, fmt: str, out: IO[str], raw_csv: bool = False) -> int:
+    """As `write`, for rows already read (a desk's pane, from either engine): the stored columns' tuples."""
+    emit, convert = _emitter(what, fmt, out, raw_csv), _mention if what == "mentions" else _action
+    count = 0
+    for row in stored:
+        emit(convert(row))
+        count += 1
+    return count
+
+
+def _emitter(what: str, fmt: str, out: IO[str], raw_csv: bool) -> Callable[[dict[str, Any]], Any]:
+    """What writes one row of `what` to `out` (a CSV's header is written at once)."""
     fields = MENTION_FIELDS if what == "mentions" else ACTION_FIELDS
     emit: Callable[[dict[str, Any]], Any]
     if fmt == "jsonl":
@@ -94,11 +115,7 @@ def write(
 
     else:
         raise ValueError(f"unknown export format {fmt!r}: jsonl or csv")
-    count = 0
-    for row in rows(conn, what, since, until, ids):
-        emit(row)
-        count += 1
-    return count
+    return emit
 
 
 # What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"); tab and CR hide one after them.

@@ -21,9 +21,10 @@ from monitor.core.paths import state_dir, stylesheet
 from monitor.core.sanitize import clean_line
 from monitor.core.timeutil import local_zone
 from monitor.db import outbox
-from monitor.db.faults import StoreUnreachable
+from monitor.db.api import Database
+from monitor.db.engines import open_database
+from monitor.db.faults import StoreError, StoreGone, StoreLocked, StoreUnavailable, StoreUnreachable, first_cause
 from monitor.db.presence import HEARTBEAT_S, Presence
-from monitor.db.store import Store, StoreError, StoreGone, StoreLocked, StoreUnavailable, first_cause
 from monitor.db.writekey import ATTEMPT, Attempt
 from monitor.engine import actions
 from monitor.engine.collector import Collector, SourceStatus
@@ -40,6 +41,9 @@ T = TypeVar("T")
 SAVE_SHOW_AFTER_S = 0.5  # a write slower than this shows "saving…" rather than nothing
 SAVE_RETRY_S = 1.0  # between attempts on a locked database (each also waits SQLite's busy timeout)
 SAVE_GIVE_UP_S = 120.0  # an accepted action pending longer than this is refused, loudly
+WATCH_WITHIN_S = 5.0  # a watch for commits that hears nothing asks again after this
+WATCH_SPACING_S = 0.05  # at most one wake of the panes per this, whatever the rate of commits
+WATCH_RETRY_S = 1.0  # after the watch failed (the database is unavailable: the desk says so)
 
 
 def freeze_startup_heap() -> None:
@@ -63,7 +67,7 @@ class MonitorApp(App[int]):
     def __init__(
         self,
         watchlist: Watchlist,
-        db_path: Path,
+        db_path: str | Path,
         operator: str,
         speed: float = 1.0,
         collect: bool = True,
@@ -74,7 +78,7 @@ class MonitorApp(App[int]):
     ) -> None:
         super().__init__()
         self.watchlist = watchlist
-        self.db_path = db_path
+        self.db_path = db_path  # a SQLite file, or a postgresql:// URL (monitor.db.engines)
         self.operator = operator
         self.collect = collect
         self.read_only = read_only
@@ -84,7 +88,7 @@ class MonitorApp(App[int]):
         self._sources = sources
         self.zone = local_zone(watchlist.timezone)
         self.source_statuses: dict[str, SourceStatus] = {}
-        self.store: Store
+        self.store: Database
         self.collector: Collector | None = None
         # The demo sends nothing unless asked: dry-run is its default.
         self.dry_run = dry_run if dry_run is not None else all(s.type == "demo" for s in watchlist.sources)
@@ -125,7 +129,7 @@ class MonitorApp(App[int]):
             self.exit(return_code=1)
 
     async def _start(self) -> None:
-        self.store = await Store.open(self.db_path)
+        self.store = await open_database(self.db_path)
         self.presence = Presence(self.store, self.operator)
         # An SSH session that drops sends SIGHUP: leave cleanly if possible, and in any case within seconds.
         self.hang_up = HangUp(self, self.db_path, self.presence.holder)
@@ -159,6 +163,7 @@ class MonitorApp(App[int]):
         if self.closing:  # quit before the first beat answered: nothing more to start
             return
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
+        self.watch_commits()
         # Two leases: one process collects, one delivers (the service usually holds both). An app started
         # with --no-collect never takes the collector lease, so it cannot keep a service from collecting.
         if self.collector is not None:
@@ -188,6 +193,24 @@ class MonitorApp(App[int]):
                 log.exception("could not record leaving")
             finally:
                 await self.store.close()
+
+    @work(group="duty", exit_on_error=False, name="watching for commits")
+    async def watch_commits(self) -> None:
+        """Another process's commit wakes the panes' refresh now rather than at its next tick: PostgreSQL is
+        notified of every commit; SQLite's `wait_change` only times out, and its refresh tick stays the watch.
+        The rev is the truth: a notification missed only waits for the tick."""
+        seen = 0
+        while not self.closing:
+            try:
+                seen = await self.store.wait_change(seen, WATCH_WITHIN_S)
+            except StoreError as exc:  # shown as the refresh tick's would be; the heartbeat sees it clear
+                self.failed("watching for commits", exc, loud=False)
+                await asyncio.sleep(WATCH_RETRY_S)
+                continue
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    await screen.commit_seen(seen)
+            await asyncio.sleep(WATCH_SPACING_S)
 
     @work(group="presence", exclusive=True, exit_on_error=False, name="heartbeat")
     async def heartbeat(self) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from math import ceil
 from typing import cast
+
+import psycopg
 
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Database
@@ -11,13 +15,39 @@ from monitor.db.pg.mentions import Conn, every, one, touch
 from monitor.db.pg.store import PgStore
 from monitor.db.presence import CLAIM_TTL_MS, SESSION_TTL_MS, Claim, Presence
 
+log = logging.getLogger(__name__)
+
+
+def _leaving(leases: bool) -> list[str]:
+    """As monitor.db.presence.leave_sync: the session ends, the claims go (and, on a hard exit, the leases)."""
+    sql = [
+        "UPDATE sessions SET ended_at = %(now)s, heartbeat_at = %(now)s WHERE holder = %(holder)s",
+        "DELETE FROM claims WHERE holder = %(holder)s",
+    ]
+    return [*sql, "DELETE FROM leases WHERE holder = %(holder)s"] if leases else sql
+
 
 async def leave(c: Conn, holder: str, leases: bool = False) -> None:
-    now = now_ms()
-    await c.execute("UPDATE sessions SET ended_at = %s, heartbeat_at = %s WHERE holder = %s", (now, now, holder))
-    await c.execute("DELETE FROM claims WHERE holder = %s", (holder,))
-    if leases:
-        await c.execute("DELETE FROM leases WHERE holder = %s", (holder,))
+    params = {"now": now_ms(), "holder": holder}
+    for sql in _leaving(leases):
+        await c.execute(sql, params)
+
+
+def release_on_hangup(url: str, holder: str, timeout_s: float) -> None:
+    """As monitor.db.presence.release_on_hangup, over a short blocking connection of its own (the store's
+    event loop may be stuck). A server that does not answer within about `timeout_s` (libpq counts whole
+    seconds to connect): the claims and leases expire as designed instead."""
+    params = {"now": now_ms(), "holder": holder}
+    limit = f"{max(1, int(timeout_s * 1000))}ms"
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=max(2, ceil(timeout_s))) as conn:
+            with conn.transaction():
+                conn.execute("SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                             (limit, limit))  # fmt: skip
+                for sql in _leaving(leases=True):
+                    conn.execute(sql, params)
+    except psycopg.Error as exc:
+        log.warning("could not release on hang-up: %s", exc)
 
 
 class PgPresence(Presence):

@@ -9,7 +9,7 @@ process. An operator's write retried after a lost COMMIT is made once (monitor.d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -92,6 +92,9 @@ class PgStore:
             await self._listener.drop()
             raise classify(exc, self.url) from exc
         return await self.max_rev()
+
+    async def export_mentions(self, ids: Sequence[int]) -> list[tuple[object, ...]]:
+        return await self.read(lambda c: views.export_mentions(c, ids))
 
     def check_file(self) -> None:
         """Nothing to check: a server has no file that could be replaced under us."""

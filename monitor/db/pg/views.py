@@ -1,9 +1,13 @@
-"""The desk's composite reads in PostgreSQL: a shift's handover and a mention's likely duplicates."""
+"""The desk's composite reads in PostgreSQL: a shift's handover, a mention's likely duplicates, a pane's export."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from monitor.core.models import MentionRow
 from monitor.db.api import Handover
+from monitor.db.export import MENTION_COLUMNS as EXPORT_COLUMNS
 from monitor.db.pg.mentions import Conn, every, one
 from monitor.db.related import CANDIDATES_SQL, candidate_params, rank, words
 from monitor.db.rows import MENTION_COLUMNS, row_to_mention
@@ -59,3 +63,9 @@ async def related(c: Conn, row: MentionRow, limit: int = 3) -> list[tuple[float,
         return []
     rows = await every(c, CANDIDATES_SQL, candidate_params(row))
     return rank(mine, rows, limit)
+
+
+async def export_mentions(c: Conn, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """As monitor.db.export.rows for a pane's mentions: the same columns, in id order."""
+    sql = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM mentions WHERE id = ANY(%s) ORDER BY id"
+    return await every(c, sql, (list(ids),))

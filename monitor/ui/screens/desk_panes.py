@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from monitor.ui.app import MonitorApp
 
 PANES = (Status.NEW, Status.ESCALATED, Status.DONE, Status.DISMISSED)
+REFRESH_SECONDS = 0.2  # the refresh tick
 CHANGES_PER_TICK = 5000
 COUNTS_EVERY_MS = 1000
 # In a storm, the rows under the operator's eyes move this often, not at every refresh: calmer to read, and
@@ -152,6 +153,16 @@ class DeskPanes(Screen[None]):
         self.pane(status).groups = {}  # a filter shows mentions as they are
         keep = pane_filter.matches if pane_filter.active else None
         return await self.monitor.store.pane(status, WINDOW, keep=keep)  # the rest wait in SQLite, a page away
+
+    async def commit_seen(self, rev: int) -> None:
+        """A commit the panes do not show yet (the app's watch): refresh now rather than at the next tick,
+        unless a refresh applied changes less than a tick ago (commits are pouring in: the tick paces them)."""
+        if rev <= self.last_rev or now_ms() - self._applied_at < REFRESH_SECONDS * 1000:
+            return
+        async with self._refresh_lock:  # a refresh under way may have read the rev before this commit
+            pass
+        if rev > self.last_rev:
+            await self.refresh_panes()
 
     @guarded("refresh", loud=False)
     async def refresh_panes(self, wait: bool = False) -> None:

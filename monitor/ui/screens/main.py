@@ -17,7 +17,7 @@ from monitor.engine import desk
 from monitor.ui.screens import grouping
 from monitor.ui.screens.commands import DeskCommands
 from monitor.ui.screens.desk_incidents import DeskIncidents
-from monitor.ui.screens.desk_panes import PANES
+from monitor.ui.screens.desk_panes import PANES, REFRESH_SECONDS
 from monitor.ui.screens.dialogs import FilterDialog
 from monitor.ui.screens.guard import guarded
 from monitor.ui.screens.handover import HandoverScreen
@@ -28,9 +28,6 @@ from monitor.ui.widgets.footer import DeskFooter
 from monitor.ui.widgets.header import CityHeader
 from monitor.ui.widgets.pane import MentionTable
 from monitor.ui.widgets.sources_bar import SourcesBar, render_sources
-
-REFRESH_SECONDS = 0.2
-
 
 INCIDENT_KEYS = (
     "On an incident's row, the same keys act on every report: e escalates once, r acknowledges all "
@@ -246,12 +243,14 @@ class MainScreen(DeskIncidents):
         status = self.pane().status
         keep = self.filter.matches if self.filter.active else None
         rows = await self.monitor.store.pane(status, EXPORT_CAP, keep=keep)
-        self._export(status, [row.id for row in rows])
+        self._export(status, await self.monitor.store.export_mentions([row.id for row in rows]))
 
     @work(thread=True, group="export", exclusive=True, exit_on_error=False, name="export")
-    def _export(self, status: Status, ids: list[int]) -> None:
+    def _export(self, status: Status, stored: list[tuple[object, ...]]) -> None:
         """These rows to a CSV file here (or beside the database if here is not writable)."""
-        n, path = desk.export_csv(self.monitor.db_path, self.monitor.zone, status, ids)
+        app = self.monitor
+        beside = desk.export_folder(app.db_path, app.watchlist.state_dir)
+        n, path = desk.export_csv(stored, app.zone, status, beside)
         self.app.call_from_thread(self.notify, f"Exported {n} mention(s) to {path}", markup=False, timeout=10)
 
     def action_stats(self) -> None:

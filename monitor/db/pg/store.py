@@ -129,11 +129,8 @@ class PgStore:
                 await check_lease(c, fence.lease, fence.holder)
             if spend is not None:
                 await pg_spend.add_spend(c, source, spend)
-            before = await pg_mentions.max_rev(c)
-            inserted = await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen)
-            if inserted:  # the new mentions are numbered first, after `before`
-                await pg_incidents.suggest_new(c, before, before + len(rows))
-            return inserted
+            suggested = await pg_incidents.score_new(c, rows, seen) if rows else {}
+            return await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen, suggested)
 
         return await self.write(write, "ingest")
 

@@ -41,8 +41,13 @@ async def next_rev(c: Conn, n: int = 1) -> int:
 
 
 async def touch(c: Conn, mention_id: int) -> None:
-    """Bump a mention's rev so that every open screen redraws it."""
-    await c.execute("UPDATE mentions SET rev = %s WHERE id = %s", (await next_rev(c), mention_id))
+    """Bump a mention's rev so that every open screen redraws it: the rev reserved (next_rev) and stored in one
+    statement, so that a write that touches last holds the counter's lock for this statement and its commit only."""
+    await c.execute(
+        "WITH r AS (UPDATE rev_counter SET rev = rev + 1 RETURNING rev)"
+        f" UPDATE mentions SET rev = r.rev FROM r WHERE id = %s RETURNING pg_notify('{CHANNEL}', r.rev::text)",
+        (mention_id,),
+    )
 
 
 async def max_rev(c: Conn) -> int:

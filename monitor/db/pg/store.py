@@ -182,12 +182,15 @@ class PgStore:
         then: pg_actions.Then | None = None,
         expect_status: Status | None = None,
     ) -> int:
-        return await self.write(
-            lambda c: pg_actions.act(
-                c, mention_id, kind, operator, payload or {}, then=then, expect_status=expect_status
-            ),
-            f"act:{kind}",
-        )
+        async def write(c: Conn) -> int:
+            # Pipelined: the statements whose results nothing waits for go out together, and the rev's
+            # reservation (last) with the commit: the counter's lock is held for one round trip.
+            async with c.pipeline():
+                return await pg_actions.act(
+                    c, mention_id, kind, operator, payload or {}, then=then, expect_status=expect_status
+                )
+
+        return await self.write(write, f"act:{kind}")
 
     async def refresh_digests(self) -> int:
         """Statistics are not on PostgreSQL yet: it keeps no per-day digests, so none is ever dirty."""

@@ -161,6 +161,13 @@ def score_batch(
     return {str(key): (incident_id, score) for incident_id, score, key in suggestions(index, rows)}
 
 
+def score_new_sync(
+    c: sqlite3.Connection, matched: Iterable[tuple[Mention, MatchResult]], seen: int
+) -> dict[str, tuple[int, float]]:
+    """`score_batch` on the open incidents as they are now (SQLite's twin of pg.incidents.score_new)."""
+    return score_batch(_index(c), matched, seen)
+
+
 def rank(index: _Index | None, row: MentionRow, limit: int) -> list[Suggestion]:
     """Every open incident, the most alike `row` first, its own incident left out."""
     if index is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
 from monitor.db.api import NotFound
@@ -13,6 +13,7 @@ from monitor.db.pg.schema import MASTODON_LOCAL_ID
 from monitor.db.rows import INSERT_COLUMNS, MENTION_COLUMNS, new_mention_rows, pane_order, row_to_mention
 
 Conn = AsyncConnection[tuple[Any, ...]]
+Inserted = AsyncCursor[tuple[Any, ...]] | None  # ingest's INSERT, None when a poll brought no new mention
 CHANNEL = "monitor_rev"  # every commit that raises the rev notifies it (delivered when the transaction commits)
 
 
@@ -110,7 +111,7 @@ async def ingest(
     deletes: list[str],
     seen: int,
     suggested: Mapping[str, tuple[int, float]] | None = None,
-) -> int:
+) -> Inserted:
     """The SQLite ingest's twin (monitor.db.mentions.ingest_sync): mentions (each with its `suggested`
     incident and score, by remote id), edits, deletes and the cursor.
 
@@ -124,7 +125,7 @@ async def ingest(
         )
     changes = len(matched) + len(edits) + len(deletes)
     rev = await next_rev(c, changes) - changes if changes else 0
-    inserted = await _insert(c, source, matched, rev, seen, suggested or {}) if matched else 0
+    inserted = await _insert(c, source, matched, rev, seen, suggested or {}) if matched else None
     rev += len(matched)
     for m, result in edits:
         rev += 1
@@ -181,12 +182,17 @@ async def _insert(
     rev: int,
     seen: int,
     suggested: Mapping[str, tuple[int, float]],
-) -> int:
+) -> Inserted:
     rows = [
         (*values, *suggested.get(values[1], (None, None))) for values in new_mention_rows(source, matched, rev, seen)
     ]
-    cur = await c.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
-    return max(cur.rowcount, 0)
+    return await c.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
+
+
+def inserted(done: Inserted) -> int:
+    """How many new mentions `ingest` stored: read once its transaction has committed (in a pipeline, the
+    INSERT's count arrives with the COMMIT's answer)."""
+    return max(done.rowcount, 0) if done is not None else 0
 
 
 async def pane(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -88,19 +89,20 @@ class PgStore:
     def check_file(self) -> None:
         """Nothing to check: a server has no file that could be replaced under us."""
 
-    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]], pipelined: bool = False) -> T:
         async with self._lock:
             if self._conn.closed or self._conn.broken:
                 self._conn = await connect(self.url)  # after a restart or a failover
             try:
-                async with self._conn.transaction():
+                # Pipelined: what nothing waits for (BEGIN, UPDATEs, the COMMIT) goes out with the next read.
+                async with self._conn.pipeline() if pipelined else nullcontext(), self._conn.transaction():
                     return await fn(self._conn)
             except psycopg.Error as exc:
                 raise classify(exc, self.url) from exc
 
-    async def write(self, fn: Callable[[Conn], Awaitable[T]], label: str) -> T:
+    async def write(self, fn: Callable[[Conn], Awaitable[T]], label: str, pipelined: bool = False) -> T:
         """Run fn in one transaction; psycopg's errors come out as the store's (nothing was written)."""
-        result = await self._run(fn)
+        result = await self._run(fn, pipelined)
         if self.on_commit:
             self.on_commit(label)
         return result
@@ -124,7 +126,7 @@ class PgStore:
         rows, changed, gone = list(matched), list(edits), list(deletes)
         seen = seen_at if seen_at is not None else now_ms()
 
-        async def write(c: Conn) -> int:
+        async def write(c: Conn) -> pg_mentions.Inserted:
             if fence is not None:
                 await check_lease(c, fence.lease, fence.holder)
             if spend is not None:
@@ -132,7 +134,8 @@ class PgStore:
             suggested = await pg_incidents.score_new(c, rows, seen) if rows else {}
             return await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen, suggested)
 
-        return await self.write(write, "ingest")
+        # Pipelined: the INSERT goes out with the COMMIT (the counter's lock is held for that round trip).
+        return pg_mentions.inserted(await self.write(write, "ingest", pipelined=True))
 
     async def spend(self, month: str | None = None) -> list[Spend]:
         return await self.read(lambda c: pg_spend.spend(c, month))
@@ -182,15 +185,15 @@ class PgStore:
         then: pg_actions.Then | None = None,
         expect_status: Status | None = None,
     ) -> int:
-        async def write(c: Conn) -> int:
-            # Pipelined: the statements whose results nothing waits for go out together, and the rev's
-            # reservation (last) with the commit: the counter's lock is held for one round trip.
-            async with c.pipeline():
-                return await pg_actions.act(
-                    c, mention_id, kind, operator, payload or {}, then=then, expect_status=expect_status
-                )
-
-        return await self.write(write, f"act:{kind}")
+        # Pipelined: the rev's reservation (pg_actions.act's last statement) goes out with the COMMIT, so the
+        # counter's lock, which every writer waits for, is held for one round trip and never while we are away.
+        return await self.write(
+            lambda c: pg_actions.act(
+                c, mention_id, kind, operator, payload or {}, then=then, expect_status=expect_status
+            ),
+            f"act:{kind}",
+            pipelined=True,
+        )
 
     async def refresh_digests(self) -> int:
         """Statistics are not on PostgreSQL yet: it keeps no per-day digests, so none is ever dirty."""

@@ -37,8 +37,9 @@ from _runs import header, repeat, show  # noqa: E402
 
 from monitor.core.config import Watchlist  # noqa: E402
 from monitor.core.models import ActionKind, Batch, Status  # noqa: E402
+from monitor.db.engines import open_database  # noqa: E402
 from monitor.db.presence import Presence  # noqa: E402
-from monitor.db.store import Conflict, Store  # noqa: E402
+from monitor.db.store import Conflict  # noqa: E402
 from monitor.engine.actions import act  # noqa: E402
 from monitor.engine.collector import Collector  # noqa: E402
 from monitor.networks import SourceContext, load_watchlist  # noqa: E402
@@ -57,11 +58,11 @@ def demo_source() -> DemoSource:
     return DemoSource("demo", DemoOptions(loop=True), SourceContext())
 
 
-async def ingest(path: Path, watchlist: Watchlist, start: int, n: int) -> tuple[int, float, float, int]:
+async def ingest(path: str | Path, watchlist: Watchlist, start: int, n: int) -> tuple[int, float, float, int]:
     """Demo mentions from index `start`, a poll's worth per transaction, until n are stored (some do not
     match a term); returns (stored, t_start, t_end wall clock, next index)."""
     source = demo_source()
-    store = await Store.open(path)
+    store = await open_database(path)
     collector = Collector(watchlist, store, sources=[source])
     t0, stored, i = time.time(), 0, start
     while stored < n:
@@ -77,11 +78,11 @@ async def ingest(path: Path, watchlist: Watchlist, start: int, n: int) -> tuple[
 
 
 def run_worker(path: str, wl: str, index: int, actions: int, barrier: Any, out: Any) -> None:
-    out.put(("worker", index, asyncio.run(worker(Path(path), load_watchlist(wl), index, actions, barrier))))
+    out.put(("worker", index, asyncio.run(worker(path, load_watchlist(wl), index, actions, barrier))))
 
 
-async def worker(path: Path, watchlist: Watchlist, index: int, actions: int, barrier: Any) -> dict[str, Any]:
-    store = await Store.open(path)
+async def worker(path: str, watchlist: Watchlist, index: int, actions: int, barrier: Any) -> dict[str, Any]:
+    store = await open_database(path)
     stamps: list[tuple[str, float, float]] = []
     store.on_commit = lambda label: stamps.append((label, time.perf_counter(), time.time()))
     rng = random.Random(index)
@@ -122,24 +123,28 @@ def run_ingester(path: str, wl: str, start: int, n: int, barrier: Any, out: Any)
     async def go() -> tuple[int, float, float, int]:
         await asyncio.to_thread(barrier.wait)
         await asyncio.sleep(0.5)  # let the operators get going first: the burst lands on a busy desk
-        return await ingest(Path(path), load_watchlist(wl), start, n)
+        return await ingest(path, load_watchlist(wl), start, n)
 
     out.put(("ingest", 0, asyncio.run(go())))
 
 
 def run_watcher(path: str, barrier: Any, stop: Any, out: Any) -> None:
-    out.put(("watcher", 0, asyncio.run(watcher(Path(path), barrier, stop))))
+    out.put(("watcher", 0, asyncio.run(watcher(path, barrier, stop))))
 
 
-async def watcher(path: Path, barrier: Any, stop: Any) -> list[tuple[float, float, list[int]]]:
-    """The panes' refresh, on its 0.2 s interval; each tick that saw changes: (start, end, mention ids)."""
-    store = await Store.open(path)
+async def watcher(path: str, barrier: Any, stop: Any) -> list[tuple[float, float, list[int]]]:
+    """The panes' refresh; each tick that saw changes: (start, end, mention ids). On SQLite the desk's poll on
+    its 0.2 s interval; on PostgreSQL a tick as soon as the store's notification wakes it (`wait_change`)."""
+    store = await open_database(path)
     presence = Presence(store, "watcher")
     last_rev = await store.max_rev()
     ticks: list[tuple[float, float, list[int]]] = []
+    wait_change = getattr(store, "wait_change", None)
     await asyncio.to_thread(barrier.wait)
     next_at = time.monotonic()
     while not stop.is_set():
+        if wait_change is not None:
+            await wait_change(last_rev, 1.0)  # a missed notification only delays: the rev is read again
         next_at += REFRESH_SECONDS
         start = time.time()
         if await store.max_rev() > last_rev:
@@ -149,10 +154,11 @@ async def watcher(path: Path, barrier: Any, stop: Any) -> list[tuple[float, floa
                 await store.counts()
                 await presence.claims()
                 ticks.append((start, time.time(), [r.id for r in changes]))
-        # Like set_interval: a tick that overran skips the missed ones rather than piling up.
-        while next_at < time.monotonic():
-            next_at += REFRESH_SECONDS
-        await asyncio.sleep(next_at - time.monotonic())
+        if wait_change is None:
+            # Like set_interval: a tick that overran skips the missed ones rather than piling up.
+            while next_at < time.monotonic():
+                next_at += REFRESH_SECONDS
+            await asyncio.sleep(next_at - time.monotonic())
     await store.close()
     return ticks
 
@@ -160,7 +166,7 @@ async def watcher(path: Path, barrier: Any, stop: Any) -> list[tuple[float, floa
 # -- a run ---------------------------------------------------------------------------------------
 
 
-def run(path: Path, wl: Path, workers: int, actions: int, burst: int, burst_start: int) -> dict[str, Any]:
+def run(path: str | Path, wl: Path, workers: int, actions: int, burst: int, burst_start: int) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     parties = workers + 1 + (1 if burst else 0)
     barrier, stop, out = ctx.Barrier(parties), ctx.Event(), ctx.Queue()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor import data as demo_data
 from monitor.core.incidents import IncidentStatus, IncidentSummary, likeness, profile
 from monitor.core.models import ActionKind, Batch, MatchResult, Mention, Priority, Status
+from monitor.db import suggest
 from monitor.db.api import Conflict, Database
 from monitor.db.engines import open_database
+from monitor.db.pg import mentions as pg_mentions
 from monitor.db.presence import Presence
 from monitor.engine import incidents
 from monitor.engine.collector import Collector
@@ -196,6 +199,46 @@ async def test_a_report_sharing_no_term_with_any_open_incident_is_not_suggested(
     rows = [(Mention("demo", "x", "mastodon", "c", TREE[1], T0), MatchResult(("transports",), Priority.NORMAL))]
     await store.ingest("demo", rows, None)
     assert (await store.mention(a + 1)).suggested_incident is None
+
+
+async def test_the_open_incidents_are_read_again_only_after_one_changed(
+    store: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both engines cache the suggestions' index on the incidents' generation (PostgreSQL read it at every poll)."""
+    (a,) = await put(store, TREE[:1])
+    first = await store.create_incident(a, "alice")
+    loaded: list[str] = []
+    real = suggest.profile_load
+    monkeypatch.setattr(suggest, "profile_load", lambda text: loaded.append(text) or real(text))
+    (b,) = await put(store, TREE[1:2], start=1)
+    (c,) = await put(store, TREE[2:3], start=2)
+    assert len(loaded) == 1  # one open incident, read for the first poll only
+    assert (await store.mention(c)).suggested_incident == first  # the second poll scored on the kept index
+    await store.link(b, first, "alice", expect_incident=None)  # the incident changes (its profile too)
+    await put(store, [OTHER], start=3)
+    assert len(loaded) == 2
+
+
+async def test_a_poll_scores_its_own_reports_whatever_an_action_commits_meanwhile(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: an operator's commit landing while a poll is stored took its rev range's suggestions."""
+    store, other = await open_database(pg_url), await open_database(pg_url)
+    try:
+        a, river = await put(store, [TREE[0], OTHER])
+        incident = await store.create_incident(a, "alice")
+        real = pg_mentions.ingest
+
+        async def after_an_action(*args: Any, **kwargs: Any) -> int:
+            await other.act(river, ActionKind.NOTE, "bruno", {"text": "appel"})  # a rev committed meanwhile
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(pg_mentions, "ingest", after_an_action)
+        (b,) = await put(store, TREE[1:2], start=2)
+        assert (await store.mention(b)).suggested_incident == incident
+    finally:
+        await store.close()
+        await other.close()
 
 
 async def test_an_incident_is_claimed_whole_and_another_operator_is_told_who_holds_it(db_target: str | Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
 from monitor.db.api import NotFound
@@ -79,9 +79,11 @@ def ingest_sync(
     edits: list[tuple[Mention, MatchResult | None]],
     deletes: list[str],
     seen: int,
+    suggested: Mapping[str, tuple[int, float]] | None = None,
 ) -> int:
+    """A poll's mentions (each with its `suggested` incident and score, by remote id), edits, deletes, cursor."""
     rev = max_rev_sync(c)
-    inserted = _insert(c, source, matched, rev, seen)
+    inserted = _insert(c, source, matched, rev, seen, suggested or {})
     rev += len(matched)
     for m, result in edits:
         rev += 1
@@ -128,16 +130,23 @@ def _touch_incidents(c: sqlite3.Connection, source: str, remote_ids: list[str], 
         touch_sync(c, incident_id, seen)
 
 
-def _insert(c: sqlite3.Connection, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:
+def _insert(
+    c: sqlite3.Connection,
+    source: str,
+    matched: list[tuple[Mention, MatchResult]],
+    rev: int,
+    seen: int,
+    suggested: Mapping[str, tuple[int, float]],
+) -> int:
     """New mentions, numbered after `rev`; one already stored (same source and remote id) is left as it is."""
     terms = [TERM_SEP.join(r.terms) for _m, r in matched]
     ids = name_ids(c, [source, *map(primary_term, terms)]) if matched else {}  # the statistics' ids (migration 7)
     # rowcount: the mentions inserted, not the names above nor the triggers' dirty days (migration 8)
     return c.executemany(
-        f"INSERT INTO mentions ({INSERT_COLUMNS}, status, source_id, term_id)"
-        f" VALUES ({', '.join(['?'] * 18)}, 'new', ?, ?) ON CONFLICT (source, remote_id) DO NOTHING",
+        f"INSERT INTO mentions ({INSERT_COLUMNS}, status, source_id, term_id, suggested_incident, suggestion_score)"
+        f" VALUES ({', '.join(['?'] * 18)}, 'new', ?, ?, ?, ?) ON CONFLICT (source, remote_id) DO NOTHING",
         [
-            (*values, ids[source], ids[primary_term(terms[i])])
+            (*values, ids[source], ids[primary_term(terms[i])], *suggested.get(values[1], (None, None)))
             for i, values in enumerate(new_mention_rows(source, matched, rev, seen))
         ],  # fmt: skip
     ).rowcount

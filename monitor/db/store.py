@@ -65,7 +65,7 @@ from monitor.db.mentions import (
 from monitor.db.related import related_sync
 from monitor.db.spend import add_spend_sync, spend_sync
 from monitor.db.statsdays import refresh_sync
-from monitor.db.suggest import suggest_new_sync
+from monitor.db.suggest import score_new_sync
 
 # Names the rest of the program imports from here (the store's errors, the SQL helpers of monitor.db).
 __all__ = [
@@ -194,17 +194,15 @@ class Store:
         """
         rows, changed, gone = list(matched), list(edits), list(deletes)
         seen = seen_at if seen_at is not None else now_ms()
+        # Scored before the write: no other writer waits for the file's lock while a poll is scored.
+        suggested = await self.read(lambda c: score_new_sync(c, rows, seen)) if rows else {}
 
         def write(c: sqlite3.Connection) -> int:
             if fence is not None:
                 check_lease_sync(c, fence.lease, fence.holder, now_ms())
             if spend is not None:
                 add_spend_sync(c, source, spend)
-            before = max_rev_sync(c)
-            inserted = ingest_sync(c, source, rows, cursor, changed, gone, seen)
-            if inserted:  # the new mentions are numbered first, after `before`
-                suggest_new_sync(c, before, before + len(rows))
-            return inserted
+            return ingest_sync(c, source, rows, cursor, changed, gone, seen, suggested)
 
         return await self.write(write, "ingest")
 

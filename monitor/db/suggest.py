@@ -25,7 +25,7 @@ from monitor.core.incidents import (
     profile_load,
     union,
 )
-from monitor.core.models import TERM_SEP, MentionRow
+from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow
 from monitor.db.mentions import mention_sync
 
 PROFILE_REPORTS = 300  # an incident's profile is made from its latest reports
@@ -57,20 +57,29 @@ PROFILE_SQL = "SELECT text, terms, first_seen_at FROM mentions WHERE incident_id
 
 def _index(c: sqlite3.Connection) -> _Index | None:
     """The open incidents' profiles, read again only when an incident changed since."""
-    r = c.execute("SELECT gen FROM incidents ORDER BY rev DESC LIMIT 1").fetchone()
+    r = c.execute(GEN_SQL).fetchone()
     if r is None:
         return None
-    cached = _CACHE.get(id(c))
-    if cached is not None and cached.gen == r[0]:
-        return cached
-    index = build_index(r[0], c.execute(OPEN_PROFILES_SQL))
-    if len(_CACHE) >= 16:  # connections come and go (tests, one-shot commands): keep it bounded
-        _CACHE.clear()
-    _CACHE[id(c)] = index
-    return index
+    return cached(c, r[0]) or keep(c, build_index(r[0], c.execute(OPEN_PROFILES_SQL)))
 
 
+GEN_SQL = "SELECT gen FROM incidents ORDER BY rev DESC LIMIT 1"
 OPEN_PROFILES_SQL = "SELECT id, title, profile FROM incidents WHERE status IN ('open', 'escalated')"
+
+
+def cached(conn: object, gen: str) -> _Index | None:
+    """The index this connection built at generation `gen` (GEN_SQL's), if it is still the current one.
+
+    Either engine's: the gen is read first, so an index keyed on it never holds older profiles than its key."""
+    index = _CACHE.get(id(conn))
+    return index if index is not None and index.gen == gen else None
+
+
+def keep(conn: object, index: _Index) -> _Index:
+    if len(_CACHE) >= 16:  # connections come and go (tests, one-shot commands, reconnects): keep it bounded
+        _CACHE.clear()
+    _CACHE[id(conn)] = index
+    return index
 
 
 def build_index(gen: str, rows: Iterable[Sequence[Any]]) -> _Index:
@@ -139,6 +148,24 @@ def suggestions(index: _Index, reports: Iterable[Sequence[Any]]) -> list[tuple[i
         if best and best[0].score >= SUGGEST_AT:
             found.append((best[0].incident_id, best[0].score, mention_id))
     return found
+
+
+def score_batch(
+    index: _Index | None, matched: Iterable[tuple[Mention, MatchResult]], seen: int
+) -> dict[str, tuple[int, float]]:
+    """remote id -> (incident, score) for a poll's mentions alike an open incident enough: the scores
+    `suggestions` gives their rows once stored (first seen at `seen`), computed before the write takes its locks."""
+    if index is None or not index.incidents:
+        return {}
+    rows = [(m.remote_id, m.text, TERM_SEP.join(r.terms), seen) for m, r in matched]
+    return {str(key): (incident_id, score) for incident_id, score, key in suggestions(index, rows)}
+
+
+def score_new_sync(
+    c: sqlite3.Connection, matched: Iterable[tuple[Mention, MatchResult]], seen: int
+) -> dict[str, tuple[int, float]]:
+    """`score_batch` on the open incidents as they are now (SQLite's twin of pg.incidents.score_new)."""
+    return score_batch(_index(c), matched, seen)
 
 
 def rank(index: _Index | None, row: MentionRow, limit: int) -> list[Suggestion]:

@@ -11,7 +11,7 @@ from monitor.core.timeutil import now_ms
 from monitor.db.api import Conflict, NotFound
 from monitor.db.faults import StoreError
 from monitor.db.migrations import REOPENED, RESOLVED
-from monitor.db.pg.mentions import Conn, every, next_rev, one
+from monitor.db.pg.mentions import Conn, every, one, touch
 from monitor.db.pg.schema import SERVICE, STANDING
 from monitor.db.rows import ACTION_COLUMNS, UNDOABLE_SQL, inverse_link, last_undoable, row_to_action
 
@@ -62,23 +62,24 @@ async def act(
         after = STATUS_AFTER[kind] or status_before
         since = at
     incident = payload.get("incident")  # an action on an incident's report is part of its history
-    inserted = await one(
-        c,
+    # Its id is read after the statements below are sent: in a pipeline (PgStore.act), one round trip for all.
+    logged = await c.execute(
         "INSERT INTO actions (mention_id, kind, operator, at, status_before, status_after, payload, incident_id)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (mention_id, kind.value, operator, at, status_before.value, after.value, Jsonb(dict(payload)),
          incident if isinstance(incident, int) else None),
     )  # fmt: skip
-    assert inserted is not None
     first = kind in RESPONSE_KINDS and first_response_at is None
     await c.execute(
-        "UPDATE mentions SET status = %s, status_at = CASE WHEN status != %s THEN %s ELSE status_at END, rev = %s,"
+        "UPDATE mentions SET status = %s, status_at = CASE WHEN status != %s THEN %s ELSE status_at END,"
         " first_response_at = CASE WHEN %s THEN %s ELSE first_response_at END,"
         " first_response_by = CASE WHEN %s THEN %s::text ELSE first_response_by END WHERE id = %s",
-        (after.value, after.value, since, await next_rev(c), first, at, first, operator, mention_id),
+        (after.value, after.value, since, first, at, first, operator, mention_id),
     )
     for sql in _REFRESH:  # the per-mention clocks the statistics read
         await c.execute(sql, (mention_id,))
+    inserted = await logged.fetchone()
+    assert inserted is not None
     action_id = int(inserted[0])
     if relink is not None or in_incident is not None:
         from monitor.db.pg import incidents as pg_incidents  # they log their links through this module
@@ -89,6 +90,8 @@ async def act(
             await pg_incidents.touch(c, in_incident, at)
     if then is not None:
         await then(c, action_id)
+    # Its new rev last: every other writer waits for the counter's lock from here to the commit only.
+    await touch(c, mention_id)
     return action_id
 
 

@@ -22,7 +22,7 @@ from monitor.core.incidents import (
     draft_title,
     incident_reference,
 )
-from monitor.core.models import OPEN_STATUSES, ActionKind, MentionRow, Status
+from monitor.core.models import OPEN_STATUSES, ActionKind, MatchResult, Mention, MentionRow, Status
 from monitor.core.sanitize import clean
 from monitor.core.timeutil import now_ms
 from monitor.db.api import Conflict, NotFound, PaneEntry
@@ -41,14 +41,16 @@ from monitor.db.pg import actions as pg_actions
 from monitor.db.pg.mentions import Conn, every, mention, next_rev, one, pane
 from monitor.db.rows import MENTION_COLUMNS, OUTBOX_COLUMNS, loads, row_to_mention, row_to_outbox
 from monitor.db.suggest import (
-    NEW_REPORTS_SQL,
+    GEN_SQL,
     OPEN_PROFILES_SQL,
     PROFILE_REPORTS,
     PROFILE_SQL,
     build_index,
+    cached,
+    keep,
     merged_profile,
     rank,
-    suggestions,
+    score_batch,
 )  # fmt: skip
 
 _GEN = "md5(random()::text)"  # a new generation token with every change (the suggestions' index keys on it)
@@ -254,22 +256,17 @@ async def act_on_incident(
 
 
 async def _index(c: Conn) -> Any:
-    r = await one(c, "SELECT gen FROM incidents ORDER BY rev DESC LIMIT 1")
-    return None if r is None else build_index(r[0], await every(c, OPEN_PROFILES_SQL))
+    """As monitor.db.suggest's: the open incidents' profiles, read again only when an incident changed since."""
+    r = await one(c, GEN_SQL)
+    if r is None:
+        return None
+    return cached(c, r[0]) or keep(c, build_index(r[0], await every(c, OPEN_PROFILES_SQL)))
 
 
-async def suggest_new(c: Conn, after_rev: int, upto_rev: int) -> int:
-    """As monitor.db.suggest.suggest_new_sync, in the ingest's transaction."""
-    index = await _index(c)
-    if index is None or not index.incidents:
-        return 0
-    found = suggestions(index, await every(c, NEW_REPORTS_SQL.format(mark="%s"), (after_rev, upto_rev)))
-    for incident_id, score, mention_id in found:
-        await c.execute(
-            "UPDATE mentions SET suggested_incident = %s, suggestion_score = %s WHERE id = %s",
-            (incident_id, score, mention_id),
-        )
-    return len(found)
+async def score_new(c: Conn, matched: list[tuple[Mention, MatchResult]], seen: int) -> dict[str, tuple[int, float]]:
+    """As monitor.db.suggest.suggest_new_sync, in the ingest's transaction but before it reserves its revs:
+    the ingest stores each new mention with its suggestion, and no other writer waits while it scores."""
+    return score_batch(await _index(c), matched, seen)
 
 
 async def rank_incidents(c: Conn, mention_id: int, limit: int) -> list[Suggestion]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from monitor.core.models import TERM_SEP, MatchResult, Mention, MentionRow, Status
 from monitor.db.api import NotFound
@@ -13,6 +13,7 @@ from monitor.db.pg.schema import MASTODON_LOCAL_ID
 from monitor.db.rows import INSERT_COLUMNS, MENTION_COLUMNS, new_mention_rows, pane_order, row_to_mention
 
 Conn = AsyncConnection[tuple[Any, ...]]
+Inserted = AsyncCursor[tuple[Any, ...]] | None  # ingest's INSERT, None when a poll brought no new mention
 CHANNEL = "monitor_rev"  # every commit that raises the rev notifies it (delivered when the transaction commits)
 
 
@@ -41,8 +42,13 @@ async def next_rev(c: Conn, n: int = 1) -> int:
 
 
 async def touch(c: Conn, mention_id: int) -> None:
-    """Bump a mention's rev so that every open screen redraws it."""
-    await c.execute("UPDATE mentions SET rev = %s WHERE id = %s", (await next_rev(c), mention_id))
+    """Bump a mention's rev so that every open screen redraws it: the rev reserved (next_rev) and stored in one
+    statement, so that a write that touches last holds the counter's lock for this statement and its commit only."""
+    await c.execute(
+        "WITH r AS (UPDATE rev_counter SET rev = rev + 1 RETURNING rev)"
+        f" UPDATE mentions SET rev = r.rev FROM r WHERE id = %s RETURNING pg_notify('{CHANNEL}', r.rev::text)",
+        (mention_id,),
+    )
 
 
 async def max_rev(c: Conn) -> int:
@@ -104,11 +110,22 @@ async def ingest(
     edits: list[tuple[Mention, MatchResult | None]],
     deletes: list[str],
     seen: int,
-) -> int:
-    """The SQLite ingest's twin (monitor.db.mentions.ingest_sync): mentions, edits, deletes, then the cursor."""
+    suggested: Mapping[str, tuple[int, float]] | None = None,
+) -> Inserted:
+    """The SQLite ingest's twin (monitor.db.mentions.ingest_sync): mentions (each with its `suggested`
+    incident and score, by remote id), edits, deletes and the cursor.
+
+    The revs are reserved last but one: the counter's lock, which every other writer waits for, is held
+    for one INSERT of the whole poll (and its edits) and the commit, not while the poll is prepared."""
+    if cursor is not None:  # only this source's collector writes its row: no one waits behind it
+        await c.execute(
+            "INSERT INTO cursors (source, cursor, updated_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            (source, cursor, seen),
+        )
     changes = len(matched) + len(edits) + len(deletes)
     rev = await next_rev(c, changes) - changes if changes else 0
-    inserted = await _insert(c, source, matched, rev, seen) if matched else 0
+    inserted = await _insert(c, source, matched, rev, seen, suggested or {}) if matched else None
     rev += len(matched)
     for m, result in edits:
         rev += 1
@@ -131,12 +148,6 @@ async def ingest(
         )
     if edits or deletes:
         await _touch_incidents(c, source, [m.remote_id for m, _ in edits] + list(deletes), seen)
-    if cursor is not None:
-        await c.execute(
-            "INSERT INTO cursors (source, cursor, updated_at) VALUES (%s, %s, %s)"
-            " ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-            (source, cursor, seen),
-        )
     return inserted
 
 
@@ -153,14 +164,35 @@ async def _touch_incidents(c: Conn, source: str, remote_ids: list[str], seen: in
         await touch(c, incident_id, seen)
 
 
-async def _insert(c: Conn, source: str, matched: list[tuple[Mention, MatchResult]], rev: int, seen: int) -> int:
-    async with c.cursor() as cur:
-        await cur.executemany(
-            f"INSERT INTO mentions ({INSERT_COLUMNS}, status) VALUES ({', '.join(['%s'] * 18)}, 'new')"
-            " ON CONFLICT (source, remote_id) DO NOTHING",
-            new_mention_rows(source, matched, rev, seen),
-        )
-        return max(cur.rowcount, 0)  # executemany's rowcount: the rows of all its statements
+# INSERT_COLUMNS' types, then the suggestion's: a poll goes in as one array per column, in one statement.
+_TYPES = ("text",) * 11 + ("integer", "bigint", "bigint", "bigint", "bigint", "text", "integer", "bigint", "float8")
+_NAMES = ", ".join(f"c{i}" for i in range(len(_TYPES)))
+_INSERT = (
+    f"INSERT INTO mentions ({INSERT_COLUMNS}, suggested_incident, suggestion_score, status)"
+    f" SELECT {_NAMES}, 'new' FROM unnest({', '.join(f'%s::{t}[]' for t in _TYPES)})"
+    f" WITH ORDINALITY AS v({_NAMES}, n) ORDER BY n"  # in rev order: ids rise with revs, as SQLite's do
+    " ON CONFLICT (source, remote_id) DO NOTHING"
+)
+
+
+async def _insert(
+    c: Conn,
+    source: str,
+    matched: list[tuple[Mention, MatchResult]],
+    rev: int,
+    seen: int,
+    suggested: Mapping[str, tuple[int, float]],
+) -> Inserted:
+    rows = [
+        (*values, *suggested.get(values[1], (None, None))) for values in new_mention_rows(source, matched, rev, seen)
+    ]
+    return await c.execute(_INSERT, [list(column) for column in zip(*rows, strict=True)])
+
+
+def inserted(done: Inserted) -> int:
+    """How many new mentions `ingest` stored: read once its transaction has committed (in a pipeline, the
+    INSERT's count arrives with the COMMIT's answer)."""
+    return max(done.rowcount, 0) if done is not None else 0
 
 
 async def pane(

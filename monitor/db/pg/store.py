@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -99,18 +100,19 @@ class PgStore:
     def check_file(self) -> None:
         """Nothing to check: a server has no file that could be replaced under us."""
 
-    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]], pipelined: bool = False) -> T:
         async with self._lock:
             try:
-                return await self._attempt(fn, reused=self._link.usable)
+                return await self._attempt(fn, self._link.usable, pipelined)
             except _Stale:  # the server dropped it since the last call (and is back, maybe): a new one, once
-                return await self._attempt(fn, reused=False)
+                return await self._attempt(fn, False, pipelined)
 
-    async def _attempt(self, fn: Callable[[Conn], Awaitable[T]], reused: bool) -> T:
+    async def _attempt(self, fn: Callable[[Conn], Awaitable[T]], reused: bool, pipelined: bool) -> T:
         conn = await self._link.get()  # after a restart or a failover, a new one
         began = committing = False
         try:
-            async with conn.transaction():
+            # Pipelined: what nothing waits for (BEGIN, UPDATEs, the COMMIT) goes out with the next read.
+            async with conn.pipeline() if pipelined else nullcontext(), conn.transaction():
                 began = True
                 result = await fn(conn)
                 committing = True  # leaving the block commits
@@ -123,20 +125,20 @@ class PgStore:
                 raise _Stale from exc  # BEGIN failed: nothing of fn was sent
             raise error from exc
 
-    async def write(self, fn: Callable[[Conn], Awaitable[T]], label: str) -> T:
+    async def write(self, fn: Callable[[Conn], Awaitable[T]], label: str, pipelined: bool = False) -> T:
         """Run fn in one transaction; psycopg's errors come out as the store's (nothing was written, unless
         the message says the connection dropped during the commit). Under an operator's attempt
         (monitor.db.writekey), a write that already committed returns its first result instead."""
         attempt = ATTEMPT.get()
-        result = await (self._run(fn) if attempt is None else self._keyed(fn, attempt.next_key()))
+        result = await (self._run(fn, pipelined) if attempt is None else self._keyed(fn, attempt.next_key(), pipelined))
         if self.on_commit:
             self.on_commit(label)
         return result
 
-    async def _keyed(self, fn: Callable[[Conn], Awaitable[T]], key: str) -> T:
+    async def _keyed(self, fn: Callable[[Conn], Awaitable[T]], key: str, pipelined: bool = False) -> T:
         """fn made once under `key`; a refusal after an attempt whose COMMIT was lost says it may be saved."""
         try:
-            result = await self._run(_once(fn, key))
+            result = await self._run(_once(fn, key), pipelined)
         except CommitUnknown:
             self._uncertain.add(key)
             raise
@@ -166,18 +168,16 @@ class PgStore:
         rows, changed, gone = list(matched), list(edits), list(deletes)
         seen = seen_at if seen_at is not None else now_ms()
 
-        async def write(c: Conn) -> int:
+        async def write(c: Conn) -> pg_mentions.Inserted:
             if fence is not None:
                 await check_lease(c, fence.lease, fence.holder)
             if spend is not None:
                 await pg_spend.add_spend(c, source, spend)
-            before = await pg_mentions.max_rev(c)
-            inserted = await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen)
-            if inserted:  # the new mentions are numbered first, after `before`
-                await pg_incidents.suggest_new(c, before, before + len(rows))
-            return inserted
+            suggested = await pg_incidents.score_new(c, rows, seen) if rows else {}
+            return await pg_mentions.ingest(c, source, rows, cursor, changed, gone, seen, suggested)
 
-        return await self.write(write, "ingest")
+        # Pipelined: the INSERT goes out with the COMMIT (the counter's lock is held for that round trip).
+        return pg_mentions.inserted(await self.write(write, "ingest", pipelined=True))
 
     async def spend(self, month: str | None = None) -> list[Spend]:
         return await self.read(lambda c: pg_spend.spend(c, month))
@@ -227,11 +227,14 @@ class PgStore:
         then: pg_actions.Then | None = None,
         expect_status: Status | None = None,
     ) -> int:
+        # Pipelined: the rev's reservation (pg_actions.act's last statement) goes out with the COMMIT, so the
+        # counter's lock, which every writer waits for, is held for one round trip and never while we are away.
         return await self.write(
             lambda c: pg_actions.act(
                 c, mention_id, kind, operator, payload or {}, then=then, expect_status=expect_status
             ),
             f"act:{kind}",
+            pipelined=True,
         )
 
     async def refresh_digests(self) -> int:

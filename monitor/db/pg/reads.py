@@ -75,7 +75,7 @@ def rows(
             where.append(test)
             params.append(list(value) if isinstance(value, Sequence) else value)
     with errors(conn), conn.cursor(name="export") as cursor:  # server-side: memory stays flat
-        cursor.itersize = 1000
+        cursor.itersize = 100  # rows of a few KB each: memory stays well under 1 MB
         cursor.execute(f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)} ORDER BY id", params)
         yield from cursor
 

@@ -1,5 +1,6 @@
 """The same statistics on both engines: random desks written through each engine's own write path (SQLite's
-act_sync and ingest_sync, PostgreSQL's store and its act), then `stats.compute` read back from each."""
+act_sync and ingest_sync, PostgreSQL's store and its act), with the day digests rebuilt halfway (so some days
+read from a digest, some dirty, some partial), then `stats.compute` read back from each."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from monitor.core.timeutil import from_ms
 from monitor.db.pg import actions as pg_actions
 from monitor.db.pg.store import PgStore
 from monitor.db.reading import open_reader
+from monitor.db.statsdays import refresh
 from monitor.db.store import StoreError
 from monitor.reports.stats import compute, render
 from tests.fakes_stats import DESK_HOURS, MIN, Desk, write_watchlist
@@ -46,7 +48,9 @@ def _steps(m: dict[str, Any]) -> tuple[Mention, MatchResult, int, list[tuple[str
 def write_sqlite(desk: Desk, log: list[dict[str, Any]]) -> None:
     from monitor.db.store import act_sync, ingest_sync
 
-    for m in log:
+    for i, m in enumerate(log):
+        if i == len(log) // 2:
+            refresh(desk.conn)
         post, match, seen, acts = _steps(m)
         desk._tx(partial(ingest_sync, desk.conn, post.source, [(post, match)], None, [], [], seen))
         (mid,) = desk.conn.execute("SELECT id FROM mentions WHERE remote_id = ?", (post.remote_id,)).fetchone()
@@ -63,7 +67,9 @@ def write_sqlite(desk: Desk, log: list[dict[str, Any]]) -> None:
 async def write_postgresql(url: str, log: list[dict[str, Any]]) -> None:
     store = await PgStore.open(url)
     try:
-        for m in log:
+        for i, m in enumerate(log):
+            if i == len(log) // 2:  # the days written so far read from their digests, later writes dirty some
+                await store.refresh_digests()
             post, match, seen, acts = _steps(m)
             await store.ingest(post.source, [(post, match)], None, seen_at=seen)
             mid = (await store.changes_since(await store.max_rev() - 1))[0].id

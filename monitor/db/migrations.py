@@ -270,4 +270,6 @@ MIGRATIONS: list[str] = [
     """,
     # 11: the per-day digests' columns as blobs of integers (monitor.db.statsdays), rebuilt by the first writer.
     STATS_BLOBS,
+    # 12: PostgreSQL's per-day digests (monitor.db.pg.statsdays); SQLite has its own since 8 and 11.
+    "SELECT 1 -- 12: PostgreSQL's per-day digests",
 ]

@@ -119,11 +119,12 @@ def clock_differences(conn: ReadConnection) -> list[Difference]:
     return pg(conn)
 
 
-def stale_days(conn: ReadConnection) -> list[int] | None:
-    """The day digests that differ from their mentions; None where none are kept (PostgreSQL reads the
-    mentions themselves)."""
+def stale_days(conn: ReadConnection) -> list[int]:
+    """The clean days whose digest is not what their mentions give now."""
     if isinstance(conn, sqlite3.Connection):
         from monitor.db.statsdays import stale_days as lite
 
         return lite(conn)
-    return None
+    from monitor.db.pg.statsdays import stale_days as pg
+
+    return pg(conn)

@@ -7,6 +7,7 @@ of each new SQLite migration at the same number. Times are epoch milliseconds (B
 from __future__ import annotations
 
 from monitor.db.migrations import fill_clocks
+from monitor.db.pg.statsdays import MIGRATION as STATS_DAYS
 
 # As monitor.db.migrations.STANDING and SERVICE, in PostgreSQL's JSON operators: part of shipped
 # migrations, never change what they compute.
@@ -220,4 +221,6 @@ MIGRATIONS: list[str] = [
     """,
     # 11: SQLite's per-day digests as binary columns: statistics, not on PostgreSQL yet (see 7 and 8).
     "SELECT 1 -- 11: statistics are not on PostgreSQL yet",
+    # 12: the statistics' per-day digests (SQLite's 8 and 11), in PostgreSQL's own form: monitor.db.pg.statsdays.
+    STATS_DAYS,
 ]

@@ -1,51 +1,31 @@
 """Statistics on PostgreSQL: the same `Period` as monitor.db.stats reads from SQLite, so monitor.reports
 computes the same figures from it.
 
-The period's mentions come back as one binary COPY of fixed-width integers, read by numpy with no parsing:
-every field is a non-null int8, so each row has the same layout. The texts the statistics group by come as
-codes into short sorted lists of names, read first in the same snapshot (SQLite keeps integer ids in
-`names` for that; PostgreSQL has no need to). Half the period is copied on a second connection sharing the
-first one's snapshot, so the server scans with two backends. Everything reads one snapshot.
+Whole UTC days come from their digests (monitor.db.pg.statsdays: each day's rows as fixed-width integers, read
+by numpy with no parsing), a dirty day and the period's partial days at its ends from the mentions by the same
+statement. The texts the statistics group by come as codes into each day's sorted names (SQLite keeps global
+integer ids in `names` instead), mapped here onto the period's. Everything reads one snapshot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import psycopg
-import psycopg.sql
 
+from monitor.core.dburl import describe
+from monitor.db.faults import StoreError
 from monitor.db.pg.connect import classify
-from monitor.db.stats import NO_END, NONE_KEY, Columns, Period
+from monitor.db.pg.schema import MIGRATIONS
+from monitor.db.pg.statsdays import DAY_MS, IN_RANGES, clean_and_dirty, digests_sql, ranges
+from monitor.db.stats import NO_END, NONE_KEY, Columns, Ints, Period
 
 PgReadConnection = psycopg.Connection[tuple[Any, ...]]
-_PERIOD = " FROM mentions WHERE first_seen_at >= %(since)s AND first_seen_at < %(until)s"
-PRIMARY_TERM = "split_part(terms, chr(31), 1)"  # migrations.PRIMARY_TERM: the text before the first separator
-# The texts grouped by, in Columns' order: a NULL responder or service reads as '' (as SQLite's id 0 does).
-_TEXTS = ("source", PRIMARY_TERM, "coalesce(first_response_by, '')", "coalesce(escalated_to, '')")
-_NAMES_SQL = f"SELECT {', '.join(f'array_agg(DISTINCT {text})' for text in _TEXTS)}" + _PERIOD
-# Status codes in the flags (bits 5-7), as db.stats' tallies count them.
-_STATUS = "CASE status WHEN 'new' THEN 0 WHEN 'escalated' THEN 1 WHEN 'done' THEN 2 WHEN 'dismissed' THEN 3 ELSE 4 END"
-_FIELDS = (
-    "first_seen_at",
-    "coalesce(first_response_at, -1)",
-    "CASE WHEN status IN ('done', 'dismissed') THEN status_at ELSE -1 END",
-    "coalesce(deleted_at, -1)",
-    "coalesce(escalated_at, -1)",
-    # priority (bits 0-3), to us (4), status (5-7), edited (8)
-    # (PostgreSQL gives & | << one precedence, left to right: every term in parentheses)
-    f"((priority & 15) | ((to_us <> 0)::int << 4) | (({_STATUS}) << 5) | ((edited_at IS NOT NULL)::int << 8))::int8",
-    # the four texts' codes, 16 bits each
-    " | ".join(f"((array_position(%({name})s::text[], {text}) - 1)::int8 << {16 * i})"
-               for i, (name, text) in enumerate(zip(("s", "t", "o", "v"), _TEXTS, strict=True))),
-)  # fmt: skip
-_COPY_SQL = f"COPY (SELECT {', '.join(_FIELDS)}{_PERIOD}) TO STDOUT (FORMAT BINARY)"
-_ROW = np.dtype([("n", ">i2"), *((f, [("len", ">i4"), ("v", ">i8")]) for f in "abcdefg")])
-_HEADER, _TRAILER = 19, 2  # COPY BINARY's signature, flags and (empty) extension; the -1 field count at the end
+_FIELDS = ("seen", "fr", "closed", "deleted", "esc", "flags", "codes")  # statsdays.ROW_FIELDS
+_ROW = np.dtype([(f, ">i8") for f in _FIELDS])
 # The backlog a period inherits, as monitor.db.stats reads it: when each mention seen before it stopped waiting.
 _CARRY_SQL = (
     "SELECT array_agg(ends) FROM (SELECT least(coalesce(deleted_at, %(no_end)s),"
@@ -54,18 +34,28 @@ _CARRY_SQL = (
     " UNION ALL SELECT least(first_response_at, coalesce(deleted_at, %(no_end)s))"
     " FROM mentions WHERE first_response_at >= %(since)s AND first_seen_at < %(since)s) carried"
 )
-_SPLIT = 200_000  # a period with more mentions than this is copied in two halves, side by side
 
 
 def connect(url: str) -> PgReadConnection:
-    """A read-only connection whose reads share one snapshot until it is closed (a report's consistency)."""
+    """A read-only connection whose reads share one snapshot until it is closed (a report's consistency).
+    Reports never create or migrate: a database at another schema is refused with why."""
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             url, application_name="monitor-stats", options="-c default_transaction_read_only=on"
             " -c default_transaction_isolation=repeatable\\ read",
         )  # fmt: skip
     except psycopg.Error as exc:
         raise classify(exc, url) from exc
+    with errors(conn):
+        exists = _one(conn, "SELECT to_regclass('schema_version') IS NOT NULL")[0]
+        version = int(_one(conn, "SELECT coalesce(max(version), 0) FROM schema_version")[0]) if exists else 0
+    if version != len(MIGRATIONS):
+        conn.close()
+        raise StoreError(
+            f"{describe(url)}: " + ("empty: the app or `monitor collect` creates the tables" if version == 0 else
+            f"schema {version}, this program reads {len(MIGRATIONS)}: the app or `monitor collect` migrates it")
+        )  # fmt: skip
+    return conn
 
 
 def first_seen(conn: PgReadConnection) -> int | None:
@@ -76,67 +66,53 @@ def first_seen(conn: PgReadConnection) -> int | None:
 
 def load_period(conn: PgReadConnection, since: int, until: int) -> Period:
     """The mentions first seen in [since, until), with their clocks, and the backlog inherited from before."""
+    first, last = -(-since // DAY_MS), until // DAY_MS
+    if first >= last:
+        first = last = until // DAY_MS + 1  # no whole day: the period is one partial range
+    edges = [(since, min(until, first * DAY_MS)), (max(since, last * DAY_MS), until)]
     with errors(conn):
-        params: dict[str, Any] = {"since": since, "until": until, "no_end": NO_END}
-        names = [list(n or ()) for n in _one(conn, _NAMES_SQL, params)]
-        if max(len(n) for n in names) >= 1 << 15:
-            raise ValueError("statistics: more than 32767 distinct names in one breakdown")  # 16 bits each
-        params |= dict(zip(("s", "t", "o", "v"), names, strict=True))
-        halves = _halves(conn, since, until)
-        extra = [_sharing_snapshot(conn) for _ in halves[1:]]
-        try:
-            with ThreadPoolExecutor(max_workers=len(halves)) as pool:
-                slices = [{**params, "since": s, "until": u} for s, u in halves]
-                parts = list(pool.map(_copy, [conn, *extra], slices))
-        finally:
-            for c in extra:
-                c.close()
-        carried = _one(conn, _CARRY_SQL, params)[0]
-    return Period(*_columns(np.concatenate(parts), names), np.array(carried or [], dtype=np.int64))
+        digests, dirty = clean_and_dirty(conn, first, last) if first < last else ([], [])
+        live = [(s, u) for s, u in edges if s < u] + [(d * DAY_MS, (d + 1) * DAY_MS) for d in dirty]
+        digests += conn.execute(digests_sql(IN_RANGES), ranges(live)).fetchall() if live else []
+        carried = _one(conn, _CARRY_SQL, {"since": since, "no_end": NO_END})[0]
+    digests.sort(key=lambda digest: digest[0])
+    return Period(*_columns(digests), np.array(carried or [], dtype=np.int64))
 
 
-def _halves(conn: PgReadConnection, since: int, until: int) -> list[tuple[int, int]]:
-    """The period, cut in two at its median first seen when it is large (each half copied on its own backend)."""
-    n = int(_one(conn, "SELECT count(*)" + _PERIOD, {"since": since, "until": until})[0])
-    if n < _SPLIT:
-        return [(since, until)]
-    middle = _one(conn, "SELECT first_seen_at" + _PERIOD + " ORDER BY first_seen_at OFFSET %(n)s LIMIT 1",
-                  {"since": since, "until": until, "n": n // 2})[0]  # fmt: skip
-    return [(since, int(middle)), (int(middle), until)]
-
-
-def _sharing_snapshot(conn: PgReadConnection) -> PgReadConnection:
-    """Another connection reading `conn`'s snapshot (its transaction is open: every read before began it)."""
-    snapshot = _one(conn, "SELECT pg_export_snapshot()")[0]
-    extra = psycopg.connect(conn.info.dsn, application_name="monitor-stats", autocommit=True)
-    extra.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    extra.execute("SET TRANSACTION SNAPSHOT " + psycopg.sql.quote(snapshot))
-    return extra
-
-
-def _copy(conn: PgReadConnection, params: dict[str, Any]) -> Any:
-    """One slice's rows as a structured array (one record per mention)."""
-    blocks: list[bytes] = []
-    with conn.cursor() as cur, cur.copy(_COPY_SQL, params) as copy:
-        blocks.extend(bytes(block) for block in copy)
-    data = b"".join(blocks)
-    return np.frombuffer(data, dtype=_ROW, offset=_HEADER, count=(len(data) - _HEADER - _TRAILER) // _ROW.itemsize)
-
-
-def _columns(rows: Any, names: list[list[str]]) -> tuple[Columns, list[int]]:
-    """The records as db.stats' Columns, and the tallies: new, escalated, done, dismissed, edited, to us."""
-    seen, fr, closed, deleted, esc_at, flags, codes = (rows[f]["v"].astype(np.int64) for f in "abcdefg")
-    status = (flags >> 5) & 7
+def _columns(digests: list[tuple[Any, ...]]) -> tuple[Columns, list[int]]:
+    """The days' rows as db.stats' Columns, and the tallies: new, escalated, done, dismissed, edited, to us."""
+    blob = b"".join(digest[6] for digest in digests)
+    rows = np.frombuffer(blob, dtype=_ROW)
+    seen, fr, closed, deleted, esc_at, flags = (rows[f].astype(np.int64) for f in _FIELDS[:6])
+    counts = [int(digest[1]) for digest in digests]
+    names, codes = [], []
+    for k in range(4):  # each day's codes onto the period's names, sorted
+        day_names = [list(digest[2 + k]) for digest in digests]
+        merged = sorted({name for names_of_day in day_names for name in names_of_day})
+        index = {name: i for i, name in enumerate(merged)}
+        lookups = [np.array([index[name] for name in n], dtype=np.int64) for n in day_names]
+        day_codes = (rows["codes"].astype(np.int64) >> (16 * k)) & 0xFFFF
+        codes.append(_remap(day_codes, lookups, counts))
+        names.append(merged)
     resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)
-    src, term, op, svc = ((codes >> (16 * i)) & 0xFFFF for i in range(4))
-    source_names, term_names, op_names, svc_names = names
+    status = (flags >> 5) & 7
     columns = Columns(
-        seen, flags & 15, fr, closed, deleted, esc_at, resolved, src, term, op, svc,
-        source_names, [t or NONE_KEY for t in term_names], op_names, svc_names,
+        seen, flags & 15, fr, closed, deleted, esc_at, resolved, codes[0], codes[1], codes[2], codes[3],
+        names[0], [t or NONE_KEY for t in names[1]], names[2], names[3],
     )  # fmt: skip
     tallies = [int(np.count_nonzero(status == s)) for s in (0, 1, 2, 3)]
     tallies += [int(np.count_nonzero(flags & 256)), int(np.count_nonzero(flags & 16))]
     return columns, tallies
+
+
+def _remap(codes: Ints, lookups: list[Ints], counts: list[int]) -> Ints:
+    """Codes into each day's names (days one after the other, `counts` rows each) as codes into the period's."""
+    out = np.empty_like(codes)
+    at = 0
+    for lookup, n in zip(lookups, counts, strict=True):
+        out[at : at + n] = lookup[codes[at : at + n]] if n else 0
+        at += n
+    return out
 
 
 def _one(conn: PgReadConnection, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:

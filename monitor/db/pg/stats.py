@@ -25,7 +25,6 @@ from monitor.db.stats import NO_END, NONE_KEY, Columns, Ints, Period
 
 PgReadConnection = psycopg.Connection[tuple[Any, ...]]
 _FIELDS = ("seen", "fr", "closed", "deleted", "esc", "flags", "codes")  # statsdays.ROW_FIELDS
-_ROW = np.dtype([(f, ">i8") for f in _FIELDS])
 # The backlog a period inherits, as monitor.db.stats reads it: when each mention seen before it stopped waiting.
 _CARRY_SQL = (
     "SELECT array_agg(ends) FROM (SELECT least(coalesce(deleted_at, %(no_end)s),"
@@ -41,7 +40,7 @@ def connect(url: str) -> PgReadConnection:
     Reports never create or migrate: a database at another schema is refused with why."""
     try:
         conn = psycopg.connect(
-            url, application_name="monitor-stats", options="-c default_transaction_read_only=on"
+            url, application_name="monitor-stats", options="-c jit=off -c default_transaction_read_only=on"
             " -c default_transaction_isolation=repeatable\\ read",
         )  # fmt: skip
     except psycopg.Error as exc:
@@ -81,18 +80,20 @@ def load_period(conn: PgReadConnection, since: int, until: int) -> Period:
 
 def _columns(digests: list[tuple[Any, ...]]) -> tuple[Columns, list[int]]:
     """The days' rows as db.stats' Columns, and the tallies: new, escalated, done, dismissed, edited, to us."""
-    blob = b"".join(digest[6] for digest in digests)
-    rows = np.frombuffer(blob, dtype=_ROW)
-    seen, fr, closed, deleted, esc_at, flags = (rows[f].astype(np.int64) for f in _FIELDS[:6])
     counts = [int(digest[1]) for digest in digests]
+    table = np.empty((sum(counts), len(_FIELDS)), dtype=np.int64)
+    at = 0
+    for digest, n in zip(digests, counts, strict=True):  # byte order swapped in the one copy
+        table[at : at + n] = np.frombuffer(digest[6], dtype=">i8").reshape(n, len(_FIELDS))
+        at += n
+    seen, fr, closed, deleted, esc_at, flags, packed = table.T.copy()  # each column contiguous
     names, codes = [], []
     for k in range(4):  # each day's codes onto the period's names, sorted
         day_names = [list(digest[2 + k]) for digest in digests]
         merged = sorted({name for names_of_day in day_names for name in names_of_day})
         index = {name: i for i, name in enumerate(merged)}
         lookups = [np.array([index[name] for name in n], dtype=np.int64) for n in day_names]
-        day_codes = (rows["codes"].astype(np.int64) >> (16 * k)) & 0xFFFF
-        codes.append(_remap(day_codes, lookups, counts))
+        codes.append(_remap((packed >> (16 * k)) & 0xFFFF, lookups, counts))
         names.append(merged)
     resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)
     status = (flags >> 5) & 7

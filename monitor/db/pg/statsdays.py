@@ -102,7 +102,8 @@ def clean_and_dirty(conn: Any, first: int, last: int) -> tuple[list[tuple[Any, .
     """The clean digests of days [first, last), and the dirty days there (read live instead): the caller's
     snapshot makes both one view."""
     days = {"first": first, "last": last}
-    return conn.execute(_CLEAN, days).fetchall(), [int(d) for (d,) in conn.execute(_DIRTY, days).fetchall()]
+    clean = conn.execute(_CLEAN, days, binary=True).fetchall()  # bytea as is, not in hex
+    return clean, [int(d) for (d,) in conn.execute(_DIRTY, days).fetchall()]
 
 
 async def refresh(c: AsyncConnection[tuple[Any, ...]]) -> int:

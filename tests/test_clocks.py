@@ -258,3 +258,34 @@ async def test_monitor_check_clocks_on_either_engine_finds_none_then_a_planted_o
     assert await asyncio.to_thread(main, check) == 1
     out = capsys.readouterr().out
     assert f"mention {a}: reopened is 0, the action log says 2" in out and "clocks: these differ" in out
+
+
+async def test_monitor_check_clocks_on_postgresql_finds_a_day_digest_its_mentions_no_longer_give(
+    pg_url, tmp_path, capsys
+):
+    import asyncio
+
+    from monitor.core.models import ActionKind
+    from monitor.db.pg.statsdays import DAY_MS
+    from monitor.db.pg.store import PgStore
+    from tests.engines import raw_execute
+
+    store = await PgStore.open(pg_url)
+    try:
+        post = Mention(source="masto", remote_id="p1", network="mastodon", author="@a", text="Un trou",
+                       published_at=from_ms(T))  # fmt: skip
+        await store.ingest("masto", [(post, MatchResult(("voirie",), Priority.NORMAL))], None, seen_at=T)
+        await store.act((await store.changes_since(0))[0].id, ActionKind.REPLY, "bruno", {"text": "Merci"})
+        assert await store.refresh_digests() == 1
+        check = ["check", "--watchlist", str(write_watchlist(tmp_path).path), "--db", pg_url, "--clocks"]
+        assert await asyncio.to_thread(main, check) == 0
+        assert "day digests: as the mentions give" in capsys.readouterr().out
+        # The first row's first field (first seen, 8 bytes big-endian) changed behind the trigger's back.
+        raw_execute(store, "UPDATE stats_days SET rows = overlay(rows placing '\\x0001'::bytea from 7)")
+        assert await asyncio.to_thread(main, check) == 1
+        out = capsys.readouterr().out
+        assert f"day {T // DAY_MS} (UTC, days since 1970)" in out and "day digests: these differ" in out
+        assert await store.refresh_digests() == 0  # nothing dirty: the stale digest stays, the check finds it
+        assert await asyncio.to_thread(main, check) == 1
+    finally:
+        await store.close()

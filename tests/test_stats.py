@@ -432,6 +432,50 @@ async def test_stats_screen_shows_figures_switches_period_refreshes_and_closes(d
         assert not isinstance(app.screen, StatsScreen)
 
 
+async def test_stats_screen_reads_a_postgresql_desk_through_the_same_screen(pg_url, tmp_path, monkeypatch):
+    # The screen is given the URL where it is given a path: the database layer picks the reader by engine.
+    from textual.app import App
+
+    import monitor.ui.screens.stats as screen_module
+    from monitor.core.models import ActionKind, MatchResult, Mention
+    from monitor.core.timeutil import from_ms, now_ms
+    from monitor.db.pg.store import PgStore
+    from monitor.ui.screens.stats import StatsScreen
+
+    monkeypatch.setattr(screen_module, "REFRESH_S", 0.2)
+    store = await PgStore.open(pg_url)
+    t = now_ms() - HOUR
+
+    def post(i: int) -> tuple[Mention, MatchResult]:
+        m = Mention(source="masto", remote_id=f"p{i}", network="mastodon", author="@a", text="Un trou",
+                    published_at=from_ms(t))  # fmt: skip
+        return m, MatchResult(("voirie",), Priority.NORMAL)
+
+    await store.ingest("masto", [post(i) for i in range(3)], None, seen_at=t)
+    first = (await store.changes_since(0))[0].id
+    await store.act(first, ActionKind.REPLY, "alice", {"text": "Merci"})
+    await store.refresh_digests()
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(StatsScreen(pg_url, wl, period="week"))
+
+    try:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, StatsScreen)
+            await wait_for(pilot, lambda: screen.snapshot is not None)
+            assert screen.snapshot.report.counts["mentions"] == 3
+            assert screen.snapshot.report.first_response.calendar.n == 1
+            assert "3 mentions" in str(screen.query_one("#stats-numbers").render())
+            await store.ingest("masto", [post(3)], None, seen_at=t + MIN)  # its day is dirty: read live
+            await wait_for(pilot, lambda: screen.snapshot.report.counts["mentions"] == 4)
+    finally:
+        await store.close()
+
+
 async def test_stats_screen_reports_a_broken_database_and_keeps_running(tmp_path):
     import sqlite3
 

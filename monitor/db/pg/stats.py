@@ -50,11 +50,16 @@ def connect(url: str) -> PgReadConnection:
         version = int(_one(conn, "SELECT coalesce(max(version), 0) FROM schema_version")[0]) if exists else 0
     if version != len(MIGRATIONS):
         conn.close()
-        raise StoreError(
-            f"{describe(url)}: " + ("empty: the app or `monitor collect` creates the tables" if version == 0 else
-            f"schema {version}, this program reads {len(MIGRATIONS)}: the app or `monitor collect` migrates it")
-        )  # fmt: skip
+        raise StoreError(f"{describe(url)}: {_schema_problem(version)}")
     return conn
+
+
+def _schema_problem(version: int) -> str:
+    if version == 0:
+        return "empty: the app or `monitor collect` creates the tables"
+    if version > len(MIGRATIONS):
+        return f"the database schema is version {version}, newer than this program knows: upgrade monitor"
+    return f"schema {version} of {len(MIGRATIONS)}: read-only commands do not upgrade it: run `monitor collect --once`"
 
 
 def first_seen(conn: PgReadConnection) -> int | None:

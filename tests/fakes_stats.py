@@ -3,17 +3,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from monitor.core.config import Watchlist
 from monitor.core.models import ActionKind, MatchResult, Mention, Priority
 from monitor.core.timeutil import from_ms, to_ms
+from monitor.db.reading import ReadConnection, open_reader
 from monitor.db.store import act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
+from tests.pg_server import Cluster
+
+# A test marked so runs on both engines (its `desk` fixture passes the engine to open_desk).
+BOTH_ENGINES = pytest.mark.parametrize("desk", ["sqlite", "postgresql"], indirect=True)
+
+
+def open_desk(request: pytest.FixtureRequest, path: Path) -> Desk:
+    """A desk on the engine the test asks for (SQLite unless it is marked BOTH_ENGINES)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return Desk(path)
+    return Desk(path, request.getfixturevalue("pg_cluster"))
+
 
 PARIS = ZoneInfo("Europe/Paris")
 MIN = 60_000
@@ -91,15 +107,44 @@ def write_watchlist(
 
 
 class Desk:
-    """A monitor database that tests fill the way the desk does, with explicit times."""
+    """A monitor database that tests fill the way the desk does, with explicit times.
 
-    def __init__(self, path: Path) -> None:
+    With a PostgreSQL cluster, `read()` and `target()` give the desk as it is now, copied into a new
+    PostgreSQL database by `monitor migrate`'s copy: the same rows, read by the other engine."""
+
+    def __init__(self, path: Path, cluster: Cluster | None = None) -> None:
         self.path = path
         self.conn: sqlite3.Connection = open_sync(path)
         self._serial = 0
+        self.cluster = cluster
+        self._copies: list[str] = []
+        self._readers: list[ReadConnection] = []
 
     def close(self) -> None:
         self.conn.close()
+        for reader in self._readers:
+            reader.close()
+        if self.cluster is not None:
+            for name in self._copies:
+                self.cluster.drop_database(name)
+
+    def target(self) -> str | Path:
+        """Where the desk is read from: its file, or a fresh PostgreSQL copy of it."""
+        if self.cluster is None:
+            return self.path
+        from monitor.db.pg.copy import move
+
+        self._copies.append(name := self.cluster.new_database())
+        url = self.cluster.url(name)
+        asyncio.run(move(self.path, url))
+        return url
+
+    def read(self) -> ReadConnection:
+        """A read connection on the desk as it is now, on the desk's engine."""
+        if self.cluster is None:
+            return self.conn
+        self._readers.append(reader := open_reader(self.target()))
+        return reader
 
     def _tx(self, fn: Any) -> Any:
         self.conn.execute("BEGIN IMMEDIATE")

@@ -230,3 +230,62 @@ def test_monitor_check_clocks_says_whether_the_clocks_are_what_the_log_says(desk
     desk.conn.execute("UPDATE mentions SET reopened = 2, term_id = NULL WHERE id = ?", (a,))  # an id too
     assert main(check) == 1
     assert f"mention {a}: term_id is None, the action log says " in capsys.readouterr().out
+
+
+async def test_monitor_check_clocks_on_either_engine_finds_none_then_a_planted_one(database, tmp_path, capsys):
+    # Written through the store's own action path on each engine (PostgreSQL's included): the check finds the
+    # clocks as the log says, then the one a tamperer changed.
+    import asyncio
+
+    from monitor.core.models import ActionKind
+    from tests.engines import raw_execute, target_of
+
+    posts = [
+        Mention(source="masto", remote_id=f"p{i}", network="mastodon", author="@a", text="Un trou rue de Metz",
+                published_at=from_ms(T))
+        for i in range(2)
+    ]  # fmt: skip
+    await database.ingest("masto", [(m, MatchResult(("voirie",), Priority.NORMAL)) for m in posts], None)
+    a, b = (row.id for row in await database.changes_since(0))
+    for kind, payload in (("escalate", {"service": "voirie"}), ("resolve", {}), ("reopen", {}), ("reopen", {})):
+        await database.act(a, ActionKind(kind), "alice", payload)
+    await database.act(b, ActionKind.REPLY, "bruno", {"text": "Merci"})
+    wl = write_watchlist(tmp_path)
+    check = ["check", "--watchlist", str(wl.path), "--db", str(target_of(database)), "--clocks"]
+    assert await asyncio.to_thread(main, check) == 0
+    assert "clocks: as the action log says" in capsys.readouterr().out
+    raw_execute(database, f"UPDATE mentions SET reopened = 0 WHERE id = {a}")  # our own integer
+    assert await asyncio.to_thread(main, check) == 1
+    out = capsys.readouterr().out
+    assert f"mention {a}: reopened is 0, the action log says 2" in out and "clocks: these differ" in out
+
+
+async def test_monitor_check_clocks_on_postgresql_finds_a_day_digest_its_mentions_no_longer_give(
+    pg_url, tmp_path, capsys
+):
+    import asyncio
+
+    from monitor.core.models import ActionKind
+    from monitor.db.pg.statsdays import DAY_MS
+    from monitor.db.pg.store import PgStore
+    from tests.engines import raw_execute
+
+    store = await PgStore.open(pg_url)
+    try:
+        post = Mention(source="masto", remote_id="p1", network="mastodon", author="@a", text="Un trou",
+                       published_at=from_ms(T))  # fmt: skip
+        await store.ingest("masto", [(post, MatchResult(("voirie",), Priority.NORMAL))], None, seen_at=T)
+        await store.act((await store.changes_since(0))[0].id, ActionKind.REPLY, "bruno", {"text": "Merci"})
+        assert await store.refresh_digests() == 1
+        check = ["check", "--watchlist", str(write_watchlist(tmp_path).path), "--db", pg_url, "--clocks"]
+        assert await asyncio.to_thread(main, check) == 0
+        assert "day digests: as the mentions give" in capsys.readouterr().out
+        # The first row's first field (first seen, 8 bytes big-endian) changed behind the trigger's back.
+        raw_execute(store, "UPDATE stats_days SET rows = overlay(rows placing '\\x0001'::bytea from 7)")
+        assert await asyncio.to_thread(main, check) == 1
+        out = capsys.readouterr().out
+        assert f"day {T // DAY_MS} (UTC, days since 1970)" in out and "day digests: these differ" in out
+        assert await store.refresh_digests() == 0  # nothing dirty: the stale digest stays, the check finds it
+        assert await asyncio.to_thread(main, check) == 1
+    finally:
+        await store.close()

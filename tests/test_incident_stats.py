@@ -7,9 +7,11 @@ import sqlite3
 from pathlib import Path
 
 from monitor.cli import main
-from monitor.db.store import Store, open_readonly
+from monitor.db.engines import open_database
+from monitor.db.reading import open_reader
 from monitor.engine import incidents
 from monitor.reports import incidents as figures
+from tests.engines import raw_execute
 from tests.fakes_delivery import mastodon_status, seed
 from tests.fakes_delivery import watchlist as make_watchlist
 from tests.fakes_stats import DESK_HOURS, write_watchlist
@@ -17,11 +19,11 @@ from tests.fakes_stats import DESK_HOURS, write_watchlist
 T = 1_751_875_200_000  # 2025-07-07 08:00 UTC
 
 
-async def two_incidents(tmp_path: Path) -> tuple[Path, int, int]:
+async def two_incidents(tmp_path: Path, target: str | Path) -> tuple[str | Path, int, int]:
     """A: three reports, acknowledged then resolved; B: one report, dismissed. Then the clocks set to known
     values (the actions ran at the wall clock's time)."""
     wl = make_watchlist(tmp_path)
-    store = await Store.open(tmp_path / "monitor.db")
+    store = await open_database(target)
     try:
         ids = await seed(store, "masto", "mastodon", [mastodon_status(n, host="127.0.0.1") for n in range(4)])
         a = await store.create_incident(ids[0], "alice", 'Arbre tombé, "=cmd|x" bd Carnot')
@@ -31,22 +33,19 @@ async def two_incidents(tmp_path: Path) -> tuple[Path, int, int]:
         await incidents.acknowledge_all(store, wl, a, "alice", "{author} On sait.")
         await incidents.resolve(store, wl, a, "alice", "{author} Réglé.")
         await incidents.dismiss(store, b, "bruno", "blague")
+        for n, mid in enumerate(ids):  # our own integers
+            raw_execute(store, f"UPDATE mentions SET first_seen_at = {T}, first_response_at = {T + (n + 1) * 60_000}"
+                        f" WHERE id = {mid}")  # fmt: skip
+        for incident, closed in ((a, T + 3_600_000), (b, T + 600_000)):
+            raw_execute(store, f"UPDATE incidents SET created_at = {T}, closed_at = {closed} WHERE id = {incident}")
     finally:
         await store.close()
-    conn = sqlite3.connect(tmp_path / "monitor.db")
-    with conn:
-        for n, mid in enumerate(ids):
-            conn.execute("UPDATE mentions SET first_seen_at = ?, first_response_at = ? WHERE id = ?",
-                         (T, T + (n + 1) * 60_000, mid))  # fmt: skip
-        conn.execute("UPDATE incidents SET created_at = ?, closed_at = ? WHERE id = ?", (T, T + 3_600_000, a))
-        conn.execute("UPDATE incidents SET created_at = ?, closed_at = ? WHERE id = ?", (T, T + 600_000, b))
-    conn.close()
-    return tmp_path / "monitor.db", a, b
+    return target, a, b
 
 
-async def test_each_figure_counts_incidents_reports_and_both_clocks(tmp_path: Path) -> None:
-    db, _, _ = await two_incidents(tmp_path)
-    conn = open_readonly(db)
+async def test_each_figure_counts_incidents_reports_and_both_clocks(tmp_path: Path, db_target: str | Path) -> None:
+    db, _, _ = await two_incidents(tmp_path, db_target)
+    conn = open_reader(db)
     try:
         f = figures.compute(conn, 0, 2**62)
     finally:
@@ -57,8 +56,8 @@ async def test_each_figure_counts_incidents_reports_and_both_clocks(tmp_path: Pa
     assert (f.resolution_s.n, f.resolution_s.median, f.resolution_s.open) == (1, 3600.0, 0)  # B dismissed: apart
 
 
-async def test_export_incidents_as_csv_and_stats_explain_the_figures(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    db, a, _ = await two_incidents(tmp_path)
+async def test_export_incidents_as_csv_and_stats_explain_the_figures(tmp_path: Path, db_target, capsys) -> None:  # type: ignore[no-untyped-def]
+    db, a, _ = await two_incidents(tmp_path, db_target)
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     out = tmp_path / "incidents.csv"
     assert main(["export", "incidents", "--watchlist", str(wl.path), "--db", str(db), "--format", "csv",

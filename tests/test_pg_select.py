@@ -142,9 +142,22 @@ def test_the_desk_on_an_unreachable_server_exits_before_the_screen_in_one_line(t
 
 
 def test_a_command_not_yet_on_postgresql_says_so_in_one_line(tmp_path: Path, pg_url: str) -> None:
-    done = run("stats", "--watchlist", str(with_database(tmp_path, pg_url)))
+    done = run("run", "--watchlist", str(with_database(tmp_path, pg_url)))
     assert done.returncode == 3 and "works on a SQLite file only" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_reports_on_an_empty_postgresql_database_say_so_in_one_line(tmp_path: Path, pg_url: str) -> None:
+    # Reports never create or migrate (as on SQLite): an empty database is refused with why, exit 3.
+    for command in (["stats"], ["export", "mentions"], ["report", "--html", str(tmp_path / "r.html")]):
+        done = run(*command, "--watchlist", str(with_database(tmp_path, pg_url)))
+        assert done.returncode == 3 and "empty: the app or `monitor collect` creates the tables" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # as an older program left it: one step behind
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT)")
+        conn.execute("INSERT INTO schema_version SELECT n, 0 FROM generate_series(1, %s) n", (len(MIGRATIONS) - 1,))
+    done = run("stats", "--watchlist", str(with_database(tmp_path, pg_url)))
+    assert done.returncode == 3 and "read-only commands do not upgrade it" in done.stderr
 
 
 def test_an_unreachable_server_is_one_line_and_exit_3(tmp_path: Path) -> None:

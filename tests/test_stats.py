@@ -17,7 +17,7 @@ from monitor.core.models import Priority
 from monitor.db import stats as stats_db
 from monitor.reports import stats
 from monitor.reports.stats import compute, percentile, render
-from tests.fakes_stats import DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, Desk, paris, write_watchlist
+from tests.fakes_stats import BOTH_ENGINES, DESK_HOURS, HOUR, MIN, NINE_TO_FIVE, Desk, open_desk, paris, write_watchlist
 from tests.test_app import wait_for
 
 
@@ -26,8 +26,8 @@ def by_key(rows):
 
 
 @pytest.fixture
-def desk(tmp_path):
-    d = Desk(tmp_path / "monitor.db")
+def desk(request, tmp_path):
+    d = open_desk(request, tmp_path / "monitor.db")
     yield d
     d.close()
 
@@ -94,10 +94,11 @@ def build_monday(desk: Desk) -> dict[str, int]:
 
 def monday_report(desk: Desk, tmp_path, **kw):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS, resolution="4h")
-    return compute(desk.conn, wl, since=paris(2025, 7, 7, 10), until=paris(2025, 7, 7, 12, 30),
+    return compute(desk.read(), wl, since=paris(2025, 7, 7, 10), until=paris(2025, 7, 7, 12, 30),
                    now=paris(2025, 7, 7, 12, 30), **kw)  # fmt: skip
 
 
+@BOTH_ENGINES
 def test_first_response_clock_by_hand(desk, tmp_path):
     build_monday(desk)
     r = monday_report(desk, tmp_path)
@@ -118,6 +119,7 @@ def test_first_response_clock_by_hand(desk, tmp_path):
     assert (fr.open, fr.oldest_open, fr.oldest_open_business) == (1, 7200, 7200)
 
 
+@BOTH_ENGINES
 def test_counts_deleted_edited_and_reopened(desk, tmp_path):
     build_monday(desk)
     c = monday_report(desk, tmp_path).counts
@@ -127,6 +129,7 @@ def test_counts_deleted_edited_and_reopened(desk, tmp_path):
     assert c["closed_without_response"] == 0
 
 
+@BOTH_ENGINES
 def test_operator_gets_the_credit_not_who_noted_or_answered_after_a_reopen(desk, tmp_path):
     build_monday(desk)
     ops = by_key(monday_report(desk, tmp_path).breakdowns["operator"])
@@ -140,6 +143,7 @@ def test_operator_gets_the_credit_not_who_noted_or_answered_after_a_reopen(desk,
     assert (carol.n, carol.median) == (1, 120)
 
 
+@BOTH_ENGINES
 def test_resolution_clock_by_hand(desk, tmp_path):
     build_monday(desk)
     r = monday_report(desk, tmp_path)
@@ -159,6 +163,7 @@ def test_resolution_clock_by_hand(desk, tmp_path):
     assert services["voirie"].first_response.calendar.median == 510
 
 
+@BOTH_ENGINES
 def test_other_breakdowns(desk, tmp_path):
     build_monday(desk)
     b = monday_report(desk, tmp_path).breakdowns
@@ -177,6 +182,7 @@ def test_other_breakdowns(desk, tmp_path):
         assert sum(row.mentions for row in b[dim]) == 13, dim
 
 
+@BOTH_ENGINES
 def test_volume_and_backlog_per_hour(desk, tmp_path):
     build_monday(desk)
     r = monday_report(desk, tmp_path)
@@ -188,6 +194,7 @@ def test_volume_and_backlog_per_hour(desk, tmp_path):
     assert r.backlog == [4, 2, 1]
 
 
+@BOTH_ENGINES
 def test_business_hours_over_a_weekend_and_the_fourteenth_of_july(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=NINE_TO_FIVE, first_response="30m")
     fri = paris(2025, 7, 11, 16, 45)
@@ -199,7 +206,7 @@ def test_business_hours_over_a_weekend_and_the_fourteenth_of_july(desk, tmp_path
     desk.act(b3, "reply", paris(2025, 7, 12, 10, 30))  # Saturday: 1800 s, business 0 (never open)
     b4 = desk.mention(paris(2025, 7, 13, 22, 0))
     desk.act(b4, "reply", paris(2025, 7, 15, 9, 5))  # 35 h 05 = 126300 s; business 5 min (14 July off)
-    r = compute(desk.conn, wl, since=paris(2025, 7, 11), until=paris(2025, 7, 16), now=paris(2025, 7, 16))
+    r = compute(desk.read(), wl, since=paris(2025, 7, 11), until=paris(2025, 7, 16), now=paris(2025, 7, 16))
     cal, bus = r.first_response.calendar, r.first_response.business
     # Calendar, sorted: 600 1800 126300 318900. median = (1800 + 126300) / 2 = 64050.
     # p90: h = 2.7 -> 126300 + 0.7 * 192600 = 261120. p95: h = 2.85 -> 126300 + 0.85 * 192600 = 290010.
@@ -213,13 +220,14 @@ def test_business_hours_over_a_weekend_and_the_fourteenth_of_july(desk, tmp_path
     assert (cal.share, bus.share) == (0.5, 0.75)
 
 
+@BOTH_ENGINES
 def test_clocks_across_both_dst_changes(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     spring = desk.mention(paris(2025, 3, 29, 11, 0))
     desk.act(spring, "reply", paris(2025, 3, 31, 9, 0))
     autumn = desk.mention(paris(2025, 10, 25, 11, 30))
     desk.act(autumn, "reply", paris(2025, 10, 27, 8, 45))
-    r = compute(desk.conn, wl, since=paris(2025, 3, 1), until=paris(2025, 11, 1), now=paris(2025, 11, 1))
+    r = compute(desk.read(), wl, since=paris(2025, 3, 1), until=paris(2025, 11, 1), now=paris(2025, 11, 1))
     # Spring: Saturday 11:00 CET -> Monday 09:00 CEST = 45 h (the 02:00 hour never happened) = 162000 s;
     # business: Saturday 11:00-12:00 + Monday 08:30-09:00 = 5400 s.
     # Autumn: Saturday 11:30 CEST -> Monday 08:45 CET = 46 h 15 min (02:00 happened twice) = 166500 s;
@@ -229,32 +237,35 @@ def test_clocks_across_both_dst_changes(desk, tmp_path):
     assert (bus.median, bus.max) == ((5400 + 2700) / 2, 5400)
 
 
+@BOTH_ENGINES
 def test_the_autumn_night_has_twenty_five_hours_and_both_two_oclocks_are_two_oclock(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     first = paris(2025, 10, 26, 0, 0) + 2 * HOUR + 30 * MIN  # 02:30 CEST (00:30 UTC)
     desk.mention(first)
     desk.mention(first + HOUR)  # 02:30 CET (01:30 UTC), the same wall-clock time again
-    r = compute(desk.conn, wl, since=paris(2025, 10, 26), until=paris(2025, 10, 27), now=paris(2025, 10, 28))
+    r = compute(desk.read(), wl, since=paris(2025, 10, 26), until=paris(2025, 10, 27), now=paris(2025, 10, 28))
     assert len(r.volume) == 25
     assert r.volume[2] == 1 and r.volume[3] == 1
     hours = by_key(r.breakdowns["hour"])
     assert set(hours) == {"02h"} and hours["02h"].mentions == 2
     assert [row.key for row in r.breakdowns["weekday"]] == ["Sun"]
-    spring = compute(desk.conn, wl, since=paris(2025, 3, 30), until=paris(2025, 3, 31), now=paris(2025, 4, 1))
+    spring = compute(desk.read(), wl, since=paris(2025, 3, 30), until=paris(2025, 3, 31), now=paris(2025, 4, 1))
     assert len(spring.volume) == 23
 
 
+@BOTH_ENGINES
 def test_a_mention_just_before_midnight_waits_for_the_morning(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     late = desk.mention(paris(2025, 7, 8, 23, 50))
     desk.act(late, "reply", paris(2025, 7, 9, 8, 40))
-    r = compute(desk.conn, wl, since=paris(2025, 7, 8), until=paris(2025, 7, 10), now=paris(2025, 7, 10))
+    r = compute(desk.read(), wl, since=paris(2025, 7, 8), until=paris(2025, 7, 10), now=paris(2025, 7, 10))
     # Calendar 8 h 50 min = 31800 s; business: the clock starts at 08:30 -> 600 s.
     assert (r.first_response.calendar.median, r.first_response.business.median) == (31800, 600)
     assert [row.key for row in r.breakdowns["hour"]] == ["23h"]
     assert [row.key for row in r.breakdowns["weekday"]] == ["Tue"]
 
 
+@BOTH_ENGINES
 def test_period_is_half_open_on_first_seen(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     since, until = paris(2025, 7, 7, 9), paris(2025, 7, 7, 10)
@@ -262,10 +273,11 @@ def test_period_is_half_open_on_first_seen(desk, tmp_path):
     desk.mention(until - 1)  # in
     desk.mention(until)  # out
     desk.mention(since - 1)  # out
-    r = compute(desk.conn, wl, since=since, until=until, now=until + HOUR)
+    r = compute(desk.read(), wl, since=since, until=until, now=until + HOUR)
     assert r.counts["mentions"] == 2
 
 
+@BOTH_ENGINES
 def test_reopen_then_escalate_keeps_the_first_response_and_times_the_standing_escalation(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     t = paris(2025, 7, 7, 10)
@@ -278,7 +290,7 @@ def test_reopen_then_escalate_keeps_the_first_response_and_times_the_standing_es
     desk.act(b, "escalate", t + 6 * MIN, "alice", service="voirie", note="")
     desk.act(b, "reopen", t + 7 * MIN, "alice")  # undoes the escalation: it never stands
     desk.act(b, "reply", t + 31 * MIN, "alice")
-    r = compute(desk.conn, wl, since=t, until=t + 2 * HOUR, now=t + 2 * HOUR)
+    r = compute(desk.read(), wl, since=t, until=t + 2 * HOUR, now=t + 2 * HOUR)
     # First responses stay 300 s (a, reply) and 300 s (b, the undone escalation still was the answer).
     assert (r.first_response.calendar.n, r.first_response.calendar.median) == (2, 300)
     assert by_key(r.breakdowns["operator"])["alice"].first_response.calendar.n == 2
@@ -287,35 +299,39 @@ def test_reopen_then_escalate_keeps_the_first_response_and_times_the_standing_es
     assert [row.key for row in r.breakdowns["service"]] == ["eau"]
 
 
+@BOTH_ENGINES
 def test_closed_without_response_leaves_the_backlog_and_the_percentiles(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     t = paris(2025, 7, 7, 10)
     a = desk.mention(t)
     desk.act(a, "resolve", t + 20 * MIN, "alice", note="duplicate of another")
-    r = compute(desk.conn, wl, since=t, until=t + 2 * HOUR, now=t + 2 * HOUR)
+    r = compute(desk.read(), wl, since=t, until=t + 2 * HOUR, now=t + 2 * HOUR)
     assert r.counts["closed_without_response"] == 1
     assert (r.first_response.calendar.n, r.first_response.open) == (0, 0)
     assert r.backlog == [0, 0]
 
 
+@BOTH_ENGINES
 def test_empty_period_renders_everywhere(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
-    r = compute(desk.conn, wl, since=paris(2025, 1, 1), until=paris(2025, 1, 2), now=paris(2025, 1, 3))
+    r = compute(desk.read(), wl, since=paris(2025, 1, 1), until=paris(2025, 1, 2), now=paris(2025, 1, 3))
     assert r.counts["mentions"] == 0 and r.first_response.calendar.median is None
     for fmt in ("table", "csv", "json"):
         assert render(r, fmt)
     with pytest.raises(ValueError):
-        compute(desk.conn, wl, since=paris(2025, 1, 2), until=paris(2025, 1, 1))
+        compute(desk.read(), wl, since=paris(2025, 1, 2), until=paris(2025, 1, 1))
 
 
+@BOTH_ENGINES
 def test_unknown_breakdown_is_refused(desk, tmp_path):
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
     with pytest.raises(ValueError, match="unknown breakdown"):
-        compute(desk.conn, wl, by=["source", "mood"])
-    r = compute(desk.conn, wl, by=["term,operator"], since=0, until=1, now=2)
+        compute(desk.read(), wl, by=["source", "mood"])
+    r = compute(desk.read(), wl, by=["term,operator"], since=0, until=1, now=2)
     assert list(r.breakdowns) == ["term", "operator"]
 
 
+@BOTH_ENGINES
 def test_table_fits_80_columns_and_json_csv_carry_the_same_numbers(desk, tmp_path):
     m = build_monday(desk)
     desk.mention(paris(2025, 7, 7, 10, 50), source="a-very-long-source-name-indeed", remote_id="long")
@@ -338,10 +354,11 @@ def test_table_fits_80_columns_and_json_csv_carry_the_same_numbers(desk, tmp_pat
     assert float(ops["alice"]) == 300 and float(ops["bruno"]) == 600
 
 
+@BOTH_ENGINES
 def test_cli_stats_json_by_and_explain(desk, tmp_path, capsys):
     build_monday(desk)
     wl = write_watchlist(tmp_path, hours=DESK_HOURS)
-    args = ["stats", "--watchlist", str(wl.path), "--db", str(desk.path), "--since", "2025-07-07T10:00",
+    args = ["stats", "--watchlist", str(wl.path), "--db", str(desk.target()), "--since", "2025-07-07T10:00",
             "--until", "2025-07-07T12:30"]  # fmt: skip
     assert main([*args, "--format", "json", "--by", "operator", "--by", "source,term"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -415,6 +432,50 @@ async def test_stats_screen_shows_figures_switches_period_refreshes_and_closes(d
         assert not isinstance(app.screen, StatsScreen)
 
 
+async def test_stats_screen_reads_a_postgresql_desk_through_the_same_screen(pg_url, tmp_path, monkeypatch):
+    # The screen is given the URL where it is given a path: the database layer picks the reader by engine.
+    from textual.app import App
+
+    import monitor.ui.screens.stats as screen_module
+    from monitor.core.models import ActionKind, MatchResult, Mention
+    from monitor.core.timeutil import from_ms, now_ms
+    from monitor.db.pg.store import PgStore
+    from monitor.ui.screens.stats import StatsScreen
+
+    monkeypatch.setattr(screen_module, "REFRESH_S", 0.2)
+    store = await PgStore.open(pg_url)
+    t = now_ms() - HOUR
+
+    def post(i: int) -> tuple[Mention, MatchResult]:
+        m = Mention(source="masto", remote_id=f"p{i}", network="mastodon", author="@a", text="Un trou",
+                    published_at=from_ms(t))  # fmt: skip
+        return m, MatchResult(("voirie",), Priority.NORMAL)
+
+    await store.ingest("masto", [post(i) for i in range(3)], None, seen_at=t)
+    first = (await store.changes_since(0))[0].id
+    await store.act(first, ActionKind.REPLY, "alice", {"text": "Merci"})
+    await store.refresh_digests()
+    wl = write_watchlist(tmp_path, hours=DESK_HOURS)
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(StatsScreen(pg_url, wl, period="week"))
+
+    try:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, StatsScreen)
+            await wait_for(pilot, lambda: screen.snapshot is not None)
+            assert screen.snapshot.report.counts["mentions"] == 3
+            assert screen.snapshot.report.first_response.calendar.n == 1
+            assert "3 mentions" in str(screen.query_one("#stats-numbers").render())
+            await store.ingest("masto", [post(3)], None, seen_at=t + MIN)  # its day is dirty: read live
+            await wait_for(pilot, lambda: screen.snapshot.report.counts["mentions"] == 4)
+    finally:
+        await store.close()
+
+
 async def test_stats_screen_reports_a_broken_database_and_keeps_running(tmp_path):
     import sqlite3
 
@@ -437,6 +498,7 @@ async def test_stats_screen_reports_a_broken_database_and_keeps_running(tmp_path
         assert app.is_running and isinstance(app.screen, StatsScreen)
 
 
+@BOTH_ENGINES
 def test_texts_the_watchlist_does_not_name_are_grouped_by_their_own_name(desk, tmp_path):
     # Breakdowns read the ids written with each text (migration 7), whatever the watchlist says today:
     # a term since removed from it, and a mention kept without any term (addressed to us), still count.
@@ -448,6 +510,7 @@ def test_texts_the_watchlist_does_not_name_are_grouped_by_their_own_name(desk, t
     assert terms == {"voirie": 12, "eau": 1, "ancien terme": 1, "(none)": 1}
 
 
+@BOTH_ENGINES
 def test_a_slice_that_learns_names_leaves_the_later_slices_read_with_the_first_codes(desk, tmp_path):
     # Slices of 30 days are all asked for at once, with the names known in advance. The first one holds
     # a term nobody announced: it learns its names and is read again; the slices already asked for
@@ -458,7 +521,7 @@ def test_a_slice_that_learns_names_leaves_the_later_slices_read_with_the_first_c
     desk.mention(start + 35 * day, source="demo", terms=("voirie",))  # the second slice: still waiting
     answered = desk.mention(start + 70 * day, source="demo", terms=("eau",))  # the third
     desk.act(answered, "reply", start + 70 * day + 5 * MIN, "alice")
-    r = compute(desk.conn, wl, since=start, until=start + 90 * day, now=start + 90 * day)
+    r = compute(desk.read(), wl, since=start, until=start + 90 * day, now=start + 90 * day)
     counts = {dim: {row.key: row.mentions for row in r.breakdowns[dim]} for dim in ("source", "term", "operator")}
     assert counts == {
         "source": {"demo": 3},
@@ -490,15 +553,16 @@ def test_an_in_memory_database_is_read_serially_with_the_same_result(desk, tmp_p
     assert in_memory == on_file
 
 
+@BOTH_ENGINES
 def test_mentions_addressed_to_us_are_counted_with_their_share(desk, tmp_path, capsys):
     ids = [desk.mention(paris(2025, 7, 7, 10, m)) for m in range(4)]
     desk.conn.execute("UPDATE mentions SET to_us = 1 WHERE id = ?", (ids[1],))  # a reply to the city
     wl = write_watchlist(tmp_path)
-    r = compute(desk.conn, wl, since=paris(2025, 7, 7, 9), until=paris(2025, 7, 7, 12), now=paris(2025, 7, 7, 12))
+    r = compute(desk.read(), wl, since=paris(2025, 7, 7, 9), until=paris(2025, 7, 7, 12), now=paris(2025, 7, 7, 12))
     assert r.counts["to_us"] == 1 and r.counts["mentions"] == 4
     assert "addressed to us 1 (25.0%)" in render(r)
     assert json.loads(render(r, "json"))["counts"]["to_us"] == 1
-    assert main(["stats", "--watchlist", str(wl.path), "--db", str(desk.path), "--explain"]) == 0
+    assert main(["stats", "--watchlist", str(wl.path), "--db", str(desk.target()), "--explain"]) == 0
     assert "Addressed to us" in capsys.readouterr().out
 
 
@@ -536,7 +600,7 @@ def test_monitor_stats_imports_neither_the_screens_nor_the_networks(desk, tmp_pa
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert "monitor.reports" in loaded  # it did compute the statistics
     assert not loaded & {"textual", "rich", "httpx", "feedparser", "bs4", "aiosqlite", "monitor.networks",
-                         "monitor.ui", "monitor.engine"}  # fmt: skip
+                         "monitor.ui", "monitor.engine", "psycopg"}  # fmt: skip
 
 
 def test_a_period_is_read_from_the_covering_index_of_integers_alone(desk):

@@ -48,20 +48,19 @@ def cmd_check(args: argparse.Namespace, watchlist: Watchlist) -> int:
         f"{_count(watchlist.services, 'service')}, {_count(watchlist.templates, 'template')}; "
         f"database {path} ({access})"
     )
-    failed = _check_clocks(db_path(args, watchlist)) if args.clocks else EXIT_OK
+    failed = _check_clocks(target) if args.clocks else EXIT_OK
     if args.online:
         return asyncio.run(_check_online(args, watchlist)) or failed
     return failed
 
 
-def _check_clocks(path: Path) -> int:
+def _check_clocks(target: str | Path) -> int:
     """The statistics read each mention's stored clocks: they must be what the action log says."""
-    from monitor.db.clocks import differences
-    from monitor.db.statsdays import stale_days
+    from monitor.db.reading import clock_differences, stale_days
 
-    conn = open_for_reading(path)
+    conn = open_for_reading(target)
     try:
-        found, stale = differences(conn), stale_days(conn)
+        found, stale = clock_differences(conn), stale_days(conn)
     finally:
         conn.close()
     for difference in found:

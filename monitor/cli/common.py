@@ -9,15 +9,19 @@ import os
 import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 from monitor.cli.exits import UsageError
 from monitor.core import config, logredact
 from monitor.core.config import Watchlist
 from monitor.core.dburl import describe, is_database_url, url_problem
 from monitor.core.paths import APP_LOG_NAME, DB_ENV, check_database, find_watchlist, state_dir
-from monitor.db.connect import ReadConnection
 from monitor.db.faults import StoreError
 from monitor.db.permissions import check_shared_path
+
+if TYPE_CHECKING:
+    from monitor.db.connect import ReadConnection as FileConnection
+    from monitor.db.reading import ReadConnection
 
 APP_LOG_BYTES, APP_LOG_BACKUPS = 1_000_000, 3
 
@@ -105,10 +109,15 @@ def _setup_logging(args: argparse.Namespace, command: str, watchlist: Watchlist)
     return log_file
 
 
-def open_for_reading(path: Path) -> ReadConnection:
-    """Reports never create, migrate or alter the database."""
-    from monitor.db.connect import open_readonly
+@overload
+def open_for_reading(target: Path) -> FileConnection: ...
+@overload
+def open_for_reading(target: str | Path) -> ReadConnection: ...
+def open_for_reading(target: str | Path) -> ReadConnection:
+    """Reports never create, migrate or alter the database (a SQLite file, or a PostgreSQL one read-only)."""
+    from monitor.db.reading import open_reader
 
-    check_database(path, write=False)
-    check_shared_path(path)
-    return open_readonly(path)
+    if isinstance(target, Path):
+        check_database(target, write=False)
+        check_shared_path(target)
+    return open_reader(target)

@@ -7,7 +7,7 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
-from monitor.cli.common import db_path, open_for_reading
+from monitor.cli.common import db_target, open_for_reading
 from monitor.core import safefile
 from monitor.core.config import Watchlist
 
@@ -21,7 +21,7 @@ def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] 
     from monitor.reports import stats
 
     zone = local_zone(watchlist.timezone)
-    conn = open_for_reading(db_path(args, watchlist))
+    conn = open_for_reading(db_target(args, watchlist))
     try:
         return stats.compute(
             conn,
@@ -38,7 +38,7 @@ def _incidents(args: argparse.Namespace, watchlist: Watchlist) -> IncidentFigure
     from monitor.reports import incidents
 
     since, until = _period(args, watchlist)
-    conn = open_for_reading(db_path(args, watchlist))
+    conn = open_for_reading(db_target(args, watchlist))
     try:
         return incidents.compute(conn, since, until)
     finally:
@@ -85,7 +85,7 @@ def cmd_export(args: argparse.Namespace, watchlist: Watchlist) -> int:
     from monitor.reports import export
 
     zone = local_zone(watchlist.timezone)
-    conn = open_for_reading(db_path(args, watchlist))
+    conn = open_for_reading(db_target(args, watchlist))
     try:
         with (
             safefile.atomic_writer(args.output, safefile.default_mode(), newline="")

@@ -273,4 +273,6 @@ MIGRATIONS: list[str] = [
     # 12: PostgreSQL's keys of operators' writes (a COMMIT's outcome lost with the connection); SQLite commits
     # locally, never with an unknown outcome: nothing here.
     "SELECT 1",
+    # 13: PostgreSQL's per-day digests (monitor.db.pg.statsdays); SQLite has its own since 8 and 11.
+    "SELECT 1 -- 13: PostgreSQL's per-day digests",
 ]

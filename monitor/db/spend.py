@@ -30,7 +30,7 @@ def spend_sync(c: sqlite3.Connection, month: str | None = None) -> list[Spend]:
 def spend_for_period_sync(c: sqlite3.Connection, since: int, until: int) -> list[tuple[str, float, float, int, int]]:
     """Per paid source: reads and writes (USD) and replies paid in the UTC months [since, until) touches, and
     how many of its mentions first seen in [since, until) were answered with a reply."""
-    first, last = _month(since), _month(max(since, until - 1))
+    first, last = month_of(since), month_of(max(since, until - 1))
     rows = c.execute(
         "SELECT s.source, sum(s.reads_usd), sum(s.writes_usd), sum(s.writes),"
         " (SELECT count(*) FROM mentions m WHERE m.source = s.source AND m.first_seen_at >= ? AND m.first_seen_at < ?"
@@ -41,5 +41,5 @@ def spend_for_period_sync(c: sqlite3.Connection, since: int, until: int) -> list
     return [(str(r[0]), float(r[1]), float(r[2]), int(r[3]), int(r[4])) for r in rows]
 
 
-def _month(ms: int) -> str:
+def month_of(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m")

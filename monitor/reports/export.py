@@ -15,8 +15,9 @@ from typing import IO, Any
 
 from monitor.core.models import TERM_SEP
 from monitor.core.timeutil import iso_utc
-from monitor.db.export import ACTION_COLUMNS, MENTION_COLUMNS, ReadConnection
-from monitor.db.export import rows as stored_rows
+from monitor.db.export import ACTION_COLUMNS, MENTION_COLUMNS
+from monitor.db.reading import ReadConnection
+from monitor.db.reading import export_rows as stored_rows
 from monitor.reports.figures import priority_label
 
 MENTION_FIELDS = (

@@ -14,8 +14,8 @@ from html import escape
 from typing import IO, Any
 
 from monitor.core.timeutil import iso_utc
-from monitor.db.export import ReadConnection
-from monitor.db.incident_stats import INCIDENT_COLUMNS, incidents, reports
+from monitor.db.incident_stats import INCIDENT_COLUMNS
+from monitor.db.reading import ReadConnection, incidents, reports
 from monitor.reports.export import _inert
 from monitor.reports.figures import percentile
 from monitor.reports.render import fmt_secs

@@ -17,8 +17,8 @@ import numpy as np
 from monitor.core.business import BusinessCalendar
 from monitor.core.config import Watchlist
 from monitor.core.timeutil import floor_local_hour, local, now_ms
-from monitor.db.spend import spend_for_period_sync
-from monitor.db.stats import NO_END, Columns, Ints, Period, ReadConnection, first_seen, load_period
+from monitor.db.reading import ReadConnection, first_seen, load_period, spend_for_period
+from monitor.db.stats import NO_END, Columns, Ints, Period
 from monitor.reports.clocks import Clocks, Groups, ceil_s
 from monitor.reports.explain import EXPLAIN
 from monitor.reports.figures import DIMENSIONS, HOUR_MS, Clock, Report, SpendRow, percentile
@@ -89,7 +89,7 @@ def compute(
         series_start=base,
         volume=volume.tolist(),
         backlog=backlog.tolist(),
-        spend=[SpendRow(*row) for row in spend_for_period_sync(conn, since, until)],
+        spend=[SpendRow(*row) for row in spend_for_period(conn, since, until)],
     )
 
 

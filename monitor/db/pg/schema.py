@@ -7,6 +7,7 @@ of each new SQLite migration at the same number. Times are epoch milliseconds (B
 from __future__ import annotations
 
 from monitor.db.migrations import fill_clocks
+from monitor.db.pg.statsdays import MIGRATION as STATS_DAYS
 
 # As monitor.db.migrations.STANDING and SERVICE, in PostgreSQL's JSON operators: part of shipped
 # migrations, never change what they compute.
@@ -226,4 +227,6 @@ MIGRATIONS: list[str] = [
     CREATE TABLE write_keys (key TEXT PRIMARY KEY, result JSONB, at BIGINT NOT NULL);
     CREATE INDEX write_keys_at ON write_keys (at);
     """,
+    # 13: the statistics' per-day digests (SQLite's 8 and 11), in PostgreSQL's own form: monitor.db.pg.statsdays.
+    STATS_DAYS,
 ]

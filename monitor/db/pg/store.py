@@ -27,6 +27,7 @@ from monitor.db.pg import actions as pg_actions
 from monitor.db.pg import incidents as pg_incidents
 from monitor.db.pg import mentions as pg_mentions
 from monitor.db.pg import spend as pg_spend
+from monitor.db.pg import statsdays as pg_statsdays
 from monitor.db.pg import views
 from monitor.db.pg.connect import classify, connect, migrate
 from monitor.db.pg.leases import check_lease
@@ -238,8 +239,8 @@ class PgStore:
         )
 
     async def refresh_digests(self) -> int:
-        """Statistics are not on PostgreSQL yet: it keeps no per-day digests, so none is ever dirty."""
-        return 0
+        """Rebuild the statistics' dirty per-day digests (monitor.db.pg.statsdays); how many days were dirty."""
+        return await self.write(pg_statsdays.refresh, "digests")
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from textual_plotext import PlotextPlot
 
 from monitor.core.config import Watchlist
 from monitor.core.timeutil import fmt_local, now_ms, start_of_local_day
-from monitor.db.stats import ConnectionFactory, reader
+from monitor.db.reading import ConnectionFactory, reader
 from monitor.reports import stats
 from monitor.reports.figures import Report
 from monitor.reports.render import fmt_secs, fmt_share, fmt_usd, series_rows
@@ -77,7 +77,7 @@ class StatsScreen(Screen[None]):
 
     def __init__(self, db: str | Path | ConnectionFactory, watchlist: Watchlist, period: str = "today") -> None:
         super().__init__()
-        self.connect: ConnectionFactory = db if callable(db) else reader(Path(db))
+        self.connect: ConnectionFactory = db if callable(db) else reader(db)
         self.watchlist = watchlist
         self.zone = ZoneInfo(watchlist.timezone)
         self.period = period

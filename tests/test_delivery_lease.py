@@ -80,10 +80,10 @@ async def other(database: AnyStore) -> AsyncIterator[AnyStore]:
     await store.close()
 
 
-async def escalated(store: AnyStore, tmp: Path, hook: GatedHook) -> Watchlist:
+async def escalated(store: AnyStore, tmp: Path, hook: GatedHook, mentions: int = 1) -> Watchlist:
     wl = watchlist(tmp, targets=(ServiceTarget("webhook", url=hook.url + "/hook"),))
-    [mid] = await seed(store, "masto", "mastodon", [mastodon_status(1)])
-    await actions.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"})
+    for mid in await seed(store, "masto", "mastodon", [mastodon_status(n) for n in range(1, mentions + 1)]):
+        await actions.act(store, wl, mid, ActionKind.ESCALATE, "alice", {"service": "voirie", "note": "vite"})
     return wl
 
 
@@ -179,4 +179,26 @@ async def test_a_worker_stopped_mid_send_records_the_send_and_nobody_sends_it_ag
     clock.past_the_lease()
     assert await b.run_once() == 0
     assert len(hook.requests) == 1
+    await b.aclose()
+
+
+async def test_a_stopped_worker_hands_back_at_once_the_items_it_had_not_started(
+    tmp_path: Path, database: AnyStore, other: AnyStore, hook: GatedHook
+) -> None:
+    wl, clock = await escalated(database, tmp_path, hook, mentions=2), Clock()
+    release = hook.hold(0)
+    a = worker(database, wl, clock, renew_every=0.01, concurrency=1)  # the second item waits for a's one slot
+    b = worker(other, wl, clock, renew_every=0.01)
+    running = asyncio.create_task(a.run())
+    await wait_until(lambda: len(hook.requests) == 1, what="a's first request on the wire")
+    running.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    first, second = stored_rows(database, "outbox")
+    assert first["state"] == "sent"
+    assert (second["state"], second["attempts"]) == ("pending", 0)  # given back uncounted, not left to expire
+    assert await b.run_once() == 1  # at once: no lease to wait out
+    assert [r["state"] for r in stored_rows(database, "outbox")] == ["sent", "sent"]
+    assert sorted(hook.keys()) == sorted(str(r["idem_key"]) for r in stored_rows(database, "outbox"))
     await b.aclose()

@@ -80,6 +80,7 @@ class DeliveryWorker:
         clock: Callable[[], int] = now_ms,
         renew_every: float | None = None,
         drain: float = DRAIN_SECONDS,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.store = store
         self.outbox = Outbox(store)
@@ -99,7 +100,7 @@ class DeliveryWorker:
         self._stopping = False
         self.senders: dict[str, Sender] = {}
         self._wake = asyncio.Event()
-        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._limit = asyncio.Semaphore(concurrency)
         self._busy: set[int] = set()
         self.paces: dict[str, Pace] = {}  # per replying account (target): its network's rate limit
 
@@ -226,7 +227,7 @@ class DeliveryWorker:
     async def _deliver_one(self, item: OutboxItem, claim: HeldClaim) -> None:
         async with self._limit:
             if self._stopping:  # stopped before its turn: the next holder sends it now, not after the lease
-                await claim.write(lambda token: self.outbox.defer(item.id, now_ms(), token))
+                await claim.write(lambda token: self.outbox.defer(item.id, self.clock(), token))
                 return
             if not await self._paced(item, claim):
                 return

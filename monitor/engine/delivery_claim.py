@@ -27,6 +27,7 @@ class HeldClaim:
         self.outbox, self.item_id, self.token = outbox, item_id, token
         self.renew_every, self.clock = renew_every, clock
         self.lost = False  # another worker holds the item now: we neither send nor record
+        self.settled = False  # its outcome is written: nothing left to hold
         self._lock = asyncio.Lock()  # a renewal changes the token: never at once with a write that names it
         self._stop = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
@@ -34,7 +35,7 @@ class HeldClaim:
     async def renew(self) -> bool:
         """Extend the claim now; False once it is lost (a store fault is not a loss: the next renewal retries)."""
         async with self._lock:
-            if self.lost:
+            if self.lost or self.settled:
                 return False
             token = await self.outbox.renew(self.item_id, self.token, self.clock())
             if token is None:
@@ -51,6 +52,7 @@ class HeldClaim:
             if self.lost:
                 return False
             done = await settle(self.token)
+            self.settled = True
             if not done:
                 self.lost = True
                 log.warning("outbox item %d: not recorded, another worker holds it now", self.item_id)

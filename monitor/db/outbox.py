@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DRY_RUN_URL", "Outbox", "OutboxItem", "Planner", "act", "cancel_sync", "claim_sync", "defer_sync", "enqueue_sync",
-    "for_mention_sync", "mark_failed_sync", "mark_sent_sync", "mention_raw_sync", "next_due_sync",
+    "for_mention_sync", "mark_failed_sync", "mark_sent_sync", "mention_raw_sync", "next_due_sync", "renew_sync",
     "retry_later_sync", "retry_sync", "sent_since_sync", "set_remote_status_sync", "to_check_sync",
 ]  # fmt: skip
 
@@ -82,6 +82,8 @@ def claim_sync(
     """Due pending items, and `sending` ones whose lease ran out (their worker died): now ours.
 
     `busy` are the caller's own items still in flight: never taken again, however long they take.
+    Each claim's `claimed_at` is its token: later than any before it on that item (at least by 1 ms, whatever
+    the clocks say), so a worker whose claim was taken over holds a token that no longer matches.
     """
     skip = f" AND id NOT IN ({', '.join('?' * len(busy))})" if busy else ""
     rows = c.execute(
@@ -91,53 +93,70 @@ def claim_sync(
     ).fetchall()
     out = []
     for r in rows:
-        c.execute(
-            "UPDATE outbox SET state = ?, attempts = attempts + 1, claimed_at = ?, updated_at = ? WHERE id = ?",
+        (token,) = c.execute(
+            "UPDATE outbox SET state = ?, attempts = attempts + 1, claimed_at = max(?, coalesce(claimed_at, 0) + 1),"
+            " updated_at = ? WHERE id = ? RETURNING claimed_at",
             (OutboxState.SENDING, now, now, r[0]),
-        )
+        ).fetchone()
         item = _row(r)
-        out.append(replace(item, state=OutboxState.SENDING, attempts=item.attempts + 1, claimed_at=now))
+        out.append(replace(item, state=OutboxState.SENDING, attempts=item.attempts + 1, claimed_at=token))
     return out
 
 
-def _settle(c: sqlite3.Connection, item_id: int, assignments: str, params: Sequence[Any]) -> None:
-    """Leave `sending` (only from there: a stale worker never overwrites a newer outcome)."""
+def renew_sync(c: sqlite3.Connection, item_id: int, token: int, now: int) -> int | None:
+    """Extend a claim still ours (its token matches); its new token, or None when another worker took it over."""
     r = c.execute(
-        f"UPDATE outbox SET {assignments}, claimed_at = NULL, updated_at = ? WHERE id = ? AND state = ?"
-        " RETURNING mention_id",
-        (*params, now_ms(), item_id, OutboxState.SENDING),
+        "UPDATE outbox SET claimed_at = max(?, claimed_at + 1) WHERE id = ? AND state = ? AND claimed_at = ?"
+        " RETURNING claimed_at",
+        (now, item_id, OutboxState.SENDING, token),
+    ).fetchone()
+    return int(r[0]) if r else None
+
+
+def _settle(
+    c: sqlite3.Connection, item_id: int, assignments: str, params: Sequence[Any], token: int | None = None
+) -> bool:
+    """Leave `sending` (only from there: a stale worker never overwrites a newer outcome), and with a `token`
+    only under that claim (a worker whose claim was taken over never overwrites its successor's). Whether it did.
+
+    `claimed_at` stays: the next claim's token must be later than this one's.
+    """
+    fenced = " AND claimed_at = ?" if token is not None else ""
+    r = c.execute(
+        f"UPDATE outbox SET {assignments}, updated_at = ? WHERE id = ? AND state = ?{fenced} RETURNING mention_id",
+        (*params, now_ms(), item_id, OutboxState.SENDING, *([token] if token is not None else [])),
     ).fetchone()
     if r:
         _touch_mention(c, r[0])
+    return r is not None
 
 
 def mark_sent_sync(
     c: sqlite3.Connection, item_id: int, remote_id: str | None, remote_url: str | None,
-    remote_status: str | None = None,
-) -> None:  # fmt: skip
-    _settle(
+    remote_status: str | None = None, token: int | None = None,
+) -> bool:  # fmt: skip
+    return _settle(
         c, item_id, "state = ?, remote_id = ?, remote_url = ?, remote_status = ?, last_error = '', checked_at = ?",
-        (OutboxState.SENT, remote_id, remote_url, remote_status, now_ms()),
+        (OutboxState.SENT, remote_id, remote_url, remote_status, now_ms()), token,
     )  # fmt: skip
 
 
-def mark_failed_sync(c: sqlite3.Connection, item_id: int, reason: str) -> None:
-    _settle(c, item_id, "state = ?, last_error = ?", (OutboxState.FAILED, reason))
+def mark_failed_sync(c: sqlite3.Connection, item_id: int, reason: str, token: int | None = None) -> bool:
+    return _settle(c, item_id, "state = ?, last_error = ?", (OutboxState.FAILED, reason), token)
 
 
-def retry_later_sync(c: sqlite3.Connection, item_id: int, reason: str, delay_ms: int) -> None:
-    _settle(
-        c, item_id, "state = ?, last_error = ?, next_attempt_at = ?", (OutboxState.PENDING, reason, now_ms() + delay_ms)
-    )
+def retry_later_sync(
+    c: sqlite3.Connection, item_id: int, reason: str, delay_ms: int, token: int | None = None
+) -> bool:  # fmt: skip
+    assignments = "state = ?, last_error = ?, next_attempt_at = ?"
+    return _settle(c, item_id, assignments, (OutboxState.PENDING, reason, now_ms() + delay_ms), token)
 
 
-def defer_sync(c: sqlite3.Connection, item_id: int, until: int) -> None:
-    """Back to pending until `until`, the claim's attempt not counted: the network's rate limit, not a failure."""
-    c.execute(
-        "UPDATE outbox SET state = ?, attempts = max(attempts - 1, 0), next_attempt_at = ?, claimed_at = NULL,"
-        " updated_at = ? WHERE id = ? AND state = ?",
-        (OutboxState.PENDING, until, now_ms(), item_id, OutboxState.SENDING),
-    )
+def defer_sync(c: sqlite3.Connection, item_id: int, until: int, token: int | None = None) -> bool:
+    """Back to pending until `until`, the claim's attempt not counted: the network's rate limit, not a failure
+    (and a claim given back unsent, due at once)."""
+    assignments = "state = ?, attempts = max(attempts - 1, 0), next_attempt_at = ?"
+    return _settle(c, item_id, assignments, (OutboxState.PENDING, until), token)
 
 
 def sent_since_sync(c: sqlite3.Connection, target: str, since: int) -> list[int]:
@@ -245,32 +264,51 @@ class Outbox:
     def __init__(self, store: Database) -> None:
         self.store = cast("Store", store)  # PgOutbox overrides every call that uses it
 
-    async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:
-        mine = tuple(busy)
+    async def claim(
+        self, lease_ms: int, limit: int = 16, busy: Iterable[int] = (), now: int | None = None
+    ) -> list[OutboxItem]:
+        mine, at = tuple(busy), now_ms() if now is None else now
         items: list[OutboxItem] = await self.store.write(
-            lambda c: claim_sync(c, now_ms(), lease_ms, limit, mine), "outbox:claim"
+            lambda c: claim_sync(c, at, lease_ms, limit, mine), "outbox:claim"
         )
         return items
 
-    async def mark_sent(self, item_id: int, remote_id: str | None, remote_url: str | None,
-                        remote_status: str | None = None, spend: tuple[str, Spend] | None = None) -> None:  # fmt: skip
-        """Sent, and what it cost (source, spend) in the same transaction."""
+    async def renew(self, item_id: int, token: int, now: int | None = None) -> int | None:
+        """The claim `token` extended from `now`: its new token, or None when it is no longer ours."""
+        at = now_ms() if now is None else now
+        new: int | None = await self.store.write(lambda c: renew_sync(c, item_id, token, at), "outbox:renew")
+        return new
 
-        def write(c: sqlite3.Connection) -> None:
-            mark_sent_sync(c, item_id, remote_id, remote_url, remote_status)
+    # Each settling call below applies only to an item being sent and, given the claim's `token`, only under
+    # that claim; each says whether it applied.
+
+    async def mark_sent(self, item_id: int, remote_id: str | None, remote_url: str | None,
+                        remote_status: str | None = None, spend: tuple[str, Spend] | None = None,
+                        token: int | None = None) -> bool:  # fmt: skip
+        """Sent, and what it cost (source, spend) in the same transaction: paid even when the mark is refused."""
+
+        def write(c: sqlite3.Connection) -> bool:
+            done = mark_sent_sync(c, item_id, remote_id, remote_url, remote_status, token)
             if spend is not None:
                 add_spend_sync(c, *spend)
+            return done
 
-        await self.store.write(write, "outbox:sent")
+        done: bool = await self.store.write(write, "outbox:sent")
+        return done
 
-    async def mark_failed(self, item_id: int, reason: str) -> None:
-        await self.store.write(lambda c: mark_failed_sync(c, item_id, reason), "outbox:failed")
+    async def mark_failed(self, item_id: int, reason: str, token: int | None = None) -> bool:
+        done: bool = await self.store.write(lambda c: mark_failed_sync(c, item_id, reason, token), "outbox:failed")
+        return done
 
-    async def retry_later(self, item_id: int, reason: str, delay_ms: int) -> None:
-        await self.store.write(lambda c: retry_later_sync(c, item_id, reason, delay_ms), "outbox:later")
+    async def retry_later(self, item_id: int, reason: str, delay_ms: int, token: int | None = None) -> bool:
+        done: bool = await self.store.write(
+            lambda c: retry_later_sync(c, item_id, reason, delay_ms, token), "outbox:later"
+        )
+        return done
 
-    async def defer(self, item_id: int, until: int) -> None:
-        await self.store.write(lambda c: defer_sync(c, item_id, until), "outbox:defer")
+    async def defer(self, item_id: int, until: int, token: int | None = None) -> bool:
+        done: bool = await self.store.write(lambda c: defer_sync(c, item_id, until, token), "outbox:defer")
+        return done
 
     async def sent_since(self, target: str, since: int) -> list[int]:
         times: list[int] = await self.store.read(lambda c: sent_since_sync(c, target, since))

@@ -3,7 +3,12 @@
 Each item is claimed (`sending`, with a lease) in its own BEGIN IMMEDIATE transaction before the
 network call, and marked `sent` in another right after. A crash between the two leaves it `sending`;
 once the lease runs out any worker takes it again, and the retry carries the same idempotency key
-(Mastodon) or record key (Bluesky, checked with getRecord first), so it is not posted twice.
+(Mastodon, webhooks) or record key (Bluesky, checked with getRecord first), so it is not posted twice.
+
+A live worker never loses an item to another: its claim is renewed while it waits and sends
+(engine.delivery_claim), checked again right before the send, and every record of the outcome names
+the claim. Stopped (its lease went to another process, or the app quits), it lets the sends on the wire
+land and be recorded, and gives back the claims of items it has not started.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from monitor.core.timeutil import now_ms
 from monitor.db.api import Database
 from monitor.db.faults import StoreError, StoreLocked, StoreUnreachable
 from monitor.db.outbox import Outbox
+from monitor.engine.delivery_claim import HeldClaim
 from monitor.networks import services
 from monitor.networks.base import NetworkError, SourceContext
 from monitor.networks.replies import REPLY_NETWORKS
@@ -31,7 +37,9 @@ from monitor.networks.sending import FollowsRequests, Sender, Sent
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120.0  # longer than any single send (HTTP timeouts are 20 s); then a dead worker's item is retaken
+LEASE_SECONDS = 120.0  # twice a whole send's bound (networks.http.TOTAL_SECONDS); a dead worker's item is retaken
+RENEWALS_PER_LEASE = 3  # a claim in use is renewed this often per lease: two renewals may fail and it still holds
+DRAIN_SECONDS = 10.0  # stopped, a send already on the wire gets this long to land and be recorded
 MAX_ATTEMPTS = 12  # transient failures before the item is failed for the operator to look at
 OPEN311_EVERY = 300.0
 CONCURRENCY = 8
@@ -70,6 +78,11 @@ class DeliveryWorker:
         open311_every: float = OPEN311_EVERY,
         on_change: Callable[[OutboxItem], None] | None = None,
         after_send: Callable[[OutboxItem], Awaitable[None]] | None = None,
+        before_send: Callable[[OutboxItem], Awaitable[None]] | None = None,
+        clock: Callable[[], int] = now_ms,
+        renew_every: float | None = None,
+        drain: float = DRAIN_SECONDS,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.store = store
         self.outbox = Outbox(store)
@@ -80,11 +93,16 @@ class DeliveryWorker:
         self.idle = idle
         self.open311_every_ms = int(open311_every * 1000)
         self.on_change = on_change
-        # Awaited between the remote accepting an item and our commit (the crash test parks a worker there).
-        self.after_send = after_send
+        # Awaited between the remote accepting an item and our commit (the crash test parks a worker there),
+        # and between the claim and the send (the lease tests stall a worker there).
+        self.after_send, self.before_send = after_send, before_send
+        self.clock = clock  # the claims' time (ms): the lease tests move it instead of waiting
+        self.renew_every = lease / RENEWALS_PER_LEASE if renew_every is None else renew_every
+        self.drain = drain
+        self._stopping = False
         self.senders: dict[str, Sender] = {}
         self._wake = asyncio.Event()
-        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._limit = asyncio.Semaphore(concurrency)
         self._busy: set[int] = set()
         self.paces: dict[str, Pace] = {}  # per replying account (target): its network's rate limit
 
@@ -125,6 +143,7 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Deliver until cancelled; a failure of one pass is logged and the next pass comes."""
         last_check = 0
+        self._stopping = False  # the leader loop runs this again when it leads again
         try:
             while True:
                 try:
@@ -155,19 +174,44 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim and send what is due, and wait for it; returns how many items were handled."""
-        items = await self.outbox.claim(self.lease_ms, busy=self._busy)
+        items = await self.outbox.claim(self.lease_ms, busy=self._busy, now=self.clock())
         if items:
             self._busy.update(i.id for i in items)
-            await asyncio.gather(*(self._deliver(item) for item in items))
+            tasks = [asyncio.create_task(self._deliver(item), name=f"deliver:{item.id}") for item in items]
+            try:
+                await asyncio.wait(tasks)
+            except asyncio.CancelledError:
+                await self._drain(tasks)
+                raise
+            errors = [error for task in tasks if (error := task.exception()) is not None]
+            if errors:
+                raise errors[0]
         return len(items)
 
+    async def _drain(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Cancelled: a send on the wire may land and be recorded (cut off, its outcome would be unknown and
+        the item sent again after the lease); an item not started gives its claim back, due at once."""
+        self._stopping = True
+        _, pending = await asyncio.wait(tasks, timeout=self.drain)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        for task in tasks:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.warning("delivery while stopping: %r", error)
+
     async def _deliver(self, item: OutboxItem) -> None:
+        claim = HeldClaim(self.outbox, item.id, item.claimed_at or 0, self.renew_every, self.clock)
         try:
-            await self._deliver_one(item)
+            async with claim:
+                await self._deliver_one(item, claim)
         finally:
             self._busy.discard(item.id)
+        if self.on_change:
+            self.on_change(item)
 
-    async def _paced(self, item: OutboxItem) -> bool:
+    async def _paced(self, item: OutboxItem, claim: HeldClaim) -> bool:
         """Whether the item's account may call its network now; if not, it waits its turn (not a failure)."""
         spec = self.watchlist.source(item.source) if item.source is not None and not self.dry_run else None
         if spec is None or spec.type not in RATE_LIMITS:
@@ -180,30 +224,35 @@ class DeliveryWorker:
         now = now_ms()
         wait = pace.wait(now)
         if wait:
-            await self.outbox.defer(item.id, now + wait)
+            await claim.write(lambda token: self.outbox.defer(item.id, now + wait, token))
             return False
         pace.take(now)
         return True
 
-    async def _deliver_one(self, item: OutboxItem) -> None:
+    async def _deliver_one(self, item: OutboxItem, claim: HeldClaim) -> None:
         async with self._limit:
-            if not await self._paced(item):
+            if self._stopping:  # stopped before its turn: the next holder sends it now, not after the lease
+                await claim.write(lambda token: self.outbox.defer(item.id, self.clock(), token))
+                return
+            if not await self._paced(item, claim):
+                return
+            if self.before_send is not None:
+                await self.before_send(item)
+            if not await claim.renew():  # stalled past the lease, and another worker took it: not ours to send
                 return
             try:
                 sent = await self.sender(item).send(item)
             except NetworkError as exc:
-                await self._failed(item, exc)
+                await self._failed(item, claim, exc)
             except Exception as exc:  # a bug in a sender must not leave the item stuck in `sending`
                 log.exception("delivery of outbox item %d crashed", item.id)
-                await self._failed(item, NetworkError(f"internal error: {type(exc).__name__}"))
+                await self._failed(item, claim, NetworkError(f"internal error: {type(exc).__name__}"))
             else:
                 if self.after_send is not None:
                     await self.after_send(item)
-                await self._record_sent(item, answered(sent))
-        if self.on_change:
-            self.on_change(item)
+                await self._record_sent(item, claim, answered(sent))
 
-    async def _record_sent(self, item: OutboxItem, sent: Sent) -> None:
+    async def _record_sent(self, item: OutboxItem, claim: HeldClaim, sent: Sent) -> None:
         """The remote has it: record that, waiting out a database outage (a server restarting, failing over)
         for as long as the claim lasts, rather than leave it to be sent again once the claim runs out."""
         spend = (item.source, sent.cost) if item.source and sent.cost else None
@@ -211,8 +260,13 @@ class DeliveryWorker:
         delay = RECORD_RETRY_S
         while True:
             try:
-                # Made once even if a lost COMMIT had made it: only an item still `sending` is marked.
-                return await self.outbox.mark_sent(item.id, sent.remote_id, sent.remote_url, sent.remote_status, spend)
+                # Made once even if a lost COMMIT had made it: only an item still `sending` under our claim is marked.
+                await claim.write(
+                    lambda token: self.outbox.mark_sent(
+                        item.id, sent.remote_id, sent.remote_url, sent.remote_status, spend, token=token
+                    )
+                )
+                return
             except (StoreLocked, StoreUnreachable) as exc:
                 if time.monotonic() + delay >= give_up:
                     raise
@@ -220,14 +274,15 @@ class DeliveryWorker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _failed(self, item: OutboxItem, exc: NetworkError) -> None:
+    async def _failed(self, item: OutboxItem, claim: HeldClaim, exc: NetworkError) -> None:
         reason = clean_line(str(exc))[:MAX_TEXT]  # it may quote the server: stored and shown
         if not exc.kind.worth_repeating or item.attempts >= MAX_ATTEMPTS:
             log.warning("outbox item %d failed: %s", item.id, reason)
-            await self.outbox.mark_failed(item.id, reason)
+            await claim.write(lambda token: self.outbox.mark_failed(item.id, reason, token))
             return
         delay = backoff(item.attempts, exc.kind, exc.retry_after, cap=DELIVERY_CAP)
-        await self.outbox.retry_later(item.id, f"{reason} — retrying (attempt {item.attempts})", int(delay * 1000))
+        why = f"{reason} — retrying (attempt {item.attempts})"
+        await claim.write(lambda token: self.outbox.retry_later(item.id, why, int(delay * 1000), token))
 
     # -- Open311: follow escalated requests until the service closes them ------------------
 

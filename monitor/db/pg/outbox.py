@@ -59,23 +59,36 @@ async def claim(c: Conn, now: int, lease_ms: int, limit: int, busy: Sequence[int
     )
     out = []
     for r in rows:
-        await c.execute(
-            "UPDATE outbox SET state = %s, attempts = attempts + 1, claimed_at = %s, updated_at = %s WHERE id = %s",
+        token = await one(
+            c,
+            "UPDATE outbox SET state = %s, attempts = attempts + 1, claimed_at = greatest(%s, coalesce(claimed_at, 0)"
+            " + 1), updated_at = %s WHERE id = %s RETURNING claimed_at",
             (str(OutboxState.SENDING), now, now, r[0]),
         )
+        assert token is not None
         item = row_to_outbox(r)
-        out.append(replace(item, state=OutboxState.SENDING, attempts=item.attempts + 1, claimed_at=now))
+        out.append(replace(item, state=OutboxState.SENDING, attempts=item.attempts + 1, claimed_at=int(token[0])))
     return out
 
 
-async def _settle(c: Conn, item_id: int, assignments: str, params: Sequence[Any]) -> bool:
-    """Leave `sending` (only from there: a stale worker never overwrites a newer outcome, and a retry after a
-    lost COMMIT changes nothing); whether it did."""
+async def renew(c: Conn, item_id: int, token: int, now: int) -> int | None:
+    """As monitor.db.outbox.renew_sync. A claim racing it waits for the row lock, then finds the token changed."""
     r = await one(
         c,
-        f"UPDATE outbox SET {assignments}, claimed_at = NULL, updated_at = %s WHERE id = %s AND state = %s"
-        " RETURNING mention_id",
-        (*params, now_ms(), item_id, str(OutboxState.SENDING)),
+        "UPDATE outbox SET claimed_at = greatest(%s, claimed_at + 1) WHERE id = %s AND state = %s AND claimed_at = %s"
+        " RETURNING claimed_at",
+        (now, item_id, str(OutboxState.SENDING), token),
+    )
+    return int(r[0]) if r else None
+
+
+async def _settle(c: Conn, item_id: int, assignments: str, params: Sequence[Any], token: int | None = None) -> bool:
+    """As monitor.db.outbox._settle: only from `sending`, and with a `token` only under that claim."""
+    fenced = " AND claimed_at = %s" if token is not None else ""
+    r = await one(
+        c,
+        f"UPDATE outbox SET {assignments}, updated_at = %s WHERE id = %s AND state = %s{fenced} RETURNING mention_id",
+        (*params, now_ms(), item_id, str(OutboxState.SENDING), *([token] if token is not None else [])),
     )
     if r:
         await touch(c, r[0])
@@ -112,47 +125,54 @@ class PgOutbox(Outbox):
         super().__init__(store)
         self.pg = cast(PgStore, store)
 
-    async def claim(self, lease_ms: int, limit: int = 16, busy: Iterable[int] = ()) -> list[OutboxItem]:
-        mine = tuple(busy)
-        return await self.pg.write(lambda c: claim(c, now_ms(), lease_ms, limit, mine), "outbox:claim")
+    async def claim(
+        self, lease_ms: int, limit: int = 16, busy: Iterable[int] = (), now: int | None = None
+    ) -> list[OutboxItem]:
+        mine, at = tuple(busy), now_ms() if now is None else now
+        return await self.pg.write(lambda c: claim(c, at, lease_ms, limit, mine), "outbox:claim")
+
+    async def renew(self, item_id: int, token: int, now: int | None = None) -> int | None:
+        at = now_ms() if now is None else now
+        return await self.pg.write(lambda c: renew(c, item_id, token, at), "outbox:renew")
 
     async def mark_sent(self, item_id: int, remote_id: str | None, remote_url: str | None,
-                        remote_status: str | None = None, spend: tuple[str, Spend] | None = None) -> None:  # fmt: skip
+                        remote_status: str | None = None, spend: tuple[str, Spend] | None = None,
+                        token: int | None = None) -> bool:  # fmt: skip
         assignments = (
             "state = %s, remote_id = %s, remote_url = %s, remote_status = %s, last_error = '', checked_at = %s"
         )
         params = (str(OutboxState.SENT), remote_id, remote_url, remote_status, now_ms())
 
-        async def write(c: Conn) -> None:
-            if await _settle(c, item_id, assignments, params) and spend is not None:  # its cost, counted once
+        async def write(c: Conn) -> bool:
+            done = await _settle(c, item_id, assignments, params, token)
+            # Its cost once: a retry after a COMMIT lost with the connection finds the item settled already.
+            if done and spend is not None:
                 await add_spend(c, *spend)
+            return done
 
-        await self.pg.write(write, "outbox:sent")
+        return await self.pg.write(write, "outbox:sent")
 
-    async def defer(self, item_id: int, until: int) -> None:
+    async def defer(self, item_id: int, until: int, token: int | None = None) -> bool:
         """As monitor.db.outbox.defer_sync: back to pending, the claim's attempt not counted."""
-        await self.pg.write(
-            lambda c: c.execute(
-                "UPDATE outbox SET state = %s, attempts = greatest(attempts - 1, 0), next_attempt_at = %s,"
-                " claimed_at = NULL, updated_at = %s WHERE id = %s AND state = %s",
-                (str(OutboxState.PENDING), until, now_ms(), item_id, str(OutboxState.SENDING)),
-            ),
-            "outbox:defer",
-        )
+        assignments = "state = %s, attempts = greatest(attempts - 1, 0), next_attempt_at = %s"
+        params = (str(OutboxState.PENDING), until)
+        return await self.pg.write(lambda c: _settle(c, item_id, assignments, params, token), "outbox:defer")
 
     async def sent_since(self, target: str, since: int) -> list[int]:
         sql = "SELECT updated_at FROM outbox WHERE target = %s AND state = %s AND updated_at >= %s"
         rows = await self.pg.read(lambda c: every(c, sql, (target, str(OutboxState.SENT), since)))
         return [int(r[0]) for r in rows]
 
-    async def mark_failed(self, item_id: int, reason: str) -> None:
+    async def mark_failed(self, item_id: int, reason: str, token: int | None = None) -> bool:
         params = (str(OutboxState.FAILED), reason)
-        await self.pg.write(lambda c: _settle(c, item_id, "state = %s, last_error = %s", params), "outbox:failed")
+        return await self.pg.write(
+            lambda c: _settle(c, item_id, "state = %s, last_error = %s", params, token), "outbox:failed"
+        )
 
-    async def retry_later(self, item_id: int, reason: str, delay_ms: int) -> None:
+    async def retry_later(self, item_id: int, reason: str, delay_ms: int, token: int | None = None) -> bool:
         assignments = "state = %s, last_error = %s, next_attempt_at = %s"
         params = (str(OutboxState.PENDING), reason, now_ms() + delay_ms)
-        await self.pg.write(lambda c: _settle(c, item_id, assignments, params), "outbox:later")
+        return await self.pg.write(lambda c: _settle(c, item_id, assignments, params, token), "outbox:later")
 
     async def retry(self, mention_id: int) -> int:
         async def w(c: Conn) -> int:

@@ -63,7 +63,7 @@ IN_RANGES = (
     " JOIN mentions ON mentions.first_seen_at >= r.lo AND mentions.first_seen_at < r.hi"
 )
 
-# Migration 12: the digests, the dirty days and their trigger, every day built once.
+# Migration 13: the digests, the dirty days and their trigger, every day built once.
 MIGRATION = f"""
     CREATE TABLE stats_days (
         day BIGINT PRIMARY KEY,             -- first_seen_at / 86400000 (UTC days)

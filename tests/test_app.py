@@ -20,7 +20,7 @@ from tests.conftest import wait_for  # other desk tests import it from here too
 def make_app(watchlist: Watchlist, **kwargs: Any) -> MonitorApp:
     return MonitorApp(
         watchlist,
-        db_path=watchlist.database,
+        db_path=kwargs.pop("db_path", watchlist.database),
         operator="alice",
         context=SourceContext(replay_all=True),
         **kwargs,

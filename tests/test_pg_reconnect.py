@@ -24,7 +24,6 @@ from monitor.db.pg import link as link_module
 from monitor.db.pg.store import PgStore
 from monitor.db.writekey import ATTEMPT, Attempt
 from monitor.engine import actions
-from monitor.ui import app as app_module
 from tests.conftest import WAIT, record_notices, wait_until
 from tests.engines import stored_rows
 from tests.fakes_delivery import mastodon_status, seed
@@ -87,17 +86,9 @@ async def test_an_operators_write_whose_commit_reply_was_lost_is_made_once_on_re
 
 
 @pytest.fixture
-def desk_on(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The desk opens PostgreSQL where it would open its SQLite file (until `monitor run` selects it itself)."""
-    url = cluster.url(cluster.new_database())
-
-    class OnServer:
-        @staticmethod
-        async def open(path: Path) -> PgStore:
-            return await PgStore.open(url)
-
-    monkeypatch.setattr(app_module, "Store", OnServer)
-    return url
+def desk_on(cluster: Cluster) -> str:
+    """A database of its own on the cluster the test restarts, for the desk to open."""
+    return cluster.url(cluster.new_database())
 
 
 def dismissals(url: str, mention_id: int) -> int:
@@ -111,7 +102,7 @@ def dismissals(url: str, mention_id: int) -> int:
 async def test_a_dismissal_accepted_while_the_server_restarts_says_saving_then_commits_once(
     cluster: Cluster, desk_on: str, watchlist: Watchlist
 ) -> None:
-    app = make_app(watchlist)
+    app = make_app(watchlist, db_path=desk_on)
     async with app.run_test(size=(80, 24)) as pilot:
         screen, target = await selected(pilot)
         await asyncio.to_thread(cluster.stop, "fast")
@@ -127,7 +118,7 @@ async def test_a_dismissal_accepted_while_the_server_restarts_says_saving_then_c
 async def test_a_dismissal_while_the_server_is_down_past_the_limit_is_refused_and_never_written(
     cluster: Cluster, desk_on: str, watchlist: Watchlist
 ) -> None:
-    app = make_app(watchlist)
+    app = make_app(watchlist, db_path=desk_on)
     async with app.run_test(size=(80, 24)) as pilot:
         _, target = await selected(pilot)
         notices = record_notices(app)

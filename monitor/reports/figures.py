@@ -15,6 +15,7 @@ from monitor.core.timeutil import iso_utc
 
 DIMENSIONS = ("source", "term", "service", "operator", "priority", "hour", "weekday")
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 DAY_NAMES = tuple(d[:3].capitalize() for d in WEEKDAYS)
 # Response-time histogram bins, in seconds: [edge, next edge).
 HIST_EDGES = (0, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)

@@ -16,7 +16,7 @@ import numpy as np
 
 from monitor.core.business import BusinessCalendar
 from monitor.core.config import Watchlist
-from monitor.core.timeutil import floor_local_hour, local, now_ms
+from monitor.core.timeutil import floor_local_hour, hourly_offsets, now_ms
 from monitor.db.spend import spend_for_period_sync
 from monitor.db.stats import NO_END, Columns, Ints, Period, ReadConnection, first_seen, load_period
 from monitor.reports.clocks import Clocks, Groups, ceil_s
@@ -60,10 +60,7 @@ def compute(
     # Hour buckets from the local hour containing `since` to the end of the period (or now).
     base = floor_local_hour(since, zone)
     nb = max(1, -(-(max(min(until, now + 1), since + 1) - base) // HOUR_MS))
-    how_table = np.array(
-        [(lambda t: t.weekday() * 24 + t.hour)(local(base + k * HOUR_MS, zone)) for k in range(nb)],
-        dtype=np.int64,
-    )
+    how_table = _hour_of_week(base, nb, zone)
     business = _business(BusinessCalendar.from_watchlist(watchlist), period, (base, since, until, now))
     first_response, resolution = _clocks(period, business, now)
     k = np.clip((rows.seen - base) // HOUR_MS, 0, nb - 1)
@@ -91,6 +88,14 @@ def compute(
         backlog=backlog.tolist(),
         spend=[SpendRow(*row) for row in spend_for_period_sync(conn, since, until)],
     )
+
+
+def _hour_of_week(base: int, nb: int, zone: ZoneInfo) -> Ints:
+    """Each hour bucket's local hour of the week (Monday 00h is 0): its local time in hours since the epoch,
+    a Thursday (3 days after a Monday), modulo a week."""
+    local_ms = base + np.arange(nb, dtype=np.int64) * HOUR_MS + np.array(hourly_offsets(base, nb, zone), dtype=np.int64)
+    how: Ints = (local_ms // HOUR_MS + 3 * 24) % (7 * 24)
+    return how
 
 
 def _business(calendar: BusinessCalendar, period: Period, instants: tuple[int, int, int, int]) -> Business:

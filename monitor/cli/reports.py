@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 
 def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] | None = None) -> Report:
+    from monitor.core.heap import keep_freed_memory
     from monitor.core.timeutil import local_zone, parse_when
     from monitor.reports import stats
 
+    keep_freed_memory()  # a short process that makes and frees many large arrays
     zone = local_zone(watchlist.timezone)
     conn = open_for_reading(db_path(args, watchlist))
     try:

@@ -142,3 +142,22 @@ def test_a_groups_distribution_read_at_its_positions_is_that_of_its_own_values(v
             assert at is not None
             assert dist(ordered, target, 2, at) == dist(ordered[g == i], target, 2)
     assert _partition(np.zeros(ordered.size, dtype=np.int8), 1, True) == [None]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 30_000), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_a_groups_positions_found_by_blocks_are_those_a_scan_finds(n, n_groups, seed):
+    """Ranks and cuts across many blocks of 4,096 positions (monitor.reports.positions), against a scan."""
+    import numpy as np
+
+    from monitor.reports.positions import split
+
+    codes = np.random.default_rng(seed).integers(-1, n_groups, n).astype(np.int8)
+    cuts = [0, 1, 4095, 4096, 4097, n // 2, n - 1, n]
+    for code, group in enumerate(split(codes, n_groups)):
+        wanted = np.flatnonzero(codes == code)
+        assert group.size == wanted.size
+        for rank in {0, wanted.size // 2, wanted.size - 1} if wanted.size else ():
+            assert group[rank] == wanted[rank]
+        assert group.searchsorted(np.array(cuts)).tolist() == np.searchsorted(wanted, cuts).tolist()
+        assert group.searchsorted(n // 3) == np.searchsorted(wanted, n // 3)

@@ -6,6 +6,7 @@ touches a row once whatever the number of breakdowns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy.typing as npt
 
 from monitor.db.stats import NONE_KEY, Columns, Ints, Period
 from monitor.reports.figures import DAY_NAMES, Clock, GroupRow, dist, priority_label
+from monitor.reports.positions import GroupPositions, split
 
 Codes = npt.NDArray[np.signedinteger[Any]]  # a group per row, -1 for none
 
@@ -82,15 +84,12 @@ def codes(g: Ints, n_groups: int) -> Codes:
     return g.astype(np.int8 if n_groups < 2**7 else np.int16 if n_groups < 2**15 else np.int64)
 
 
-def _partition(groups: Codes, n_groups: int, complete: bool) -> list[Ints | None]:
+def _partition(groups: Codes, n_groups: int, complete: bool) -> Sequence[GroupPositions | None]:
     """Each group's positions in the sorted values, ascending (-1: left out, none when `complete`); None
     for all of them (a single complete group). The values themselves are never copied."""
     if n_groups == 1 and complete:  # the whole period
         return [None]
-    order = np.argsort(groups, kind="stable")  # radix sort for small ints: -1 first, each group ascending
-    counts = np.bincount(groups if complete else groups + 1, minlength=n_groups + (not complete))
-    bounds = np.concatenate(([0], np.cumsum(counts))).tolist()[(not complete) :]
-    return [order[bounds[i] : bounds[i + 1]] for i in range(n_groups)]
+    return split(groups, n_groups)
 
 
 class Groups:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -181,13 +181,25 @@ def percentile(sorted_values: Sequence[float] | np.ndarray | Ranked, pct: int) -
     return low + rem / 100 * (float(sorted_values[lo + 1]) - low)
 
 
+class Positions(Protocol):
+    """A group's positions in a clock's sorted values, ascending: an array of them, or one read like it
+    (monitor.reports.positions)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def __getitem__(self, rank: int) -> Any: ...
+
+    def searchsorted(self, cuts: Any) -> Any: ...
+
+
 class Ranked:
     """One group's values within a clock's sorted values: their positions there, ascending (so the group's
     values in order), read one at a time, not gathered into an array of their own."""
 
     __slots__ = ("at", "values")
 
-    def __init__(self, values: np.ndarray, at: np.ndarray) -> None:
+    def __init__(self, values: np.ndarray, at: Positions) -> None:
         self.values, self.at = values, at
 
     def __len__(self) -> int:
@@ -197,7 +209,7 @@ class Ranked:
         return self.values[self.at[i]]
 
 
-def dist(values: np.ndarray, target: int | None, late_open: int, at: np.ndarray | None = None) -> Dist:
+def dist(values: np.ndarray, target: int | None, late_open: int, at: Positions | None = None) -> Dist:
     """A distribution from one group's durations, already sorted (whole seconds); with `at`, the group is
     the values at those positions (ascending) of `values`."""
     ranked: np.ndarray | Ranked = values if at is None else Ranked(values, at)
@@ -207,8 +219,8 @@ def dist(values: np.ndarray, target: int | None, late_open: int, at: np.ndarray 
     within = int(np.searchsorted(values, target, side="right")) if target is not None else 0
     below = np.searchsorted(values, HIST_EDGES[1:], side="left")
     if at is not None:  # from positions in all the values to positions in the group's
-        within = int(np.searchsorted(at, within)) if target is not None else 0
-        below = np.searchsorted(at, below)
+        within = int(at.searchsorted(within)) if target is not None else 0
+        below = at.searchsorted(below)
     edges = below.tolist()
     hist = tuple(b - a for a, b in zip([0, *edges], [*edges, n], strict=True))
     return Dist(

@@ -21,13 +21,11 @@ _BLOCK = 1 << _BITS
 
 
 @lru_cache(maxsize=4)  # the clocks' sizes: calendar and business share theirs
-def _block_base(size: int, stride: int) -> npt.NDArray[np.signedinteger[Any]]:
+def _block_base(size: int, stride: int) -> npt.NDArray[Any]:
     """Per position, its block's first column (+1: code -1 counts in column 0)."""
     n_blocks = -(-size // _BLOCK)
     starts = np.arange(n_blocks, dtype=np.int64) * stride + 1
-    base: npt.NDArray[np.signedinteger[Any]] = np.repeat(
-        starts.astype(np.int32) if n_blocks * stride < 2**31 else starts, _BLOCK
-    )[:size]
+    base = np.repeat(starts.astype(np.int32) if n_blocks * stride < 2**31 else starts, _BLOCK)[:size]
     base.flags.writeable = False
     return base
 

@@ -150,11 +150,15 @@ def test_a_groups_positions_found_by_blocks_are_those_a_scan_finds(n, n_groups, 
     """Ranks and cuts across many blocks of 4,096 positions (monitor.reports.positions), against a scan."""
     import numpy as np
 
+    from monitor.reports.figures import dist
     from monitor.reports.positions import split
 
-    codes = np.random.default_rng(seed).integers(-1, n_groups, n).astype(np.int8)
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-1, n_groups, n).astype(np.int8)
+    values = np.sort(rng.integers(0, 100_000, n))
     cuts = [0, 1, 4095, 4096, 4097, n // 2, n - 1, n]
     for code, group in enumerate(split(codes, n_groups)):
+        assert dist(values, 900, 1, group) == dist(values[codes == code], 900, 1)
         wanted = np.flatnonzero(codes == code)
         assert group.size == wanted.size
         for rank in {0, wanted.size // 2, wanted.size - 1} if wanted.size else ():

@@ -13,10 +13,11 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.db.stats import NONE_KEY, Columns, Ints, Period
-from monitor.reports.figures import DAY_NAMES, Clock, GroupRow, dist, priority_label
-from monitor.reports.positions import GroupPositions, split
+from monitor.reports.figures import DAY_NAMES, Clock, GroupRow, Positions, dist, priority_label
+from monitor.reports.positions import split
 
 Codes = npt.NDArray[np.signedinteger[Any]]  # a group per row, -1 for none
+BLOCKS_FROM = 1 << 16  # values per clock from which a breakdown counts blocks (monitor.reports.positions)
 
 
 def ceil_s(ms: Ints) -> Ints:
@@ -84,12 +85,18 @@ def codes(g: Ints, n_groups: int) -> Codes:
     return g.astype(np.int8 if n_groups < 2**7 else np.int16 if n_groups < 2**15 else np.int64)
 
 
-def _partition(groups: Codes, n_groups: int, complete: bool) -> Sequence[GroupPositions | None]:
+def _partition(groups: Codes, n_groups: int, complete: bool) -> Sequence[Positions | None]:
     """Each group's positions in the sorted values, ascending (-1: left out, none when `complete`); None
     for all of them (a single complete group). The values themselves are never copied."""
     if n_groups == 1 and complete:  # the whole period
         return [None]
-    return split(groups, n_groups)
+    if groups.size >= BLOCKS_FROM:
+        return split(groups, n_groups)
+    # A short period: a stable argsort costs less than the blocks' per-group lookups.
+    order = np.argsort(groups, kind="stable")  # radix sort for small ints: -1 first, each group ascending
+    counts = np.bincount(groups + 1, minlength=n_groups + 1)
+    bounds = np.cumsum(counts).tolist()
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n_groups)]
 
 
 class Groups:

@@ -185,7 +185,9 @@ def carry_query(by_seen: bool) -> str:
 
 def _at(seen: Ints, offsets: npt.NDArray[Any], shift: int) -> Ints:
     """Times from their offsets to first seen (shifted left by `shift`, odd when absent): -1 when absent."""
-    return np.where(offsets & 1 == 1, -1, seen + (offsets >> shift))
+    at = seen + (offsets >> shift)
+    np.putmask(at, (offsets & 1) != 0, -1)  # in place: one array of a million fewer than np.where
+    return at
 
 
 def _dense(ids: npt.NDArray[Any], names: dict[int, str], label: Callable[[str], str]) -> tuple[Ints, list[str]]:
@@ -231,7 +233,8 @@ def _columns(parts: list[Part], names: dict[int, str]) -> tuple[Columns, list[in
     dismissed = int(np.count_nonzero(is_closed & ((status4 & 3) == 2)))
     closed_n = int(np.count_nonzero(is_closed))
     # Resolved: closed at or after the standing escalation (migrations.RESOLVED, which resolved_at stores).
-    resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)
+    resolved = closed.copy()
+    np.putmask(resolved, (esc_at < 0) | (closed < esc_at), -1)
     labels: tuple[Callable[[str], str], ...] = (str, _term_label, str, str)
     (src, src_n), (term, term_n), (op, op_n), (svc, svc_n) = (
         _dense(_concat([p[k] for p in ids]), names, label) for k, label in enumerate(labels)

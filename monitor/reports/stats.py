@@ -64,13 +64,15 @@ def compute(
     business = _business(BusinessCalendar.from_watchlist(watchlist), period, (base, since, until, now))
     first_response, resolution = _clocks(period, business, now)
     k = np.clip((rows.seen - base) // HOUR_MS, 0, nb - 1)
-    volume = np.bincount(k, minlength=nb)
-    backlog = _backlog(rows, base, nb, period.carried)
-
     groups = Groups(period, how_table[k], first_response, resolution, (t_fr, t_res))
-    total = groups.rows("all", np.zeros(rows.seen.size, dtype=np.int64), ["all"], keep_empty=True)[0]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stats") as pool:  # numpy sorts drop the GIL
-        breakdowns = dict(zip(dims, pool.map(groups.breakdown, dims), strict=True))
+    # The breakdowns on two threads (numpy drops the GIL), the rest on this one meanwhile.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stats") as pool:
+        parts = pool.map(groups.breakdown, dims)
+        volume = np.bincount(k, minlength=nb)
+        backlog = _backlog(rows, base, nb, period.carried)
+        total = groups.rows("all", np.zeros(rows.seen.size, dtype=np.int64), ["all"], keep_empty=True)[0]
+        spend = [SpendRow(*row) for row in spend_for_period_sync(conn, since, until)]
+        breakdowns = dict(zip(dims, parts, strict=True))
     return Report(
         city=watchlist.city,
         timezone=watchlist.timezone,
@@ -86,7 +88,7 @@ def compute(
         series_start=base,
         volume=volume.tolist(),
         backlog=backlog.tolist(),
-        spend=[SpendRow(*row) for row in spend_for_period_sync(conn, since, until)],
+        spend=spend,
     )
 
 

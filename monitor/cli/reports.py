@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from monitor.cli.common import db_path, open_for_reading
-from monitor.core import safefile
+from monitor.core import heap, safefile
 from monitor.core.config import Watchlist
 
 if TYPE_CHECKING:
@@ -17,11 +17,9 @@ if TYPE_CHECKING:
 
 
 def _stats_report(args: argparse.Namespace, watchlist: Watchlist, by: list[str] | None = None) -> Report:
-    from monitor.core.heap import keep_freed_memory
     from monitor.core.timeutil import local_zone, parse_when
     from monitor.reports import stats
 
-    keep_freed_memory()  # a short process that makes and frees many large arrays
     zone = local_zone(watchlist.timezone)
     conn = open_for_reading(db_path(args, watchlist))
     try:
@@ -57,6 +55,7 @@ def _period(args: argparse.Namespace, watchlist: Watchlist) -> tuple[int, int]:
 
 
 def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    heap.for_arrays()  # first: before numpy is imported
     from monitor.reports import incidents, stats
 
     by = [name for group in args.by for name in group] if args.by else None
@@ -72,6 +71,7 @@ def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    heap.for_arrays()  # first: before numpy is imported
     from monitor.reports.html import render_html
     from monitor.reports.incidents import with_section
 

@@ -1,4 +1,4 @@
-"""Process-wide allocator settings for the commands that crunch large arrays (`monitor stats`, `report`).
+"""Process-wide settings for the commands that crunch large arrays (`monitor stats`, `report`).
 
 A year of statistics makes and frees a few hundred arrays of a million integers. By default glibc maps
 each one afresh (mmap above 128 KiB, with a threshold that adapts late), returns it on free, and a thread
@@ -10,6 +10,7 @@ does nothing.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 _M_TOP_PAD, _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -2, -1, -3, -8
@@ -32,3 +33,11 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return all([mallopt(option, value) == 1 for option, value in _SETTINGS])
+
+
+def for_arrays() -> None:
+    """Settings for a short command that crunches large arrays, before numpy is imported: freed memory
+    kept (keep_freed_memory), and numpy's BLAS without its thread pool (nothing here multiplies matrices,
+    and its idle threads spin on the cores the report uses)."""
+    keep_freed_memory()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

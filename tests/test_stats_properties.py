@@ -118,3 +118,50 @@ def test_random_action_logs_keep_every_invariant(log):
             assert total == fr.calendar.n
     assert sum(r.volume) == c["mentions"]
     assert min(r.backlog) >= 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 100_000), max_size=60),
+    st.lists(st.integers(-1, 3), min_size=60, max_size=60),
+    st.none() | st.integers(0, 100_000),
+)
+def test_a_groups_distribution_read_at_its_positions_is_that_of_its_own_values(values, groups, target):
+    """A breakdown reads each group's durations where they stand in the clock's sorted values (clocks.
+    _partition): the figures are those of the group's values gathered on their own."""
+    import numpy as np
+
+    from monitor.reports.clocks import _partition
+    from monitor.reports.figures import dist
+
+    ordered = np.sort(np.array(values, dtype=np.int64))
+    codes = np.array(groups[: ordered.size], dtype=np.int8)
+    for complete in (False, True):
+        g = codes if not complete else np.maximum(codes, 0)
+        for i, at in enumerate(_partition(g, 4, complete)):
+            assert at is not None
+            assert dist(ordered, target, 2, at) == dist(ordered[g == i], target, 2)
+    assert _partition(np.zeros(ordered.size, dtype=np.int8), 1, True) == [None]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 30_000), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_a_groups_positions_found_by_blocks_are_those_a_scan_finds(n, n_groups, seed):
+    """Ranks and cuts across many blocks of 4,096 positions (monitor.reports.positions), against a scan."""
+    import numpy as np
+
+    from monitor.reports.figures import dist
+    from monitor.reports.positions import split
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-1, n_groups, n).astype(np.int8)
+    values = np.sort(rng.integers(0, 100_000, n))
+    cuts = [0, 1, 4095, 4096, 4097, n // 2, n - 1, n]
+    for code, group in enumerate(split(codes, n_groups)):
+        assert dist(values, 900, 1, group) == dist(values[codes == code], 900, 1)
+        wanted = np.flatnonzero(codes == code)
+        assert group.size == wanted.size
+        for rank in {0, wanted.size // 2, wanted.size - 1} if wanted.size else ():
+            assert group[rank] == wanted[rank]
+        assert group.searchsorted(np.array(cuts)).tolist() == np.searchsorted(wanted, cuts).tolist()
+        assert group.searchsorted(n // 3) == np.searchsorted(wanted, n // 3)

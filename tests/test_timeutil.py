@@ -5,16 +5,21 @@ from __future__ import annotations
 import ast
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.core.timeutil import (
     EARLIEST,
+    floor_local_hour,
+    hourly_offsets,
+    local,
     parse_date,
     parse_http_date,
     parse_iso,
     parse_utc_fields,
     remote_time,
+    to_ms,
     utcnow,
 )
 from tests.conftest import ROOT
@@ -74,3 +79,13 @@ def test_a_holiday_date_is_yyyy_mm_dd() -> None:
     assert parse_date("2025-07-14") == date(2025, 7, 14)
     with pytest.raises(ValueError):
         parse_date("14/07/2025")
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Asia/Kolkata", "Australia/Lord_Howe", "America/St_Johns", "UTC"])
+def test_hourly_offsets_are_the_zones_offset_at_every_hour_across_its_changes(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    base = floor_local_hour(to_ms(datetime(2024, 1, 1, 5, tzinfo=UTC)), tz)
+    count = 2 * 366 * 24 + 7  # two years: every change of offset, and a last day cut short
+    wanted = [int(local(base + k * 3_600_000, tz).utcoffset().total_seconds() * 1000) for k in range(count)]
+    assert hourly_offsets(base, count, tz) == wanted
+    assert hourly_offsets(base, 0, tz) == []

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from monitor.cli.common import db_target, open_for_reading
-from monitor.core import safefile
+from monitor.core import heap, safefile
 from monitor.core.config import Watchlist
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ def _period(args: argparse.Namespace, watchlist: Watchlist) -> tuple[int, int]:
 
 
 def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    heap.for_arrays()  # first: before numpy is imported
     from monitor.reports import incidents, stats
 
     by = [name for group in args.by for name in group] if args.by else None
@@ -70,6 +71,7 @@ def cmd_stats(args: argparse.Namespace, watchlist: Watchlist) -> int:
 
 
 def cmd_report(args: argparse.Namespace, watchlist: Watchlist) -> int:
+    heap.for_arrays()  # first: before numpy is imported
     from monitor.reports.html import render_html
     from monitor.reports.incidents import with_section
 

@@ -208,3 +208,20 @@ def start_of_local_day(ms: int, zone: tzinfo) -> int:
     """Local midnight of the day containing ms, as epoch ms (a 23- or 25-hour day around DST)."""
     day = local(ms, zone).date()
     return to_ms(datetime(day.year, day.month, day.day, tzinfo=zone))
+
+
+def hourly_offsets(base: int, count: int, zone: tzinfo, hour: int = 3_600_000) -> list[int]:
+    """The zone's UTC offset (ms) at base + k hours for k < count, so local time is UTC plus it. The zone
+    is asked once a day, and hour by hour only through a day whose two ends differ (a zone changes its
+    offset at most once in a day), not 8,760 times for a year."""
+
+    def offset(k: int) -> int:
+        delta = local(base + k * hour, zone).utcoffset()
+        return (delta // timedelta(milliseconds=1)) if delta is not None else 0
+
+    out: list[int] = []
+    ends = [*range(0, count, 24), count]
+    for a, b in zip(ends, ends[1:], strict=False):
+        first, last = offset(a), offset(b - 1)
+        out += [first] * (b - a) if first == last else [offset(k) for k in range(a, b)]
+    return out

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.db.connect import BUSY_TIMEOUT_MS, open_sync
-from monitor.db.statsdays import DAY_MS, DIGESTS_SQL, ints, row_columns, unpack
+from monitor.db.statsdays import DAY_MS, DIGESTS_SQL, ints, narrow, row_columns, unpack
 
 # What a caller hands in: a connection from monitor.db.store (open_sync, open_readonly).
 ReadConnection = sqlite3.Connection
@@ -34,6 +34,7 @@ def reader(path: Path) -> ConnectionFactory:
 
 NONE_KEY = "(none)"  # the label of a mention without the text (a term list without a term, a service of '')
 Ints = npt.NDArray[np.int64]
+Part = tuple[int, int, list[npt.NDArray[Any]], int]  # a slice: count, radix of its ids, columns (narrow), start
 
 # One row per mention as a few integers, short to write as text, with no aggregate beside them (each costs as
 # much as a column): times as offsets from the mention's first seen, shifted left with flags in the low bits
@@ -182,12 +183,14 @@ def carry_query(by_seen: bool) -> str:
     return _CARRY_SQL + (_CARRY_BY_SEEN if by_seen else _CARRY_BY_RESPONSE) + ")"
 
 
-def _at(seen: Ints, offsets: Ints, shift: int) -> Ints:
+def _at(seen: Ints, offsets: npt.NDArray[Any], shift: int) -> Ints:
     """Times from their offsets to first seen (shifted left by `shift`, odd when absent): -1 when absent."""
-    return np.where(offsets & 1 == 1, -1, seen + (offsets >> shift))
+    at = seen + (offsets >> shift)
+    np.putmask(at, (offsets & 1) != 0, -1)  # in place: one array of a million fewer than np.where
+    return at
 
 
-def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tuple[Ints, list[str]]:
+def _dense(ids: npt.NDArray[Any], names: dict[int, str], label: Callable[[str], str]) -> tuple[Ints, list[str]]:
     """Ids (0: none) as codes 0..n-1 over the ids present, with each code's label."""
     present = np.flatnonzero(np.bincount(ids)) if ids.size else np.zeros(0, dtype=np.int64)
     lookup = np.zeros(int(present[-1]) + 1 if present.size else 1, dtype=np.int64)
@@ -195,37 +198,50 @@ def _dense(ids: Ints, names: dict[int, str], label: Callable[[str], str]) -> tup
     return lookup[ids], [label(names.get(int(i), "")) for i in present]
 
 
-def _parse(result: tuple[Any, ...]) -> tuple[int, int, list[Ints]]:
-    """One slice's row: how many mentions, the radix of its ids, its columns as integers."""
+def _parse(result: tuple[Any, ...]) -> tuple[int, int, list[npt.NDArray[Any]]]:
+    """One slice's row: how many mentions, the radix of its ids, its columns as integers, narrow as the
+    digests' (so they do not widen the whole period's columns)."""
     count, radix, *texts = result
-    return count, radix, [ints(text, count) for text in texts]
+    return count, radix, [narrow(ints(text, count)) for text in texts]
 
 
-def _columns(parts: list[tuple[int, int, list[Ints], int]], names: dict[int, str]) -> tuple[Columns, list[int]]:
+def _split(pairs: npt.NDArray[Any], radix: int) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """A slice's paired ids (low + radix * high) as the two ids, by its one radix (a scalar divisor: cheap),
+    in the slice's own narrow type."""
+    if radix > np.iinfo(pairs.dtype).max:  # every pair is below the radix: no high id
+        return pairs, np.zeros_like(pairs)
+    high, low = np.divmod(pairs, pairs.dtype.type(radix))
+    return low, high
+
+
+def _concat(arrays: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """One column from the slices' (narrow) parts, in the narrowest type that holds them all."""
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+
+def _columns(parts: list[Part], names: dict[int, str]) -> tuple[Columns, list[int]]:
     """The slices' columns (each slice with its count, radix and start) as one, decoded; and the tallies:
-    new, escalated, done, dismissed, edited, to us."""
+    new, escalated, done, dismissed, edited, to us. The flags are read on the digests' narrow integers;
+    only the times are widened."""
     counts = np.array([count for count, *_rest in parts], dtype=np.int64)
-    # The digests' columns come narrow (statsdays.pack): widened here, in the one copy.
-    columns = [
-        np.concatenate([p[2][i] for p in parts], dtype=np.int64) if parts else np.zeros(0, dtype=np.int64)
-        for i in range(7)
-    ]
-    seen_flags, fr2, status4, deleted4, esc2, source_term, responder_service = columns
-    seen = (seen_flags >> 5) + np.repeat(np.array([p[3] for p in parts], dtype=np.int64), counts)
-    radix = np.repeat(np.array([p[1] for p in parts], dtype=np.int64), counts)
+    seen_flags, fr2, status4, deleted4, esc2 = (_concat([p[2][i] for p in parts]) for i in range(5))
+    ids = [_split(p[2][5], p[1]) + _split(p[2][6], p[1]) for p in parts]
+    seen = (seen_flags >> 5).astype(np.int64)
+    seen += np.repeat(np.array([p[3] for p in parts], dtype=np.int64), counts)
     closed, esc_at = _at(seen, status4, 2), _at(seen, esc2, 1)
     is_closed = closed >= 0
     dismissed = int(np.count_nonzero(is_closed & ((status4 & 3) == 2)))
     closed_n = int(np.count_nonzero(is_closed))
     # Resolved: closed at or after the standing escalation (migrations.RESOLVED, which resolved_at stores).
-    resolved = np.where((esc_at >= 0) & (closed >= esc_at), closed, -1)
-    ids = (source_term % radix, source_term // radix, responder_service % radix, responder_service // radix)
+    resolved = closed.copy()
+    np.putmask(resolved, (esc_at < 0) | (closed < esc_at), -1)
     labels: tuple[Callable[[str], str], ...] = (str, _term_label, str, str)
     (src, src_n), (term, term_n), (op, op_n), (svc, svc_n) = (
-        _dense(i, names, label) for i, label in zip(ids, labels, strict=True)
+        _dense(_concat([p[k] for p in ids]), names, label) for k, label in enumerate(labels)
     )
+    priority = ((seen_flags >> 1) & 15).astype(np.int64)
     rows = Columns(
-        seen, (seen_flags >> 1) & 15, _at(seen, fr2, 1), closed, _at(seen, deleted4, 2), esc_at, resolved,
+        seen, priority, _at(seen, fr2, 1), closed, _at(seen, deleted4, 2), esc_at, resolved,
         src, term, op, svc, src_n, term_n, op_n, svc_n,
     )  # fmt: skip
     new, escalated, edited, to_us = (

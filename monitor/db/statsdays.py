@@ -107,13 +107,18 @@ def ints(text: str | None, count: int) -> npt.NDArray[np.int64]:
     return values
 
 
-def pack(values: npt.NDArray[np.int64]) -> bytes:
-    """Integers as a blob of the narrowest little-endian signed width that holds them all."""
+def narrow(values: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """Integers in the narrowest little-endian signed width that holds them all."""
     import numpy as np
 
     lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
     width = next(w for w in (1, 2, 4, 8) if np.iinfo(_WIDTHS[w]).min <= lo and hi <= np.iinfo(_WIDTHS[w]).max)
-    return values.astype(_WIDTHS[width]).tobytes()
+    return values.astype(_WIDTHS[width])
+
+
+def pack(values: npt.NDArray[np.int64]) -> bytes:
+    """Integers as a blob of the narrowest width that holds them all (unpack reads it back)."""
+    return narrow(values).tobytes()
 
 
 def unpack(blob: bytes, count: int) -> npt.NDArray[Any]:

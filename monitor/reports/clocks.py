@@ -6,15 +6,18 @@ touches a row once whatever the number of breakdowns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from monitor.db.stats import NONE_KEY, Columns, Ints, Period
-from monitor.reports.figures import DAY_NAMES, Clock, GroupRow, dist, priority_label
+from monitor.reports.figures import DAY_NAMES, Clock, GroupRow, Positions, dist, priority_label
+from monitor.reports.positions import split
 
 Codes = npt.NDArray[np.signedinteger[Any]]  # a group per row, -1 for none
+BLOCKS_FROM = 1 << 16  # values per clock from which a breakdown counts blocks (monitor.reports.positions)
 
 
 def ceil_s(ms: Ints) -> Ints:
@@ -44,8 +47,8 @@ class Clocks:
 
     def by_group(self, g: Codes, n_groups: int, target: int | None, complete: bool = False) -> list[Clock]:
         """One Clock per group; g gives each row's group (-1: not in this breakdown; none when `complete`)."""
-        sorted_c = _partition(g[self.rows_c], self.values_c, n_groups, complete)
-        sorted_b = _partition(g[self.rows_b], self.values_b, n_groups, complete)
+        at_c = _partition(g[self.rows_c], n_groups, complete)
+        at_b = _partition(g[self.rows_b], n_groups, complete)
         gr = g[self.run_rows]
         keep = gr >= 0
         gr, rc, rb = gr[keep], self.run_c[keep], self.run_b[keep]
@@ -59,8 +62,8 @@ class Clocks:
         np.maximum.at(oldest_b, gr, rb)
         return [
             Clock(
-                calendar=dist(sorted_c[i], target, int(late_c[i])),
-                business=dist(sorted_b[i], target, int(late_b[i])),
+                calendar=dist(self.values_c, target, int(late_c[i]), at_c[i]),
+                business=dist(self.values_b, target, int(late_b[i]), at_b[i]),
                 open=int(running[i]),
                 oldest_open=int(oldest_c[i]) // 1000 if running[i] else None,
                 oldest_open_business=int(oldest_b[i]) // 1000 if running[i] else None,
@@ -82,17 +85,18 @@ def codes(g: Ints, n_groups: int) -> Codes:
     return g.astype(np.int8 if n_groups < 2**7 else np.int16 if n_groups < 2**15 else np.int64)
 
 
-def _partition(groups: Codes, values: Ints, n_groups: int, complete: bool) -> list[Ints]:
-    """Split sorted values by group (-1: left out, none when `complete`); each part stays sorted (stable
-    radix sort)."""
-    if not complete:
-        keep = groups >= 0
-        groups, values = groups[keep], values[keep]
-    if n_groups == 1:  # the whole period: already sorted
-        return [values]
-    values = values[np.argsort(groups, kind="stable")]  # radix sort for small ints
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(groups, minlength=n_groups)))).tolist()
-    return [values[bounds[i] : bounds[i + 1]] for i in range(n_groups)]
+def _partition(groups: Codes, n_groups: int, complete: bool) -> Sequence[Positions | None]:
+    """Each group's positions in the sorted values, ascending (-1: left out, none when `complete`); None
+    for all of them (a single complete group). The values themselves are never copied."""
+    if n_groups == 1 and complete:  # the whole period
+        return [None]
+    if groups.size >= BLOCKS_FROM:
+        return split(groups, n_groups)
+    # A short period: a stable argsort costs less than the blocks' per-group lookups.
+    order = np.argsort(groups, kind="stable")  # radix sort for small ints: -1 first, each group ascending
+    counts = np.bincount(groups + 1, minlength=n_groups + 1)
+    bounds = np.cumsum(counts).tolist()
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n_groups)]
 
 
 class Groups:

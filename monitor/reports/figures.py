@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from monitor.core.timeutil import iso_utc
 
 DIMENSIONS = ("source", "term", "service", "operator", "priority", "hour", "weekday")
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 DAY_NAMES = tuple(d[:3].capitalize() for d in WEEKDAYS)
 # Response-time histogram bins, in seconds: [edge, next edge).
 HIST_EDGES = (0, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400)
@@ -168,7 +169,7 @@ class Report:
 # -- percentiles -------------------------------------------------------------------------------
 
 
-def percentile(sorted_values: Sequence[float] | np.ndarray, pct: int) -> float | None:
+def percentile(sorted_values: Sequence[float] | np.ndarray | Ranked, pct: int) -> float | None:
     """Linear interpolation between closest ranks (type 7) on an already sorted sequence."""
     n = len(sorted_values)
     if n == 0:
@@ -180,15 +181,49 @@ def percentile(sorted_values: Sequence[float] | np.ndarray, pct: int) -> float |
     return low + rem / 100 * (float(sorted_values[lo + 1]) - low)
 
 
-def dist(values: np.ndarray, target: int | None, late_open: int) -> Dist:
-    """A distribution from one group's durations, already sorted (whole seconds)."""
-    n = int(values.size)
+class Positions(Protocol):
+    """A group's positions in a clock's sorted values, ascending: an array of them, or one read like it
+    (monitor.reports.positions)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def __getitem__(self, rank: int) -> Any: ...
+
+    def searchsorted(self, cuts: Any) -> Any: ...
+
+
+class Ranked:
+    """One group's values within a clock's sorted values: their positions there, ascending (so the group's
+    values in order), read one at a time, not gathered into an array of their own."""
+
+    __slots__ = ("at", "values")
+
+    def __init__(self, values: np.ndarray, at: Positions) -> None:
+        self.values, self.at = values, at
+
+    def __len__(self) -> int:
+        return int(self.at.size)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.values[self.at[i]]
+
+
+def dist(values: np.ndarray, target: int | None, late_open: int, at: Positions | None = None) -> Dist:
+    """A distribution from one group's durations, already sorted (whole seconds); with `at`, the group is
+    the values at those positions (ascending) of `values`."""
+    ranked: np.ndarray | Ranked = values if at is None else Ranked(values, at)
+    n = len(ranked)
     if n == 0:
         return Dist(0, None, None, None, None, 0, late_open, target, (0,) * len(HIST_LABELS))
     within = int(np.searchsorted(values, target, side="right")) if target is not None else 0
-    below = np.searchsorted(values, HIST_EDGES[1:], side="left").tolist()
-    hist = tuple(b - a for a, b in zip([0, *below], [*below, n], strict=True))
+    below = np.searchsorted(values, HIST_EDGES[1:], side="left")
+    if at is not None:  # from positions in all the values to positions in the group's
+        within = int(at.searchsorted(within)) if target is not None else 0
+        below = at.searchsorted(below)
+    edges = below.tolist()
+    hist = tuple(b - a for a, b in zip([0, *edges], [*edges, n], strict=True))
     return Dist(
-        n, percentile(values, 50), percentile(values, 90), percentile(values, 95), int(values[-1]),
+        n, percentile(ranked, 50), percentile(ranked, 90), percentile(ranked, 95), int(ranked[n - 1]),
         within, late_open, target, hist,
     )  # fmt: skip

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.core.timeutil import fmt_duration, fmt_local, iso_utc, local
-from monitor.reports.figures import HIST_LABELS, HOUR_MS, Clock, GroupRow, Report
+from monitor.core.timeutil import fmt_duration, fmt_local, hourly_offsets, iso_utc
+from monitor.reports.figures import DAY_MS, HIST_LABELS, HOUR_MS, Clock, GroupRow, Report
 
 
 def render(report: Report, fmt: str = "table") -> str:
@@ -140,9 +140,9 @@ def series_rows(report: Report) -> list[tuple[int, int, int]]:
     rows = [(report.series_start + i * HOUR_MS, v, b) for i, (v, b) in enumerate(pairs)]
     if len(rows) <= 48:
         return rows
-    days: dict[Any, list[int]] = {}
-    for start, v, b in rows:
-        day = local(start, zone).date()
+    days: dict[int, list[int]] = {}
+    for (start, v, b), offset in zip(rows, hourly_offsets(report.series_start, len(rows), zone), strict=True):
+        day = (start + offset) // DAY_MS  # the local date, as days since the epoch
         if day not in days:
             days[day] = [start, 0, 0]
         days[day][1] += v

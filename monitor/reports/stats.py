@@ -16,7 +16,7 @@ import numpy as np
 
 from monitor.core.business import BusinessCalendar
 from monitor.core.config import Watchlist
-from monitor.core.timeutil import floor_local_hour, local, now_ms
+from monitor.core.timeutil import floor_local_hour, hourly_offsets, now_ms
 from monitor.db.reading import ReadConnection, first_seen, load_period, spend_for_period
 from monitor.db.stats import NO_END, Columns, Ints, Period
 from monitor.reports.clocks import Clocks, Groups, ceil_s
@@ -60,20 +60,19 @@ def compute(
     # Hour buckets from the local hour containing `since` to the end of the period (or now).
     base = floor_local_hour(since, zone)
     nb = max(1, -(-(max(min(until, now + 1), since + 1) - base) // HOUR_MS))
-    how_table = np.array(
-        [(lambda t: t.weekday() * 24 + t.hour)(local(base + k * HOUR_MS, zone)) for k in range(nb)],
-        dtype=np.int64,
-    )
+    how_table = _hour_of_week(base, nb, zone)
     business = _business(BusinessCalendar.from_watchlist(watchlist), period, (base, since, until, now))
     first_response, resolution = _clocks(period, business, now)
     k = np.clip((rows.seen - base) // HOUR_MS, 0, nb - 1)
-    volume = np.bincount(k, minlength=nb)
-    backlog = _backlog(rows, base, nb, period.carried)
-
     groups = Groups(period, how_table[k], first_response, resolution, (t_fr, t_res))
-    total = groups.rows("all", np.zeros(rows.seen.size, dtype=np.int64), ["all"], keep_empty=True)[0]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stats") as pool:  # numpy sorts drop the GIL
-        breakdowns = dict(zip(dims, pool.map(groups.breakdown, dims), strict=True))
+    # The breakdowns on two threads (numpy drops the GIL), the rest on this one meanwhile.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stats") as pool:
+        parts = pool.map(groups.breakdown, dims)
+        volume = np.bincount(k, minlength=nb)
+        backlog = _backlog(rows, base, nb, period.carried)
+        total = groups.rows("all", np.zeros(rows.seen.size, dtype=np.int64), ["all"], keep_empty=True)[0]
+        spend = [SpendRow(*row) for row in spend_for_period(conn, since, until)]
+        breakdowns = dict(zip(dims, parts, strict=True))
     return Report(
         city=watchlist.city,
         timezone=watchlist.timezone,
@@ -89,8 +88,16 @@ def compute(
         series_start=base,
         volume=volume.tolist(),
         backlog=backlog.tolist(),
-        spend=[SpendRow(*row) for row in spend_for_period(conn, since, until)],
+        spend=spend,
     )
+
+
+def _hour_of_week(base: int, nb: int, zone: ZoneInfo) -> Ints:
+    """Each hour bucket's local hour of the week (Monday 00h is 0): its local time in hours since the epoch,
+    a Thursday (3 days after a Monday), modulo a week."""
+    local_ms = base + np.arange(nb, dtype=np.int64) * HOUR_MS + np.array(hourly_offsets(base, nb, zone), dtype=np.int64)
+    how: Ints = (local_ms // HOUR_MS + 3 * 24) % (7 * 24)
+    return how
 
 
 def _business(calendar: BusinessCalendar, period: Period, instants: tuple[int, int, int, int]) -> Business:

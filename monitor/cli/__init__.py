@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from monitor.cli.common import _setup_logging, load
 from monitor.cli.exits import EXIT_INTERRUPTED, EXIT_OK, UsageError, _one_line, exit_code
-from monitor.cli.parser import build_parser
+from monitor.cli.parser import build_parser, completing
 
 REPORTS = ("stats", "report", "export")  # read the database only: no source, no network imported
 
@@ -51,7 +51,7 @@ def _dispatch(args: argparse.Namespace, command: str) -> int:
     if command == "completion":
         import shtab
 
-        sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+        sys.stdout.write(shtab.complete(completing(build_parser()), shell=args.shell))
         return EXIT_OK
     watchlist = load(args, sources=command not in REPORTS)
     if command in ("check", "run"):  # the commands that open the screens, whose keys may be remapped

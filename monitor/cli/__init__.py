@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ __all__ = ["UsageError", "_setup_logging", "build_parser", "exit_code", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if (args.command or "run") == "run":
+            gc.disable()  # the desk's start (its imports among it) frees little: the app collects once drawn
         return _dispatch(args, args.command or "run")
     except BrokenPipeError:  # `monitor export … | head`: the reader has what it wanted; not an error
         with contextlib.suppress(OSError):
@@ -37,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code != EXIT_INTERRUPTED:
             print(f"monitor: {_one_line(exc)}", file=sys.stderr)
         return code
+    finally:
+        gc.enable()
 
 
 def _dispatch(args: argparse.Namespace, command: str) -> int:

@@ -187,3 +187,26 @@ async def test_a_desk_that_cannot_start_leaves_the_collector_on(tmp_path: Path) 
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.fatal is not None)
     assert app.fatal is not None and gc.isenabled()
+
+
+async def test_a_16_colour_desk_gets_its_theme_before_its_widgets_are_styled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new theme restyles every widget there is: chosen once the desk was mounted, that was a second styling
+    # pass over all of it (0.035 s of the start). The headless test terminal has 16 colours, as many SSH ones do.
+    from textual.app import App
+
+    restyled: list[int] = []
+    original = App.refresh_css
+
+    def refresh_css(self: App[Any], animate: bool = True) -> None:
+        restyled.append(sum(1 for screen in self.screen_stack for _ in screen.walk_children()))
+        original(self, animate)
+
+    monkeypatch.setattr(App, "refresh_css", refresh_css)
+    app = make_app(desk_with(tmp_path, new=3, escalated=0), collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 3)
+        assert app.console.color_system == "standard" and app.theme == "ansi-dark"
+        assert "-theme-ansi-dark" in app.classes
+    assert restyled and max(restyled) == 0  # no widget was there to restyle

@@ -71,6 +71,8 @@ class MonitorApp(App[int]):
         dry_run: bool | None = None,
     ) -> None:
         super().__init__()
+        if self.console.color_system in ("standard", "windows"):
+            self.theme = "ansi-dark"  # 16 colours: the terminal's own palette, not approximations
         self.watchlist = watchlist
         self.db_path = db_path
         self.operator = operator
@@ -111,8 +113,6 @@ class MonitorApp(App[int]):
         # Start-up allocates much and frees little: no collection until the first screen is drawn (a tenth
         # of the start's CPU went to collections, a full one among them), then one (_painted).
         gc.disable()
-        if self.console.color_system in ("standard", "windows"):
-            self.theme = "ansi-dark"  # 16 colours: the terminal's own palette, not approximations
         if self.watchlist.keys:
             self.set_keymap(self.watchlist.keys)
         await self._starting(self._start)

@@ -99,6 +99,7 @@ class MonitorApp(App[int]):
         self.save_give_up_s = SAVE_GIVE_UP_S
         self.fault = ""  # a failing database or network call, shown until the next refresh succeeds
         self.keys = KeyGate(self)
+        self.painted = False  # the first screen is drawn (the footer's keys wait for it)
 
     async def on_event(self, event: events.Event) -> None:
         # Keys and pastes from the terminal are handled one at a time, in order (see screens/keygate.py).
@@ -144,7 +145,10 @@ class MonitorApp(App[int]):
         self.call_after_refresh(self._start_duties)
 
     def _painted(self) -> None:
-        """The first screen is drawn: the garbage is collected once (the CLI's desk freezes what is left)."""
+        """The first screen is drawn: the footer shows its keys, the garbage is collected once (the CLI's desk
+        freezes what is left)."""
+        self.painted = True
+        self.refresh_bindings()
         if self.freeze_heap:
             freeze_startup_heap()
         gc.enable()

@@ -17,6 +17,8 @@ class DeskFooter(Footer):
         self._bindings_ready = True
         if self._recompose_waiting or not screen.app.app_focus:
             return
+        if not getattr(screen.app, "painted", True):  # the desk's rows first: the app asks again once drawn
+            return
         if self.is_attached and screen is self.screen:
             self._recompose_waiting = True
             self.call_after_refresh(self._recompose_now)

@@ -210,3 +210,23 @@ async def test_a_16_colour_desk_gets_its_theme_before_its_widgets_are_styled(
         assert app.console.color_system == "standard" and app.theme == "ansi-dark"
         assert "-theme-ansi-dark" in app.classes
     assert restyled and max(restyled) == 0  # no widget was there to restyle
+
+
+async def test_the_desk_counts_only_once_its_first_screen_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A refresh that draws nothing comes before the first screen: counting a million rows after *it* competed
+    # with drawing the rows on a busy machine (issue 13).
+    painted_when_counted: list[bool] = []
+    original = Store.counts
+
+    async def counts(self: Store) -> dict[Status, int]:
+        painted_when_counted.append(app.painted)
+        return await original(self)
+
+    monkeypatch.setattr(Store, "counts", counts)
+    app = make_app(desk_with(tmp_path, new=3, escalated=2), collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 3)
+        await wait_for(pilot, lambda: screen.query_one(Tabs).query_one("#escalated", Tab).label.plain == "Escalated 2")
+    assert painted_when_counted[0] is True

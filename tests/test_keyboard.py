@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import pytest
 from textual.containers import VerticalScroll
 from textual.widgets._footer import FooterKey
 
@@ -131,3 +132,25 @@ async def test_a_burst_of_binding_changes_recomposes_the_footer_once(tmp_path: P
         await pilot.pause()
         assert len(calls) == 1
         assert {"help", "quit"} <= {k.action for k in screen.query(FooterKey)}  # the keys are shown still
+
+
+async def test_the_footer_composes_its_keys_once_the_first_screen_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Composing the footer's keys (mounting and styling each) waited in front of the desk's first rows."""
+    from monitor.ui.app import MonitorApp
+
+    keys_when_painted: list[int] = []
+    painted = MonitorApp._painted
+
+    def recorded(self: MonitorApp) -> None:
+        keys_when_painted.append(len(self.screen.query(FooterKey)))
+        painted(self)
+
+    monkeypatch.setattr(MonitorApp, "_painted", recorded)
+    watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 1)
+        await wait_for(pilot, lambda: {"help", "quit"} <= {k.action for k in screen.query(FooterKey)})
+    assert keys_when_painted == [0]

@@ -149,6 +149,9 @@ class MonitorApp(App[int]):
         freezes what is left)."""
         self.painted = True
         self.refresh_bindings()
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.painted()
         if self.freeze_heap:
             freeze_startup_heap()
         gc.enable()

@@ -281,6 +281,21 @@ def test_completion_scripts_for_bash_zsh_and_fish() -> None:
     assert run("completion", "tcsh").returncode == 2
 
 
+def test_completion_completes_file_names_yet_the_cli_starts_without_shtab() -> None:
+    # shtab is imported by `monitor completion` only (15 ms at every start otherwise), and still completes
+    # each file option with file names, in every command.
+    bash = run("completion", "bash").stdout
+    for option in ("watchlist", "db", "log"):
+        assert f"_shtab_monitor_run___{option}_COMPGEN=_shtab_compgen_files" in bash
+        assert f"_shtab_monitor_stats___{option}_COMPGEN=_shtab_compgen_files" in bash
+    zsh = run("completion", "zsh").stdout
+    assert ":db:_files" in zsh and ":watchlist:_files" in zsh
+    code = "import sys\nfrom monitor.cli import build_parser\nbuild_parser().parse_args([])\n"
+    code += "print('shtab' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 @pytest.fixture
 def root_logging():
     """Restore the root logger after a test configures it as the CLI does."""

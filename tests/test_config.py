@@ -220,6 +220,13 @@ def test_an_unknown_holiday_country_is_a_located_error(tmp_path: Path) -> None:
     assert "no holiday calendar for 'XX'" in str(err)
 
 
+def test_a_holiday_country_by_its_other_names_is_accepted(tmp_path: Path) -> None:
+    # Two-letter codes are checked from a list (core/holidaycodes.py); the package's other names still work.
+    for name in ("FR", "FRA", "France"):
+        w = load_text(tmp_path, GOOD + f"business_hours:\n  monday: '09:00-17:00'\n  holidays: {name}\n")
+        assert w.business_hours.holidays_country == name
+
+
 def test_an_unknown_holiday_subdivision_is_a_located_error(tmp_path: Path) -> None:
     err = error_for(tmp_path, GOOD + "business_hours:\n  holidays: FR\n  subdivision: ZZ\n")
     assert err.line == 10

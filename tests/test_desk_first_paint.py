@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from monitor.db.api import PaneEntry
 from monitor.db.presence import Presence
 from monitor.db.store import Store, act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
+from monitor.ui.widgets.pane import MentionTable
 from tests.conftest import write_demo, write_watchlist
 from tests.test_app import make_app, started, wait_for
 
@@ -152,3 +154,79 @@ async def test_the_desk_shows_its_rows_before_presence_collecting_and_delivering
         assert not app.leading  # no duty runs before the heartbeat
         release.set()
         await wait_for(pilot, lambda: app.leading)  # and it collects
+
+
+async def test_the_desk_collects_no_garbage_before_its_first_screen_and_as_usual_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Start-up allocates much and frees little: a tenth of its CPU went to collections (a full one among them).
+    loading: list[bool] = []
+    original = MentionTable.load
+
+    def load(self: MentionTable, rows: Any, now: int) -> None:
+        loading.append(gc.isenabled())
+        original(self, rows, now)
+
+    monkeypatch.setattr(MentionTable, "load", load)
+    watchlist = desk_with(tmp_path, new=3, escalated=0)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 3)
+        assert loading[0] is False  # the first rows went in with the collector off
+        await wait_for(pilot, gc.isenabled)  # and it is back once they are drawn
+
+
+def notes_for_a_database(tmp_path: Path) -> Watchlist:
+    watchlist = desk_with(tmp_path, new=1, escalated=0)
+    Path(watchlist.database).write_text("these are my notes, not a database\n" * 100, encoding="utf-8")
+    return watchlist
+
+
+async def test_a_desk_that_cannot_start_leaves_the_collector_on(tmp_path: Path) -> None:
+    app = make_app(notes_for_a_database(tmp_path), collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.fatal is not None)
+    assert app.fatal is not None and gc.isenabled()
+
+
+async def test_a_16_colour_desk_gets_its_theme_before_its_widgets_are_styled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new theme restyles every widget there is: chosen once the desk was mounted, that was a second styling
+    # pass over all of it (0.035 s of the start). The headless test terminal has 16 colours, as many SSH ones do.
+    from textual.app import App
+
+    restyled: list[int] = []
+    original = App.refresh_css
+
+    def refresh_css(self: App[Any], animate: bool = True) -> None:
+        restyled.append(sum(1 for screen in self.screen_stack for _ in screen.walk_children()))
+        original(self, animate)
+
+    monkeypatch.setattr(App, "refresh_css", refresh_css)
+    app = make_app(desk_with(tmp_path, new=3, escalated=0), collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, 3)
+        assert app.console.color_system == "standard" and app.theme == "ansi-dark"
+        assert "-theme-ansi-dark" in app.classes
+    assert restyled and max(restyled) == 0  # no widget was there to restyle
+
+
+async def test_the_desk_counts_only_once_its_first_screen_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A refresh that draws nothing comes before the first screen: counting a million rows after *it* competed
+    # with drawing the rows on a busy machine (issue 13).
+    painted_when_counted: list[bool] = []
+    original = Store.counts
+
+    async def counts(self: Store) -> dict[Status, int]:
+        painted_when_counted.append(app.painted)
+        return await original(self)
+
+    monkeypatch.setattr(Store, "counts", counts)
+    app = make_app(desk_with(tmp_path, new=3, escalated=2), collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 3)
+        await wait_for(pilot, lambda: screen.query_one(Tabs).query_one("#escalated", Tab).label.plain == "Escalated 2")
+    assert painted_when_counted[0] is True

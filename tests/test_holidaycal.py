@@ -36,3 +36,15 @@ def test_only_that_country_is_loaded():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['holidays.countries.france']"
+
+
+def test_the_country_codes_checked_without_holidays_are_the_registrys_two_letter_codes():
+    # The watchlist's `holidays: FR` is accepted at start from this list, without importing the package: a
+    # code listed here must be one the package has a calendar for, and the list must keep up with it.
+    from holidays.registry import COUNTRIES
+
+    from monitor.core.holidaycodes import COUNTRY_CODES
+
+    names = {name for names in COUNTRIES.values() for name in names}
+    assert COUNTRY_CODES <= names
+    assert {n for n in names if len(n) == 2 and n.isupper()} == COUNTRY_CODES

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import pytest
 from textual.containers import VerticalScroll
 from textual.widgets._footer import FooterKey
 
@@ -102,3 +103,54 @@ async def test_dialogs_opened_and_closed_leave_no_footer_keys_behind(tmp_path: P
         for _ in range(8):
             await dialog_round()
         assert footer_keys_alive() <= after_one
+
+
+async def test_a_burst_of_binding_changes_recomposes_the_footer_once(tmp_path: Path) -> None:
+    """Each change of the bindings (a screen pushed, a widget focused) asked the footer for a recompose of
+    its own, five at start, each mounting and styling every key again before the first screen (issue 13)."""
+    from monitor.ui.widgets.footer import DeskFooter
+
+    watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 1)
+        footer = screen.query_one(DeskFooter)
+        await wait_for(pilot, lambda: app.keys_idle() and not getattr(footer, "_recompose_waiting", False))
+        await pilot.pause()
+        calls: list[int] = []
+        recompose = footer.recompose
+
+        async def counted() -> None:
+            calls.append(1)
+            await recompose()
+
+        footer.recompose = counted  # type: ignore[method-assign]
+        for _ in range(3):
+            screen.refresh_bindings()
+        await wait_for(pilot, lambda: bool(calls))
+        await pilot.pause()
+        await pilot.pause()
+        assert len(calls) == 1
+        assert {"help", "quit"} <= {k.action for k in screen.query(FooterKey)}  # the keys are shown still
+
+
+async def test_the_footer_composes_its_keys_once_the_first_screen_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Composing the footer's keys (mounting and styling each) waited in front of the desk's first rows."""
+    from monitor.ui.app import MonitorApp
+
+    keys_when_painted: list[int] = []
+    painted = MonitorApp._painted
+
+    def recorded(self: MonitorApp) -> None:
+        keys_when_painted.append(len(self.screen.query(FooterKey)))
+        painted(self)
+
+    monkeypatch.setattr(MonitorApp, "_painted", recorded)
+    watchlist = load_watchlist(write_watchlist(tmp_path, write_demo(tmp_path / "d.jsonl", ["Toulouse"])))
+    app = make_app(watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await started(pilot, 1)
+        await wait_for(pilot, lambda: {"help", "quit"} <= {k.action for k in screen.query(FooterKey)})
+    assert keys_when_painted == [0]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Sequence
 
 from monitor.cli.common import _setup_logging, load
 from monitor.cli.exits import EXIT_INTERRUPTED, EXIT_OK, UsageError, _one_line, exit_code
-from monitor.cli.parser import build_parser
+from monitor.cli.parser import build_parser, completing
 
 REPORTS = ("stats", "report", "export")  # read the database only: no source, no network imported
 
@@ -25,6 +26,8 @@ __all__ = ["UsageError", "_setup_logging", "build_parser", "exit_code", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if (args.command or "run") == "run":
+            gc.disable()  # the desk's start (its imports among it) frees little: the app collects once drawn
         return _dispatch(args, args.command or "run")
     except BrokenPipeError:  # `monitor export … | head`: the reader has what it wanted; not an error
         with contextlib.suppress(OSError):
@@ -37,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code != EXIT_INTERRUPTED:
             print(f"monitor: {_one_line(exc)}", file=sys.stderr)
         return code
+    finally:
+        gc.enable()
 
 
 def _dispatch(args: argparse.Namespace, command: str) -> int:
@@ -51,7 +56,7 @@ def _dispatch(args: argparse.Namespace, command: str) -> int:
     if command == "completion":
         import shtab
 
-        sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+        sys.stdout.write(shtab.complete(completing(build_parser()), shell=args.shell))
         return EXIT_OK
     watchlist = load(args, sources=command not in REPORTS)
     if command in ("check", "run"):  # the commands that open the screens, whose keys may be remapped

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-import shtab
-
 from monitor import __version__
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+FILE_OPTIONS = ("watchlist", "db", "log")  # completed as file names by `monitor completion`
 
 EPILOG = """\
 examples:
@@ -37,18 +36,33 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
     p.add_argument(
         "--watchlist", "-w", default=default(None),
         help="the watchlist file (default: $MONITOR_WATCHLIST, ./watchlist.yaml, ~/.config/monitor/, /etc/monitor/)",
-    ).complete = shtab.FILE  # type: ignore[attr-defined]  # fmt: skip
+    )  # fmt: skip
     p.add_argument(
         "--db", default=default(None), help="the SQLite file (default: $MONITOR_DB, else `database:` in the watchlist)"
-    ).complete = shtab.FILE  # type: ignore[attr-defined]
+    )
     p.add_argument(
         "--log", default=default(None),
         help="log to this file (default: stderr; the app keeps a rotating log in the state directory)",
-    ).complete = shtab.FILE  # type: ignore[attr-defined]  # fmt: skip
+    )  # fmt: skip
     p.add_argument(
         "--log-level", choices=LOG_LEVELS, default=default(None),
         help="least level logged (default: warning on stderr, info in a file)",
     )  # fmt: skip
+
+
+def completing(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The parser with file-name completion on its file options, for shtab: imported by `monitor completion`
+    only, not at every start (15 ms before the desk's first screen)."""
+    import shtab
+
+    parsers = [parser]
+    for p in parsers:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            elif action.dest in FILE_OPTIONS:
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
+    return parser
 
 
 def _examples(*lines: str) -> str:

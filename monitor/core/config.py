@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import yaml
 
 from monitor.core.dburl import is_database_url, url_problem
+from monitor.core.holidaycodes import COUNTRY_CODES
 from monitor.core.models import Priority
 from monitor.core.templates import VARIABLES, Template, TemplateUse, template_problem
 from monitor.core.timeutil import parse_date
@@ -365,8 +366,11 @@ def _hours(node: Node) -> BusinessHours:
 
 
 def _check_holidays(f: dict[str, Node], country: str, subdiv: str | None) -> None:
-    # The registry names every calendar (codes, aliases, class names: what country_holidays accepts) without
-    # loading one; a country's own calendar takes a tenth of a second, and only a subdivision needs it.
+    # A country code is known without importing holidays (holidaycodes.py); the registry names every other
+    # calendar (aliases, class names: what country_holidays accepts) without loading one. A country's own
+    # calendar takes a tenth of a second, and only a subdivision needs it.
+    if subdiv is None and country in COUNTRY_CODES:
+        return
     from holidays.registry import COUNTRIES
 
     if country not in {name for names in COUNTRIES.values() for name in names}:

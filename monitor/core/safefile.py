@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -43,7 +42,7 @@ def atomic_writer(path: str | Path, mode: int = PRIVATE, newline: str | None = N
     """A text file that replaces `path` when the block ends without error; on error, nothing changes."""
     path = Path(path)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")  # secrets.token_hex, without its import
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
             break

@@ -64,6 +64,7 @@ class DeskPanes(Screen[None]):
         self.incident_shown: IncidentDetail | None = None  # the incident in the detail panel, if one is
         self.storm = StormMeter()
         self._applied_at = 0  # when a refresh last applied changes
+        self.waiting_paint = False  # the counts and the other open pane wait for the first screen (painted())
 
     @property
     def monitor(self) -> MonitorApp:
@@ -104,7 +105,16 @@ class DeskPanes(Screen[None]):
         self.last_rev = last_rev  # only once the panes hold everything up to it
         self._ready = True
         self._update_tabs()
-        self.call_after_refresh(self._load_open_panes)
+        if getattr(self.app, "painted", True):
+            self.call_after_refresh(self._load_open_panes)
+        else:  # the app starts it once this screen is drawn: a refresh may come first that draws nothing
+            self.waiting_paint = True
+
+    def painted(self) -> None:
+        """The first screen is drawn: count (a million rows' scan) and load the other open pane now."""
+        if self.waiting_paint:
+            self.waiting_paint = False
+            self._load_open_panes()
 
     @work(group="open-panes", exclusive=True, exit_on_error=False, name="loading the open panes")
     @guarded("loading the desk", loud=False)

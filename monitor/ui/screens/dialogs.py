@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rich.text import Text
-from textual import events, on
+from textual import events, on, widgets
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList, TextArea
+from textual.widgets import Input, Label, OptionList  # TextArea: widgets.TextArea, imported when first used
 from textual.widgets.option_list import Option
 
 from monitor.core import templates as tpl
@@ -47,7 +47,7 @@ class Dialog(ModalScreen[ResultT | None]):
         self._pristine = self._draft()
 
     def _draft(self) -> tuple[str, ...]:
-        return tuple(a.text for a in self.query(TextArea)) + tuple(i.value for i in self.query(Input))
+        return tuple(a.text for a in self.query(widgets.TextArea)) + tuple(i.value for i in self.query(Input))
 
     def action_cancel(self) -> None:
         if self.KEEPS_DRAFTS and self._draft() != getattr(self, "_pristine", self._draft()):
@@ -103,20 +103,22 @@ class ComposeDialog(Dialog[ReplyResult]):
                 yield Input(placeholder="where it was answered (URL or note)", id="elsewhere", compact=True)
             if self.with_note:
                 yield Input(placeholder="note on the fix (internal, optional)", id="note", compact=True)
-            yield TextArea(self.prefill, id="text", soft_wrap=True, show_line_numbers=False, compact=True)
+            yield widgets.TextArea(self.prefill, id="text", soft_wrap=True, show_line_numbers=False, compact=True)
             yield Label("", id="count")
             if self.cost is not None:
                 yield Label("", id="cost")
 
     def on_mount(self) -> None:
-        area = self.query_one("#text", TextArea)
+        area = self.query_one("#text", widgets.TextArea)
         area.focus()
         area.move_cursor(area.document.end)
         self._count()
 
-    @on(TextArea.Changed)
+    def on_text_area_changed(self) -> None:
+        self._count()
+
     def _count(self) -> None:
-        text = self.query_one("#text", TextArea).text
+        text = self.query_one("#text", widgets.TextArea).text
         n = tpl.length(text, self.row.network)
         count = Text()
         if self.limit is not None:
@@ -132,7 +134,7 @@ class ComposeDialog(Dialog[ReplyResult]):
     @on(OptionList.OptionSelected, "#templates")
     def _use_template(self, event: OptionList.OptionSelected) -> None:
         template = next(t for t in self.templates if t.id == event.option.id)
-        area = self.query_one("#text", TextArea)
+        area = self.query_one("#text", widgets.TextArea)
         area.text = tpl.render(template.text, self.variables)
         area.focus()
         area.move_cursor(area.document.end)
@@ -143,7 +145,7 @@ class ComposeDialog(Dialog[ReplyResult]):
             self.query_one("#templates", OptionList).focus()
 
     def action_submit(self) -> None:
-        text = self.query_one("#text", TextArea).text.strip()
+        text = self.query_one("#text", widgets.TextArea).text.strip()
         elsewhere = self.query_one("#elsewhere", Input).value.strip() if self.elsewhere else ""
         note = self.query_one("#note", Input).value.strip() if self.with_note else ""
         if self.limit is not None and tpl.length(text, self.row.network) > self.limit:
@@ -219,14 +221,14 @@ class NoteDialog(Dialog[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="note"):
             yield Label(Text(self.title_text, style="bold"), id="dialog-title")
-            yield TextArea("", id="text", soft_wrap=True, compact=True)
+            yield widgets.TextArea("", id="text", soft_wrap=True, compact=True)
             yield Label(Text("Ctrl+S save · Esc cancel", style="dim"))
 
     def on_mount(self) -> None:
-        self.query_one("#text", TextArea).focus()
+        self.query_one("#text", widgets.TextArea).focus()
 
     def action_submit(self) -> None:
-        text = self.query_one("#text", TextArea).text.strip()
+        text = self.query_one("#text", widgets.TextArea).text.strip()
         if text:
             self.dismiss(text)
 

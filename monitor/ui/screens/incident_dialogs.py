@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on
+from textual import on, widgets
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Input, Label, OptionList, TextArea
+from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from monitor.core.incidents import TITLE_MAX
@@ -146,5 +146,5 @@ class BroadcastDialog(NoteDialog):
         with Vertical(id="dialog", classes="note"):
             yield Label(Text(self.title_text, style="bold"), id="dialog-title")
             yield Label(Text(self.explain, style="dim"))
-            yield TextArea(self.prefill, id="text", soft_wrap=True, compact=True)
+            yield widgets.TextArea(self.prefill, id="text", soft_wrap=True, compact=True)
             yield Label(Text("Ctrl+S send to all · Esc cancel", style="dim"))

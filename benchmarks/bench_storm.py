@@ -189,20 +189,23 @@ def one_run(rounds: int, seconds: float, rate: int, minutes: float = 0) -> dict[
             assert storm.stdout is not None and storm.stdout.readline().strip() == "storming"
             conn = sqlite3.connect(db, timeout=30)
             n0, t0 = conn.execute("SELECT count(*) FROM mentions").fetchone()[0], time.perf_counter()
+            storm_cpu0 = cpu_seconds(storm.pid)  # the writer's own CPU: how far the collector is from its ceiling
 
             def last_id() -> int:  # ids are given in order and the storm deletes none: one indexed lookup
                 return int(conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0])
 
             busy, busy_cpu, counts = phase(app, 10**9 if minutes else rounds, minutes * 60 or seconds, last_id)
             storm_line = app.text().splitlines()[0].strip()  # the header: the calm storm line, if shown
-            stored = (conn.execute("SELECT count(*) FROM mentions").fetchone()[0] - n0) / (time.perf_counter() - t0)
+            n, elapsed = conn.execute("SELECT count(*) FROM mentions").fetchone()[0] - n0, time.perf_counter() - t0
+            stored, collector_cpu = n / elapsed, cpu_seconds(storm.pid) - storm_cpu0
             conn.close()
         finally:
             if storm is not None:
                 storm.kill()
                 storm.wait()
             app.kill()
-    out = {"idle cpu": cpu_percent(idle_cpu), "storm cpu": cpu_percent(busy_cpu), "stored/s": stored}
+    out = {"idle cpu": cpu_percent(idle_cpu), "storm cpu": cpu_percent(busy_cpu), "stored/s": stored,
+           "collector cpu": collector_cpu / elapsed * 100, "collector us": collector_cpu / max(n, 1) * 1e6}  # fmt: skip
     for name, samples in (("idle", idle), ("storm", busy)):
         for metric, xs in samples.items():
             out[f"{name} {metric} p50"] = statistics.median(latencies(xs)) * 1000
@@ -211,6 +214,8 @@ def one_run(rounds: int, seconds: float, rate: int, minutes: float = 0) -> dict[
           + ", ".join(f"{m} p99 {out[f'idle {m} p99']:.0f}/{out[f'storm {m} p99']:.0f} ms" for m in METRICS),
           flush=True)  # fmt: skip
     print(f"  header at the storm's end: {storm_line}", flush=True)
+    print(f"  the storm process (demo posts made, then the collector path): CPU {out['collector cpu']:.0f}% of a core,"
+          f" {out['collector us']:.0f} us CPU per stored mention", flush=True)  # fmt: skip
     if minutes:
         out |= segments(busy, busy_cpu, counts, minutes * 60, rate)
     return out
@@ -273,6 +278,8 @@ def main() -> None:
     keep_up = f"target >= {KEEP_UP:.2f}x: the desk holds the asked rate"
     show("mentions stored per second during the storm phase", col("stored/s"), asked, fmt=",.0f",
          baseline_label="asked", target=keep_up)  # fmt: skip
+    show("CPU of the storm process (generator + collector) per stored mention", col("collector us"), unit="us",
+         fmt=".0f")  # fmt: skip
     if args.minutes and all("last j/k p99" in r for r in runs):
         flat = f"flat: last {SEGMENT_S:.0f} s against the first"
         for figure in ("j/k p50", "j/k p99"):

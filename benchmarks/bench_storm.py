@@ -182,7 +182,7 @@ def one_run(rounds: int, seconds: float, rate: int, minutes: float = 0) -> dict[
         try:
             wait_until(lambda: f"New {MENTIONS}" in app.text(), 120, "the desk shows the New pane")
             # and its first row highlighted and in the detail: on a loaded machine, keys sent before then aborted
-            # runs with "the detail did not show the selection" (3 of 4 runs; none in 10 runs since)
+            # runs with "the detail did not show the selection" (3 of 4 runs; none of the 11 runs since)
             wait_until(lambda: shows_selected(app, None), 120, "the desk's first row highlighted, in the detail")
             idle, idle_cpu, _ = phase(app, rounds, seconds)
             storm = subprocess.Popen([sys.executable, str(ROOT / "tests" / "_storm_proc.py"), str(db), str(watchlist),

@@ -217,3 +217,34 @@ def listening(url: str) -> bool:
             " AND application_name = 'monitor'"
         ).fetchone()
     return bool(row and row[0])
+
+
+async def test_a_dismissal_whose_commit_reply_was_lost_says_maybe_saved_not_refused(
+    cluster: Cluster, desk_on: str, watchlist: Watchlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given up on after a COMMIT whose answer never came: the operator is told to check, never "Not saved"
+    (acting again would do it twice); and it was indeed saved, once."""
+    app = make_app(watchlist, db_path=desk_on)
+    async with app.run_test(size=(80, 24)) as pilot:
+        _, target = await selected(pilot)
+        notices = record_notices(app)
+        app.save_give_up_s = 0.0
+        store = app.store
+        assert isinstance(store, PgStore)
+        conn = await store._link.get()
+        real = conn.transaction
+
+        @asynccontextmanager
+        async def reply_lost(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            async with real(*args, **kwargs) as tx:
+                yield tx
+            if ATTEMPT.get() is not None:  # the operator's write, not the desk's reads
+                await conn.close()  # committed; the answer never arrives
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(conn, "transaction", reply_lost)
+        await dismiss(pilot)
+        await wait_until(lambda: any(n.startswith("Maybe saved") for n in notices), what="the notice")
+        assert not any(n.startswith("Not saved") for n in notices)
+        assert dismissals(desk_on, target.id) == 1
+        await pilot.pause()

@@ -23,7 +23,15 @@ from monitor.core.timeutil import local_zone
 from monitor.db import outbox
 from monitor.db.api import Database
 from monitor.db.engines import open_database
-from monitor.db.faults import StoreError, StoreGone, StoreLocked, StoreUnavailable, StoreUnreachable, first_cause
+from monitor.db.faults import (
+    CommitUnknown,
+    StoreError,
+    StoreGone,
+    StoreLocked,
+    StoreUnavailable,
+    StoreUnreachable,
+    first_cause,
+)
 from monitor.db.presence import HEARTBEAT_S, Presence
 from monitor.db.writekey import ATTEMPT, Attempt
 from monitor.engine import actions
@@ -328,6 +336,9 @@ class MonitorApp(App[int]):
                     dry_run=self.dry_run, expect_status=expect_status,
                 )
             )  # fmt: skip
+        except CommitUnknown as exc:  # the operator must check, not act again: it may be there already
+            self.notify(f"Maybe saved: {exc}", title="Check this action", severity="error", markup=False, timeout=15)
+            return False
         except StoreUnavailable as exc:
             self.notify(f"Not saved: {exc}", title="Action refused", severity="error", markup=False, timeout=15)
             return False

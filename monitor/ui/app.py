@@ -361,9 +361,10 @@ class MonitorApp(App[int]):
     async def _save(self, write: Callable[[], Awaitable[T]]) -> T:
         """Commit what the operator did, or raise; never drop it silently.
 
-        A slow write says "saving…" at once. While the database is locked the action stays pending here,
-        retried (a failed attempt wrote nothing, so a retry cannot double it) until it commits or
-        `save_give_up_s` passes. Any other fault (read-only, full, deleted) refuses it at once.
+        A slow write says "saving…" at once. While the database is locked (or its server cannot be reached)
+        the action stays pending here, retried until it commits or `save_give_up_s` passes: a failed attempt
+        wrote nothing, or (a COMMIT lost with the connection) its key makes the retry find it done. Any other
+        fault (read-only, full, deleted) refuses it at once.
         """
         give_up = time.monotonic() + self.save_give_up_s
         self.pending_saves += 1

@@ -147,3 +147,32 @@ async def test_check_online_says_the_access_level_and_the_spend_without_buying_p
         code = await asyncio.to_thread(main, ["check", "--online", "-w", str(path)])
         assert code == 1 and "access level read: replies need read-write" in capsys.readouterr().out
         assert x.posts == []
+
+
+async def test_check_online_says_this_months_spend_read_from_either_engine(
+    fake: FakeX, tmp_path: Any, database: Any, db_target: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import asyncio
+
+    from monitor.cli import main
+    from monitor.core.models import Spend
+    from monitor.networks.x.budget import billing_month
+    from tests.fakes_delivery import serving
+    from tests.fakes_x import LoopbackX
+
+    await database.ingest("x", [], None, spend=Spend(billing_month(), reads_usd=1.25, writes_usd=0.5, writes=2))
+    await database.ingest("x", [], None, spend=Spend("2020-01", reads_usd=99.0))  # another month: not counted
+    monkeypatch.setenv("TEST_X_BEARER", "bearer")
+    async with serving(LoopbackX()) as x:  # type: ignore[arg-type]
+        path = tmp_path / "watchlist.yaml"
+        path.write_text(
+            "city: Toulouse\nterms:\n  - name: v\n    keywords: [Toulouse]\nsources:\n  - name: x\n    type: x\n"
+            f'    api: {x.url}\n    user_id: "{CITY_ID}"\n    bearer_token_env: TEST_X_BEARER\n'
+            "    oauth1: {consumer_key_env: TEST_X_CK, consumer_secret_env: TEST_X_CS,"
+            " access_token_env: TEST_X_AT, access_token_secret_env: TEST_X_ATS}\n    budget: {monthly: 25}\n"
+        )
+        code = await asyncio.to_thread(main, ["check", "--online", "-w", str(path), "--db", str(db_target)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "spent this month: $1.75 of $25.00" in out

@@ -141,12 +141,6 @@ def test_the_desk_on_an_unreachable_server_exits_before_the_screen_in_one_line(t
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-def test_a_command_not_yet_on_postgresql_says_so_in_one_line(tmp_path: Path, pg_url: str) -> None:
-    done = run("run", "--watchlist", str(with_database(tmp_path, pg_url)))
-    assert done.returncode == 3 and "works on a SQLite file only" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-
-
 def test_reports_on_an_empty_postgresql_database_say_so_in_one_line(tmp_path: Path, pg_url: str) -> None:
     # Reports never create or migrate (as on SQLite): an empty database is refused with why, exit 3.
     for command in (["stats"], ["export", "mentions"], ["report", "--html", str(tmp_path / "r.html")]):

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Sized
 from pathlib import Path
 
-from monitor.cli.common import db_path, db_target, open_for_reading
+from monitor.cli.common import db_target, open_for_reading
 from monitor.cli.exits import EXIT_FAILED, EXIT_OK
 from monitor.core.config import SourceSpec, Watchlist
 from monitor.core.dburl import describe
@@ -79,7 +79,7 @@ async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
     context = SourceContext(state_dir=state_dir(watchlist.state_dir), terms=watchlist.terms)
     for spec in watchlist.sources:
         if spec.type == "x":  # a poll would buy a page of posts: two cheap calls instead, and the spend so far
-            failed += await _check_x(spec, context, db_path(args, watchlist))
+            failed += await _check_x(spec, context, db_target(args, watchlist))
             continue
         source = build_source(spec, context)
         try:
@@ -93,7 +93,7 @@ async def _check_online(args: argparse.Namespace, watchlist: Watchlist) -> int:
     return 1 if failed else 0
 
 
-async def _check_x(spec: SourceSpec, context: SourceContext, path: Path) -> int:
+async def _check_x(spec: SourceSpec, context: SourceContext, target: str | Path) -> int:
     from monitor.networks import SourceError
     from monitor.networks.x.check import check_online
 
@@ -102,19 +102,26 @@ async def _check_x(spec: SourceSpec, context: SourceContext, path: Path) -> int:
     except SourceError as exc:
         print(f"  {spec.name} ({spec.type}): FAILED — {exc}")
         return 1
-    print(f"  {spec.name} ({spec.type}): ok, {said}; spent this month: {_spent(spec, path)}")
+    print(f"  {spec.name} ({spec.type}): ok, {said}; spent this month: {_spent(spec, target)}")
     return 0
 
 
-def _spent(spec: SourceSpec, path: Path) -> str:
-    from monitor.db.spend import spend_sync
-    from monitor.networks.x.budget import billing_month, money
+def _spent(spec: SourceSpec, target: str | Path) -> str:
+    from monitor.core.timeutil import now_ms
+    from monitor.db.faults import StoreError
+    from monitor.db.reading import spend_for_period
+    from monitor.networks.x.budget import money
 
-    if not path.exists():
+    if isinstance(target, Path) and not target.exists():
         return "nothing yet (no database)"
-    conn = open_for_reading(path)
     try:
-        spent = money(sum(s.total for s in spend_sync(conn, billing_month()) if s.source == spec.name))
+        conn = open_for_reading(target)
+    except StoreError as exc:  # a server's database not created yet, or unreachable: the check goes on
+        return f"not known ({exc})"
+    try:
+        now = now_ms()  # this UTC month: the one X bills
+        spent = money(sum(reads + writes for source, reads, writes, *_ in spend_for_period(conn, now, now + 1)
+                          if source == spec.name))  # fmt: skip
     finally:
         conn.close()
     budget = spec.options.budget

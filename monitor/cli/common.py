@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, overload
 from monitor.cli.exits import UsageError
 from monitor.core import config, logredact
 from monitor.core.config import Watchlist
-from monitor.core.dburl import describe, is_database_url, url_problem
+from monitor.core.dburl import is_database_url, url_problem
 from monitor.core.paths import APP_LOG_NAME, DB_ENV, check_database, find_watchlist, state_dir
-from monitor.db.faults import StoreError
 from monitor.db.permissions import check_shared_path
 
 if TYPE_CHECKING:
@@ -67,17 +66,6 @@ def checked_target(args: argparse.Namespace, watchlist: Watchlist) -> str | Path
     if isinstance(target, Path):
         check_database(target, write=True)
         check_shared_path(target)
-    return target
-
-
-def db_path(args: argparse.Namespace, watchlist: Watchlist) -> Path:
-    """The SQLite file, for the commands that read the file itself; a PostgreSQL database is refused with why."""
-    target = db_target(args, watchlist)
-    if isinstance(target, str):
-        raise StoreError(
-            f"{describe(target)}: `monitor {getattr(args, 'command', None) or 'run'}` works on a SQLite file only"
-            " for now; on PostgreSQL, `monitor run` and `monitor collect` do (issue 16)"
-        )
     return target
 
 

@@ -120,6 +120,18 @@ def test_duplicate_answer_shape_is_x_s() -> None:
     assert DUPLICATE["detail"] == "You are not allowed to create a Tweet with duplicate content."
 
 
+def x_watchlist(tmp_path: Any, url: str) -> Any:
+    """One X source on `url`, with a $25 monthly budget."""
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(
+        "city: Toulouse\nterms:\n  - name: v\n    keywords: [Toulouse]\nsources:\n  - name: x\n    type: x\n"
+        f'    api: {url}\n    user_id: "{CITY_ID}"\n    bearer_token_env: TEST_X_BEARER\n'
+        "    oauth1: {consumer_key_env: TEST_X_CK, consumer_secret_env: TEST_X_CS,"
+        " access_token_env: TEST_X_AT, access_token_secret_env: TEST_X_ATS}\n    budget: {monthly: 25}\n"
+    )
+    return path
+
+
 async def test_check_online_says_the_access_level_and_the_spend_without_buying_posts(
     fake: FakeX, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -131,13 +143,7 @@ async def test_check_online_says_the_access_level_and_the_spend_without_buying_p
 
     monkeypatch.setenv("TEST_X_BEARER", "bearer")
     async with serving(LoopbackX()) as x:  # type: ignore[arg-type]
-        path = tmp_path / "watchlist.yaml"
-        path.write_text(
-            "city: Toulouse\nterms:\n  - name: v\n    keywords: [Toulouse]\nsources:\n  - name: x\n    type: x\n"
-            f'    api: {x.url}\n    user_id: "{CITY_ID}"\n    bearer_token_env: TEST_X_BEARER\n'
-            "    oauth1: {consumer_key_env: TEST_X_CK, consumer_secret_env: TEST_X_CS,"
-            " access_token_env: TEST_X_AT, access_token_secret_env: TEST_X_ATS}\n    budget: {monthly: 25}\n"
-        )
+        path = x_watchlist(tmp_path, x.url)
         code = await asyncio.to_thread(main, ["check", "--online", "-w", str(path)])
         out = capsys.readouterr().out
         assert code == 0, out
@@ -165,13 +171,7 @@ async def test_check_online_says_this_months_spend_read_from_either_engine(
     await database.ingest("x", [], None, spend=Spend("2020-01", reads_usd=99.0))  # another month: not counted
     monkeypatch.setenv("TEST_X_BEARER", "bearer")
     async with serving(LoopbackX()) as x:  # type: ignore[arg-type]
-        path = tmp_path / "watchlist.yaml"
-        path.write_text(
-            "city: Toulouse\nterms:\n  - name: v\n    keywords: [Toulouse]\nsources:\n  - name: x\n    type: x\n"
-            f'    api: {x.url}\n    user_id: "{CITY_ID}"\n    bearer_token_env: TEST_X_BEARER\n'
-            "    oauth1: {consumer_key_env: TEST_X_CK, consumer_secret_env: TEST_X_CS,"
-            " access_token_env: TEST_X_AT, access_token_secret_env: TEST_X_ATS}\n    budget: {monthly: 25}\n"
-        )
+        path = x_watchlist(tmp_path, x.url)
         code = await asyncio.to_thread(main, ["check", "--online", "-w", str(path), "--db", str(db_target)])
         out = capsys.readouterr().out
         assert code == 0, out

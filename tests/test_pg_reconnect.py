@@ -39,6 +39,23 @@ def cluster() -> Iterator[Cluster]:
     yield from own_cluster()
 
 
+async def lose_commit_replies(store: PgStore, monkeypatch: pytest.MonkeyPatch, writes_only: bool = False) -> None:
+    """Every transaction on the store's connection commits, then its answer is lost with the connection
+    (`writes_only`: only an operator's keyed write's, not the desk's reads)."""
+    conn = await store._link.get()
+    real = conn.transaction
+
+    @asynccontextmanager
+    async def reply_lost(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async with real(*args, **kwargs) as tx:
+            yield tx
+        if not writes_only or ATTEMPT.get() is not None:
+            await conn.close()  # committed; the answer never arrives
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(conn, "transaction", reply_lost)
+
+
 async def test_an_operators_write_whose_commit_reply_was_lost_is_made_once_on_retry(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -48,17 +65,7 @@ async def test_an_operators_write_whose_commit_reply_was_lost_is_made_once_on_re
     store = await PgStore.open(cluster.url(cluster.new_database()))
     wl = delivery_watchlist(tmp_path)
     [mid] = await seed(store, "masto", "mastodon", [mastodon_status(1, host="127.0.0.1")])
-    conn = await store._link.get()
-    real = conn.transaction
-
-    @asynccontextmanager
-    async def reply_lost(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        async with real(*args, **kwargs) as tx:
-            yield tx
-        await conn.close()  # committed; the answer never arrives
-        raise psycopg.OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr(conn, "transaction", reply_lost)
+    await lose_commit_replies(store, monkeypatch)
     key = Attempt().key
 
     async def attempt() -> int:  # as MonitorApp._save runs each attempt: under the accepted action's key
@@ -231,18 +238,7 @@ async def test_a_dismissal_whose_commit_reply_was_lost_says_maybe_saved_not_refu
         app.save_give_up_s = 0.0
         store = app.store
         assert isinstance(store, PgStore)
-        conn = await store._link.get()
-        real = conn.transaction
-
-        @asynccontextmanager
-        async def reply_lost(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            async with real(*args, **kwargs) as tx:
-                yield tx
-            if ATTEMPT.get() is not None:  # the operator's write, not the desk's reads
-                await conn.close()  # committed; the answer never arrives
-                raise psycopg.OperationalError("server closed the connection unexpectedly")
-
-        monkeypatch.setattr(conn, "transaction", reply_lost)
+        await lose_commit_replies(store, monkeypatch, writes_only=True)
         await dismiss(pilot)
         await wait_until(lambda: any(n.startswith("Maybe saved") for n in notices), what="the notice")
         assert not any(n.startswith("Not saved") for n in notices)

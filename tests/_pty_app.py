@@ -13,8 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._runs import header, repeat, show  # noqa: E402
-from tests._pty_app import PtyApp, collect_once, demo_file, wait_until  # noqa: E402
+from tests._pty_app import PtyApp, collect_once, demo_file, detail_author, selected, wait_until  # noqa: E402
 from tests.conftest import write_watchlist  # noqa: E402
 
 MENTIONS = 400
@@ -48,35 +47,6 @@ METRICS = ("j/k", "detail", "dialog open", "dialog close")
 SEGMENT_S = 30.0  # --minutes: latency and CPU per segment of the storm, to show whether they stay flat
 KEEP_UP = 0.98  # stored/asked under this is flagged (a 30-s count is exact to one tick of the storm: 50 at 1,000/s)
 Sample: TypeAlias = tuple[float, float]
-
-
-def pane_lines(app: PtyApp) -> tuple[list[int], int | None]:
-    """The pane's row lines on screen, and the highlighted one (its background differs from the others)."""
-    lines = app.screen.display
-    head = next((y for y, s in enumerate(lines) if " Source " in s and " Author " in s), None)
-    if head is None:
-        return [], None
-    rule = next((y for y in range(head + 1, len(lines)) if lines[y].startswith("──")), len(lines))
-    ys = list(range(head + 1, rule))
-    bgs = {y: app.screen.buffer[y][20].bg for y in ys}
-    common = Counter(bgs.values()).most_common(1)
-    cursor = [y for y in ys if common and bgs[y] != common[0][0]]
-    return ys, cursor[0] if len(cursor) == 1 else None
-
-
-def selected(app: PtyApp) -> tuple[int, str, str] | None:
-    """The highlighted row as seen: its line, author and text (the age column ticks, so it is left out);
-    None when it is off screen. A storm repeats its demo posts: the line tells two of them apart."""
-    with app._lock:
-        _, y = pane_lines(app)
-        return (y, app.screen.display[y][14:30].strip(), app.screen.display[y][48:]) if y is not None else None
-
-
-def detail_author(app: PtyApp) -> str:
-    with app._lock:
-        lines = app.screen.display
-        rule = next((y for y, s in enumerate(lines) if y > 4 and s.startswith("──")), None)
-        return lines[rule + 1].strip() if rule is not None and rule + 1 < len(lines) else ""
 
 
 def shows_selected(app: PtyApp, before: tuple[int, str, str] | None) -> bool:

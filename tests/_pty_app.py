@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,35 @@ class PtyApp:
         if self.alive():
             os.kill(self.pid, 9)
             os.waitpid(self.pid, 0)
+
+
+def pane_lines(app: PtyApp) -> tuple[list[int], int | None]:
+    """The pane's row lines on screen, and the highlighted one (its background differs from the others)."""
+    lines = app.screen.display
+    head = next((y for y, s in enumerate(lines) if " Source " in s and " Author " in s), None)
+    if head is None:
+        return [], None
+    rule = next((y for y in range(head + 1, len(lines)) if lines[y].startswith("──")), len(lines))
+    ys = list(range(head + 1, rule))
+    bgs = {y: app.screen.buffer[y][20].bg for y in ys}
+    common = Counter(bgs.values()).most_common(1)
+    cursor = [y for y in ys if common and bgs[y] != common[0][0]]
+    return ys, cursor[0] if len(cursor) == 1 else None
+
+
+def selected(app: PtyApp) -> tuple[int, str, str] | None:
+    """The highlighted row as seen: its line, author and text (the age column ticks, so it is left out);
+    None when it is off screen. A storm repeats its demo posts: the line tells two of them apart."""
+    with app._lock:
+        _, y = pane_lines(app)
+        return (y, app.screen.display[y][14:30].strip(), app.screen.display[y][48:]) if y is not None else None
+
+
+def detail_author(app: PtyApp) -> str:
+    with app._lock:
+        lines = app.screen.display
+        rule = next((y for y, s in enumerate(lines) if y > 4 and s.startswith("──")), None)
+        return lines[rule + 1].strip() if rule is not None and rule + 1 < len(lines) else ""
 
 
 def wait_until(condition: Callable[[], Any], within: float, what: str) -> Any:

@@ -19,9 +19,11 @@ from monitor.db.api import PaneEntry
 from monitor.db.presence import Presence
 from monitor.db.store import Store, act_sync, ingest_sync, open_sync
 from monitor.networks import load_watchlist
+from monitor.ui.screens.main import MainScreen
 from monitor.ui.widgets.pane import MentionTable
 from tests.conftest import write_demo, write_watchlist
 from tests.test_app import make_app, started, wait_for
+from tests.test_typeahead import burst
 
 
 @dataclass
@@ -230,3 +232,40 @@ async def test_the_desk_counts_only_once_its_first_screen_is_drawn(
         screen = await started(pilot, 3)
         await wait_for(pilot, lambda: screen.query_one(Tabs).query_one("#escalated", Tab).label.plain == "Escalated 2")
     assert painted_when_counted[0] is True
+
+
+async def test_keys_typed_while_the_desk_starts_move_the_highlight_and_the_detail_as_if_typed_slowly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """j j j, j k in one burst while presence, the counts (then the Escalated pane) and the first row's detail
+    are all still being read (held here): once they are in, the 4th row is highlighted and in the detail."""
+    release = asyncio.Event()
+    held: list[str] = []
+
+    def hold(cls: Any, name: str, first_only: bool = False) -> None:
+        original = getattr(cls, name)
+
+        async def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not release.is_set() and not (first_only and name in held):
+                held.append(name)
+                await release.wait()
+            return await original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, slow)
+
+    hold(Presence, "heartbeat")
+    hold(Store, "counts")
+    hold(Store, "detail", first_only=True)  # the first row's, asked for by the first load
+    watchlist = desk_with(tmp_path, new=8, escalated=2)
+    app = make_app(watchlist, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        burst(app, "jjj", "jk")
+        await wait_for(pilot, lambda: {"heartbeat", "counts", "detail"} <= set(held))
+        release.set()
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await wait_for(pilot, lambda: app.keys_idle() and Status.ESCALATED in screen.loaded and screen.counts)
+        table = screen.pane(Status.NEW)
+        await wait_for(pilot, lambda: screen.detail_for is not None and screen.detail_for.id == table.ids()[3])
+        await pilot.pause()
+        assert (table.cursor_row, screen.current_row()) == (3, screen.detail_for)

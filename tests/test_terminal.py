@@ -15,7 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from tests._pty_app import CTRL_S, CTRL_U, ENTER, ROOT, PtyApp, collect_once, db_actions, demo_file, wait_until
+from tests._pty_app import (
+    CTRL_S,
+    CTRL_U,
+    ENTER,
+    ROOT,
+    PtyApp,
+    collect_once,
+    db_actions,
+    demo_file,
+    detail_author,
+    selected,
+    wait_until,
+)
 from tests.conftest import write_watchlist
 
 MENTIONS = 40
@@ -85,6 +97,34 @@ def test_bursts_typed_ahead_in_a_terminal_log_every_text_exactly(desk: tuple[Pat
             assert payload["text"] == f"{authors[mention_id]} {text}"
         else:
             assert (payload["service"], payload["note"]) == ("voirie", text)
+
+
+def test_keys_typed_before_the_first_paint_move_the_highlight_and_the_detail_as_if_typed_slowly(
+    desk: tuple[Path, Path],
+) -> None:
+    """j j j then j k, written as the desk starts: before its first screen, while the counts, the other open
+    pane, presence and the deliverer start after it. The highlight ends on the 4th row and the detail names it."""
+    watchlist, db = desk
+    app = PtyApp(["-w", str(watchlist), "--db", str(db), "--no-collect", "--dry-run", "--operator", "alice"])
+    try:
+        app.write("jjj")
+        app.write("jk")
+        early = "New" not in app.text()  # Python has not even imported Textual yet: nothing is drawn
+
+        def settled() -> bool:
+            now = selected(app)  # the 4th row: the pane lists the demo's mentions oldest first
+            shown = bool(now) and now[1].startswith("@citizen4@") and detail_author(app).startswith("@citizen4@")
+            return shown and f"New {MENTIONS}" in app.text() and "Escalated 0" in app.text()
+
+        try:  # the counts and the Escalated pane come after the first screen: once they show, start-up is over
+            wait_until(settled, WAIT, "the 4th row highlighted and in the detail, once the desk has started")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nhighlighted: {selected(app)}\n{app.text()}") from None
+        assert early, "the keys went out after the first screen: this test no longer tests start-up"
+        rows = [line for line in app.text().splitlines() if "@citizen" in line[:40]]
+        assert rows[3] == app.screen.display[selected(app)[0]]  # type: ignore[index]
+    finally:
+        app.kill()
 
 
 @pytest.fixture

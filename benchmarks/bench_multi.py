@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _runs import header, repeat, show  # noqa: E402
 
 from monitor.core.config import Watchlist  # noqa: E402
-from monitor.core.dburl import is_database_url  # noqa: E402
 from monitor.core.models import ActionKind, Batch, Status  # noqa: E402
 from monitor.db.engines import open_database  # noqa: E402
 from monitor.db.presence import Presence  # noqa: E402
@@ -140,8 +139,8 @@ async def watcher(path: str, barrier: Any, stop: Any) -> list[tuple[float, float
     presence = Presence(store, "watcher")
     last_rev = await store.max_rev()
     ticks: list[tuple[float, float, list[int]]] = []
-    # Only a server notifies: SQLite's wait_change is a sleep, and its desk polls on the refresh interval.
-    wait_change = store.wait_change if is_database_url(path) else None
+    # As the desk: a store that notifies is waited on; SQLite's is polled on the refresh interval.
+    wait_change = store.wait_change if store.notifies else None
     await asyncio.to_thread(barrier.wait)
     next_at = time.monotonic()
     while not stop.is_set():

@@ -79,6 +79,7 @@ class Database(Protocol):
     path: Path
     gone: StoreGone | None  # set once the file was deleted or replaced under us: nothing more is written
     on_commit: Callable[[str], None] | None  # called with a label the moment a write is durable (benchmarks)
+    notifies: bool  # whether wait_change hears other processes' commits (or only times out)
 
     async def close(self) -> None: ...
 

@@ -91,6 +91,8 @@ async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection]
 class Store:
     """Async access for the app and the collector. One connection, serialised by aiosqlite's thread."""
 
+    notifies = False  # another process's commit is found by polling the rev
+
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path

@@ -186,7 +186,8 @@ class MonitorApp(App[int]):
         if self.closing:  # quit before the first beat answered: nothing more to start
             return
         self.set_interval(HEARTBEAT_S, self.heartbeat, name="heartbeat")
-        self.watch_commits()
+        if self.store.notifies:  # SQLite's wait_change only times out: its refresh tick is the watch
+            self.watch_commits()
         # Two leases: one process collects, one delivers (the service usually holds both). An app started
         # with --no-collect never takes the collector lease, so it cannot keep a service from collecting.
         if self.collector is not None:
@@ -220,9 +221,8 @@ class MonitorApp(App[int]):
 
     @work(group="duty", exit_on_error=False, name="watching for commits")
     async def watch_commits(self) -> None:
-        """Another process's commit wakes the panes' refresh now rather than at its next tick: PostgreSQL is
-        notified of every commit; SQLite's `wait_change` only times out, and its refresh tick stays the watch.
-        The rev is the truth: a notification missed only waits for the tick."""
+        """Another process's commit wakes the panes' refresh now rather than at its next tick (a store that
+        `notifies`). The rev is the truth: a notification missed only waits for the tick."""
         seen = 0
         while not self.closing:
             try:

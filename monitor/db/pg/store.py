@@ -45,7 +45,7 @@ KEEP_KEYS_MS = 7 * 86_400_000  # an operator's write is retried for minutes at m
 class PgStore:
     """Async access for the app and the collector over PostgreSQL."""
 
-    engine = "postgresql"
+    notifies = True  # of every commit (LISTEN/NOTIFY): a desk waits on wait_change
 
     def __init__(self, conn: Conn, url: str) -> None:
         self._link = Link(url, conn)
